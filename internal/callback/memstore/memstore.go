@@ -1,0 +1,203 @@
+// Package memstore is the embedded, in-process callback.Store: the default
+// when no Redis is configured. It serves exactly one replica.
+package memstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+var _ callback.Store = (*Store)(nil)
+
+// Store keeps callbacks in a map guarded by one mutex. Every entry lives for
+// the same TTL, so entries expire in the order they were written: two FIFO
+// queues (pending callbacks, tombstones of taken ones) make expiry O(1)
+// amortised, with no scan of the map.
+type Store struct {
+	ttl        time.Duration
+	maxEntries int
+	now        func() time.Time
+
+	mu         sync.Mutex
+	records    map[string]*record
+	pending    queue // callbacks not yet taken, oldest first
+	tombstones queue // taken callbacks, oldest first
+	nPending   int64
+
+	sweepInterval time.Duration
+	closeOnce     sync.Once
+	stop          chan struct{}
+	done          chan struct{}
+}
+
+type record struct {
+	cb      callback.Callback
+	taken   bool
+	expires time.Time
+}
+
+// Option changes a Store's defaults.
+type Option func(*Store)
+
+// WithClock replaces time.Now, for tests.
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithSweepInterval sets how often expired entries are removed in the
+// background (default one second). Zero disables the background sweep:
+// expired entries are then removed by the next operation that runs.
+func WithSweepInterval(d time.Duration) Option {
+	return func(s *Store) { s.sweepInterval = d }
+}
+
+// New returns a Store whose callbacks live for ttl and which holds at most
+// maxEntries entries (pending callbacks and tombstones together, since both
+// use memory). Close stops its background sweep.
+func New(ttl time.Duration, maxEntries int, opts ...Option) *Store {
+	s := &Store{
+		ttl:           ttl,
+		maxEntries:    maxEntries,
+		now:           time.Now,
+		records:       make(map[string]*record),
+		sweepInterval: time.Second,
+		stop:          make(chan struct{}),
+		done:          make(chan struct{}),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	go s.sweepLoop()
+	return s
+}
+
+// Put implements callback.Store.
+func (s *Store) Put(_ context.Context, c callback.Callback) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireLocked(now)
+	if _, ok := s.records[c.State]; ok {
+		return callback.ErrExists
+	}
+	if len(s.records) >= s.maxEntries {
+		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
+	}
+	c.Params = cloneParams(c.Params)
+	expires := now.Add(s.ttl)
+	s.records[c.State] = &record{cb: c, expires: expires}
+	s.pending.push(c.State, expires)
+	s.nPending++
+	return nil
+}
+
+// Take implements callback.Store.
+func (s *Store) Take(_ context.Context, state string) (callback.Callback, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireLocked(now)
+	r, ok := s.records[state]
+	switch {
+	case !ok:
+		return callback.Callback{}, callback.ErrNotFound
+	case r.taken:
+		return callback.Callback{}, callback.ErrAlreadyTaken
+	}
+	cb := r.cb
+	// The record stays as a tombstone so that a second take answers
+	// "already retrieved" and a second callback cannot replace this one.
+	r.cb = callback.Callback{}
+	r.taken = true
+	r.expires = now.Add(s.ttl)
+	s.tombstones.push(state, r.expires)
+	s.nPending--
+	return cb, nil
+}
+
+// Pending implements callback.Store.
+func (s *Store) Pending(context.Context) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(s.now())
+	return s.nPending, nil
+}
+
+// Ping implements callback.Store; memory is always reachable.
+func (s *Store) Ping(context.Context) error { return nil }
+
+// Close stops the background sweep. It is safe to call more than once.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// Len reports how many entries (pending and tombstones) the store holds,
+// expired ones not yet swept included; for tests and metrics.
+func (s *Store) Len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.records)
+}
+
+func (s *Store) sweepLoop() {
+	defer close(s.done)
+	if s.sweepInterval <= 0 {
+		<-s.stop
+		return
+	}
+	t := time.NewTicker(s.sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			s.mu.Lock()
+			s.expireLocked(s.now())
+			s.mu.Unlock()
+		}
+	}
+}
+
+// expireLocked removes every entry whose time has come. The queues are in
+// expiry order, so it stops at the first entry still alive.
+func (s *Store) expireLocked(now time.Time) {
+	for {
+		item, ok := s.pending.peek()
+		if !ok || now.Before(item.expires) {
+			break
+		}
+		s.pending.pop()
+		// The queue item is stale when the callback was taken meanwhile:
+		// the record is now a tombstone with its own expiry.
+		if r, ok := s.records[item.state]; ok && !r.taken && r.expires.Equal(item.expires) {
+			delete(s.records, item.state)
+			s.nPending--
+		}
+	}
+	for {
+		item, ok := s.tombstones.peek()
+		if !ok || now.Before(item.expires) {
+			break
+		}
+		s.tombstones.pop()
+		if r, ok := s.records[item.state]; ok && r.taken && r.expires.Equal(item.expires) {
+			delete(s.records, item.state)
+		}
+	}
+}
+
+func cloneParams(p map[string]string) map[string]string {
+	if p == nil {
+		return nil
+	}
+	c := make(map[string]string, len(p))
+	for k, v := range p {
+		c[k] = v
+	}
+	return c
+}

@@ -1,0 +1,131 @@
+package memstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/storetest"
+)
+
+// fakeClock is a clock tests move by hand.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func TestStoreSuite(t *testing.T) {
+	clocks := map[*testing.T]*fakeClock{}
+	var mu sync.Mutex
+	clockFor := func(t *testing.T) *fakeClock {
+		mu.Lock()
+		defer mu.Unlock()
+		if clocks[t] == nil {
+			clocks[t] = &fakeClock{now: time.Unix(1_700_000_000, 0)}
+		}
+		return clocks[t]
+	}
+	storetest.Run(t, storetest.Harness{
+		NewStore: func(t *testing.T, ttl time.Duration) callback.Store {
+			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now))
+		},
+		Advance: func(t *testing.T, d time.Duration) { clockFor(t).Advance(d) },
+	})
+}
+
+func TestFullStoreRefusesNewCallbacks(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	s := memstore.New(time.Minute, 3, memstore.WithClock(clock.Now))
+	t.Cleanup(func() { s.Close() })
+
+	for i := range 3 {
+		if err := s.Put(ctx, callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+	}
+	if err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
+		t.Fatalf("Put when full: got %v, want ErrFull", err)
+	}
+	// A tombstone still holds memory: taking does not free a place...
+	if _, err := s.Take(ctx, "0"); err != nil {
+		t.Fatalf("Take: %v", err)
+	}
+	if err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
+		t.Fatalf("Put with tombstone: got %v, want ErrFull", err)
+	}
+	// ...expiry does.
+	clock.Advance(time.Minute)
+	if err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); err != nil {
+		t.Fatalf("Put after expiry: %v", err)
+	}
+}
+
+func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	s := memstore.New(time.Minute, 100, memstore.WithClock(clock.Now), memstore.WithSweepInterval(time.Millisecond))
+	t.Cleanup(func() { s.Close() })
+	for i := range 10 {
+		if err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock.Advance(time.Minute)
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Len() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("entries left after sweep: %d", s.Len())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestPutDoesNotShareParams(t *testing.T) {
+	s := memstore.New(time.Minute, 10)
+	t.Cleanup(func() { s.Close() })
+	params := map[string]string{"k": "v"}
+	if err := s.Put(context.Background(), callback.Callback{State: "s", Code: "c", Params: params}); err != nil {
+		t.Fatal(err)
+	}
+	params["k"] = "changed"
+	got, err := s.Take(context.Background(), "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Params["k"] != "v" {
+		t.Fatalf("stored params changed through the caller's map: %q", got.Params["k"])
+	}
+}
+
+func TestManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
+	// Many short-lived entries must not grow the store without bound.
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	s := memstore.New(time.Second, 10, memstore.WithClock(clock.Now), memstore.WithSweepInterval(0))
+	t.Cleanup(func() { s.Close() })
+	for i := range 20_000 {
+		if err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+			t.Fatalf("Put %d: %v", i, err)
+		}
+		clock.Advance(time.Second)
+	}
+	if s.Len() != 1 {
+		t.Fatalf("entries: got %d, want 1", s.Len())
+	}
+}

@@ -1,0 +1,188 @@
+// Package redisstore is the callback.Store shared by any number of replicas
+// through Redis (standalone today; go-redis's UniversalClient leaves room for
+// Sentinel and Cluster).
+//
+// Layout, for a prefix P and h = hex(SHA-256(state)):
+//
+//	P{h}        the callback, JSON, written with SET NX EX <ttl>
+//	P{h}:taken  tombstone of a taken callback, so a second take answers 410
+//	Ppending    sorted set of h scored by expiry (ms), so active_callbacks is
+//	            a ZCOUNT (O(log n)) and never a scan of the keyspace
+//
+// The raw state never appears in a key or a value. The braces are a Cluster
+// hash tag: a callback and its tombstone always live in one slot.
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+var _ callback.Store = (*Store)(nil)
+
+// putScript stores the callback unless one is stored (SET NX) or was taken
+// (tombstone). It runs atomically, so a callback arriving while another
+// replica takes the first one can never slip in between GETDEL and the
+// tombstone.
+var putScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+`)
+
+// takeScript removes and returns the callback with GETDEL and leaves a
+// tombstone in the same atomic step. Returns {1, value} when taken,
+// {2} when taken before, {0} when there is nothing.
+var takeScript = redis.NewScript(`
+local v = redis.call('GETDEL', KEYS[1])
+if v then
+  redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+  return {1, v}
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then return {2} end
+return {0}
+`)
+
+// Options configures a Store.
+type Options struct {
+	// Prefix starts every key, so that several deployments can share one
+	// Redis. Default "oauth-callback:".
+	Prefix string
+	// TTL is how long a callback, and the tombstone of a taken one, lives.
+	// Whole seconds (SET … EX); default 10 minutes.
+	TTL time.Duration
+	// Now replaces time.Now for the pending count's expiry scores; for tests.
+	Now func() time.Time
+}
+
+// Store is a callback.Store on Redis.
+type Store struct {
+	client  redis.UniversalClient
+	prefix  string
+	ttlSecs int64
+	ttl     time.Duration
+	now     func() time.Time
+}
+
+// New returns a Store on client. The Store owns the client: Close closes it.
+func New(client redis.UniversalClient, opts Options) *Store {
+	if opts.Prefix == "" {
+		opts.Prefix = "oauth-callback:"
+	}
+	if opts.TTL <= 0 {
+		opts.TTL = 10 * time.Minute
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	secs := int64(opts.TTL.Round(time.Second) / time.Second)
+	if secs < 1 {
+		secs = 1
+	}
+	return &Store{
+		client:  client,
+		prefix:  opts.Prefix,
+		ttlSecs: secs,
+		ttl:     time.Duration(secs) * time.Second,
+		now:     opts.Now,
+	}
+}
+
+// Put implements callback.Store.
+func (s *Store) Put(ctx context.Context, c callback.Callback) error {
+	value, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode callback: %w", err)
+	}
+	h := hashState(c.State)
+	stored, err := putScript.Run(ctx, s.client, []string{s.callbackKey(h), s.tombstoneKey(h)}, value, s.ttlSecs).Int()
+	if err != nil {
+		return unavailable("store callback", err)
+	}
+	if stored == 0 {
+		return callback.ErrExists
+	}
+	// The count is bookkeeping beside the callback, in another slot, so it
+	// cannot share the script. If this fails the callback is still stored;
+	// the count misses it until its score would have expired anyway.
+	now := s.now()
+	pipe := s.client.Pipeline()
+	pipe.ZAdd(ctx, s.pendingKey(), redis.Z{Score: float64(now.Add(s.ttl).UnixMilli()), Member: h})
+	pipe.ZRemRangeByScore(ctx, s.pendingKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+	_, _ = pipe.Exec(ctx)
+	return nil
+}
+
+// Take implements callback.Store.
+func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
+	h := hashState(state)
+	res, err := takeScript.Run(ctx, s.client, []string{s.callbackKey(h), s.tombstoneKey(h)}, s.ttlSecs).Slice()
+	if err != nil {
+		return callback.Callback{}, unavailable("take callback", err)
+	}
+	if len(res) == 0 {
+		return callback.Callback{}, fmt.Errorf("take callback: empty reply")
+	}
+	switch res[0] {
+	case int64(0):
+		return callback.Callback{}, callback.ErrNotFound
+	case int64(2):
+		return callback.Callback{}, callback.ErrAlreadyTaken
+	}
+	raw, ok := res[1].(string)
+	if len(res) != 2 || !ok {
+		return callback.Callback{}, fmt.Errorf("take callback: unexpected reply %v", res)
+	}
+	var c callback.Callback
+	if err := json.Unmarshal([]byte(raw), &c); err != nil {
+		// Taken and unreadable: the code is gone either way. Say so plainly
+		// rather than pretend it never arrived.
+		return callback.Callback{}, fmt.Errorf("decode stored callback: %w", err)
+	}
+	c.State = state
+	// Same reasoning as in Put: a failure here only delays the count.
+	_ = s.client.ZRem(ctx, s.pendingKey(), h).Err()
+	return c, nil
+}
+
+// Pending implements callback.Store.
+func (s *Store) Pending(ctx context.Context) (int64, error) {
+	n, err := s.client.ZCount(ctx, s.pendingKey(), strconv.FormatInt(s.now().UnixMilli(), 10), "+inf").Result()
+	if err != nil {
+		return 0, unavailable("count pending callbacks", err)
+	}
+	return n, nil
+}
+
+// Ping implements callback.Store.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		return unavailable("ping", err)
+	}
+	return nil
+}
+
+// Close implements callback.Store.
+func (s *Store) Close() error { return s.client.Close() }
+
+func (s *Store) callbackKey(h string) string  { return s.prefix + "{" + h + "}" }
+func (s *Store) tombstoneKey(h string) string { return s.prefix + "{" + h + "}:taken" }
+func (s *Store) pendingKey() string           { return s.prefix + "pending" }
+
+func hashState(state string) string {
+	sum := sha256.Sum256([]byte(state))
+	return hex.EncodeToString(sum[:])
+}
+
+func unavailable(op string, err error) error {
+	return fmt.Errorf("redis %s: %w: %w", op, callback.ErrUnavailable, err)
+}

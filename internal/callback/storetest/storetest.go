@@ -1,0 +1,306 @@
+// Package storetest is the one test suite every callback.Store must pass.
+// Each implementation's tests call Run with a constructor and a way to move
+// its clock forward.
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// TTL is the time to live Run asks NewStore for. Whole seconds, because
+// Redis expires keys in seconds (SET … EX).
+const TTL = 2 * time.Second
+
+// Harness is what Run needs from an implementation.
+type Harness struct {
+	// NewStore returns an empty store whose entries live for ttl. The store
+	// is closed by Run.
+	NewStore func(t *testing.T, ttl time.Duration) callback.Store
+	// Advance moves the store's notion of time forward by d: a fake clock,
+	// miniredis's FastForward, or a real sleep.
+	Advance func(t *testing.T, d time.Duration)
+}
+
+// Run runs the suite.
+func Run(t *testing.T, h Harness) {
+	t.Helper()
+	newStore := func(t *testing.T) callback.Store {
+		t.Helper()
+		s := h.NewStore(t, TTL)
+		t.Cleanup(func() {
+			if err := s.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		return s
+	}
+	ctx := context.Background()
+	received := time.Date(2026, 11, 26, 12, 0, 0, 123000000, time.UTC)
+
+	t.Run("put then take returns every field", func(t *testing.T) {
+		s := newStore(t)
+		want := callback.Callback{
+			State:            "st-" + t.Name(),
+			Code:             "code-1",
+			Iss:              "https://login.microsoftonline.com/tid/v2.0",
+			Params:           map[string]string{"session_state": "abc", "client_info": "eyJ"},
+			ReceivedAt:       received,
+			Error:            "",
+			ErrorDescription: "",
+		}
+		mustPut(t, s, want)
+		got, err := s.Take(ctx, want.State)
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		assertEqual(t, got, want)
+	})
+
+	t.Run("error callback keeps error fields", func(t *testing.T) {
+		s := newStore(t)
+		want := callback.Callback{
+			State: "st-err", Error: "access_denied",
+			ErrorDescription: "AADSTS65004: User declined to consent.\r\nTrace ID: 1",
+			ReceivedAt:       received,
+		}
+		mustPut(t, s, want)
+		got, err := s.Take(ctx, want.State)
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		assertEqual(t, got, want)
+	})
+
+	t.Run("second take is already taken", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
+		if _, err := s.Take(ctx, "s"); err != nil {
+			t.Fatalf("first Take: %v", err)
+		}
+		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
+			t.Fatalf("second Take: got %v, want ErrAlreadyTaken", err)
+		}
+	})
+
+	t.Run("take of unknown state is not found", func(t *testing.T) {
+		s := newStore(t)
+		if _, err := s.Take(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("got %v, want ErrNotFound", err)
+		}
+		// A miss must not leave anything behind that turns the next answer
+		// into "already taken" or blocks a later callback.
+		if _, err := s.Take(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("second miss: got %v, want ErrNotFound", err)
+		}
+		mustPut(t, s, callback.Callback{State: "never", Code: "late", ReceivedAt: received})
+	})
+
+	t.Run("second put does not overwrite", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
+		err := s.Put(ctx, callback.Callback{State: "s", Code: "second", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("second Put: got %v, want ErrExists", err)
+		}
+		got, err := s.Take(ctx, "s")
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		if got.Code != "first" {
+			t.Fatalf("code: got %q, want %q", got.Code, "first")
+		}
+	})
+
+	t.Run("put after take is refused", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
+		if _, err := s.Take(ctx, "s"); err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		err := s.Put(ctx, callback.Callback{State: "s", Code: "replay", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("Put after Take: got %v, want ErrExists", err)
+		}
+		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
+			t.Fatalf("Take after refused Put: got %v, want ErrAlreadyTaken", err)
+		}
+	})
+
+	t.Run("expired callback is not found and not counted", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "old", Code: "c", ReceivedAt: received})
+		assertPending(t, s, 1)
+		h.Advance(t, TTL+500*time.Millisecond)
+		if _, err := s.Take(ctx, "old"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take after TTL: got %v, want ErrNotFound", err)
+		}
+		assertPending(t, s, 0)
+	})
+
+	t.Run("callback is alive just before its TTL", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
+		h.Advance(t, TTL-time.Second)
+		if _, err := s.Take(ctx, "s"); err != nil {
+			t.Fatalf("Take before TTL: %v", err)
+		}
+	})
+
+	t.Run("tombstone expires", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
+		if _, err := s.Take(ctx, "s"); err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		h.Advance(t, TTL+500*time.Millisecond)
+		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take after tombstone TTL: got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("pending counts stored, not taken, not expired", func(t *testing.T) {
+		s := newStore(t)
+		assertPending(t, s, 0)
+		for i := range 3 {
+			mustPut(t, s, callback.Callback{State: fmt.Sprint("p", i), Code: "c", ReceivedAt: received})
+		}
+		assertPending(t, s, 3)
+		if _, err := s.Take(ctx, "p1"); err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		assertPending(t, s, 2)
+		_ = s.Put(ctx, callback.Callback{State: "p0", Code: "dup", ReceivedAt: received})
+		assertPending(t, s, 2)
+		h.Advance(t, TTL+500*time.Millisecond)
+		assertPending(t, s, 0)
+	})
+
+	t.Run("concurrent takes deliver exactly once", func(t *testing.T) {
+		s := newStore(t)
+		const states, takers = 20, 8
+		for i := range states {
+			mustPut(t, s, callback.Callback{State: fmt.Sprint("c", i), Code: fmt.Sprint("code", i), ReceivedAt: received})
+		}
+		var (
+			wg        sync.WaitGroup
+			mu        sync.Mutex
+			successes = map[string]int{}
+			others    []error
+		)
+		for i := range states {
+			for range takers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					cb, err := s.Take(ctx, fmt.Sprint("c", i))
+					mu.Lock()
+					defer mu.Unlock()
+					if err == nil {
+						successes[cb.Code]++
+					} else if !errors.Is(err, callback.ErrAlreadyTaken) {
+						others = append(others, err)
+					}
+				}()
+			}
+		}
+		wg.Wait()
+		if len(others) > 0 {
+			t.Fatalf("unexpected errors: %v", others)
+		}
+		if len(successes) != states {
+			t.Fatalf("codes delivered: got %d, want %d", len(successes), states)
+		}
+		for code, n := range successes {
+			if n != 1 {
+				t.Errorf("code %s delivered %d times", code, n)
+			}
+		}
+	})
+
+	t.Run("concurrent puts: first writer wins", func(t *testing.T) {
+		s := newStore(t)
+		const writers = 16
+		var wg sync.WaitGroup
+		results := make([]error, writers)
+		for i := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				results[i] = s.Put(ctx, callback.Callback{State: "race", Code: fmt.Sprint("w", i), ReceivedAt: received})
+			}()
+		}
+		wg.Wait()
+		winner := -1
+		for i, err := range results {
+			switch {
+			case err == nil && winner >= 0:
+				t.Fatalf("writers %d and %d both stored", winner, i)
+			case err == nil:
+				winner = i
+			case !errors.Is(err, callback.ErrExists):
+				t.Fatalf("writer %d: %v", i, err)
+			}
+		}
+		if winner < 0 {
+			t.Fatal("no writer stored")
+		}
+		got, err := s.Take(ctx, "race")
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		if want := fmt.Sprint("w", winner); got.Code != want {
+			t.Fatalf("code: got %q, want the winner's %q", got.Code, want)
+		}
+	})
+
+	t.Run("states are compared exactly", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "Abc", Code: "upper", ReceivedAt: received})
+		if _, err := s.Take(ctx, "abc"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take other case: got %v, want ErrNotFound", err)
+		}
+		if _, err := s.Take(ctx, "Abc "); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take with trailing space: got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("ping", func(t *testing.T) {
+		if err := newStore(t).Ping(ctx); err != nil {
+			t.Fatalf("Ping: %v", err)
+		}
+	})
+}
+
+func mustPut(t *testing.T, s callback.Store, c callback.Callback) {
+	t.Helper()
+	if err := s.Put(context.Background(), c); err != nil {
+		t.Fatalf("Put(%q): %v", c.State, err)
+	}
+}
+
+func assertPending(t *testing.T, s callback.Store, want int64) {
+	t.Helper()
+	got, err := s.Pending(context.Background())
+	if err != nil {
+		t.Fatalf("Pending: %v", err)
+	}
+	if got != want {
+		t.Fatalf("Pending: got %d, want %d", got, want)
+	}
+}
+
+func assertEqual(t *testing.T, got, want callback.Callback) {
+	t.Helper()
+	if got.State != want.State || got.Code != want.Code || got.Error != want.Error ||
+		got.ErrorDescription != want.ErrorDescription || got.Iss != want.Iss ||
+		!got.ReceivedAt.Equal(want.ReceivedAt) || fmt.Sprint(got.Params) != fmt.Sprint(want.Params) {
+		t.Fatalf("callback:\n got  %+v\n want %+v", got, want)
+	}
+}

@@ -1,0 +1,69 @@
+package callback
+
+import (
+	"fmt"
+	"unicode/utf8"
+)
+
+// Limits on what a callback may carry. They are generous for every provider
+// we know (Entra ID codes are 1–2 KiB) and small enough that nobody can make
+// the store hold large values.
+const (
+	MaxStateLength = 512
+	MaxCodeLength  = 8 << 10
+	MaxValueLength = 8 << 10 // any other parameter, error_description included
+	MaxParams      = 32
+)
+
+// ValidateState checks a state against RFC 6749: 1..512 characters of VSCHAR
+// (printable ASCII, %x20-7E).
+func ValidateState(state string) error {
+	switch {
+	case state == "":
+		return fmt.Errorf("state is empty")
+	case len(state) > MaxStateLength:
+		return fmt.Errorf("state is longer than %d characters", MaxStateLength)
+	}
+	if i := indexNotVSCHAR(state); i >= 0 {
+		return fmt.Errorf("state contains a character that is not printable ASCII at position %d", i)
+	}
+	return nil
+}
+
+// ValidateCode checks an authorization code against RFC 6749 (VSCHAR) and the
+// length limit.
+func ValidateCode(code string) error {
+	if len(code) > MaxCodeLength {
+		return fmt.Errorf("code is longer than %d bytes", MaxCodeLength)
+	}
+	if i := indexNotVSCHAR(code); i >= 0 {
+		return fmt.Errorf("code contains a character that is not printable ASCII at position %d", i)
+	}
+	return nil
+}
+
+// ValidateValue checks any other parameter: valid UTF-8, no NUL, bounded.
+// Line breaks are allowed: Entra ID puts them in error_description.
+func ValidateValue(name, value string) error {
+	switch {
+	case len(value) > MaxValueLength:
+		return fmt.Errorf("parameter %q is longer than %d bytes", name, MaxValueLength)
+	case !utf8.ValidString(value):
+		return fmt.Errorf("parameter %q is not valid UTF-8", name)
+	}
+	for i := 0; i < len(value); i++ {
+		if value[i] == 0 {
+			return fmt.Errorf("parameter %q contains a NUL byte", name)
+		}
+	}
+	return nil
+}
+
+func indexNotVSCHAR(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return i
+		}
+	}
+	return -1
+}
