@@ -1,0 +1,177 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+const (
+	maxHeaderBytes = 32 << 10
+	// redisStartupWait is how long start-up waits for Redis to answer, so
+	// that a service started together with its Redis (compose, Helm) does not
+	// crash-loop while Redis boots.
+	redisStartupWait = 30 * time.Second
+)
+
+// run is the whole program; main only wires it to the process. It returns
+// when ctx is cancelled (SIGTERM) and the server has drained, or on error.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("oauth-callback-server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stdout, `oauth-callback-server receives OAuth 2.0 authorization-code redirects
+(/callback) and hands each one, once, to the MCP server polling
+/api/callback/{state}. Configuration comes from the environment:
+
+`)
+		config.PrintUsage(stdout)
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return usageError(err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q (configuration comes from OAUTH_CALLBACK_* variables; see -h)", fs.Arg(0)))
+	}
+
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration: %w", err)
+	}
+	log := newLogger(cfg, stdout)
+
+	store, err := openStore(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	// The store closes last, after every request that might use it is done.
+	defer func() {
+		if err := store.Close(); err != nil {
+			log.Warn("closing the store", slog.Any("error", err))
+		}
+	}()
+
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr())
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	var draining atomic.Bool
+	srv := &http.Server{
+		Handler: httpapi.NewServer(httpapi.Options{
+			Store:        store,
+			Logger:       log,
+			StoreTimeout: cfg.StoreTimeout,
+			CORSOrigins:  cfg.CORSOrigins,
+			Draining:     &draining,
+		}),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", storeName(cfg)))
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+
+	// Stop being ready, give load balancers DrainDelay to notice, then let
+	// in-flight requests finish.
+	draining.Store(true)
+	log.Info("shutting down", slog.Duration("drain_delay", cfg.DrainDelay), slog.Duration("shutdown_timeout", cfg.ShutdownTimeout))
+	select {
+	case <-time.After(cfg.DrainDelay):
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func storeName(cfg config.Config) string {
+	if cfg.RedisURL == "" {
+		return "memory"
+	}
+	return "redis"
+}
+
+// openStore returns the Redis store when a URL is configured, else the
+// memory store.
+func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callback.Store, error) {
+	if cfg.RedisURL == "" {
+		log.Warn("using the in-memory store: run ONE replica only; set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas",
+			slog.Int("max_entries", cfg.MaxEntries))
+		return memstore.New(cfg.TTL, cfg.MaxEntries), nil
+	}
+	client, err := redisstore.NewClient(redisstore.ClientConfig{
+		URL:      cfg.RedisURL,
+		Password: cfg.RedisPassword,
+		Timeout:  cfg.StoreTimeout,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := waitForRedis(ctx, client, log); err != nil {
+		_ = client.Close()
+		return nil, err
+	}
+	return redisstore.New(client, redisstore.Options{Prefix: cfg.RedisKeyPrefix, TTL: cfg.TTL}), nil
+}
+
+// waitForRedis checks the server's version, retrying while Redis cannot be
+// reached for up to redisStartupWait.
+func waitForRedis(ctx context.Context, client redis.UniversalClient, log *slog.Logger) error {
+	deadline := time.Now().Add(redisStartupWait)
+	for {
+		err := redisstore.CheckVersion(ctx, client)
+		if err == nil || !errors.Is(err, callback.ErrUnavailable) {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("redis not reachable after %v: %w", redisStartupWait, err)
+		}
+		log.Warn("waiting for redis", slog.Any("error", err))
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("redis not reachable: %w", err)
+		case <-time.After(time.Second):
+		}
+	}
+}

@@ -1,0 +1,194 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+)
+
+// instance is one running copy of the service, started through run().
+type instance struct {
+	URL  string
+	stop context.CancelFunc
+	done chan struct{} // closed when run returns
+	err  error         // what run returned; read after done
+}
+
+// wait returns run's result once it returns, or fails the test.
+func (inst *instance) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-inst.done:
+		return inst.err
+	case <-time.After(20 * time.Second):
+		t.Fatal("run did not return after cancel")
+		return nil
+	}
+}
+
+// startInstance runs the service with env (port 0 unless set), waits for
+// /readyz, and stops it when the test ends.
+func startInstance(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	vars := map[string]string{
+		"OAUTH_CALLBACK_HOST":        "127.0.0.1",
+		"OAUTH_CALLBACK_PORT":        "0",
+		"OAUTH_CALLBACK_DRAIN_DELAY": "0",
+		"OAUTH_CALLBACK_LOG_LEVEL":   "info", // run reports its address at info
+	}
+	for k, v := range env {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	inst := &instance{stop: cancel, done: make(chan struct{})}
+	go func() {
+		inst.err = run(ctx, []string{"oauth-callback-server"}, func(k string) string { return vars[k] }, pw, io.Discard)
+		pw.Close()
+		close(inst.done)
+	}()
+
+	// run logs its address once it listens (port 0 picks a free one).
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		sent := false
+		for sc.Scan() {
+			var line struct{ Msg, Addr string }
+			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && !sent {
+				addr <- line.Addr
+				sent = true
+			}
+		}
+	}()
+	select {
+	case a := <-addr:
+		inst.URL = "http://" + a
+	case <-inst.done:
+		t.Fatalf("run exited before listening: %v", inst.err)
+	case <-time.After(40 * time.Second):
+		t.Fatal("run did not start listening")
+	}
+	t.Cleanup(func() {
+		inst.stop()
+		_ = inst.wait(t)
+	})
+	waitReady(t, inst.URL)
+	return inst
+}
+
+func waitReady(t *testing.T, base string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never became ready (last error %v)", base, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestRunStartsServesAndStopsCleanly(t *testing.T) {
+	inst := startInstance(t, nil)
+	resp, err := http.Get(inst.URL + "/callback?code=c&state=s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+	inst.stop()
+	if err := inst.wait(t); err != nil {
+		t.Fatalf("run returned %v after cancel, want nil", err)
+	}
+	if _, err := http.Get(inst.URL + "/healthz"); err == nil {
+		t.Fatal("still serving after run returned")
+	}
+}
+
+func TestRunDrainsBeforeShutdown(t *testing.T) {
+	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_DRAIN_DELAY": "1s"})
+	inst.stop()
+	// During the drain delay the replica says it is not ready but still
+	// answers requests, so a load balancer can move traffic away first.
+	time.Sleep(200 * time.Millisecond)
+	resp, err := http.Get(inst.URL + "/readyz")
+	if err != nil {
+		t.Fatalf("readyz during drain: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz during drain: %d, want 503", resp.StatusCode)
+	}
+	resp, err = http.Get(inst.URL + "/callback?code=c&state=during-drain")
+	if err != nil {
+		t.Fatalf("callback during drain: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("callback during drain: %d", resp.StatusCode)
+	}
+	if err := inst.wait(t); err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestRunRejectsBadConfiguration(t *testing.T) {
+	getenv := func(k string) string {
+		if k == "OAUTH_CALLBACK_PORT" {
+			return "eighty"
+		}
+		return ""
+	}
+	err := run(context.Background(), []string{"oauth-callback-server"}, getenv, io.Discard, io.Discard)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("got %v, want a *config.Error (exit code 2)", err)
+	}
+	if !strings.Contains(err.Error(), "OAUTH_CALLBACK_PORT") || strings.Contains(err.Error(), "\n") {
+		t.Errorf("message: %q", err)
+	}
+}
+
+func TestRunHelpListsVariables(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"oauth-callback-server", "-h"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatalf("-h: %v", err)
+	}
+	if !strings.Contains(out.String(), "OAUTH_CALLBACK_REDIS_URL") {
+		t.Errorf("-h output lacks the variables:\n%s", out.String())
+	}
+	err := run(context.Background(), []string{"oauth-callback-server", "-nope"}, func(string) string { return "" }, io.Discard, io.Discard)
+	if !errors.Is(err, errUsage) {
+		t.Errorf("unknown flag: got %v, want errUsage", err)
+	}
+}
+
+func TestRunFailsWhenPortIsTaken(t *testing.T) {
+	inst := startInstance(t, nil)
+	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
+	vars := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_DRAIN_DELAY": "0"}
+	var mu sync.Mutex
+	err := run(context.Background(), []string{"x"}, func(k string) string { mu.Lock(); defer mu.Unlock(); return vars[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "listen") {
+		t.Fatalf("got %v, want a listen error", err)
+	}
+}

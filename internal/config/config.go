@@ -1,0 +1,263 @@
+// Package config reads every setting of oauth-callback-server from
+// OAUTH_CALLBACK_* environment variables and validates it, so that a bad
+// value stops start-up with one clear line instead of a surprise later.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Config is the whole configuration of one process.
+type Config struct {
+	Host string
+	Port int
+
+	// RedisURL selects the Redis store; empty selects the memory store.
+	RedisURL       string
+	RedisPassword  string
+	RedisKeyPrefix string
+
+	TTL          time.Duration // how long a callback waits to be taken
+	MaxEntries   int           // memory store bound
+	StoreTimeout time.Duration // bound on every store operation
+
+	CORSOrigins []string
+
+	LogLevel  slog.Level
+	LogFormat string // "json" or "text"
+
+	DrainDelay      time.Duration // not ready, still serving, before shutdown starts
+	ShutdownTimeout time.Duration // for in-flight requests to finish
+
+	ReadHeaderTimeout time.Duration
+	ReadTimeout       time.Duration
+	WriteTimeout      time.Duration
+	IdleTimeout       time.Duration
+}
+
+// Addr is the listen address.
+func (c Config) Addr() string { return net.JoinHostPort(c.Host, strconv.Itoa(c.Port)) }
+
+// Error is an invalid setting. Its message names the variable and says what
+// a valid value looks like; secrets are not echoed.
+type Error struct {
+	Var    string
+	Value  string
+	Reason string
+	secret bool
+}
+
+func (e *Error) Error() string {
+	if e.secret {
+		return fmt.Sprintf("%s: %s", e.Var, e.Reason)
+	}
+	return fmt.Sprintf("%s=%q: %s", e.Var, e.Value, e.Reason)
+}
+
+// variable is one setting: its name, default, help line and parser.
+type variable struct {
+	name   string
+	def    string
+	help   string
+	secret bool
+	set    func(c *Config, v string) error
+}
+
+// variables lists every setting, in the order -h shows them.
+var variables = []variable{
+	{name: "OAUTH_CALLBACK_HOST", def: "0.0.0.0", help: "address to listen on",
+		set: func(c *Config, v string) error { c.Host = v; return nil }},
+	{name: "OAUTH_CALLBACK_PORT", def: "8000", help: "port to listen on (0 picks a free port)",
+		set: func(c *Config, v string) error { return intIn(&c.Port, v, 0, 65535) }},
+	{name: "OAUTH_CALLBACK_REDIS_URL", def: "", secret: true,
+		help: "redis://[user:password@]host:port[/db], rediss://… (TLS) or unix:///path; empty: in-memory store, one replica only",
+		set:  setRedisURL},
+	{name: "OAUTH_CALLBACK_REDIS_PASSWORD", def: "", secret: true,
+		help: "Redis password; overrides the one in the URL, so it can come from a Secret",
+		set:  func(c *Config, v string) error { c.RedisPassword = v; return nil }},
+	{name: "OAUTH_CALLBACK_REDIS_KEY_PREFIX", def: "oauth-callback:", help: "prefix of every Redis key",
+		set: func(c *Config, v string) error {
+			if v == "" || strings.ContainsAny(v, "{} \t\r\n") {
+				return fmt.Errorf("must be non-empty, without braces or whitespace")
+			}
+			c.RedisKeyPrefix = v
+			return nil
+		}},
+	{name: "OAUTH_CALLBACK_TTL", def: "10m", help: "how long a callback can be taken (whole seconds, 1s..24h)",
+		set: func(c *Config, v string) error {
+			if err := durationIn(&c.TTL, v, time.Second, 24*time.Hour); err != nil {
+				return err
+			}
+			if c.TTL%time.Second != 0 {
+				return fmt.Errorf("must be whole seconds")
+			}
+			return nil
+		}},
+	{name: "OAUTH_CALLBACK_MAX_ENTRIES", def: "100000", help: "memory store: most callbacks and tombstones held; when full, new callbacks get 503",
+		set: func(c *Config, v string) error { return intIn(&c.MaxEntries, v, 1, 100_000_000) }},
+	{name: "OAUTH_CALLBACK_STORE_TIMEOUT", def: "1s", help: "bound on every store operation; past it the request gets 503 (10ms..5s)",
+		set: func(c *Config, v string) error {
+			return durationIn(&c.StoreTimeout, v, 10*time.Millisecond, 5*time.Second)
+		}},
+	{name: "OAUTH_CALLBACK_CORS_ORIGINS", def: "*", help: "comma-separated origins allowed to call the API and /health; * allows any",
+		set: setCORSOrigins},
+	{name: "OAUTH_CALLBACK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
+		set: func(c *Config, v string) error {
+			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+				return fmt.Errorf("must be debug, info, warn or error")
+			}
+			return nil
+		}},
+	{name: "OAUTH_CALLBACK_LOG_FORMAT", def: "json", help: "json or text",
+		set: func(c *Config, v string) error {
+			if v != "json" && v != "text" {
+				return fmt.Errorf("must be json or text")
+			}
+			c.LogFormat = v
+			return nil
+		}},
+	{name: "OAUTH_CALLBACK_DRAIN_DELAY", def: "5s", help: "after SIGTERM: time not ready but still serving, so load balancers stop sending (0..5m)",
+		set: func(c *Config, v string) error { return durationIn(&c.DrainDelay, v, 0, 5*time.Minute) }},
+	{name: "OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", def: "10s", help: "after the drain delay: time for in-flight requests to finish (1s..5m)",
+		set: func(c *Config, v string) error {
+			return durationIn(&c.ShutdownTimeout, v, time.Second, 5*time.Minute)
+		}},
+	{name: "OAUTH_CALLBACK_READ_HEADER_TIMEOUT", def: "5s", help: "time for a client to send the request headers (100ms..1m)",
+		set: func(c *Config, v string) error {
+			return durationIn(&c.ReadHeaderTimeout, v, 100*time.Millisecond, time.Minute)
+		}},
+	{name: "OAUTH_CALLBACK_READ_TIMEOUT", def: "10s", help: "time for a client to send the whole request (100ms..1m)",
+		set: func(c *Config, v string) error {
+			return durationIn(&c.ReadTimeout, v, 100*time.Millisecond, time.Minute)
+		}},
+	{name: "OAUTH_CALLBACK_WRITE_TIMEOUT", def: "15s", help: "time to write a response (1s..5m)",
+		set: func(c *Config, v string) error { return durationIn(&c.WriteTimeout, v, time.Second, 5*time.Minute) }},
+	{name: "OAUTH_CALLBACK_IDLE_TIMEOUT", def: "60s", help: "keep-alive connection idle time before it is closed (1s..10m)",
+		set: func(c *Config, v string) error { return durationIn(&c.IdleTimeout, v, time.Second, 10*time.Minute) }},
+}
+
+// Load reads every variable through getenv (os.Getenv in production), using
+// the default for unset or empty ones. It returns the first invalid one as
+// an *Error.
+func Load(getenv func(string) string) (Config, error) {
+	var c Config
+	for _, v := range variables {
+		raw := strings.TrimSpace(getenv(v.name))
+		if raw == "" {
+			raw = v.def
+		}
+		if err := v.set(&c, raw); err != nil {
+			return Config{}, &Error{Var: v.name, Value: raw, Reason: err.Error(), secret: v.secret}
+		}
+	}
+	return c, nil
+}
+
+// PrintUsage writes the table of variables -h shows.
+func PrintUsage(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VARIABLE\tDEFAULT\tMEANING")
+	for _, v := range variables {
+		def := v.def
+		if def == "" {
+			def = "(unset)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.name, def, v.help)
+	}
+	tw.Flush()
+	fmt.Fprintln(w, "\nDurations are Go durations (10m, 1.5s, 250ms); a bare number means seconds.")
+}
+
+func intIn(dst *int, v string, lo, hi int) error {
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return fmt.Errorf("not a whole number")
+	}
+	if n < lo || n > hi {
+		return fmt.Errorf("must be between %d and %d", lo, hi)
+	}
+	*dst = n
+	return nil
+}
+
+// ParseDuration reads a Go duration, or a bare number as seconds.
+func ParseDuration(v string) (time.Duration, error) {
+	if secs, err := strconv.ParseFloat(v, 64); err == nil {
+		if secs < 0 || secs > float64(1<<62)/float64(time.Second) {
+			return 0, fmt.Errorf("out of range")
+		}
+		return time.Duration(secs * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, fmt.Errorf("not a duration (use e.g. 10m, 30s, 250ms, or a number of seconds)")
+	}
+	return d, nil
+}
+
+func durationIn(dst *time.Duration, v string, lo, hi time.Duration) error {
+	d, err := ParseDuration(v)
+	if err != nil {
+		return err
+	}
+	if d < lo || d > hi {
+		return fmt.Errorf("must be between %v and %v", lo, hi)
+	}
+	*dst = d
+	return nil
+}
+
+func setRedisURL(c *Config, v string) error {
+	if v == "" {
+		return nil
+	}
+	if _, err := redis.ParseURL(v); err != nil {
+		// go-redis's message may quote the URL, password included: say
+		// only what kind of mistake it is.
+		u, uerr := url.Parse(v)
+		if uerr != nil {
+			return fmt.Errorf("not a valid URL")
+		}
+		switch u.Scheme {
+		case "redis", "rediss", "unix":
+			return fmt.Errorf("not a valid Redis URL (want redis://[user:password@]host:port[/db])")
+		default:
+			return fmt.Errorf("scheme must be redis, rediss or unix")
+		}
+	}
+	c.RedisURL = v
+	return nil
+}
+
+func setCORSOrigins(c *Config, v string) error {
+	c.CORSOrigins = nil
+	for _, o := range strings.Split(v, ",") {
+		o = strings.TrimSpace(o)
+		if o == "" {
+			continue
+		}
+		if o != "*" {
+			u, err := url.Parse(o)
+			if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+				(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+				return fmt.Errorf("each origin must be * or scheme://host[:port], like https://app.example.com")
+			}
+			o = strings.TrimSuffix(o, "/")
+		}
+		c.CORSOrigins = append(c.CORSOrigins, o)
+	}
+	if len(c.CORSOrigins) == 0 {
+		return fmt.Errorf("list at least one origin, or *")
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+package config_test
+
+import (
+	"bytes"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+)
+
+func env(kv map[string]string) func(string) string {
+	return func(k string) string { return kv[k] }
+}
+
+func TestDefaultsMatchTheOriginalService(t *testing.T) {
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Addr(), "0.0.0.0:8000"; got != want {
+		t.Errorf("Addr: got %q, want %q", got, want)
+	}
+	if c.TTL != 10*time.Minute {
+		t.Errorf("TTL: got %v, want 10m", c.TTL)
+	}
+	if c.RedisURL != "" {
+		t.Errorf("RedisURL: got %q, want empty (memory store)", c.RedisURL)
+	}
+	if c.MaxEntries != 100000 {
+		t.Errorf("MaxEntries: got %d", c.MaxEntries)
+	}
+	if len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" {
+		t.Errorf("CORSOrigins: got %v, want [*]", c.CORSOrigins)
+	}
+	if c.StoreTimeout != time.Second || c.LogLevel != slog.LevelInfo || c.LogFormat != "json" {
+		t.Errorf("got %+v", c)
+	}
+}
+
+func TestValidValues(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"OAUTH_CALLBACK_HOST":          "127.0.0.1",
+		"OAUTH_CALLBACK_PORT":          "9000",
+		"OAUTH_CALLBACK_REDIS_URL":     "rediss://user:pw@redis.example:6380/2",
+		"OAUTH_CALLBACK_TTL":           "300",
+		"OAUTH_CALLBACK_STORE_TIMEOUT": "250ms",
+		"OAUTH_CALLBACK_DRAIN_DELAY":   "0",
+		"OAUTH_CALLBACK_CORS_ORIGINS":  "https://a.example, http://localhost:3000/",
+		"OAUTH_CALLBACK_LOG_LEVEL":     "DEBUG",
+		"OAUTH_CALLBACK_LOG_FORMAT":    "text",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr() != "127.0.0.1:9000" || c.TTL != 5*time.Minute || c.StoreTimeout != 250*time.Millisecond ||
+		c.DrainDelay != 0 || c.LogLevel != slog.LevelDebug || c.LogFormat != "text" {
+		t.Errorf("got %+v", c)
+	}
+	if got := strings.Join(c.CORSOrigins, " "); got != "https://a.example http://localhost:3000" {
+		t.Errorf("CORSOrigins: got %q", got)
+	}
+}
+
+func TestInvalidValues(t *testing.T) {
+	tests := []struct {
+		name, value string
+		wantInMsg   string
+	}{
+		{"OAUTH_CALLBACK_PORT", "80a", "not a whole number"},
+		{"OAUTH_CALLBACK_PORT", "70000", "between 0 and 65535"},
+		{"OAUTH_CALLBACK_TTL", "ten minutes", "not a duration"},
+		{"OAUTH_CALLBACK_TTL", "1500ms", "whole seconds"},
+		{"OAUTH_CALLBACK_TTL", "0", "between"},
+		{"OAUTH_CALLBACK_TTL", "-5", "out of range"},
+		{"OAUTH_CALLBACK_MAX_ENTRIES", "0", "between"},
+		{"OAUTH_CALLBACK_STORE_TIMEOUT", "30s", "between 10ms and 5s"},
+		{"OAUTH_CALLBACK_REDIS_URL", "http://x:1", "scheme must be"},
+		{"OAUTH_CALLBACK_REDIS_URL", "redis://u:secretpw@host:6379/db", "not a valid Redis URL"},
+		{"OAUTH_CALLBACK_REDIS_KEY_PREFIX", "a{b}", "braces"},
+		{"OAUTH_CALLBACK_CORS_ORIGINS", "https://a.example/path", "scheme://host"},
+		{"OAUTH_CALLBACK_CORS_ORIGINS", ",", "at least one"},
+		{"OAUTH_CALLBACK_LOG_LEVEL", "loud", "debug, info"},
+		{"OAUTH_CALLBACK_LOG_FORMAT", "xml", "json or text"},
+		{"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", "1h", "between"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
+			_, err := config.Load(env(map[string]string{tt.name: tt.value}))
+			var cerr *config.Error
+			if !errors.As(err, &cerr) {
+				t.Fatalf("got %v, want *config.Error", err)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, tt.name) || !strings.Contains(msg, tt.wantInMsg) {
+				t.Errorf("message %q: want it to start with %s and contain %q", msg, tt.name, tt.wantInMsg)
+			}
+			if strings.Contains(msg, "\n") {
+				t.Errorf("message spans lines: %q", msg)
+			}
+			if strings.Contains(msg, "secretpw") {
+				t.Errorf("message leaks the password: %q", msg)
+			}
+		})
+	}
+}
+
+func TestUsageListsEveryVariable(t *testing.T) {
+	var buf bytes.Buffer
+	config.PrintUsage(&buf)
+	for _, name := range []string{
+		"OAUTH_CALLBACK_HOST", "OAUTH_CALLBACK_PORT", "OAUTH_CALLBACK_REDIS_URL", "OAUTH_CALLBACK_REDIS_PASSWORD",
+		"OAUTH_CALLBACK_TTL", "OAUTH_CALLBACK_MAX_ENTRIES", "OAUTH_CALLBACK_CORS_ORIGINS", "OAUTH_CALLBACK_LOG_LEVEL",
+		"OAUTH_CALLBACK_LOG_FORMAT", "OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", "OAUTH_CALLBACK_DRAIN_DELAY", "OAUTH_CALLBACK_STORE_TIMEOUT",
+	} {
+		if !strings.Contains(buf.String(), name) {
+			t.Errorf("usage lacks %s", name)
+		}
+	}
+}

@@ -1,0 +1,48 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// storeOutcome is how one store error is shown: the status code, the
+// message the JSON API gives (the first two are the original service's, word
+// for word), and what the person in the browser reads.
+type storeOutcome struct {
+	err       error
+	status    int
+	message   string // JSON API
+	logName   string // outcome in the request log
+	pageTitle string
+	pageText  string
+}
+
+// storeOutcomes is the ONE table from store errors to HTTP answers.
+var storeOutcomes = []storeOutcome{
+	{callback.ErrNotFound, http.StatusNotFound, "Callback not found or expired", "not_found",
+		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application."},
+	{callback.ErrAlreadyTaken, http.StatusGone, "Callback already retrieved", "already_taken",
+		"Sign-in already completed", "Your application already received this sign-in. You can close this window."},
+	{callback.ErrExists, http.StatusConflict, "Callback already received for this state", "duplicate",
+		"Sign-in already received", "This sign-in was already received; nothing was changed. You can close this window and return to your application."},
+	{callback.ErrFull, http.StatusServiceUnavailable, "Callback store is full, retry later", "store_full",
+		"Sign-in could not be completed", "The service is busy right now. Go back to your application and sign in again in a few minutes."},
+	{callback.ErrUnavailable, http.StatusServiceUnavailable, "Callback store unavailable, retry later", "store_unavailable",
+		"Sign-in could not be completed", "The service is temporarily unavailable. Go back to your application and sign in again."},
+}
+
+// internalOutcome answers any error the table does not know. Its text says
+// nothing about the cause: that goes to the log only.
+var internalOutcome = storeOutcome{nil, http.StatusInternalServerError, "Internal server error", "internal_error",
+	"Sign-in could not be completed", "Something went wrong on our side. Go back to your application and sign in again."}
+
+func outcomeOf(err error) storeOutcome {
+	for _, o := range storeOutcomes {
+		if errors.Is(err, o.err) {
+			return o
+		}
+	}
+	return internalOutcome
+}

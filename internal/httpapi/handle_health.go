@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+)
+
+// healthBody is the original service's /health answer, plus "error" when
+// the store cannot be reached.
+type healthBody struct {
+	Status          string `json:"status"`
+	Service         string `json:"service"`
+	Timestamp       string `json:"timestamp"`
+	ActiveCallbacks *int64 `json:"active_callbacks,omitempty"`
+	Error           string `json:"error,omitempty"`
+}
+
+// handleHealth answers the original service's health check, with the number
+// of callbacks waiting to be taken across every replica.
+func (s *server) handleHealth() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout)
+		defer cancel()
+		body := healthBody{
+			Status:    "healthy",
+			Service:   "oauth-callback-server",
+			Timestamp: s.now().UTC().Format(time.RFC3339Nano),
+		}
+		n, err := s.store.Pending(ctx)
+		if err != nil {
+			annotate(r, slog.String("error", err.Error()))
+			body.Status = "unhealthy"
+			body.Error = outcomeOf(err).message
+			writeJSON(w, http.StatusServiceUnavailable, body)
+			return
+		}
+		body.ActiveCallbacks = &n
+		writeJSON(w, http.StatusOK, body)
+	}
+}
+
+// handleHealthz says the process is alive. It never touches the store, so a
+// Redis outage does not make Kubernetes restart every replica.
+func (s *server) handleHealthz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	}
+}
+
+// handleReadyz says whether this replica should get traffic: not while it
+// drains for shutdown, not while its store is unreachable.
+func (s *server) handleReadyz() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if s.draining.Load() {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout)
+		defer cancel()
+		if err := s.store.Ping(ctx); err != nil {
+			annotate(r, slog.String("error", err.Error()))
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": outcomeOf(err).message})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	}
+}

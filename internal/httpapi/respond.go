@@ -1,0 +1,59 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/go-chi/chi/v5"
+)
+
+// writeJSON answers with v as JSON. Nothing the API returns may be cached:
+// it carries authorization codes.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"status":"error","message":"Internal server error"}`)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if status == http.StatusServiceUnavailable {
+		h.Set("Retry-After", "2")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func (s *server) handleNotFound() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, errorBody{"error", "Not found"})
+	}
+}
+
+// allowedMethods are the ones routes.go may use.
+var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions}
+
+// handleMethodNotAllowed answers 405 with the Allow header chi would set,
+// and a message.
+func (s *server) handleMethodNotAllowed() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.Routes != nil {
+			for _, m := range allowedMethods {
+				if m != http.MethodOptions && rc.Routes.Match(chi.NewRouteContext(), m, r.URL.Path) {
+					allow = append(allow, m)
+				}
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
+		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"error", "Method " + r.Method + " is not allowed here"})
+	}
+}
