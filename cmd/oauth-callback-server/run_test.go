@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -190,5 +191,46 @@ func TestRunFailsWhenPortIsTaken(t *testing.T) {
 	err := run(context.Background(), []string{"x"}, func(k string) string { mu.Lock(); defer mu.Unlock(); return vars[k] }, io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("got %v, want a listen error", err)
+	}
+}
+
+// TestIdleConnectionsDoNotBlock: the original service served one connection
+// at a time, so one idle client stopped everyone. Here, connections that
+// send nothing (or half a request) neither block others nor live forever.
+func TestIdleConnectionsDoNotBlock(t *testing.T) {
+	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_READ_HEADER_TIMEOUT": "500ms"})
+	host := strings.TrimPrefix(inst.URL, "http://")
+	var conns []net.Conn
+	for i := range 20 {
+		c, err := net.Dial("tcp", host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i%2 == 0 {
+			_, _ = c.Write([]byte("GET /health HTTP/1.1\r\nHost: x\r\n")) // never finishes its headers
+		}
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	resp, err := client.Get(inst.URL + "/health")
+	if err != nil {
+		t.Fatalf("/health with idle connections open: %v", err)
+	}
+	resp.Body.Close()
+
+	// The read-header timeout closes the idle connections.
+	for _, c := range conns {
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		buf := make([]byte, 512)
+		for {
+			if _, err := c.Read(buf); err != nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					t.Errorf("connection still open 5s after a 500ms read-header timeout")
+				}
+				break
+			}
+		}
+		c.Close()
 	}
 }

@@ -17,7 +17,29 @@ import (
 // Server is a redis-server process that lives as long as the test.
 type Server struct {
 	Addr string // host:port on 127.0.0.1
+	bin  string
+	port int
 	cmd  *exec.Cmd
+}
+
+// Stop kills the server, as a crash or a network cut would look to clients.
+func (s *Server) Stop() {
+	if s.cmd != nil {
+		_ = s.cmd.Process.Kill()
+		_ = s.cmd.Wait()
+		s.cmd = nil
+	}
+}
+
+// Restart starts a fresh, empty server on the same port after Stop.
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	cmd, err := launch(t, s.bin, s.port)
+	if err != nil {
+		t.Fatalf("restart redis-server: %v", err)
+	}
+	s.cmd = cmd
 }
 
 // URL is the server's redis:// URL.
@@ -55,6 +77,17 @@ func start(t testing.TB, bin string) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	cmd, err := launch(t, bin, port)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port, cmd: cmd}
+	t.Cleanup(s.Stop)
+	return s, nil
+}
+
+// launch runs redis-server on port and waits until it accepts connections.
+func launch(t testing.TB, bin string, port int) (*exec.Cmd, error) {
 	cmd := exec.Command(bin,
 		"--port", strconv.Itoa(port),
 		"--bind", "127.0.0.1",
@@ -100,12 +133,7 @@ func start(t testing.TB, bin string) (*Server, error) {
 		_ = cmd.Wait()
 		return nil, fmt.Errorf("redis-server not ready after 10s")
 	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), cmd: cmd}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return s, nil
+	return cmd, nil
 }
 
 func freePort() (int, error) {

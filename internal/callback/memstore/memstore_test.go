@@ -129,3 +129,9 @@ func TestManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 		t.Fatalf("entries: got %d, want 1", s.Len())
 	}
 }
+
+func BenchmarkPutTake(b *testing.B) {
+	s := memstore.New(time.Minute, 1<<30)
+	b.Cleanup(func() { s.Close() })
+	storetest.Bench(b, s)
+}

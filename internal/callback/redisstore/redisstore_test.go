@@ -176,3 +176,10 @@ func TestNewClientRejectsBadURLs(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkPutTakeRealRedis(b *testing.B) {
+	srv := redistest.Start(b)
+	s := redisstore.New(newClient(b, srv.URL()), redisstore.Options{})
+	b.Cleanup(func() { s.Close() })
+	storetest.Bench(b, s)
+}

@@ -5,6 +5,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
@@ -303,4 +305,29 @@ func assertEqual(t *testing.T, got, want callback.Callback) {
 		!got.ReceivedAt.Equal(want.ReceivedAt) || fmt.Sprint(got.Params) != fmt.Sprint(want.Params) {
 		t.Fatalf("callback:\n got  %+v\n want %+v", got, want)
 	}
+}
+
+// Bench measures one callback's whole life in a store: Put, then Take.
+func Bench(b *testing.B, s callback.Store) {
+	b.Helper()
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		var buf [16]byte
+		for pb.Next() {
+			state := randomState(buf[:])
+			if err := s.Put(ctx, callback.Callback{State: state, Code: "bench-code", ReceivedAt: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.Take(ctx, state); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func randomState(buf []byte) string {
+	_, _ = rand.Read(buf)
+	return hex.EncodeToString(buf)
 }

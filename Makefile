@@ -1,0 +1,58 @@
+# oauth-callback-server — `make help` lists the targets.
+
+BINARY  := oauth-callback-server
+PKG     := ./cmd/oauth-callback-server
+GO      ?= go
+FUZZTIME ?= 60s
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: run
+run: ## Run the service on :8000 with the in-memory store (no Redis needed)
+	OAUTH_CALLBACK_LOG_FORMAT=$${OAUTH_CALLBACK_LOG_FORMAT:-text} \
+	OAUTH_CALLBACK_DRAIN_DELAY=$${OAUTH_CALLBACK_DRAIN_DELAY:-0} \
+	$(GO) run $(PKG)
+
+.PHONY: build
+build: ## Build bin/oauth-callback-server (static, no cgo)
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/$(BINARY) $(PKG)
+
+.PHONY: test
+test: vet fmt-check ## vet, gofmt check, and every test with -race (real-Redis tests need redis-server)
+	$(GO) test -race -count=1 ./...
+
+.PHONY: vet
+vet: ## go vet
+	$(GO) vet ./...
+
+.PHONY: fmt-check
+fmt-check: ## Fail if any file is not gofmt-clean
+	@out="$$(gofmt -l .)"; if [ -n "$$out" ]; then echo "not gofmt-clean:"; echo "$$out"; exit 1; fi
+
+.PHONY: fmt
+fmt: ## gofmt every file
+	gofmt -w .
+
+.PHONY: lint
+lint: vet fmt-check ## Static checks
+
+.PHONY: fuzz
+fuzz: ## Fuzz the callback handler for FUZZTIME (default 60s)
+	$(GO) test -run '^$$' -fuzz FuzzCallback -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/httpapi/
+
+.PHONY: bench
+bench: ## Store benchmarks (memory, miniredis, real redis-server)
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/callback/...
+
+.PHONY: cover
+cover: ## Tests with a coverage report in coverage.out
+	$(GO) test -race -count=1 -coverprofile=coverage.out ./...
+	$(GO) tool cover -func=coverage.out | tail -1
+
+.PHONY: clean
+clean: ## Remove build output
+	rm -rf bin coverage.out
