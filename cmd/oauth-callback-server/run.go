@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -19,6 +18,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 const (
@@ -70,14 +70,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
 	}
-	var draining atomic.Bool
+	draining := make(chan struct{})
+	m := metrics.New()
 	srv := &http.Server{
 		Handler: httpapi.NewServer(httpapi.Options{
 			Store:        store,
 			Logger:       log,
 			StoreTimeout: cfg.StoreTimeout,
 			CORSOrigins:  cfg.CORSOrigins,
-			Draining:     &draining,
+			Draining:     draining,
+			MaxWait:      cfg.MaxWait,
+			MaxWaiters:   cfg.MaxWaiters,
+			WriteTimeout: cfg.WriteTimeout,
+			Metrics:      m,
+			ServeMetrics: cfg.MetricsAddr == "",
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -86,9 +92,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", storeName(cfg)))
+
+	var metricsSrv *http.Server
+	if cfg.MetricsAddr != "" {
+		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("listen for metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout}
+		go func() { serveErr <- metricsSrv.Serve(mln) }()
+		log.Info("metrics listening", slog.String("addr", mln.Addr().String()))
+	}
 
 	select {
 	case err := <-serveErr:
@@ -96,9 +116,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case <-ctx.Done():
 	}
 
-	// Stop being ready, give load balancers DrainDelay to notice, then let
-	// in-flight requests finish.
-	draining.Store(true)
+	// Stop being ready and answer long-poll waiters, give load balancers
+	// DrainDelay to notice, then let in-flight requests finish.
+	close(draining)
 	log.Info("shutting down", slog.Duration("drain_delay", cfg.DrainDelay), slog.Duration("shutdown_timeout", cfg.ShutdownTimeout))
 	select {
 	case <-time.After(cfg.DrainDelay):
@@ -110,8 +130,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
-	if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
+	if metricsSrv != nil {
+		if err := metricsSrv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown metrics: %w", err)
+		}
+	}
+	servers := 1
+	if metricsSrv != nil {
+		servers = 2
+	}
+	for range servers {
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
 	}
 	log.Info("stopped")
 	return nil

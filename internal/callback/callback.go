@@ -67,6 +67,17 @@ type Store interface {
 	Close() error
 }
 
+// Notifier is implemented by stores that can tell long-poll waiters that a
+// callback arrived, on whichever replica it landed.
+type Notifier interface {
+	// Subscribe returns a channel that receives when a callback for state may
+	// have been stored, and a cancel func to call when done waiting. A
+	// wake-up means "take again": it may be spurious, and several may arrive
+	// as one. Subscribe before the first Take, so that a callback stored in
+	// between is not missed.
+	Subscribe(state string) (wake <-chan struct{}, cancel func())
+}
+
 // StateHash is a short, stable, non-reversible name for a state, for logs:
 // enough to correlate lines, not enough to take a callback.
 func StateHash(state string) string {

@@ -33,6 +33,10 @@ type Config struct {
 
 	CORSOrigins []string
 
+	MaxWait     time.Duration // longest long-poll a client may ask for
+	MaxWaiters  int           // long-polls held at once; more are answered at once
+	MetricsAddr string        // separate listener for /metrics; empty: on the main one
+
 	LogLevel  slog.Level
 	LogFormat string // "json" or "text"
 
@@ -111,6 +115,20 @@ var variables = []variable{
 		}},
 	{name: "OAUTH_CALLBACK_CORS_ORIGINS", def: "*", help: "comma-separated origins allowed to call the API and /health; * allows any",
 		set: setCORSOrigins},
+	{name: "OAUTH_CALLBACK_MAX_WAIT", def: "60s", help: "longest long-poll (?wait=, Prefer: wait=) a client may ask for; longer asks are capped (0..5m, 0 turns long-poll off)",
+		set: func(c *Config, v string) error { return durationIn(&c.MaxWait, v, 0, 5*time.Minute) }},
+	{name: "OAUTH_CALLBACK_MAX_WAITERS", def: "10000", help: "long-polls held at once per replica; past it, requests are answered at once like a plain poll",
+		set: func(c *Config, v string) error { return intIn(&c.MaxWaiters, v, 0, 1_000_000) }},
+	{name: "OAUTH_CALLBACK_METRICS_ADDR", def: "", help: "host:port of a separate listener for /metrics; empty: /metrics on the main listener",
+		set: func(c *Config, v string) error {
+			if v != "" {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("must be host:port, like :9090")
+				}
+			}
+			c.MetricsAddr = v
+			return nil
+		}},
 	{name: "OAUTH_CALLBACK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

@@ -1,7 +1,7 @@
 package httpapi
 
 import (
-	"context"
+	"errors"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -11,6 +11,10 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
+
+// recheckInterval bounds how long a long-poll waiter can miss a wake-up
+// (Redis pub/sub delivers at most once): it takes again at least this often.
+const recheckInterval = 5 * time.Second
 
 // takeBody is the 200 answer of GET /api/callback/{state}. The first five
 // fields are the original service's; null where a value is absent, as before.
@@ -32,55 +36,160 @@ type errorBody struct {
 }
 
 // handleTake hands the callback for a state to the first caller, exactly
-// once across every replica.
+// once across every replica. With ?wait= or Prefer: wait= it holds the
+// request until the callback arrives or the wait ends (long-poll).
 func (s *server) handleTake() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state := chi.URLParam(r, "state")
-		// chi matches on the escaped path when it differs from the decoded
-		// one (a %2F in the state); decode it here, once.
-		if r.URL.RawPath != "" {
-			decoded, err := url.PathUnescape(state)
-			if err != nil {
-				writeJSON(w, http.StatusBadRequest, errorBody{"error", "The state in the path is not correctly encoded"})
-				return
-			}
-			state = decoded
-		}
-		if err := callback.ValidateState(state); err != nil {
+		state, ok := stateParam(w, r)
+		if !ok {
 			annotate(r, slog.String("outcome", "invalid"))
-			writeJSON(w, http.StatusBadRequest, errorBody{"error", "Invalid state: " + err.Error()})
 			return
 		}
 		annotate(r, slog.String("state_hash", callback.StateHash(state)))
 
-		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout)
-		defer cancel()
-		cb, err := s.store.Take(ctx, state)
+		wait, fromPrefer, err := requestedWait(r, s.maxWait)
 		if err != nil {
-			o := outcomeOf(err)
-			annotate(r, slog.String("outcome", o.logName))
-			if o.status >= 500 {
-				annotate(r, slog.String("error", err.Error()))
-			}
-			writeJSON(w, o.status, errorBody{"error", o.message})
+			annotate(r, slog.String("outcome", "invalid"))
+			writeJSON(w, http.StatusBadRequest, errorBody{"error", err.Error()})
 			return
 		}
-		annotate(r, slog.String("outcome", "taken"))
-		params := cb.Params
-		if params == nil {
-			params = map[string]string{}
+		if fromPrefer {
+			w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
 		}
-		writeJSON(w, http.StatusOK, takeBody{
-			Status:           "success",
-			AuthCode:         nullIfEmpty(cb.Code),
-			State:            state,
-			Error:            nullIfEmpty(cb.Error),
-			ErrorDescription: nullIfEmpty(cb.ErrorDescription),
-			Iss:              cb.Iss,
-			Params:           params,
-			ReceivedAt:       cb.ReceivedAt,
-		})
+
+		var cb callback.Callback
+		if wait > 0 && s.notifier != nil && !s.isDraining() && s.acquireWaiter() {
+			defer s.releaseWaiter()
+			cb, err = s.waitAndTake(w, r, state, wait)
+		} else {
+			cb, err = s.take(r.Context(), state)
+		}
+		if r.Context().Err() != nil && err != nil {
+			return // the client left; nobody to answer
+		}
+		s.writeTake(w, r, state, cb, err)
 	}
+}
+
+// waitAndTake takes the callback, waiting up to wait for it to arrive.
+func (s *server) waitAndTake(w http.ResponseWriter, r *http.Request, state string, wait time.Duration) (callback.Callback, error) {
+	annotate(r, slog.Duration("wait", wait))
+	// The server's write timeout is for ordinary requests; this one may
+	// legitimately stay open for the whole wait.
+	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + s.writeTimeout))
+
+	// Subscribe before the first look: a callback stored between the look
+	// and the subscription would otherwise be missed.
+	wake, cancel := s.notifier.Subscribe(state)
+	defer cancel()
+	waitStart := time.Now()
+	deadline := time.NewTimer(wait)
+	defer deadline.Stop()
+	recheck := time.NewTicker(recheckInterval)
+	defer recheck.Stop()
+
+	for woken := false; ; {
+		cb, err := s.take(r.Context(), state)
+		if !errors.Is(err, callback.ErrNotFound) {
+			if err == nil && woken {
+				s.metrics.Woke(time.Since(laterOf(cb.ReceivedAt, waitStart)))
+			}
+			return cb, err
+		}
+		select {
+		case <-wake:
+			woken = true
+		case <-recheck.C:
+		case <-s.draining:
+			// Shutting down: one last look, then 404 so the client polls
+			// again, on another replica.
+			return s.take(r.Context(), state)
+		case <-deadline.C:
+			return callback.Callback{}, callback.ErrNotFound
+		case <-r.Context().Done():
+			return callback.Callback{}, r.Context().Err()
+		}
+	}
+}
+
+func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string, cb callback.Callback, err error) {
+	if err != nil {
+		o := outcomeOf(err)
+		annotate(r, slog.String("outcome", o.logName))
+		if o.status >= 500 {
+			annotate(r, slog.String("error", err.Error()))
+		}
+		s.metrics.Took(o.status)
+		writeJSON(w, o.status, errorBody{"error", o.message})
+		return
+	}
+	annotate(r, slog.String("outcome", "taken"))
+	s.metrics.Took(http.StatusOK)
+	params := cb.Params
+	if params == nil {
+		params = map[string]string{}
+	}
+	writeJSON(w, http.StatusOK, takeBody{
+		Status:           "success",
+		AuthCode:         nullIfEmpty(cb.Code),
+		State:            state,
+		Error:            nullIfEmpty(cb.Error),
+		ErrorDescription: nullIfEmpty(cb.ErrorDescription),
+		Iss:              cb.Iss,
+		Params:           params,
+		ReceivedAt:       cb.ReceivedAt,
+	})
+}
+
+// stateParam reads and checks the {state} path segment, answering 400 itself
+// when it is not valid.
+func stateParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+	state := chi.URLParam(r, "state")
+	// chi matches on the escaped path when it differs from the decoded
+	// one (a %2F in the state); decode it here, once.
+	if r.URL.RawPath != "" {
+		decoded, err := url.PathUnescape(state)
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errorBody{"error", "The state in the path is not correctly encoded"})
+			return "", false
+		}
+		state = decoded
+	}
+	if err := callback.ValidateState(state); err != nil {
+		writeJSON(w, http.StatusBadRequest, errorBody{"error", "Invalid state: " + err.Error()})
+		return "", false
+	}
+	return state, true
+}
+
+func (s *server) acquireWaiter() bool {
+	if s.waiters.Add(1) > int64(s.maxWaiters) {
+		s.waiters.Add(-1)
+		return false
+	}
+	s.metrics.WaiterStarted()
+	return true
+}
+
+func (s *server) releaseWaiter() {
+	s.waiters.Add(-1)
+	s.metrics.WaiterDone()
+}
+
+func (s *server) isDraining() bool {
+	select {
+	case <-s.draining:
+		return true
+	default:
+		return false
+	}
+}
+
+func laterOf(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
 
 func nullIfEmpty(s string) *string {

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 // Limits on the request itself; the callback's own fields have theirs in
@@ -36,12 +36,14 @@ func (s *server) handleCallback() http.HandlerFunc {
 		values, rerr := callbackValues(w, r)
 		if rerr != nil {
 			annotate(r, slog.String("outcome", "invalid"))
+			s.metrics.CallbackReceived(metrics.CallbackInvalid)
 			writePage(w, rerr.status, page{Title: "This sign-in response is not valid", Message: rerr.reason})
 			return
 		}
 		cb, rerr := parseCallback(values)
 		if rerr != nil {
 			annotate(r, slog.String("outcome", "invalid"))
+			s.metrics.CallbackReceived(metrics.CallbackInvalid)
 			p := page{
 				Title:   "This sign-in response is not valid",
 				Message: rerr.reason + " Nothing was stored. Start again from your application.",
@@ -59,11 +61,10 @@ func (s *server) handleCallback() http.HandlerFunc {
 		cb.ReceivedAt = s.now().UTC()
 		annotate(r, slog.String("state_hash", callback.StateHash(cb.State)))
 
-		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout)
-		defer cancel()
-		if err := s.store.Put(ctx, cb); err != nil {
+		if err := s.put(r.Context(), cb); err != nil {
 			o := outcomeOf(err)
 			annotate(r, slog.String("outcome", o.logName))
+			s.metrics.CallbackReceived(o.logName)
 			if o.status >= 500 {
 				annotate(r, slog.String("error", err.Error()))
 			}
@@ -72,7 +73,8 @@ func (s *server) handleCallback() http.HandlerFunc {
 		}
 
 		if cb.Error != "" {
-			annotate(r, slog.String("outcome", "stored_error"))
+			annotate(r, slog.String("outcome", metrics.CallbackErrorStored))
+			s.metrics.CallbackReceived(metrics.CallbackErrorStored)
 			writePage(w, http.StatusOK, page{
 				Title:            "Sign-in failed",
 				Message:          "The sign-in provider returned an error. Close this window and try again from your application.",
@@ -81,7 +83,8 @@ func (s *server) handleCallback() http.HandlerFunc {
 			})
 			return
 		}
-		annotate(r, slog.String("outcome", "stored"))
+		annotate(r, slog.String("outcome", metrics.CallbackStored))
+		s.metrics.CallbackReceived(metrics.CallbackStored)
 		writePage(w, http.StatusOK, page{
 			Title:   "Sign-in complete",
 			Message: "You are signed in. You can close this window and return to your application.",

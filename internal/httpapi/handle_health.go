@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -21,14 +20,12 @@ type healthBody struct {
 // of callbacks waiting to be taken across every replica.
 func (s *server) handleHealth() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout)
-		defer cancel()
 		body := healthBody{
 			Status:    "healthy",
 			Service:   "oauth-callback-server",
 			Timestamp: s.now().UTC().Format(time.RFC3339Nano),
 		}
-		n, err := s.store.Pending(ctx)
+		n, err := s.pending(r.Context())
 		if err != nil {
 			annotate(r, slog.String("error", err.Error()))
 			body.Status = "unhealthy"
@@ -53,13 +50,11 @@ func (s *server) handleHealthz() http.HandlerFunc {
 // drains for shutdown, not while its store is unreachable.
 func (s *server) handleReadyz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if s.draining.Load() {
+		if s.isDraining() {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
 			return
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), s.storeTimeout)
-		defer cancel()
-		if err := s.store.Ping(ctx); err != nil {
+		if err := s.ping(r.Context()); err != nil {
 			annotate(r, slog.String("error", err.Error()))
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": outcomeOf(err).message})
 			return

@@ -16,7 +16,8 @@ func addRoutes(r chi.Router, s *server) {
 		r.Use(s.cors)
 		r.Get("/health", s.handleHealth()) // compat
 		// The MCP server polls here.
-		r.Get("/api/callback/{state}", s.handleTake()) // compat
+		// compat; ?wait=25s or Prefer: wait=25 makes it a long-poll.
+		r.Get("/api/callback/{state}", s.handleTake())
 		// Preflight requests reach the CORS middleware through these.
 		r.Options("/api/callback/{state}", s.handleMethodNotAllowed())
 		r.Options("/health", s.handleMethodNotAllowed())
@@ -25,6 +26,9 @@ func addRoutes(r chi.Router, s *server) {
 	// For Kubernetes probes and load balancers.
 	r.Get("/healthz", s.handleHealthz()) // process alive; never touches the store
 	r.Get("/readyz", s.handleReadyz())   // store reachable and not draining
+	if s.serveMetrics {
+		r.Method("GET", "/metrics", s.metrics.Handler()) // Prometheus
+	}
 
 	r.NotFound(s.handleNotFound())                 // compat: anything else is 404
 	r.MethodNotAllowed(s.handleMethodNotAllowed()) // 405 with Allow

@@ -13,6 +13,7 @@ import (
 	"github.com/go-chi/cors"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 // Options are the dependencies and settings of the HTTP handler.
@@ -24,18 +25,39 @@ type Options struct {
 	StoreTimeout time.Duration
 	// CORSOrigins may call the JSON endpoints from a browser; default "*".
 	CORSOrigins []string
-	// Draining, once true, turns /readyz to 503 so that load balancers stop
-	// sending new requests before shutdown. May be nil.
-	Draining *atomic.Bool
+	// Draining, once closed, turns /readyz to 503 so that load balancers
+	// stop sending new requests, and answers every long-poll waiter. May be
+	// nil.
+	Draining <-chan struct{}
+	// MaxWait caps the long-poll wait a client may ask for; 0 turns
+	// long-poll off. MaxWaiters bounds the long-polls held at once; past it,
+	// requests are answered at once like plain polls.
+	MaxWait    time.Duration
+	MaxWaiters int
+	// WriteTimeout is the server's; a long-poll extends its own deadline by
+	// its wait on top of it. Default 15 s.
+	WriteTimeout time.Duration
+	// Metrics records what the service does; nil makes a private set.
+	Metrics *metrics.Metrics
+	// ServeMetrics adds GET /metrics to this handler (off when metrics have
+	// a listener of their own).
+	ServeMetrics bool
 	// Now replaces time.Now for received_at and /health; for tests.
 	Now func() time.Time
 }
 
 type server struct {
 	store        callback.Store
+	notifier     callback.Notifier // nil when the store cannot wake waiters
 	log          *slog.Logger
+	metrics      *metrics.Metrics
 	storeTimeout time.Duration
-	draining     *atomic.Bool
+	writeTimeout time.Duration
+	maxWait      time.Duration
+	maxWaiters   int
+	waiters      atomic.Int64
+	draining     <-chan struct{}
+	serveMetrics bool
 	now          func() time.Time
 	cors         func(http.Handler) http.Handler
 }
@@ -45,9 +67,21 @@ func NewServer(opts Options) http.Handler {
 	s := &server{
 		store:        opts.Store,
 		log:          opts.Logger,
+		metrics:      opts.Metrics,
 		storeTimeout: opts.StoreTimeout,
+		writeTimeout: opts.WriteTimeout,
+		maxWait:      opts.MaxWait,
+		maxWaiters:   opts.MaxWaiters,
 		draining:     opts.Draining,
+		serveMetrics: opts.ServeMetrics,
 		now:          opts.Now,
+	}
+	s.notifier, _ = opts.Store.(callback.Notifier)
+	if s.metrics == nil {
+		s.metrics = metrics.New()
+	}
+	if s.writeTimeout <= 0 {
+		s.writeTimeout = 15 * time.Second
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -56,7 +90,7 @@ func NewServer(opts Options) http.Handler {
 		s.storeTimeout = time.Second
 	}
 	if s.draining == nil {
-		s.draining = new(atomic.Bool)
+		s.draining = make(chan struct{}) // never closed
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -69,6 +103,7 @@ func NewServer(opts Options) http.Handler {
 		AllowedOrigins: origins,
 		AllowedMethods: []string{http.MethodGet},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Prefer"},
+		ExposedHeaders: []string{"Preference-Applied", "X-Request-Id"},
 		MaxAge:         600,
 	})
 

@@ -11,7 +11,6 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,12 +51,12 @@ type fixture struct {
 	store    *memstore.Store
 	clock    *clock
 	logs     *syncBuffer
-	draining *atomic.Bool
+	draining chan struct{}
 }
 
 func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, draining: new(atomic.Bool)}
+	f := &fixture{clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, draining: make(chan struct{})}
 	f.store = memstore.New(ttl, 1000, memstore.WithClock(f.clock.Now))
 	t.Cleanup(func() { f.store.Close() })
 	opts := httpapi.Options{
@@ -512,7 +511,7 @@ func TestHealthzAndReadyz(t *testing.T) {
 	f := newFixture(t)
 	wantStatus(t, f.get(t, "/healthz"), http.StatusOK)
 	wantStatus(t, f.get(t, "/readyz"), http.StatusOK)
-	f.draining.Store(true)
+	close(f.draining)
 	rec := f.get(t, "/readyz")
 	wantStatus(t, rec, http.StatusServiceUnavailable)
 	if m := decode(t, rec); m["status"] != "draining" {

@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/wakeup"
 )
 
-var _ callback.Store = (*Store)(nil)
+var (
+	_ callback.Store    = (*Store)(nil)
+	_ callback.Notifier = (*Store)(nil)
+)
 
 // Store keeps callbacks in a map guarded by one mutex. Every entry lives for
 // the same TTL, so entries expire in the order they were written: two FIFO
@@ -28,6 +32,7 @@ type Store struct {
 	tombstones queue // taken callbacks, oldest first
 	nPending   int64
 
+	waiters       *wakeup.Hub
 	sweepInterval time.Duration
 	closeOnce     sync.Once
 	stop          chan struct{}
@@ -62,6 +67,7 @@ func New(ttl time.Duration, maxEntries int, opts ...Option) *Store {
 		maxEntries:    maxEntries,
 		now:           time.Now,
 		records:       make(map[string]*record),
+		waiters:       wakeup.NewHub(),
 		sweepInterval: time.Second,
 		stop:          make(chan struct{}),
 		done:          make(chan struct{}),
@@ -75,6 +81,19 @@ func New(ttl time.Duration, maxEntries int, opts ...Option) *Store {
 
 // Put implements callback.Store.
 func (s *Store) Put(_ context.Context, c callback.Callback) error {
+	if err := s.put(c); err != nil {
+		return err
+	}
+	s.waiters.Notify(c.State)
+	return nil
+}
+
+// Subscribe implements callback.Notifier: Put wakes the waiters directly.
+func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
+	return s.waiters.Subscribe(state)
+}
+
+func (s *Store) put(c callback.Callback) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()

@@ -8,6 +8,8 @@
 //	P{h}:taken  tombstone of a taken callback, so a second take answers 410
 //	Ppending    sorted set of h scored by expiry (ms), so active_callbacks is
 //	            a ZCOUNT (O(log n)) and never a scan of the keyspace
+//	Pstored     pub/sub channel: h is published when a callback is stored, so
+//	            long-poll waiters on every replica wake at once
 //
 // The raw state never appears in a key or a value. The braces are a Cluster
 // hash tag: a callback and its tombstone always live in one slot.
@@ -20,14 +22,19 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/wakeup"
 )
 
-var _ callback.Store = (*Store)(nil)
+var (
+	_ callback.Store    = (*Store)(nil)
+	_ callback.Notifier = (*Store)(nil)
+)
 
 // putScript stores the callback unless one is stored (SET NX) or was taken
 // (tombstone). It runs atomically, so a callback arriving while another
@@ -71,6 +78,15 @@ type Store struct {
 	ttlSecs int64
 	ttl     time.Duration
 	now     func() time.Time
+
+	// One subscription per process, started by the first Subscribe, fans
+	// wake-ups out to the local waiters.
+	waiters *wakeup.Hub
+	subOnce sync.Once
+	subMu   sync.Mutex
+	pubsub  *redis.PubSub
+	subDone chan struct{}
+	closed  bool
 }
 
 // New returns a Store on client. The Store owns the client: Close closes it.
@@ -94,6 +110,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		ttlSecs: secs,
 		ttl:     time.Duration(secs) * time.Second,
 		now:     opts.Now,
+		waiters: wakeup.NewHub(),
 	}
 }
 
@@ -111,13 +128,15 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) error {
 	if stored == 0 {
 		return callback.ErrExists
 	}
-	// The count is bookkeeping beside the callback, in another slot, so it
-	// cannot share the script. If this fails the callback is still stored;
-	// the count misses it until its score would have expired anyway.
+	// The count and the wake-up are bookkeeping beside the callback, in
+	// other slots, so they cannot share the script. If they fail, the
+	// callback is still stored: the count misses it until its score expires,
+	// and waiters find it at their next periodic re-check.
 	now := s.now()
 	pipe := s.client.Pipeline()
 	pipe.ZAdd(ctx, s.pendingKey(), redis.Z{Score: float64(now.Add(s.ttl).UnixMilli()), Member: h})
 	pipe.ZRemRangeByScore(ctx, s.pendingKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+	pipe.Publish(ctx, s.storedChannel(), h)
 	_, _ = pipe.Exec(ctx)
 	return nil
 }
@@ -171,12 +190,55 @@ func (s *Store) Ping(ctx context.Context) error {
 	return nil
 }
 
+// Subscribe implements callback.Notifier.
+func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
+	s.subOnce.Do(s.startSubscriber)
+	return s.waiters.Subscribe(hashState(state))
+}
+
+// startSubscriber opens the process's one subscription. go-redis
+// re-establishes it after a connection loss; every (re)subscription wakes
+// all local waiters, so a callback published while the subscription was
+// down is found by their re-check.
+func (s *Store) startSubscriber() {
+	s.subMu.Lock()
+	defer s.subMu.Unlock()
+	if s.closed {
+		return
+	}
+	s.pubsub = s.client.Subscribe(context.Background(), s.storedChannel())
+	messages := s.pubsub.ChannelWithSubscriptions(redis.WithChannelHealthCheckInterval(time.Second))
+	s.subDone = make(chan struct{})
+	go func() {
+		defer close(s.subDone)
+		for msg := range messages {
+			switch m := msg.(type) {
+			case *redis.Subscription:
+				s.waiters.NotifyAll()
+			case *redis.Message:
+				s.waiters.Notify(m.Payload)
+			}
+		}
+	}()
+}
+
 // Close implements callback.Store.
-func (s *Store) Close() error { return s.client.Close() }
+func (s *Store) Close() error {
+	s.subMu.Lock()
+	s.closed = true
+	ps, done := s.pubsub, s.subDone
+	s.subMu.Unlock()
+	if ps != nil {
+		_ = ps.Close()
+		<-done
+	}
+	return s.client.Close()
+}
 
 func (s *Store) callbackKey(h string) string  { return s.prefix + "{" + h + "}" }
 func (s *Store) tombstoneKey(h string) string { return s.prefix + "{" + h + "}:taken" }
 func (s *Store) pendingKey() string           { return s.prefix + "pending" }
+func (s *Store) storedChannel() string        { return s.prefix + "stored" }
 
 func hashState(state string) string {
 	sum := sha256.Sum256([]byte(state))

@@ -273,11 +273,49 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	t.Run("put wakes subscribers", func(t *testing.T) {
+		s := newStore(t)
+		n, ok := s.(callback.Notifier)
+		if !ok {
+			t.Skip("store does not implement callback.Notifier")
+		}
+		wake, cancel := n.Subscribe("w")
+		defer cancel()
+		other, cancelOther := n.Subscribe("other")
+		defer cancelOther()
+		// A store may wake everyone once when its subscription is
+		// established; drain that before the real test.
+		time.Sleep(100 * time.Millisecond)
+		drain(wake)
+		drain(other)
+		mustPut(t, s, callback.Callback{State: "w", Code: "c", ReceivedAt: received})
+		select {
+		case <-wake:
+		case <-time.After(5 * time.Second):
+			t.Fatal("subscriber not woken within 5s of Put")
+		}
+		select {
+		case <-other:
+			t.Fatal("subscriber of another state woken")
+		case <-time.After(50 * time.Millisecond):
+		}
+	})
+
 	t.Run("ping", func(t *testing.T) {
 		if err := newStore(t).Ping(ctx); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
+}
+
+func drain(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
 }
 
 func mustPut(t *testing.T, s callback.Store, c callback.Callback) {

@@ -1,0 +1,177 @@
+package httpapi_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+func withLongPoll(maxWait time.Duration, maxWaiters int) func(*httpapi.Options) {
+	return func(o *httpapi.Options) { o.MaxWait = maxWait; o.MaxWaiters = maxWaiters }
+}
+
+// async runs a request in the background and returns its recorder when done.
+func (f *fixture) async(t *testing.T, target string, header ...string) <-chan *httptest.ResponseRecorder {
+	t.Helper()
+	out := make(chan *httptest.ResponseRecorder, 1)
+	go func() { out <- f.do(t, http.MethodGet, target, nil, header...) }()
+	return out
+}
+
+func await(t *testing.T, ch <-chan *httptest.ResponseRecorder, within time.Duration) *httptest.ResponseRecorder {
+	t.Helper()
+	select {
+	case rec := <-ch:
+		return rec
+	case <-time.After(within):
+		t.Fatalf("no answer within %v", within)
+		return nil
+	}
+}
+
+func TestLongPollDeliversWhenTheCallbackArrives(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	waiting := f.async(t, "/api/callback/lp?wait=30s")
+	time.Sleep(50 * time.Millisecond)
+	wantStatus(t, f.get(t, "/callback?code=lp-code&state=lp"), http.StatusOK)
+	rec := await(t, waiting, 10*time.Second)
+	wantStatus(t, rec, http.StatusOK)
+	if m := decode(t, rec); m["auth_code"] != "lp-code" {
+		t.Errorf("body: %v", m)
+	}
+}
+
+func TestLongPollWaitRunsOut(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	start := time.Now()
+	rec := await(t, f.async(t, "/api/callback/none?wait=0.2"), 10*time.Second)
+	wantStatus(t, rec, http.StatusNotFound)
+	if elapsed := time.Since(start); elapsed < 200*time.Millisecond {
+		t.Errorf("answered after %v, before the 200ms wait ran out", elapsed)
+	}
+}
+
+func TestLongPollAlreadyTakenAnswersAtOnce(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	f.get(t, "/callback?code=c&state=s")
+	f.get(t, "/api/callback/s")
+	rec := await(t, f.async(t, "/api/callback/s?wait=30s"), 5*time.Second)
+	wantStatus(t, rec, http.StatusGone)
+}
+
+func TestWaitParameters(t *testing.T) {
+	f := newFixture(t, withLongPoll(2*time.Second, 100))
+	tests := []struct {
+		name    string
+		target  string
+		header  []string
+		status  int
+		applied string
+	}{
+		{"malformed query", "/api/callback/s?wait=soon", nil, 400, ""},
+		{"negative query", "/api/callback/s?wait=-1s", nil, 400, ""},
+		{"repeated query", "/api/callback/s?wait=1&wait=2", nil, 400, ""},
+		{"malformed Prefer", "/api/callback/s", []string{"Prefer", "wait=soon"}, 400, ""},
+		{"Prefer capped to the maximum", "/api/callback/s", []string{"Prefer", "respond-async, wait=1000"}, 404, "wait=2"},
+		{"Prefer zero", "/api/callback/s", []string{"Prefer", "wait=0"}, 404, "wait=0"},
+		{"other preferences only", "/api/callback/s", []string{"Prefer", "return=minimal"}, 404, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := await(t, f.async(t, tt.target, tt.header...), 10*time.Second)
+			wantStatus(t, rec, tt.status)
+			if got := rec.Header().Get("Preference-Applied"); got != tt.applied {
+				t.Errorf("Preference-Applied: got %q, want %q", got, tt.applied)
+			}
+		})
+	}
+}
+
+// lateStore makes the interleaving that loses wake-ups in a naive long-poll
+// happen every time: the callback is stored right after the waiter's first
+// look has found nothing, before it starts waiting.
+type lateStore struct {
+	callback.Store
+	callback.Notifier
+	once sync.Once
+}
+
+func (s *lateStore) Take(ctx context.Context, state string) (callback.Callback, error) {
+	cb, err := s.Store.Take(ctx, state)
+	s.once.Do(func() {
+		if putErr := s.Store.Put(ctx, callback.Callback{State: state, Code: "late-code"}); putErr != nil {
+			panic(putErr)
+		}
+	})
+	return cb, err
+}
+
+func TestLongPollDoesNotLoseACallbackStoredDuringItsFirstLook(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	store := &lateStore{Store: f.store, Notifier: f.store}
+	f = newFixture(t, withLongPoll(time.Minute, 100), func(o *httpapi.Options) { o.Store = store })
+	start := time.Now()
+	// The wait is longer than the periodic re-check (5 s), so only the
+	// wake-up can answer within 4 s.
+	rec := await(t, f.async(t, "/api/callback/race?wait=30s"), 30*time.Second)
+	wantStatus(t, rec, http.StatusOK)
+	if elapsed := time.Since(start); elapsed > 4*time.Second {
+		t.Fatalf("delivered after %v: the wake-up was lost and only the re-check found it", elapsed)
+	}
+}
+
+func TestTenWaitersOneWinner(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	var answers []<-chan *httptest.ResponseRecorder
+	for range 10 {
+		answers = append(answers, f.async(t, "/api/callback/shared?wait=30s"))
+	}
+	time.Sleep(100 * time.Millisecond)
+	f.get(t, "/callback?code=c&state=shared")
+	statuses := map[int]int{}
+	for _, ch := range answers {
+		statuses[await(t, ch, 10*time.Second).Code]++
+	}
+	if statuses[200] != 1 || statuses[410] != 9 {
+		t.Fatalf("statuses: %v, want one 200 and nine 410", statuses)
+	}
+}
+
+func TestShutdownAnswersWaiters(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	waiting := f.async(t, "/api/callback/s?wait=50s")
+	time.Sleep(50 * time.Millisecond)
+	close(f.draining)
+	wantStatus(t, await(t, waiting, 5*time.Second), http.StatusNotFound)
+	// While draining, a new long-poll is answered at once.
+	wantStatus(t, await(t, f.async(t, "/api/callback/s?wait=50s"), 5*time.Second), http.StatusNotFound)
+}
+
+func TestWaitersAreBounded(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 1))
+	first := f.async(t, "/api/callback/a?wait=30s")
+	time.Sleep(50 * time.Millisecond)
+	// Over the bound: answered at once, like a plain poll.
+	wantStatus(t, await(t, f.async(t, "/api/callback/b?wait=30s"), 5*time.Second), http.StatusNotFound)
+	f.get(t, "/callback?code=c&state=a")
+	wantStatus(t, await(t, first, 5*time.Second), http.StatusOK)
+}
+
+func TestWithoutWaitNothingWaits(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 100))
+	rec := await(t, f.async(t, "/api/callback/none"), 2*time.Second)
+	wantStatus(t, rec, http.StatusNotFound)
+	if rec.Header().Get("Preference-Applied") != "" {
+		t.Error("Preference-Applied without Prefer")
+	}
+	if !strings.Contains(rec.Body.String(), "Callback not found or expired") {
+		t.Errorf("body: %s", rec.Body)
+	}
+}

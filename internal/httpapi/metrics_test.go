@@ -1,0 +1,53 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+func TestMetricsAfterAKnownSequence(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 10), func(o *httpapi.Options) { o.ServeMetrics = true })
+	waiting := f.async(t, "/api/callback/w?wait=30s")
+	time.Sleep(50 * time.Millisecond)
+	f.get(t, "/callback?code=c&state=w")              // stored
+	f.get(t, "/callback?code=c&state=a")              // stored
+	f.get(t, "/callback?code=c&state=a")              // duplicate
+	f.get(t, "/callback?code=c")                      // invalid
+	f.get(t, "/callback?error=access_denied&state=e") // error callback
+	wantStatus(t, await(t, waiting, 5*time.Second), http.StatusOK)
+	f.get(t, "/api/callback/a") // 200
+	f.get(t, "/api/callback/a") // 410
+	f.get(t, "/api/callback/x") // 404
+
+	rec := f.get(t, "/metrics")
+	wantStatus(t, rec, http.StatusOK)
+	body := rec.Body.String()
+	for _, want := range []string{
+		`oauth_callback_callbacks_received_total{outcome="stored"} 2`,
+		`oauth_callback_callbacks_received_total{outcome="duplicate"} 1`,
+		`oauth_callback_callbacks_received_total{outcome="invalid"} 1`,
+		`oauth_callback_callbacks_received_total{outcome="error_callback"} 1`,
+		`oauth_callback_takes_total{code="200"} 2`,
+		`oauth_callback_takes_total{code="410"} 1`,
+		`oauth_callback_takes_total{code="404"} 1`,
+		`oauth_callback_waiters 0`,
+		`oauth_callback_wake_latency_seconds_count 1`,
+		`oauth_callback_store_operation_duration_seconds_count{operation="put"} 4`,
+		`oauth_callback_http_requests_total{code="409",method="GET",route="/callback"} 1`,
+		`oauth_callback_http_requests_total{code="200",method="GET",route="/api/callback/{state}"} 2`,
+		`go_goroutines`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+}
+
+func TestMetricsRouteOnlyWhenAsked(t *testing.T) {
+	f := newFixture(t)
+	wantStatus(t, f.get(t, "/metrics"), http.StatusNotFound)
+}

@@ -1,0 +1,44 @@
+package httpapi
+
+import (
+	"context"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// Every store call goes through these: bounded by the store timeout, so a
+// Redis that hangs costs a request at most that long, and timed for the
+// metrics.
+
+func (s *server) put(ctx context.Context, c callback.Callback) error {
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	defer cancel()
+	defer s.timeStore("put", time.Now())
+	return s.store.Put(ctx, c)
+}
+
+func (s *server) take(ctx context.Context, state string) (callback.Callback, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	defer cancel()
+	defer s.timeStore("take", time.Now())
+	return s.store.Take(ctx, state)
+}
+
+func (s *server) pending(ctx context.Context) (int64, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	defer cancel()
+	defer s.timeStore("pending", time.Now())
+	return s.store.Pending(ctx)
+}
+
+func (s *server) ping(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	defer cancel()
+	defer s.timeStore("ping", time.Now())
+	return s.store.Ping(ctx)
+}
+
+func (s *server) timeStore(op string, start time.Time) {
+	s.metrics.StoreOperation(op, time.Since(start))
+}

@@ -1,0 +1,117 @@
+// Package metrics defines the Prometheus metrics of oauth-callback-server.
+// Names follow the Prometheus conventions: a oauth_callback_ namespace,
+// _total for counters, _seconds for durations.
+package metrics
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics holds every metric; the zero value is not usable, use New.
+type Metrics struct {
+	registry *prometheus.Registry
+
+	callbacks    *prometheus.CounterVec
+	takes        *prometheus.CounterVec
+	waiters      prometheus.Gauge
+	wakeLatency  prometheus.Histogram
+	storeLatency *prometheus.HistogramVec
+	requests     *prometheus.CounterVec
+	reqDuration  *prometheus.HistogramVec
+}
+
+// Outcomes of a received callback.
+const (
+	CallbackStored           = "stored"
+	CallbackErrorStored      = "error_callback"
+	CallbackDuplicate        = "duplicate"
+	CallbackInvalid          = "invalid"
+	CallbackStoreUnavailable = "store_unavailable"
+	CallbackStoreFull        = "store_full"
+)
+
+// New returns the metrics registered on a registry of their own, with the
+// Go runtime and process collectors.
+func New() *Metrics {
+	reg := prometheus.NewRegistry()
+	m := &Metrics{
+		registry: reg,
+		callbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauth_callback_callbacks_received_total",
+			Help: "Callbacks received from the identity provider, by outcome.",
+		}, []string{"outcome"}),
+		takes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauth_callback_takes_total",
+			Help: "Answers to GET /api/callback/{state}, by HTTP status code (200 taken, 404 not yet or expired, 410 taken before).",
+		}, []string{"code"}),
+		waiters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "oauth_callback_waiters",
+			Help: "Long-poll requests waiting for a callback on this replica.",
+		}),
+		wakeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "oauth_callback_wake_latency_seconds",
+			Help:    "Time from a callback's arrival (on any replica) to a waiting long-poll receiving it.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
+		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "oauth_callback_store_operation_duration_seconds",
+			Help:    "Duration of store operations, by operation (put, take, pending, ping).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"operation"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauth_callback_http_requests_total",
+			Help: "HTTP requests, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		reqDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "oauth_callback_http_request_duration_seconds",
+			Help:    "HTTP request duration, by route pattern (long-polls included).",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"route"}),
+	}
+	reg.MustRegister(
+		m.callbacks, m.takes, m.waiters, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return m
+}
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// CallbackReceived counts one callback by outcome.
+func (m *Metrics) CallbackReceived(outcome string) { m.callbacks.WithLabelValues(outcome).Inc() }
+
+// Took counts one answer of the take API.
+func (m *Metrics) Took(status int) { m.takes.WithLabelValues(strconv.Itoa(status)).Inc() }
+
+// WaiterStarted and WaiterDone track long-polls in flight.
+func (m *Metrics) WaiterStarted() { m.waiters.Inc() }
+func (m *Metrics) WaiterDone()    { m.waiters.Dec() }
+
+// Woke records how long a callback took to reach its waiter.
+func (m *Metrics) Woke(d time.Duration) { m.wakeLatency.Observe(d.Seconds()) }
+
+// StoreOperation records one store call's duration.
+func (m *Metrics) StoreOperation(op string, d time.Duration) {
+	m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// Request records one HTTP request.
+func (m *Metrics) Request(route, method string, status int, d time.Duration) {
+	switch method {
+	case http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions, http.MethodHead, http.MethodPatch:
+	default:
+		method = "other" // clients choose methods; labels must stay bounded
+	}
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.reqDuration.WithLabelValues(route).Observe(d.Seconds())
+}
