@@ -53,13 +53,14 @@ func (s *server) handleTake() http.HandlerFunc {
 			writeJSON(w, http.StatusBadRequest, errorBody{"error", err.Error()})
 			return
 		}
-		if fromPrefer {
-			w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
-		}
-
 		var cb callback.Callback
 		if wait > 0 && s.notifier != nil && !s.isDraining() && s.acquireWaiter() {
 			defer s.releaseWaiter()
+			// Only a wait actually granted is "applied" (RFC 7240): a client
+			// that sees no Preference-Applied knows to poll at its own pace.
+			if fromPrefer {
+				w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
+			}
 			cb, err = s.waitAndTake(w, r, state, wait)
 		} else {
 			cb, err = s.take(r.Context(), state)

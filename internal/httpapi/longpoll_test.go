@@ -80,7 +80,7 @@ func TestWaitParameters(t *testing.T) {
 		{"repeated query", "/api/callback/s?wait=1&wait=2", nil, 400, ""},
 		{"malformed Prefer", "/api/callback/s", []string{"Prefer", "wait=soon"}, 400, ""},
 		{"Prefer capped to the maximum", "/api/callback/s", []string{"Prefer", "respond-async, wait=1000"}, 404, "wait=2"},
-		{"Prefer zero", "/api/callback/s", []string{"Prefer", "wait=0"}, 404, "wait=0"},
+		{"Prefer zero", "/api/callback/s", []string{"Prefer", "wait=0"}, 404, ""},
 		{"other preferences only", "/api/callback/s", []string{"Prefer", "return=minimal"}, 404, ""},
 	}
 	for _, tt := range tests {
@@ -158,8 +158,12 @@ func TestWaitersAreBounded(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 1))
 	first := f.async(t, "/api/callback/a?wait=30s")
 	time.Sleep(50 * time.Millisecond)
-	// Over the bound: answered at once, like a plain poll.
-	wantStatus(t, await(t, f.async(t, "/api/callback/b?wait=30s"), 5*time.Second), http.StatusNotFound)
+	// Over the bound: answered at once, like a plain poll, and not "applied".
+	rec := await(t, f.async(t, "/api/callback/b", "Prefer", "wait=30"), 5*time.Second)
+	wantStatus(t, rec, http.StatusNotFound)
+	if got := rec.Header().Get("Preference-Applied"); got != "" {
+		t.Errorf("Preference-Applied %q on a wait that was not granted", got)
+	}
 	f.get(t, "/callback?code=c&state=a")
 	wantStatus(t, await(t, first, 5*time.Second), http.StatusOK)
 }

@@ -1,0 +1,217 @@
+// Package client is the Go client of oauth-callback-server, for MCP servers
+// written in Go: Wait blocks until the callback for a state arrives and
+// returns it, using long-poll where the server offers it and plain polling
+// (every 2 s, like the original field client) where it does not.
+//
+//	c, err := client.New("http://oauth-callback-server:8000")
+//	res, err := c.Wait(ctx, state)
+//	// exchange res.AuthCode at the token endpoint, with the PKCE verifier
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Result is a callback as the identity provider sent it.
+type Result struct {
+	AuthCode   string
+	State      string
+	Iss        string            // RFC 9207 issuer, when the provider sent one: compare it with the expected issuer
+	Params     map[string]string // every other parameter the provider sent
+	ReceivedAt time.Time
+}
+
+// ErrAlreadyRetrieved means the callback was taken before: by another
+// replica of the MCP server, or by an attacker who knew the state. Start the
+// sign-in again.
+var ErrAlreadyRetrieved = errors.New("callback already retrieved")
+
+// ErrTimeout means the context's deadline passed before a callback arrived:
+// the person did not finish signing in in time.
+var ErrTimeout = errors.New("timed out waiting for the callback")
+
+// ProviderError is an error the identity provider returned instead of a
+// code, such as access_denied when the person declined consent.
+type ProviderError struct {
+	Code        string // the OAuth error code, e.g. access_denied
+	Description string // error_description, may be empty
+	Result      *Result
+}
+
+func (e *ProviderError) Error() string {
+	if e.Description == "" {
+		return "identity provider returned " + e.Code
+	}
+	return "identity provider returned " + e.Code + ": " + e.Description
+}
+
+// Client polls one oauth-callback-server.
+type Client struct {
+	base         string
+	http         *http.Client
+	pollInterval time.Duration
+	longPoll     time.Duration
+	token        string
+}
+
+// Option changes a Client's defaults.
+type Option func(*Client)
+
+// WithHTTPClient replaces http.DefaultClient. Leave its Timeout unset: each
+// request gets a deadline of its own that allows for the long-poll.
+func WithHTTPClient(h *http.Client) Option { return func(c *Client) { c.http = h } }
+
+// WithPollInterval sets the pause between plain polls (default 2 s).
+func WithPollInterval(d time.Duration) Option { return func(c *Client) { c.pollInterval = d } }
+
+// WithLongPoll sets how long one request asks the server to wait (default
+// 25 s, capped by the server); 0 turns long-poll off.
+func WithLongPoll(d time.Duration) Option { return func(c *Client) { c.longPoll = d } }
+
+// WithToken sends Authorization: Bearer token, for servers that require it.
+func WithToken(token string) Option { return func(c *Client) { c.token = token } }
+
+// New returns a client of the server at baseURL, such as
+// "http://oauth-callback-server:8000".
+func New(baseURL string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(baseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("client: base URL must be http(s)://host[:port], got %q", baseURL)
+	}
+	c := &Client{
+		base:         strings.TrimSuffix(u.String(), "/"),
+		http:         http.DefaultClient,
+		pollInterval: 2 * time.Second,
+		longPoll:     25 * time.Second,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	return c, nil
+}
+
+// requestSlack is how long a request may take beyond the wait it asked for.
+const requestSlack = 10 * time.Second
+
+// Wait returns the callback for state once it arrives. It returns
+// ErrAlreadyRetrieved, a *ProviderError, ErrTimeout when ctx's deadline
+// passes, or ctx's error when it is cancelled. Network errors and 5xx
+// answers are retried.
+func (c *Client) Wait(ctx context.Context, state string) (*Result, error) {
+	for {
+		res, longPolled, err := c.poll(ctx, state, c.longPoll)
+		switch {
+		case err == nil:
+			return res, nil
+		case errors.Is(err, errNotYet) && longPolled:
+			continue // the server waited for us; ask again at once
+		case errors.Is(err, errNotYet), errors.Is(err, errRetry):
+			// Plain polling: a server without long-poll, or one that could
+			// not grant it (busy, shutting down), or a transient failure.
+		default:
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctxErr(ctx)
+		case <-time.After(c.pollInterval):
+		}
+	}
+}
+
+var (
+	errNotYet = errors.New("not yet")
+	errRetry  = errors.New("retry")
+)
+
+// poll makes one request. longPolled reports whether the server granted
+// the wait (Preference-Applied).
+func (c *Client) poll(ctx context.Context, state string, wait time.Duration) (res *Result, longPolled bool, err error) {
+	reqCtx, cancel := context.WithTimeout(ctx, wait+requestSlack)
+	defer cancel()
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, c.base+"/api/callback/"+url.PathEscape(state), nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if wait > 0 {
+		req.Header.Set("Prefer", "wait="+strconv.Itoa(int(wait/time.Second)))
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctxErr(ctx)
+		}
+		return nil, false, errRetry
+	}
+	defer resp.Body.Close()
+	longPolled = strings.HasPrefix(resp.Header.Get("Preference-Applied"), "wait=") &&
+		resp.Header.Get("Preference-Applied") != "wait=0"
+
+	switch resp.StatusCode {
+	case http.StatusOK:
+		res, err := decode(resp.Body)
+		return res, longPolled, err
+	case http.StatusNotFound:
+		return nil, longPolled, errNotYet
+	case http.StatusGone:
+		return nil, longPolled, ErrAlreadyRetrieved
+	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
+		return nil, longPolled, fmt.Errorf("client: server refused the request: %s", message(resp.Body, resp.Status))
+	default:
+		return nil, longPolled, errRetry
+	}
+}
+
+func decode(body io.Reader) (*Result, error) {
+	var b struct {
+		AuthCode         *string           `json:"auth_code"`
+		State            string            `json:"state"`
+		Error            *string           `json:"error"`
+		ErrorDescription *string           `json:"error_description"`
+		Iss              string            `json:"iss"`
+		Params           map[string]string `json:"params"`
+		ReceivedAt       time.Time         `json:"received_at"`
+	}
+	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&b); err != nil {
+		return nil, fmt.Errorf("client: decode callback: %w", err)
+	}
+	res := &Result{State: b.State, Iss: b.Iss, Params: b.Params, ReceivedAt: b.ReceivedAt}
+	if b.AuthCode != nil {
+		res.AuthCode = *b.AuthCode
+	}
+	if b.Error != nil {
+		pe := &ProviderError{Code: *b.Error, Result: res}
+		if b.ErrorDescription != nil {
+			pe.Description = *b.ErrorDescription
+		}
+		return nil, pe
+	}
+	return res, nil
+}
+
+func message(body io.Reader, status string) string {
+	var b struct{ Message string }
+	if json.NewDecoder(io.LimitReader(body, 64<<10)).Decode(&b) == nil && b.Message != "" {
+		return b.Message
+	}
+	return status
+}
+
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %w", ErrTimeout, ctx.Err())
+	}
+	return ctx.Err()
+}

@@ -1,0 +1,166 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/client"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+// server is a real oauth-callback-server handler on a real listener, with
+// a count of the API requests it received.
+type server struct {
+	*httptest.Server
+	apiRequests atomic.Int64
+}
+
+func startServer(t *testing.T, maxWait time.Duration) *server {
+	t.Helper()
+	store := memstore.New(10*time.Minute, 1000)
+	t.Cleanup(func() { store.Close() })
+	h := httpapi.NewServer(httpapi.Options{Store: store, MaxWait: maxWait, MaxWaiters: 100})
+	s := &server{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			s.apiRequests.Add(1)
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(s.Close)
+	return s
+}
+
+// callbackAfter delivers a provider redirect to the server after d.
+func (s *server) callbackAfter(t *testing.T, d time.Duration, query string) {
+	t.Helper()
+	go func() {
+		time.Sleep(d)
+		resp, err := http.Get(s.URL + "/callback?" + query)
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		resp.Body.Close()
+	}()
+}
+
+func newClient(t *testing.T, base string, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(base, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestWaitLongPolls(t *testing.T) {
+	srv := startServer(t, time.Minute)
+	srv.callbackAfter(t, 200*time.Millisecond, "code=the-code&state=s1&iss=https%3A%2F%2Fissuer&session_state=x")
+	c := newClient(t, srv.URL, client.WithPollInterval(time.Hour)) // a plain poll would never come back in time
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := c.Wait(ctx, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AuthCode != "the-code" || res.State != "s1" || res.Iss != "https://issuer" || res.Params["session_state"] != "x" || res.ReceivedAt.IsZero() {
+		t.Errorf("result: %+v", res)
+	}
+	if n := srv.apiRequests.Load(); n != 1 {
+		t.Errorf("API requests: %d, want 1 long-poll", n)
+	}
+}
+
+func TestWaitFallsBackToPollingWithoutLongPoll(t *testing.T) {
+	srv := startServer(t, 0) // long-poll off, as on the original service
+	srv.callbackAfter(t, 300*time.Millisecond, "code=polled&state=s2")
+	c := newClient(t, srv.URL, client.WithPollInterval(50*time.Millisecond))
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := c.Wait(ctx, "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.AuthCode != "polled" {
+		t.Errorf("code: %q", res.AuthCode)
+	}
+	if n := srv.apiRequests.Load(); n < 3 {
+		t.Errorf("API requests: %d, want several plain polls", n)
+	}
+}
+
+func TestWaitProviderError(t *testing.T) {
+	srv := startServer(t, time.Minute)
+	srv.callbackAfter(t, 0, "error=access_denied&error_description=The+user+declined&state=s3")
+	_, err := newClient(t, srv.URL).Wait(context.Background(), "s3")
+	var pe *client.ProviderError
+	if !errors.As(err, &pe) {
+		t.Fatalf("got %v, want *ProviderError", err)
+	}
+	if pe.Code != "access_denied" || pe.Description != "The user declined" || pe.Result.State != "s3" {
+		t.Errorf("error: %+v", pe)
+	}
+}
+
+func TestWaitAlreadyRetrieved(t *testing.T) {
+	srv := startServer(t, time.Minute)
+	srv.callbackAfter(t, 0, "code=c&state=s4")
+	c := newClient(t, srv.URL)
+	if _, err := c.Wait(context.Background(), "s4"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Wait(context.Background(), "s4"); !errors.Is(err, client.ErrAlreadyRetrieved) {
+		t.Fatalf("second Wait: got %v, want ErrAlreadyRetrieved", err)
+	}
+}
+
+func TestWaitTimeout(t *testing.T) {
+	srv := startServer(t, time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	_, err := newClient(t, srv.URL).Wait(ctx, "never")
+	if !errors.Is(err, client.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("got %v, want ErrTimeout", err)
+	}
+}
+
+func TestWaitRetriesServerErrors(t *testing.T) {
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) <= 2 {
+			http.Error(w, `{"status":"error","message":"Callback store unavailable, retry later"}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"success","auth_code":"after-retry","state":"s5","error":null,"error_description":null}`))
+	}))
+	defer srv.Close()
+	res, err := newClient(t, srv.URL, client.WithPollInterval(10*time.Millisecond)).Wait(context.Background(), "s5")
+	if err != nil || res.AuthCode != "after-retry" {
+		t.Fatalf("got %+v, %v", res, err)
+	}
+}
+
+func TestWaitStopsOnBadRequest(t *testing.T) {
+	srv := startServer(t, time.Minute)
+	_, err := newClient(t, srv.URL).Wait(context.Background(), strings.Repeat("x", 600))
+	if err == nil || !strings.Contains(err.Error(), "Invalid state") {
+		t.Fatalf("got %v, want the server's refusal", err)
+	}
+}
+
+func TestNewRejectsBadBaseURL(t *testing.T) {
+	for _, u := range []string{"", "localhost:8000", "ftp://x", "http://"} {
+		if _, err := client.New(u); err == nil {
+			t.Errorf("New(%q): no error", u)
+		}
+	}
+}
