@@ -45,8 +45,10 @@ fuzz: ## Fuzz the callback handler for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzCallback -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/httpapi/
 
 .PHONY: bench
-bench: ## Store benchmarks (memory, miniredis, real redis-server)
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/callback/...
+bench: build ## Go benchmarks, then the load run against the binary (needs wrk and redis-server); see docs/benchmarks.md
+	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
+	$(GO) run ./bench/loadbench -bin bin/$(BINARY)
 
 .PHONY: cover
 cover: ## Tests with a coverage report in coverage.out

@@ -76,7 +76,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Handler: httpapi.NewServer(httpapi.Options{
 			Store:        store,
 			Logger:       log,
-			StoreTimeout: cfg.StoreTimeout,
+			StoreTimeout: storeTimeout(cfg),
 			CORSOrigins:  cfg.CORSOrigins,
 			Draining:     draining,
 			MaxWait:      cfg.MaxWait,
@@ -154,6 +154,15 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// storeTimeout is the deadline of each store call: none for the memory
+// store, which never blocks.
+func storeTimeout(cfg config.Config) time.Duration {
+	if cfg.RedisURL == "" {
+		return 0
+	}
+	return cfg.StoreTimeout
 }
 
 func storeName(cfg config.Config) string {

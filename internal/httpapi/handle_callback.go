@@ -85,11 +85,7 @@ func (s *server) handleCallback() http.HandlerFunc {
 		}
 		annotate(r, slog.String("outcome", metrics.CallbackStored))
 		s.metrics.CallbackReceived(metrics.CallbackStored)
-		writePage(w, http.StatusOK, page{
-			Title:   "Sign-in complete",
-			Message: "You are signed in. You can close this window and return to your application.",
-			Success: true,
-		})
+		writePage(w, http.StatusOK, successPage)
 	}
 }
 

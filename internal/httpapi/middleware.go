@@ -7,32 +7,88 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/chi/v5/middleware"
 )
 
-type ctxKey int
+type ctxKey struct{}
 
-const (
-	requestIDKey ctxKey = iota
-	logAttrsKey
+// requestInfo travels with a request: its id, and what handlers add to its
+// one log line.
+type requestInfo struct {
+	id    string
+	attrs []slog.Attr
+}
+
+// annotate adds attributes to the request's log line: the outcome and the
+// state's short hash, never a code or a raw state.
+func annotate(r *http.Request, attrs ...slog.Attr) {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		info.attrs = append(info.attrs, attrs...)
+	}
+}
+
+// Request ids are a random per-process prefix and a counter: unique across
+// replicas, and cheap.
+var (
+	requestIDPrefix = func() string {
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		return hex.EncodeToString(b[:]) + "-"
+	}()
+	requestCounter atomic.Uint64
 )
 
-// requestID takes a sane X-Request-Id from the caller (a proxy's) or makes
-// one, and echoes it in the response so a person's report can be matched to
-// the log.
-func (s *server) requestID(next http.Handler) http.Handler {
+// observe gives every request an id (the caller's X-Request-Id, from a
+// proxy, when it is sane) echoed in the response, and writes one log line
+// and the metrics when it is done: method, route pattern (never the path,
+// which holds the state), status, duration, request id.
+func (s *server) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
 		id := r.Header.Get("X-Request-Id")
 		if !validRequestID(id) {
-			var b [8]byte
-			_, _ = rand.Read(b[:])
-			id = hex.EncodeToString(b[:])
+			id = requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
 		}
-		w.Header().Set("X-Request-Id", id)
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), requestIDKey, id)))
+		w.Header()["X-Request-Id"] = []string{id}
+		info := &requestInfo{id: id}
+		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+
+		route := "unmatched"
+		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
+			route = rc.RoutePattern()
+		}
+		status := ww.Status()
+		if status == 0 {
+			status = http.StatusOK
+		}
+		elapsed := time.Since(start)
+		s.metrics.Request(route, r.Method, status, elapsed)
+		level := slog.LevelInfo
+		if status >= 500 {
+			level = slog.LevelError
+		}
+		h := s.log.Handler()
+		if !h.Enabled(r.Context(), level) {
+			return
+		}
+		// A record without a caller PC: Logger.LogAttrs would walk the
+		// stack for one on every request, and the source is always here.
+		rec := slog.NewRecord(time.Now(), level, "request", 0)
+		rec.AddAttrs(
+			slog.String("method", r.Method),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Duration("duration", elapsed),
+			slog.String("request_id", id),
+		)
+		rec.AddAttrs(info.attrs...)
+		_ = h.Handle(r.Context(), rec)
 	})
 }
 
@@ -46,51 +102,6 @@ func validRequestID(id string) bool {
 		}
 	}
 	return true
-}
-
-// logAttrs collects what handlers add to the request's one log line.
-type logAttrs struct{ attrs []slog.Attr }
-
-// annotate adds attributes to the request's log line: the outcome and the
-// state's short hash, never a code or a raw state.
-func annotate(r *http.Request, attrs ...slog.Attr) {
-	if la, ok := r.Context().Value(logAttrsKey).(*logAttrs); ok {
-		la.attrs = append(la.attrs, attrs...)
-	}
-}
-
-// logRequests writes one line per request: method, route pattern (never the
-// path, which holds the state), status, duration, request id.
-func (s *server) logRequests(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		la := &logAttrs{}
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), logAttrsKey, la)))
-
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
-		}
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
-		}
-		s.metrics.Request(route, r.Method, status, time.Since(start))
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		id, _ := r.Context().Value(requestIDKey).(string)
-		attrs := append([]slog.Attr{
-			slog.String("method", r.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("request_id", id),
-		}, la.attrs...)
-		s.log.LogAttrs(r.Context(), level, "request", attrs...)
-	})
 }
 
 // recoverPanics turns a panic in a handler into a plain 500 that says

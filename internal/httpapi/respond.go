@@ -19,16 +19,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	body = append(body, '\n')
 	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Content-Type-Options", "nosniff")
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = noStore
+	h["X-Content-Type-Options"] = nosniff
 	if status == http.StatusServiceUnavailable {
-		h.Set("Retry-After", "2")
+		h["Retry-After"] = retryAfter
 	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
+
+// Header values every response shares. They are assigned to the header
+// map directly (keys already canonical) and never modified.
+var (
+	jsonContentType = []string{"application/json"}
+	htmlContentType = []string{"text/html; charset=utf-8"}
+	noStore         = []string{"no-store"}
+	noCache         = []string{"no-cache"}
+	noReferrer      = []string{"no-referrer"}
+	nosniff         = []string{"nosniff"}
+	retryAfter      = []string{"2"}
+	pageCSP         = []string{contentSecurityPolicy}
+)
 
 func (s *server) handleNotFound() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

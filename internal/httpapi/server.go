@@ -21,7 +21,8 @@ type Options struct {
 	Store  callback.Store
 	Logger *slog.Logger
 	// StoreTimeout bounds every store call a request makes; past it the
-	// request gets a 503. Default one second.
+	// request gets a 503. Zero sets no deadline: for stores that never
+	// block, like the memory store, where it would only cost time.
 	StoreTimeout time.Duration
 	// CORSOrigins may call the JSON endpoints from a browser; default "*".
 	CORSOrigins []string
@@ -86,9 +87,6 @@ func NewServer(opts Options) http.Handler {
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
-	if s.storeTimeout <= 0 {
-		s.storeTimeout = time.Second
-	}
 	if s.draining == nil {
 		s.draining = make(chan struct{}) // never closed
 	}
@@ -108,7 +106,7 @@ func NewServer(opts Options) http.Handler {
 	})
 
 	r := chi.NewRouter()
-	r.Use(s.requestID, s.logRequests, s.recoverPanics)
+	r.Use(s.observe, s.recoverPanics)
 	addRoutes(r, s)
 	return r
 }

@@ -11,29 +11,37 @@ import (
 // Redis that hangs costs a request at most that long, and timed for the
 // metrics.
 
+// bounded returns ctx with the store timeout, when one is set.
+func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if s.storeTimeout <= 0 {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, s.storeTimeout)
+}
+
 func (s *server) put(ctx context.Context, c callback.Callback) error {
-	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("put", time.Now())
 	return s.store.Put(ctx, c)
 }
 
 func (s *server) take(ctx context.Context, state string) (callback.Callback, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("take", time.Now())
 	return s.store.Take(ctx, state)
 }
 
 func (s *server) pending(ctx context.Context) (int64, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("pending", time.Now())
 	return s.store.Pending(ctx)
 }
 
 func (s *server) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, s.storeTimeout)
+	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("ping", time.Now())
 	return s.store.Ping(ctx)

@@ -4,7 +4,9 @@ package memstore
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,8 +41,11 @@ type Store struct {
 	done          chan struct{}
 }
 
+// record is one state's entry. The callback is kept JSON-encoded: one
+// string instead of a struct, its strings and a params map, which keeps a
+// pending callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
-	cb      callback.Callback
+	value   string // empty once taken
 	taken   bool
 	expires time.Time
 }
@@ -94,6 +99,13 @@ func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 }
 
 func (s *Store) put(c callback.Callback) error {
+	// Encoded outside the lock, and a copy: nothing the caller keeps, like
+	// the request's query string, stays alive with the entry.
+	encoded, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode callback: %w", err)
+	}
+	value := string(encoded)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -104,10 +116,10 @@ func (s *Store) put(c callback.Callback) error {
 	if len(s.records) >= s.maxEntries {
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
-	c.Params = cloneParams(c.Params)
 	expires := now.Add(s.ttl)
-	s.records[c.State] = &record{cb: c, expires: expires}
-	s.pending.push(c.State, expires)
+	state := strings.Clone(c.State) // one copy, shared by the map and the queue
+	s.records[state] = &record{value: value, expires: expires}
+	s.pending.push(state, expires)
 	s.nPending++
 	return nil
 }
@@ -125,15 +137,24 @@ func (s *Store) Take(_ context.Context, state string) (callback.Callback, error)
 	case r.taken:
 		return callback.Callback{}, callback.ErrAlreadyTaken
 	}
-	cb := r.cb
+	value := r.value
 	// The record stays as a tombstone so that a second take answers
 	// "already retrieved" and a second callback cannot replace this one.
-	r.cb = callback.Callback{}
+	r.value = ""
 	r.taken = true
 	r.expires = now.Add(s.ttl)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
-	return cb, nil
+	return decode(value, state)
+}
+
+func decode(value, state string) (callback.Callback, error) {
+	var c callback.Callback
+	if err := json.Unmarshal([]byte(value), &c); err != nil {
+		return callback.Callback{}, fmt.Errorf("decode stored callback: %w", err)
+	}
+	c.State = state
+	return c, nil
 }
 
 // Pending implements callback.Store.
@@ -208,15 +229,4 @@ func (s *Store) expireLocked(now time.Time) {
 			delete(s.records, item.state)
 		}
 	}
-}
-
-func cloneParams(p map[string]string) map[string]string {
-	if p == nil {
-		return nil
-	}
-	c := make(map[string]string, len(p))
-	for k, v := range p {
-		c[k] = v
-	}
-	return c
 }

@@ -12,7 +12,8 @@
 //	            long-poll waiters on every replica wake at once
 //
 // The raw state never appears in a key or a value. The braces are a Cluster
-// hash tag: a callback and its tombstone always live in one slot.
+// hash tag: a callback and its tombstone always live in one slot. Each
+// operation is one Lua script, so one round trip.
 package redisstore
 
 import (
@@ -37,22 +38,33 @@ var (
 )
 
 // putScript stores the callback unless one is stored (SET NX) or was taken
-// (tombstone). It runs atomically, so a callback arriving while another
-// replica takes the first one can never slip in between GETDEL and the
-// tombstone.
+// (tombstone), counts it as pending and wakes the waiters, in one atomic
+// step and one round trip. Atomicity matters: a callback arriving while
+// another replica takes the first one can never slip in between GETDEL and
+// the tombstone.
+//
+// KEYS: callback, tombstone, pending set.
+// ARGV: value, ttl seconds, expiry ms, hash, now ms, channel.
 var putScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-return 0
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
+redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+redis.call('PUBLISH', ARGV[6], ARGV[4])
+return 1
 `)
 
-// takeScript removes and returns the callback with GETDEL and leaves a
-// tombstone in the same atomic step. Returns {1, value} when taken,
-// {2} when taken before, {0} when there is nothing.
+// takeScript removes and returns the callback with GETDEL, leaves a
+// tombstone and uncounts it, in one atomic step. Returns {1, value} when
+// taken, {2} when taken before, {0} when there is nothing.
+//
+// KEYS: callback, tombstone, pending set.
+// ARGV: ttl seconds, hash.
 var takeScript = redis.NewScript(`
 local v = redis.call('GETDEL', KEYS[1])
 if v then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
+  redis.call('ZREM', KEYS[3], ARGV[2])
   return {1, v}
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2} end
@@ -121,30 +133,22 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) error {
 		return fmt.Errorf("encode callback: %w", err)
 	}
 	h := hashState(c.State)
-	stored, err := putScript.Run(ctx, s.client, []string{s.callbackKey(h), s.tombstoneKey(h)}, value, s.ttlSecs).Int()
+	now := s.now()
+	stored, err := putScript.Run(ctx, s.client, s.keys(h),
+		value, s.ttlSecs, now.Add(s.ttl).UnixMilli(), h, now.UnixMilli(), s.storedChannel()).Int()
 	if err != nil {
 		return unavailable("store callback", err)
 	}
 	if stored == 0 {
 		return callback.ErrExists
 	}
-	// The count and the wake-up are bookkeeping beside the callback, in
-	// other slots, so they cannot share the script. If they fail, the
-	// callback is still stored: the count misses it until its score expires,
-	// and waiters find it at their next periodic re-check.
-	now := s.now()
-	pipe := s.client.Pipeline()
-	pipe.ZAdd(ctx, s.pendingKey(), redis.Z{Score: float64(now.Add(s.ttl).UnixMilli()), Member: h})
-	pipe.ZRemRangeByScore(ctx, s.pendingKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10))
-	pipe.Publish(ctx, s.storedChannel(), h)
-	_, _ = pipe.Exec(ctx)
 	return nil
 }
 
 // Take implements callback.Store.
 func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
 	h := hashState(state)
-	res, err := takeScript.Run(ctx, s.client, []string{s.callbackKey(h), s.tombstoneKey(h)}, s.ttlSecs).Slice()
+	res, err := takeScript.Run(ctx, s.client, s.keys(h), s.ttlSecs, h).Slice()
 	if err != nil {
 		return callback.Callback{}, unavailable("take callback", err)
 	}
@@ -168,8 +172,6 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		return callback.Callback{}, fmt.Errorf("decode stored callback: %w", err)
 	}
 	c.State = state
-	// Same reasoning as in Put: a failure here only delays the count.
-	_ = s.client.ZRem(ctx, s.pendingKey(), h).Err()
 	return c, nil
 }
 
@@ -233,6 +235,13 @@ func (s *Store) Close() error {
 		<-done
 	}
 	return s.client.Close()
+}
+
+// keys are the KEYS of both scripts. The pending set is a key of its own,
+// so on Redis Cluster it would live in another slot than the callback:
+// Cluster support has to move its bookkeeping out of the scripts.
+func (s *Store) keys(h string) []string {
+	return []string{s.callbackKey(h), s.tombstoneKey(h), s.pendingKey()}
 }
 
 func (s *Store) callbackKey(h string) string  { return s.prefix + "{" + h + "}" }

@@ -1,0 +1,460 @@
+// Command loadbench measures oauth-callback-server on this machine, against
+// a bare net/http handler measured in the same run, and prints the results
+// as Markdown (see docs/benchmarks.md). It needs wrk and redis-server, and
+// sends traffic only to 127.0.0.1.
+//
+//	go build -o bin/oauth-callback-server ./cmd/oauth-callback-server
+//	go run ./bench/loadbench -bin bin/oauth-callback-server
+package main
+
+import (
+	"bufio"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+//go:embed cycle.lua
+var cycleScript string
+
+var (
+	binPath     = flag.String("bin", "bin/oauth-callback-server", "the service binary")
+	duration    = flag.Duration("duration", 10*time.Second, "length of each wrk run")
+	connections = flag.Int("connections", 64, "wrk connections")
+	threads     = flag.Int("threads", 2, "wrk threads")
+	wakeCycles  = flag.Int("wake-cycles", 1000, "long-poll cycles for the wake latency")
+	pending     = flag.Int("pending", 100_000, "pending callbacks for the memory figures")
+	bareServer  = flag.String("bare-server", "", "internal: serve the bare handler on this address")
+)
+
+func main() {
+	flag.Parse()
+	if *bareServer != "" {
+		// The baseline: net/http answering 200 with an empty body.
+		err := http.ListenAndServe(*bareServer, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "loadbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dir, err := os.MkdirTemp("", "loadbench")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	script := filepath.Join(dir, "cycle.lua")
+	if err := os.WriteFile(script, []byte(cycleScript), 0o600); err != nil {
+		return err
+	}
+	var procs procList
+	defer procs.stopAll()
+
+	redisAddr, err := procs.startRedis(dir)
+	if err != nil {
+		return err
+	}
+
+	fmt.Printf("## Cycle throughput (wrk -t%d -c%d -d%s, one cycle = callback + take, pipelined)\n\n", *threads, *connections, *duration)
+	fmt.Println("| server | cycles/s | requests/s | non-2xx | ratio to bare |")
+	fmt.Println("|---|---|---|---|---|")
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	bareAddr := freeAddr()
+	if err := procs.start(nil, self, "-bare-server", bareAddr); err != nil {
+		return err
+	}
+	if err := waitHTTP("http://" + bareAddr + "/"); err != nil {
+		return err
+	}
+	// Every cycle leaves a tombstone for the TTL: at thousands of cycles a
+	// second the default bound (100 000) would fill within the run.
+	memAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": "50000000"})
+	if err != nil {
+		return err
+	}
+	redisSvcAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
+	if err != nil {
+		return err
+	}
+
+	bare, err := wrk(script, bareAddr, "bare")
+	if err != nil {
+		return err
+	}
+	mem, err := wrk(script, memAddr, "mem")
+	if err != nil {
+		return err
+	}
+	red, err := wrk(script, redisSvcAddr, "redis")
+	if err != nil {
+		return err
+	}
+	for _, r := range []struct {
+		name string
+		res  wrkResult
+	}{{"bare net/http handler", bare}, {"oauth-callback-server, memory store", mem}, {"oauth-callback-server, Redis store", red}} {
+		fmt.Printf("| %s | %.0f | %.0f | %d | %.0f %% |\n", r.name, r.res.rps/2, r.res.rps, r.res.non2xx, 100*r.res.rps/bare.rps)
+	}
+
+	// Wake latency across replicas: waiter on B, callback on A.
+	replicaB, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
+	if err != nil {
+		return err
+	}
+	lat, err := wakeLatency(redisSvcAddr, replicaB, *wakeCycles)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\n## Wake latency, callback received on replica A → long-poll answered on replica B (Redis), %d cycles\n\n", len(lat))
+	fmt.Printf("| p50 | p90 | p99 | max |\n|---|---|---|---|\n| %v | %v | %v | %v |\n",
+		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1])
+
+	// Memory per pending callback.
+	fmt.Printf("\n## Memory with %d pending callbacks\n\n", *pending)
+	fmt.Println("| store | code length | bytes per pending callback |")
+	fmt.Println("|---|---|---|")
+	for _, codeLen := range []int{64, 1024} {
+		addr, pid, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": strconv.Itoa(2 * *pending)})
+		if err != nil {
+			return err
+		}
+		before, err := rssBytes(pid)
+		if err != nil {
+			return err
+		}
+		if err := fill(addr, *pending, codeLen, "m"); err != nil {
+			return err
+		}
+		time.Sleep(2 * time.Second) // let the runtime settle
+		after, err := rssBytes(pid)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("| memory (RSS) | %d B | %d |\n", codeLen, (after-before)/int64(*pending))
+	}
+	for _, codeLen := range []int{64, 1024} {
+		prefix := fmt.Sprintf("mem%d:", codeLen)
+		addr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": prefix})
+		if err != nil {
+			return err
+		}
+		before, err := redisUsedMemory(redisAddr)
+		if err != nil {
+			return err
+		}
+		if err := fill(addr, *pending, codeLen, "r"); err != nil {
+			return err
+		}
+		after, err := redisUsedMemory(redisAddr)
+		if err != nil {
+			return err
+		}
+		key, err := redisCmd(redisAddr, "RANDOMKEY")
+		for err == nil && !strings.HasPrefix(key, prefix+"{") {
+			key, err = redisCmd(redisAddr, "RANDOMKEY")
+		}
+		usage := "?"
+		if err == nil {
+			usage, _ = redisCmd(redisAddr, "MEMORY", "USAGE", key)
+		}
+		fmt.Printf("| Redis (used_memory) | %d B | %d (MEMORY USAGE of one callback key: %s) |\n",
+			codeLen, (after-before)/int64(*pending), usage)
+	}
+	return nil
+}
+
+type wrkResult struct {
+	rps    float64
+	non2xx int
+}
+
+var (
+	rpsRe    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	non2xxRe = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
+	errorsRe = regexp.MustCompile(`Socket errors:.*`)
+)
+
+func wrk(script, addr, run string) (wrkResult, error) {
+	out, err := exec.Command("wrk", "-t", strconv.Itoa(*threads), "-c", strconv.Itoa(*connections),
+		"-d", duration.String(), "-s", script, "http://"+addr, "--", run+strconv.FormatInt(time.Now().UnixNano(), 36)).CombinedOutput()
+	if err != nil {
+		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	m := rpsRe.FindSubmatch(out)
+	if m == nil {
+		return wrkResult{}, fmt.Errorf("wrk printed no Requests/sec:\n%s", out)
+	}
+	var r wrkResult
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := non2xxRe.FindSubmatch(out); m != nil {
+		r.non2xx, _ = strconv.Atoi(string(m[1]))
+	}
+	if m := errorsRe.Find(out); m != nil {
+		fmt.Fprintf(os.Stderr, "%s: %s\n", addr, m)
+	}
+	return r, nil
+}
+
+// wakeLatency runs n long-poll cycles: a waiter on b, then the callback on
+// a once b reports the waiter; latency is from received_at (stamped by a
+// just before storing) to b's answer reaching the client.
+func wakeLatency(a, b string, n int) ([]time.Duration, error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	var lat []time.Duration
+	for i := range n {
+		state := fmt.Sprintf("wake-%d-%d", time.Now().UnixNano(), i)
+		type answer struct {
+			at         time.Time
+			receivedAt time.Time
+			err        error
+		}
+		done := make(chan answer, 1)
+		go func() {
+			req, _ := http.NewRequest(http.MethodGet, "http://"+b+"/api/callback/"+state, nil)
+			req.Header.Set("Prefer", "wait=10")
+			resp, err := client.Do(req)
+			if err != nil {
+				done <- answer{err: err}
+				return
+			}
+			var body struct {
+				ReceivedAt time.Time `json:"received_at"`
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			at := time.Now()
+			resp.Body.Close()
+			if err == nil && resp.StatusCode != http.StatusOK {
+				err = fmt.Errorf("waiter got %d", resp.StatusCode)
+			}
+			done <- answer{at: at, receivedAt: body.ReceivedAt, err: err}
+		}()
+		if err := waitForWaiter(client, b); err != nil {
+			return nil, err
+		}
+		resp, err := client.Get("http://" + a + "/callback?code=c&state=" + state)
+		if err != nil {
+			return nil, err
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		ans := <-done
+		if ans.err != nil {
+			return nil, ans.err
+		}
+		lat = append(lat, ans.at.Sub(ans.receivedAt))
+	}
+	slices.Sort(lat)
+	return lat, nil
+}
+
+// waitForWaiter polls b's metrics until its long-poll is registered, so the
+// callback is not sent before anyone waits for it.
+func waitForWaiter(client *http.Client, b string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get("http://" + b + "/metrics")
+		if err != nil {
+			return err
+		}
+		sc := bufio.NewScanner(resp.Body)
+		found := false
+		for sc.Scan() {
+			if sc.Text() == "oauth_callback_waiters 1" {
+				found = true
+			}
+		}
+		resp.Body.Close()
+		if found {
+			return nil
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+	return errors.New("the waiter never registered")
+}
+
+func pct(sorted []time.Duration, p int) time.Duration {
+	i := (len(sorted)*p + 99) / 100
+	return sorted[max(0, min(len(sorted)-1, i-1))].Round(time.Microsecond)
+}
+
+// fill stores n callbacks with codes of codeLen bytes.
+func fill(addr string, n, codeLen int, tag string) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
+	code := strings.Repeat("c", codeLen)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	var firstErr error
+	var mu sync.Mutex
+	for range 32 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := next.Add(1)
+				if i > int64(n) {
+					return
+				}
+				// A state like the field client's: 43 URL-safe characters.
+				state := fmt.Sprintf("%s%042d", tag, i)
+				resp, err := client.Get("http://" + addr + "/callback?code=" + code + "&state=" + state + "&session_state=0123456789abcdef")
+				if err == nil {
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						err = fmt.Errorf("callback %d: status %d", i, resp.StatusCode)
+					}
+				}
+				if err != nil {
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+func rssBytes(pid int) (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			return kb * 1024, err
+		}
+	}
+	return 0, errors.New("no VmRSS")
+}
+
+func redisUsedMemory(addr string) (int64, error) {
+	info, err := redisCmd(addr, "INFO", "memory")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			return strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return 0, errors.New("no used_memory")
+}
+
+func redisCmd(addr string, args ...string) (string, error) {
+	out, err := exec.Command("redis-cli", append([]string{"-u", "redis://" + addr}, args...)...).Output()
+	return strings.TrimSpace(string(out)), err
+}
+
+// procList starts processes and stops them all at the end.
+type procList struct{ cmds []*exec.Cmd }
+
+func (p *procList) start(env []string, name string, args ...string) error {
+	cmd := exec.Command(name, args...)
+	cmd.Env = append(os.Environ(), env...)
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	p.cmds = append(p.cmds, cmd)
+	return nil
+}
+
+func (p *procList) stopAll() {
+	for _, c := range p.cmds {
+		_ = c.Process.Kill()
+		_ = c.Wait()
+	}
+}
+
+func (p *procList) startRedis(dir string) (string, error) {
+	addr := freeAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	if err := p.start(nil, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir); err != nil {
+		return "", err
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if out, err := redisCmd(addr, "PING"); err == nil && out == "PONG" {
+			return addr, nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return "", errors.New("redis-server did not start")
+}
+
+func (p *procList) startService(env map[string]string) (string, error) {
+	addr, _, err := p.startServiceWithPID(env)
+	return addr, err
+}
+
+// startServiceWithPID runs the service as operators do: default settings,
+// JSON logs at info (to /dev/null here), drain delay off.
+func (p *procList) startServiceWithPID(env map[string]string) (string, int, error) {
+	addr := freeAddr()
+	host, port, _ := net.SplitHostPort(addr)
+	vars := []string{"OAUTH_CALLBACK_HOST=" + host, "OAUTH_CALLBACK_PORT=" + port, "OAUTH_CALLBACK_DRAIN_DELAY=0"}
+	for k, v := range env {
+		vars = append(vars, k+"="+v)
+	}
+	if err := p.start(vars, *binPath); err != nil {
+		return "", 0, err
+	}
+	if err := waitHTTP("http://" + addr + "/readyz"); err != nil {
+		return "", 0, err
+	}
+	return addr, p.cmds[len(p.cmds)-1].Process.Pid, nil
+}
+
+func waitHTTP(url string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	for ctx.Err() == nil {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s not ready", url)
+}
+
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}

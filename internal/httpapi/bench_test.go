@@ -1,0 +1,36 @@
+package httpapi_test
+
+import (
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+// BenchmarkCycle is one callback→take cycle through the handler (no
+// network), with JSON request logs as in production.
+func BenchmarkCycle(b *testing.B) {
+	store := memstore.New(10*time.Minute, 1<<30)
+	b.Cleanup(func() { store.Close() })
+	h := httpapi.NewServer(httpapi.Options{Store: store, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		state := "bench-" + strconv.Itoa(i)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/callback?code=bench-code&state="+state, nil))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+		rec = httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/callback/"+state, nil))
+		if rec.Code != http.StatusOK {
+			b.Fatal(rec.Code)
+		}
+	}
+}
