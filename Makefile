@@ -4,6 +4,9 @@ BINARY  := oauth-callback-server
 PKG     := ./cmd/oauth-callback-server
 GO      ?= go
 FUZZTIME ?= 60s
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
 .DEFAULT_GOAL := help
 
@@ -19,7 +22,7 @@ run: ## Run the service on :8000 with the in-memory store (no Redis needed)
 
 .PHONY: build
 build: ## Build bin/oauth-callback-server (static, no cgo)
-	CGO_ENABLED=0 $(GO) build -trimpath -o bin/$(BINARY) $(PKG)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
 test: vet fmt-check ## vet, gofmt check, and every test with -race (real-Redis tests need redis-server)

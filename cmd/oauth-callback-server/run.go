@@ -37,22 +37,49 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	fs.Usage = func() {
 		fmt.Fprint(stdout, `oauth-callback-server receives OAuth 2.0 authorization-code redirects
 (/callback) and hands each one, once, to the MCP server polling
-/api/callback/{state}. Configuration comes from the environment:
+/api/callback/{state}.
 
+Usage:
+  oauth-callback-server               serve (configuration from the environment)
+  oauth-callback-server healthcheck   exit 0 if the local instance's /healthz answers (for
+                                      container health checks: the image has no shell or curl)
+  oauth-callback-server version       print version, commit and Go version
+
+Environment:
 `)
 		config.PrintUsage(stdout)
 	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(err)
 	}
+	command := "serve"
 	if fs.NArg() > 0 {
-		return usageError(fmt.Errorf("unexpected argument %q (configuration comes from OAUTH_CALLBACK_* variables; see -h)", fs.Arg(0)))
+		command = fs.Arg(0)
+	}
+	if fs.NArg() > 1 {
+		return usageError(fmt.Errorf("unexpected argument %q after %s", fs.Arg(1), command))
+	}
+	switch command {
+	case "version":
+		fmt.Fprintln(stdout, versionString())
+		return nil
+	case "serve", "healthcheck":
+	default:
+		return usageError(fmt.Errorf("unknown command %q (configuration comes from OAUTH_CALLBACK_* variables; see -h)", command))
 	}
 
 	cfg, err := config.Load(getenv)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
+	if command == "healthcheck" {
+		return healthcheck(ctx, cfg)
+	}
+	return serve(ctx, cfg, stdout)
+}
+
+// serve runs the service until ctx is cancelled.
+func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 
 	store, err := openStore(ctx, cfg, log)
@@ -94,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", storeName(cfg)))
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", storeName(cfg)), slog.String("version", version))
 
 	var metricsSrv *http.Server
 	if cfg.MetricsAddr != "" {

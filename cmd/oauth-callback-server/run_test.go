@@ -234,3 +234,32 @@ func TestIdleConnectionsDoNotBlock(t *testing.T) {
 		c.Close()
 	}
 }
+
+func TestHealthcheckCommand(t *testing.T) {
+	inst := startInstance(t, nil)
+	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
+	env := func(k string) string {
+		return map[string]string{"OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_HOST": "0.0.0.0"}[k]
+	}
+	if err := run(context.Background(), []string{"x", "healthcheck"}, env, io.Discard, io.Discard); err != nil {
+		t.Fatalf("healthcheck against a live instance: %v", err)
+	}
+	inst.stop()
+	_ = inst.wait(t)
+	if err := run(context.Background(), []string{"x", "healthcheck"}, env, io.Discard, io.Discard); err == nil {
+		t.Fatal("healthcheck passed with nothing listening")
+	}
+}
+
+func TestVersionCommand(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"x", "version"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(out.String(), "oauth-callback-server dev (commit ") || !strings.Contains(out.String(), "go1.") {
+		t.Errorf("version output: %q", out.String())
+	}
+	if err := run(context.Background(), []string{"x", "frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("unknown command: got %v, want errUsage", err)
+	}
+}
