@@ -25,11 +25,20 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: vet fmt-check ## vet, gofmt check, and every test with -race (real-Redis tests need redis-server)
+test: vet fmt-check ## vet, gofmt check, every test with -race (real-Redis tests need redis-server), and chart-test
 	$(GO) test -race -count=1 ./...
+	$(MAKE) chart-test
+
+.PHONY: chart-test
+chart-test: ## Helm lint + render every scenario, compose file and Dockerfile checks (module deploy/test; first run compiles Helm, ~3 min)
+	cd deploy/test && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+
+.PHONY: chart-docs
+chart-docs: ## Regenerate the chart's README values table from values.yaml
+	cd deploy/test && $(GO) tool helm-docs --chart-search-root ../../charts
 
 .PHONY: vet
-vet: ## go vet
+vet: ## go vet (the service's module)
 	$(GO) vet ./...
 
 .PHONY: fmt-check

@@ -1,0 +1,472 @@
+package deploytest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
+	"helm.sh/helm/v3/pkg/action"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// kubeVersion is what helm template renders for: the oldest the chart
+// supports is 1.30 (native preStop sleep).
+const kubeVersion = "1.31.0"
+
+// rendered is one helm template output, every object decoded strictly into
+// its Kubernetes API type: a field the API does not know fails the test.
+type rendered struct {
+	deployments     map[string]*appsv1.Deployment
+	services        map[string]*corev1.Service
+	secrets         map[string]*corev1.Secret
+	configMaps      map[string]*corev1.ConfigMap
+	serviceAccounts map[string]*corev1.ServiceAccount
+	pods            map[string]*corev1.Pod
+	pdbs            []*policyv1.PodDisruptionBudget
+	hpas            []*autoscalingv2.HorizontalPodAutoscaler
+	ingresses       []*networkingv1.Ingress
+	netpols         []*networkingv1.NetworkPolicy
+	serviceMonitors []*monitoringv1.ServiceMonitor
+}
+
+func chartDir(t *testing.T) string {
+	return filepath.Join(repoRoot(t), "charts", "oauth-callback-server")
+}
+
+func render(t *testing.T, args ...string) (*rendered, error) {
+	t.Helper()
+	out, err := helm(t, append([]string{"template", "rel", chartDir(t), "--namespace", "test", "--kube-version", kubeVersion}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s", err, out)
+	}
+	r := &rendered{
+		deployments: map[string]*appsv1.Deployment{}, services: map[string]*corev1.Service{},
+		secrets: map[string]*corev1.Secret{}, configMaps: map[string]*corev1.ConfigMap{},
+		serviceAccounts: map[string]*corev1.ServiceAccount{}, pods: map[string]*corev1.Pod{},
+	}
+	for _, doc := range strings.Split(out, "\n---") {
+		doc = strings.TrimSpace(doc)
+		if doc == "" || strings.Trim(doc, "-\n ") == "" {
+			continue
+		}
+		var head struct {
+			APIVersion string `json:"apiVersion"`
+			Kind       string `json:"kind"`
+		}
+		if err := yaml.Unmarshal([]byte(doc), &head); err != nil {
+			t.Fatalf("not YAML: %v\n%s", err, doc)
+		}
+		if head.Kind == "" {
+			continue // a document of comments only
+		}
+		strict := func(v any) {
+			t.Helper()
+			if err := yaml.UnmarshalStrict([]byte(doc), v); err != nil {
+				t.Fatalf("%s does not decode strictly into %T: %v\n%s", head.Kind, v, err, doc)
+			}
+		}
+		switch head.APIVersion + " " + head.Kind {
+		case "apps/v1 Deployment":
+			var o appsv1.Deployment
+			strict(&o)
+			r.deployments[o.Name] = &o
+		case "v1 Service":
+			var o corev1.Service
+			strict(&o)
+			r.services[o.Name] = &o
+		case "v1 Secret":
+			var o corev1.Secret
+			strict(&o)
+			r.secrets[o.Name] = &o
+		case "v1 ConfigMap":
+			var o corev1.ConfigMap
+			strict(&o)
+			r.configMaps[o.Name] = &o
+		case "v1 ServiceAccount":
+			var o corev1.ServiceAccount
+			strict(&o)
+			r.serviceAccounts[o.Name] = &o
+		case "v1 Pod":
+			var o corev1.Pod
+			strict(&o)
+			r.pods[o.Name] = &o
+		case "policy/v1 PodDisruptionBudget":
+			var o policyv1.PodDisruptionBudget
+			strict(&o)
+			r.pdbs = append(r.pdbs, &o)
+		case "autoscaling/v2 HorizontalPodAutoscaler":
+			var o autoscalingv2.HorizontalPodAutoscaler
+			strict(&o)
+			r.hpas = append(r.hpas, &o)
+		case "networking.k8s.io/v1 Ingress":
+			var o networkingv1.Ingress
+			strict(&o)
+			r.ingresses = append(r.ingresses, &o)
+		case "networking.k8s.io/v1 NetworkPolicy":
+			var o networkingv1.NetworkPolicy
+			strict(&o)
+			r.netpols = append(r.netpols, &o)
+		case "monitoring.coreos.com/v1 ServiceMonitor":
+			var o monitoringv1.ServiceMonitor
+			strict(&o)
+			r.serviceMonitors = append(r.serviceMonitors, &o)
+		default:
+			t.Fatalf("unexpected object %s %s", head.APIVersion, head.Kind)
+		}
+	}
+	return r, nil
+}
+
+func mustRender(t *testing.T, args ...string) *rendered {
+	t.Helper()
+	r, err := render(t, args...)
+	if err != nil {
+		t.Fatalf("helm template: %v", err)
+	}
+	return r
+}
+
+// app is the service's Deployment and container.
+func (r *rendered) app(t *testing.T) (*appsv1.Deployment, corev1.Container) {
+	t.Helper()
+	d := r.deployments["rel-oauth-callback-server"]
+	if d == nil {
+		t.Fatalf("no Deployment rel-oauth-callback-server; have %v", keys(r.deployments))
+	}
+	if len(d.Spec.Template.Spec.Containers) != 1 {
+		t.Fatalf("containers: %d", len(d.Spec.Template.Spec.Containers))
+	}
+	return d, d.Spec.Template.Spec.Containers[0]
+}
+
+func keys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func env(c corev1.Container, name string) *corev1.EnvVar {
+	for i := range c.Env {
+		if c.Env[i].Name == name {
+			return &c.Env[i]
+		}
+	}
+	return nil
+}
+
+func TestChartLintsStrictly(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(chartDir(t), "ci", "*-values.yaml"))
+	if len(files) < 5 {
+		t.Fatalf("ci values files: %v", files)
+	}
+	for _, f := range append([]string{""}, files...) {
+		args := []string{"lint", "--strict", chartDir(t), "--kube-version", kubeVersion}
+		if f != "" {
+			args = append(args, "-f", f)
+		}
+		if out, err := helm(t, args...); err != nil {
+			t.Errorf("helm lint --strict %s: %v\n%s", filepath.Base(f), err, out)
+		}
+	}
+}
+
+func TestEveryCIScenarioRendersValidObjects(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(chartDir(t), "ci", "*-values.yaml"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := mustRender(t, "-f", f)
+			d, c := r.app(t)
+			assertHardened(t, d, c)
+			assertProbesAndDrain(t, d, c)
+			replicas := int32(0)
+			if d.Spec.Replicas != nil {
+				replicas = *d.Spec.Replicas
+			}
+			if len(r.hpas) > 0 {
+				replicas = *r.hpas[0].Spec.MinReplicas
+			}
+			if (replicas > 1) != (len(r.pdbs) == 1) {
+				t.Errorf("%d replicas and %d PodDisruptionBudgets: want one iff replicas > 1", replicas, len(r.pdbs))
+			}
+			if replicas > 1 && env(c, "OAUTH_CALLBACK_REDIS_URL") == nil {
+				t.Errorf("%d replicas without OAUTH_CALLBACK_REDIS_URL", replicas)
+			}
+			if p := r.pods["rel-oauth-callback-server-test-connection"]; p == nil || p.Annotations["helm.sh/hook"] != "test" {
+				t.Errorf("no helm test pod")
+			}
+		})
+	}
+}
+
+func assertHardened(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+	t.Helper()
+	ps := d.Spec.Template.Spec.SecurityContext
+	if ps == nil || ps.RunAsNonRoot == nil || !*ps.RunAsNonRoot || ps.RunAsUser == nil || *ps.RunAsUser != 65532 ||
+		ps.SeccompProfile == nil || ps.SeccompProfile.Type != corev1.SeccompProfileTypeRuntimeDefault {
+		t.Errorf("pod securityContext: %+v", ps)
+	}
+	cs := c.SecurityContext
+	if cs == nil || cs.ReadOnlyRootFilesystem == nil || !*cs.ReadOnlyRootFilesystem ||
+		cs.AllowPrivilegeEscalation == nil || *cs.AllowPrivilegeEscalation ||
+		cs.Capabilities == nil || len(cs.Capabilities.Drop) != 1 || cs.Capabilities.Drop[0] != "ALL" {
+		t.Errorf("container securityContext: %+v", cs)
+	}
+	if a := d.Spec.Template.Spec.AutomountServiceAccountToken; a == nil || *a {
+		t.Error("automountServiceAccountToken is not false")
+	}
+	if len(d.Spec.Template.Spec.TopologySpreadConstraints) == 0 {
+		t.Error("no topologySpreadConstraints")
+	}
+}
+
+func assertProbesAndDrain(t *testing.T, d *appsv1.Deployment, c corev1.Container) {
+	t.Helper()
+	if c.LivenessProbe == nil || c.LivenessProbe.HTTPGet == nil || c.LivenessProbe.HTTPGet.Path != "/healthz" {
+		t.Errorf("liveness probe: %+v", c.LivenessProbe)
+	}
+	if c.ReadinessProbe == nil || c.ReadinessProbe.HTTPGet == nil || c.ReadinessProbe.HTTPGet.Path != "/readyz" {
+		t.Errorf("readiness probe: %+v", c.ReadinessProbe)
+	}
+	if c.Lifecycle == nil || c.Lifecycle.PreStop == nil || c.Lifecycle.PreStop.Sleep == nil {
+		t.Fatalf("no preStop sleep: %+v", c.Lifecycle)
+	}
+	sleep := c.Lifecycle.PreStop.Sleep.Seconds
+	grace := *d.Spec.Template.Spec.TerminationGracePeriodSeconds
+	if grace <= sleep+2+10 {
+		t.Errorf("terminationGracePeriodSeconds %d not longer than preStop %d + drain 2 + shutdown 10", grace, sleep)
+	}
+	if d.Spec.Template.Annotations["checksum/config"] == "" || d.Spec.Template.Annotations["checksum/secret"] == "" {
+		t.Errorf("no checksum annotations: %v", d.Spec.Template.Annotations)
+	}
+}
+
+func TestDefaultsAreTwoReplicasOnBundledRedis(t *testing.T) {
+	r := mustRender(t)
+	d, c := r.app(t)
+	if *d.Spec.Replicas != 2 {
+		t.Errorf("replicas: %d, want 2", *d.Spec.Replicas)
+	}
+	url := env(c, "OAUTH_CALLBACK_REDIS_URL")
+	if url == nil || url.Value != "redis://rel-oauth-callback-server-redis:6379/0" {
+		t.Errorf("OAUTH_CALLBACK_REDIS_URL: %+v", url)
+	}
+	pw := env(c, "OAUTH_CALLBACK_REDIS_PASSWORD")
+	if pw == nil || pw.ValueFrom == nil || pw.ValueFrom.SecretKeyRef == nil || pw.ValueFrom.SecretKeyRef.Name != "rel-oauth-callback-server-redis" {
+		t.Fatalf("OAUTH_CALLBACK_REDIS_PASSWORD: %+v", pw)
+	}
+	secret := r.secrets["rel-oauth-callback-server-redis"]
+	if secret == nil || len(secret.Data[pw.ValueFrom.SecretKeyRef.Key]) < 32 {
+		t.Fatalf("generated password Secret: %+v", secret)
+	}
+	redis := r.deployments["rel-oauth-callback-server-redis"]
+	if redis == nil {
+		t.Fatal("no bundled Redis Deployment")
+	}
+	rc := redis.Spec.Template.Spec.Containers[0]
+	if !strings.HasPrefix(rc.Image, "redis:") || !strings.Contains(strings.Join(rc.Args, " "), "--requirepass $(REDIS_PASSWORD)") {
+		t.Errorf("bundled Redis: image %s args %v", rc.Image, rc.Args)
+	}
+	if r.services["rel-oauth-callback-server-redis"] == nil {
+		t.Error("no Redis Service")
+	}
+	if len(r.pdbs) != 1 || r.pdbs[0].Spec.MinAvailable.IntValue() != 1 {
+		t.Errorf("PodDisruptionBudget: %+v", r.pdbs)
+	}
+	if len(r.ingresses)+len(r.netpols)+len(r.hpas)+len(r.serviceMonitors) != 0 {
+		t.Error("optional objects rendered by default")
+	}
+}
+
+func TestExternalRedisFromSecrets(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "external-redis-values.yaml"))
+	_, c := r.app(t)
+	url, pw := env(c, "OAUTH_CALLBACK_REDIS_URL"), env(c, "OAUTH_CALLBACK_REDIS_PASSWORD")
+	if url == nil || url.ValueFrom.SecretKeyRef.Name != "my-redis" || url.ValueFrom.SecretKeyRef.Key != "url" {
+		t.Errorf("URL: %+v", url)
+	}
+	if pw == nil || pw.ValueFrom.SecretKeyRef.Name != "my-redis" || pw.ValueFrom.SecretKeyRef.Key != "password" {
+		t.Errorf("password: %+v", pw)
+	}
+	if r.deployments["rel-oauth-callback-server-redis"] != nil {
+		t.Error("bundled Redis rendered with an external one")
+	}
+}
+
+func TestExternalRedisURLIsKeptInASecret(t *testing.T) {
+	r := mustRender(t, "--set", "redis.enabled=false", "--set", "redis.external.url=redis://:s3cret@redis:6379/0")
+	_, c := r.app(t)
+	url := env(c, "OAUTH_CALLBACK_REDIS_URL")
+	if url == nil || url.Value != "" || url.ValueFrom == nil || url.ValueFrom.SecretKeyRef.Name != "rel-oauth-callback-server" {
+		t.Fatalf("URL env: %+v", url)
+	}
+	if got := string(r.secrets["rel-oauth-callback-server"].Data["redis-url"]); got != "redis://:s3cret@redis:6379/0" {
+		t.Errorf("Secret holds %q", got)
+	}
+}
+
+func TestIngressExposesOnlyTheCallback(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "full-values.yaml"))
+	if len(r.ingresses) != 1 {
+		t.Fatalf("ingresses: %d", len(r.ingresses))
+	}
+	ing := r.ingresses[0]
+	if len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != "auth-tls" {
+		t.Errorf("TLS: %+v", ing.Spec.TLS)
+	}
+	for _, rule := range ing.Spec.Rules {
+		for _, p := range rule.HTTP.Paths {
+			if p.Path != "/callback" || p.PathType == nil || *p.PathType != networkingv1.PathTypeExact {
+				t.Errorf("ingress routes %q (%v): only /callback, exactly, may be public", p.Path, p.PathType)
+			}
+		}
+	}
+	if len(r.netpols) != 1 {
+		t.Fatalf("network policies: %d", len(r.netpols))
+	}
+	np := r.netpols[0]
+	from := np.Spec.Ingress[0].From
+	if from[0].PodSelector == nil || from[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != "mcp-server" ||
+		from[0].NamespaceSelector == nil || from[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] != "mcp" {
+		t.Errorf("API client peer: %+v", from[0])
+	}
+	if len(from) != 3 {
+		t.Errorf("peers: %d, want API clients, ingress controller, monitoring", len(from))
+	}
+	if len(r.hpas) != 1 || *r.hpas[0].Spec.MinReplicas != 2 || r.hpas[0].Spec.MaxReplicas != 6 {
+		t.Errorf("HPA: %+v", r.hpas)
+	}
+	if d, _ := r.app(t); d.Spec.Replicas != nil {
+		t.Error("replicas set on a Deployment the HPA scales")
+	}
+	if len(r.serviceMonitors) != 1 || r.serviceMonitors[0].Spec.Endpoints[0].Path != "/metrics" ||
+		r.serviceMonitors[0].Labels["release"] != "prometheus" {
+		t.Errorf("ServiceMonitor: %+v", r.serviceMonitors)
+	}
+}
+
+func TestConfigAndSecretsReachTheContainer(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "bundled-redis-values.yaml"))
+	_, c := r.app(t)
+	cm := r.configMaps["rel-oauth-callback-server"]
+	if cm == nil || cm.Data["OAUTH_CALLBACK_LOG_LEVEL"] != "debug" || cm.Data["OAUTH_CALLBACK_MAX_WAIT"] != "30s" ||
+		cm.Data["OAUTH_CALLBACK_PORT"] != "8000" || cm.Data["OAUTH_CALLBACK_DRAIN_DELAY"] != "2s" {
+		t.Errorf("ConfigMap: %+v", cm)
+	}
+	var fromCM, fromSecret bool
+	for _, e := range c.EnvFrom {
+		fromCM = fromCM || (e.ConfigMapRef != nil && e.ConfigMapRef.Name == "rel-oauth-callback-server")
+		fromSecret = fromSecret || (e.SecretRef != nil && e.SecretRef.Name == "oauth-callback-extra")
+	}
+	if !fromCM || !fromSecret {
+		t.Errorf("envFrom: %+v", c.EnvFrom)
+	}
+	if pw := env(c, "OAUTH_CALLBACK_REDIS_PASSWORD"); pw == nil || pw.ValueFrom.SecretKeyRef.Name != "redis-auth" {
+		t.Errorf("password from the operator's Secret: %+v", pw)
+	}
+	if _, generated := r.secrets["rel-oauth-callback-server-redis"]; generated {
+		t.Error("a password Secret was generated although existingSecret is set")
+	}
+}
+
+func TestConfigurationsThatCannotWorkFailToRender(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"replicas without Redis", []string{"--set", "redis.enabled=false"}, "needs Redis"},
+		{"autoscaling without Redis", []string{"--set", "redis.enabled=false", "--set", "replicaCount=1", "--set", "autoscaling.enabled=true"}, "needs Redis"},
+		{"both Redis kinds", []string{"--set", "redis.external.url=redis://x:6379"}, "not both"},
+		{"grace period too short", []string{"--set", "terminationGracePeriodSeconds=10"}, "terminationGracePeriodSeconds"},
+		{"typo in values", []string{"--set", "replicaCout=3"}, "additional properties"},
+		{"bad Redis URL", []string{"--set", "redis.enabled=false", "--set", "redis.external.url=http://x"}, "redis"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := render(t, tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want a failure mentioning %q", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestOneReplicaOnMemoryHasNoPDB(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "memory-single-values.yaml"))
+	_, c := r.app(t)
+	if env(c, "OAUTH_CALLBACK_REDIS_URL") != nil || len(r.pdbs) != 0 {
+		t.Errorf("memory store: Redis URL %v, PDBs %d", env(c, "OAUTH_CALLBACK_REDIS_URL"), len(r.pdbs))
+	}
+}
+
+func TestNotesTellTheRedirectURIAndAPIURL(t *testing.T) {
+	// helm install --dry-run cannot be told the Kubernetes version; the
+	// same action through Helm's library can.
+	ch, err := loader.Load(chartDir(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	install := action.NewInstall(&action.Configuration{})
+	install.ReleaseName, install.Namespace = "rel", "test"
+	install.DryRun, install.ClientOnly = true, true
+	install.KubeVersion = &chartutil.KubeVersion{Version: "v" + kubeVersion, Major: "1", Minor: "31"}
+	rel, err := install.Run(ch, map[string]any{"publicURL": "https://auth.example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"https://auth.example.com/callback",
+		"MICROSOFT_MCP_OAUTH_CALLBACK_API_URL=http://rel-oauth-callback-server.test.svc.cluster.local:8000/api/callback/{state}",
+	} {
+		if !strings.Contains(rel.Info.Notes, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, rel.Info.Notes)
+		}
+	}
+}
+
+func TestTestPodIsNotAnEndpointOfTheService(t *testing.T) {
+	for _, args := range [][]string{nil, {"-f", filepath.Join(chartDir(t), "ci", "full-values.yaml")}} {
+		r := mustRender(t, args...)
+		pod := r.pods["rel-oauth-callback-server-test-connection"]
+		svc := r.services["rel-oauth-callback-server"]
+		matches := true
+		for k, v := range svc.Spec.Selector {
+			matches = matches && pod.Labels[k] == v
+		}
+		if matches {
+			t.Errorf("the Service selects the test pod (labels %v)", pod.Labels)
+		}
+	}
+}
+
+// TestChartREADMEIsCurrent: the values table is generated from the comments
+// in values.yaml (make chart-docs); a value added without regenerating it
+// fails here.
+func TestChartREADMEIsCurrent(t *testing.T) {
+	cmd := exec.Command("go", "tool", "helm-docs", "--dry-run", "--log-level", "warning",
+		"--chart-search-root", filepath.Join(repoRoot(t), "charts"))
+	want, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("helm-docs: %v", err)
+	}
+	got, err := os.ReadFile(filepath.Join(chartDir(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.TrimSpace(string(got)) != strings.TrimSpace(string(want)) {
+		t.Error("charts/oauth-callback-server/README.md is out of date: run make chart-docs")
+	}
+}

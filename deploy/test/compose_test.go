@@ -1,0 +1,105 @@
+package deploytest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// TestCompose loads docker-compose.yml with the Compose specification's own
+// loader (what docker compose uses) and checks what `docker compose up`
+// will run.
+func TestCompose(t *testing.T) {
+	root := repoRoot(t)
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(root, "docker-compose.yml")},
+		cli.WithWorkingDirectory(root), cli.WithOsEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load: %v", err)
+	}
+	svc := func(name string) types.ServiceConfig {
+		t.Helper()
+		s, ok := project.Services[name]
+		if !ok {
+			t.Fatalf("no service %s; have %v", name, project.ServiceNames())
+		}
+		return s
+	}
+
+	redis := svc("redis")
+	if !strings.HasPrefix(redis.Image, "redis:") {
+		t.Errorf("redis image %q, want the official redis image", redis.Image)
+	}
+	if hc := redis.HealthCheck; hc == nil || !strings.Contains(strings.Join(hc.Test, " "), "redis-cli ping") {
+		t.Errorf("redis health check: %+v", redis.HealthCheck)
+	}
+	if cmd := strings.Join(redis.Command, " "); !strings.Contains(cmd, "--save") || !strings.Contains(cmd, "--appendonly no") {
+		t.Errorf("redis command %q: want persistence off", cmd)
+	}
+
+	published := map[string]string{}
+	for _, name := range []string{"oauth-callback-server-a", "oauth-callback-server-b"} {
+		s := svc(name)
+		if s.Build == nil || s.Build.Context != root {
+			t.Errorf("%s: build %+v, want the repository's Dockerfile", name, s.Build)
+		}
+		if url := s.Environment["OAUTH_CALLBACK_REDIS_URL"]; url == nil || *url != "redis://redis:6379" {
+			t.Errorf("%s: OAUTH_CALLBACK_REDIS_URL %v", name, url)
+		}
+		if dep, ok := s.DependsOn["redis"]; !ok || dep.Condition != types.ServiceConditionHealthy {
+			t.Errorf("%s: depends_on redis %+v, want service_healthy", name, dep)
+		}
+		if !s.ReadOnly || len(s.CapDrop) != 1 || s.CapDrop[0] != "ALL" {
+			t.Errorf("%s: read_only %v cap_drop %v", name, s.ReadOnly, s.CapDrop)
+		}
+		for _, p := range s.Ports {
+			if p.Target != 8000 {
+				t.Errorf("%s: port target %d", name, p.Target)
+			}
+			published[p.Published] = name
+		}
+	}
+	if published["8001"] != "oauth-callback-server-a" || published["8002"] != "oauth-callback-server-b" {
+		t.Errorf("replica ports: %v", published)
+	}
+
+	proxy := svc("proxy")
+	if len(proxy.Ports) != 1 || proxy.Ports[0].Published != "8000" || proxy.Ports[0].Target != 8000 {
+		t.Errorf("proxy ports %+v, want 8000:8000", proxy.Ports)
+	}
+	for _, name := range []string{"oauth-callback-server-a", "oauth-callback-server-b"} {
+		if dep, ok := proxy.DependsOn[name]; !ok || dep.Condition != types.ServiceConditionHealthy {
+			t.Errorf("proxy depends_on %s: %+v", name, dep)
+		}
+	}
+	if len(proxy.Volumes) != 1 {
+		t.Fatalf("proxy volumes: %+v", proxy.Volumes)
+	}
+	conf, err := os.ReadFile(proxy.Volumes[0].Source)
+	if err != nil {
+		t.Fatalf("nginx config: %v", err)
+	}
+	for _, want := range []string{"server oauth-callback-server-a:8000;", "server oauth-callback-server-b:8000;", "listen 8000;", "proxy_next_upstream error;"} {
+		if !strings.Contains(string(conf), want) {
+			t.Errorf("nginx.conf lacks %q", want)
+		}
+	}
+	// The proxy must outwait the longest long-poll (60 s by default).
+	m := regexp.MustCompile(`proxy_read_timeout (\d+)s;`).FindStringSubmatch(string(conf))
+	if m == nil {
+		t.Fatal("no proxy_read_timeout")
+	}
+	if secs, _ := strconv.Atoi(m[1]); secs <= 60 {
+		t.Errorf("proxy_read_timeout %ds, want more than OAUTH_CALLBACK_MAX_WAIT (60 s)", secs)
+	}
+}
