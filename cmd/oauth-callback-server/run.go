@@ -19,6 +19,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 )
 
 const (
@@ -82,6 +83,7 @@ Environment:
 func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 
+	warnAboutOpenSettings(cfg, log)
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -111,6 +113,13 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			WriteTimeout: cfg.WriteTimeout,
 			Metrics:      m,
 			ServeMetrics: cfg.MetricsAddr == "",
+
+			TTL:               cfg.TTL,
+			APITokens:         cfg.APITokens,
+			RateLimitCallback: cfg.RateLimitCallback,
+			RateLimitAPI:      cfg.RateLimitAPI,
+			TrustedProxies:    cfg.TrustedProxies,
+			StateMinLength:    cfg.StateMinLength,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -183,6 +192,21 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// warnAboutOpenSettings says, once at start, which protections are off.
+// They are off by default only because the field client needs them off.
+func warnAboutOpenSettings(cfg config.Config, log *slog.Logger) {
+	if len(cfg.APITokens) == 0 {
+		log.Warn("the API is open: anyone who can reach /api and knows a state can take its code; set OAUTH_CALLBACK_API_TOKENS and keep the API cluster-internal")
+	}
+	if cfg.StateMinLength < 16 {
+		log.Warn("states shorter than 16 characters are accepted; set OAUTH_CALLBACK_STATE_MIN_LENGTH to 32 or more if your clients send random states",
+			slog.Int("state_min_length", cfg.StateMinLength))
+	}
+	if cfg.RedisURL != "" && cfg.EncryptionKey == "" {
+		log.Info("stored callbacks are encrypted under a key derived from their state only; set OAUTH_CALLBACK_ENCRYPTION_KEY to add a server secret")
+	}
+}
+
 // storeTimeout is the deadline of each store call: none for the memory
 // store, which never blocks.
 func storeTimeout(cfg config.Config) time.Duration {
@@ -205,7 +229,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 	if cfg.RedisURL == "" {
 		log.Warn("using the in-memory store: run ONE replica only; set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas",
 			slog.Int("max_entries", cfg.MaxEntries))
-		return memstore.New(cfg.TTL, cfg.MaxEntries), nil
+		return memstore.New(cfg.TTL, cfg.MaxEntries, memstore.WithRequireRegistration(cfg.RequireRegistration)), nil
 	}
 	client, err := redisstore.NewClient(redisstore.ClientConfig{
 		URL:      cfg.RedisURL,
@@ -219,7 +243,12 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 		_ = client.Close()
 		return nil, err
 	}
-	return redisstore.New(client, redisstore.Options{Prefix: cfg.RedisKeyPrefix, TTL: cfg.TTL}), nil
+	return redisstore.New(client, redisstore.Options{
+		Prefix:              cfg.RedisKeyPrefix,
+		TTL:                 cfg.TTL,
+		Sealer:              seal.New([]byte(cfg.EncryptionKey)),
+		RequireRegistration: cfg.RequireRegistration,
+	}), nil
 }
 
 // waitForRedis checks the server's version, retrying while Redis cannot be

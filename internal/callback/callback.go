@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -21,6 +22,9 @@ type Callback struct {
 	Iss              string            `json:"iss,omitempty"`
 	Params           map[string]string `json:"params,omitempty"` // every other parameter the provider sent
 	ReceivedAt       time.Time         `json:"received_at"`
+	// Metadata is what the MCP server attached when it registered the
+	// state (opaque JSON), returned with the callback; nil when none.
+	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
 // Errors returned by every Store. Callers compare with errors.Is: stores may
@@ -38,21 +42,36 @@ var (
 	// ErrUnavailable: the store could not be reached in time. Retrying later
 	// may succeed.
 	ErrUnavailable = errors.New("callback store unavailable")
+	// ErrNotRegistered: registration is required and the state was never
+	// registered, or its registration expired.
+	ErrNotRegistered = errors.New("state not registered or registration expired")
+	// ErrUnreadable: a stored callback was found but cannot be read (written
+	// under another encryption key, or corrupted). It is gone either way.
+	ErrUnreadable = errors.New("stored callback cannot be read")
 )
 
 // Store keeps callbacks under their state for a fixed time to live and hands
 // each one out exactly once, even to concurrent callers on many replicas.
 type Store interface {
-	// Put stores c under c.State until the store's TTL runs out.
-	// It returns ErrExists when a callback for the state is stored or was
-	// taken within the TTL, ErrFull when the store is at its bound, and
+	// Register announces a state before the person signs in, for ttl, with
+	// opaque metadata to return with its callback. It returns ErrExists when
+	// the state is registered, or has a callback stored or taken, ErrFull
+	// and ErrUnavailable as Put.
+	Register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error
+
+	// Put stores c under c.State until the store's TTL runs out, with the
+	// state's registration metadata if it was registered. It returns
+	// ErrExists when a callback for the state is stored or was taken within
+	// the TTL, ErrNotRegistered when the store requires registration and
+	// there is none, ErrFull when the store is at its bound, and
 	// ErrUnavailable when the store cannot be reached.
 	Put(ctx context.Context, c Callback) error
 
 	// Take returns the callback stored under state and removes it, so that
 	// exactly one caller ever gets it. It returns ErrAlreadyTaken when it was
 	// taken before (within the TTL), ErrNotFound when none was stored or it
-	// expired, and ErrUnavailable when the store cannot be reached.
+	// expired, ErrUnreadable when it cannot be decoded (it is gone), and
+	// ErrUnavailable when the store cannot be reached.
 	Take(ctx context.Context, state string) (Callback, error)
 
 	// Pending counts callbacks stored and neither taken nor expired, across

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -32,6 +33,16 @@ type Config struct {
 	StoreTimeout time.Duration // bound on every store operation
 
 	CORSOrigins []string
+
+	// Security: all off or permissive by default, since the field client
+	// sends no token and registers nothing.
+	APITokens           []string       // required on /api when set
+	RequireRegistration bool           // callbacks only for registered states
+	RateLimitCallback   int            // per client IP per minute on /callback; 0 off
+	RateLimitAPI        int            // per token (or IP) per minute on /api; 0 off
+	TrustedProxies      []netip.Prefix // may set X-Forwarded-For
+	EncryptionKey       string         // server secret mixed into the at-rest encryption
+	StateMinLength      int
 
 	MaxWait     time.Duration // longest long-poll a client may ask for
 	MaxWaiters  int           // long-polls held at once; more are answered at once
@@ -129,6 +140,28 @@ var variables = []variable{
 			c.MetricsAddr = v
 			return nil
 		}},
+	{name: "OAUTH_CALLBACK_API_TOKENS", def: "", secret: true,
+		help: "comma-separated bearer tokens; when set, every /api route requires Authorization: Bearer <one of them> (16+ characters each)",
+		set:  setTokens},
+	{name: "OAUTH_CALLBACK_REQUIRE_REGISTRATION", def: "false", help: "true: callbacks are stored only for states registered with PUT /api/callback/{state}",
+		set: func(c *Config, v string) error { return boolValue(&c.RequireRegistration, v) }},
+	{name: "OAUTH_CALLBACK_RATE_LIMIT_CALLBACK", def: "60", help: "requests per minute per client IP on /callback, per replica; 0 turns it off",
+		set: func(c *Config, v string) error { return intIn(&c.RateLimitCallback, v, 0, 1_000_000) }},
+	{name: "OAUTH_CALLBACK_RATE_LIMIT_API", def: "1200", help: "requests per minute per token (or client IP) on /api, per replica; 0 turns it off",
+		set: func(c *Config, v string) error { return intIn(&c.RateLimitAPI, v, 0, 1_000_000) }},
+	{name: "OAUTH_CALLBACK_TRUSTED_PROXIES", def: "", help: "comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For gives the client IP",
+		set: setTrustedProxies},
+	{name: "OAUTH_CALLBACK_ENCRYPTION_KEY", def: "", secret: true,
+		help: "server secret (32+ characters) mixed into the encryption of stored callbacks and the hashing of Redis keys",
+		set: func(c *Config, v string) error {
+			if v != "" && len(v) < 32 {
+				return fmt.Errorf("must be at least 32 characters (e.g. openssl rand -base64 32)")
+			}
+			c.EncryptionKey = v
+			return nil
+		}},
+	{name: "OAUTH_CALLBACK_STATE_MIN_LENGTH", def: "1", help: "shortest state accepted (1..512); below 16 a warning at start",
+		set: func(c *Config, v string) error { return intIn(&c.StateMinLength, v, 1, 512) }},
 	{name: "OAUTH_CALLBACK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
@@ -254,6 +287,55 @@ func setRedisURL(c *Config, v string) error {
 		}
 	}
 	c.RedisURL = v
+	return nil
+}
+
+func boolValue(dst *bool, v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return fmt.Errorf("must be true or false")
+	}
+	*dst = b
+	return nil
+}
+
+func setTokens(c *Config, v string) error {
+	c.APITokens = nil
+	for _, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if len(t) < 16 {
+			return fmt.Errorf("every token must be at least 16 characters")
+		}
+		for _, r := range t {
+			if r <= ' ' || r > '~' {
+				return fmt.Errorf("tokens must be printable ASCII without spaces")
+			}
+		}
+		c.APITokens = append(c.APITokens, t)
+	}
+	return nil
+}
+
+func setTrustedProxies(c *Config, v string) error {
+	c.TrustedProxies = nil
+	for _, p := range strings.Split(v, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			addr, aerr := netip.ParseAddr(p)
+			if aerr != nil {
+				return fmt.Errorf("%q is neither a CIDR (10.0.0.0/8) nor an IP", p)
+			}
+			prefix = netip.PrefixFrom(addr, addr.BitLen())
+		}
+		c.TrustedProxies = append(c.TrustedProxies, prefix.Masked())
+	}
 	return nil
 }
 

@@ -3,6 +3,7 @@ package config_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -85,6 +86,13 @@ func TestInvalidValues(t *testing.T) {
 		{"OAUTH_CALLBACK_LOG_LEVEL", "loud", "debug, info"},
 		{"OAUTH_CALLBACK_LOG_FORMAT", "xml", "json or text"},
 		{"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", "1h", "between"},
+		{"OAUTH_CALLBACK_API_TOKENS", "short", "at least 16"},
+		{"OAUTH_CALLBACK_API_TOKENS", "0123456789abcdef, has space in it!!", "without spaces"},
+		{"OAUTH_CALLBACK_REQUIRE_REGISTRATION", "yes please", "true or false"},
+		{"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK", "-1", "between"},
+		{"OAUTH_CALLBACK_TRUSTED_PROXIES", "10.0.0.0/33", "neither a CIDR"},
+		{"OAUTH_CALLBACK_ENCRYPTION_KEY", "secretpw", "at least 32"},
+		{"OAUTH_CALLBACK_STATE_MIN_LENGTH", "0", "between 1 and 512"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
@@ -104,6 +112,45 @@ func TestInvalidValues(t *testing.T) {
 				t.Errorf("message leaks the password: %q", msg)
 			}
 		})
+	}
+}
+
+func TestSecuritySettings(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"OAUTH_CALLBACK_API_TOKENS":           "tok-aaaaaaaaaaaaaaaa, tok-bbbbbbbbbbbbbbbb",
+		"OAUTH_CALLBACK_REQUIRE_REGISTRATION": "true",
+		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK":  "0",
+		"OAUTH_CALLBACK_TRUSTED_PROXIES":      "10.0.0.0/8, 192.168.1.7, fd00::/8",
+		"OAUTH_CALLBACK_ENCRYPTION_KEY":       "0123456789abcdef0123456789abcdef",
+		"OAUTH_CALLBACK_STATE_MIN_LENGTH":     "32",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.APITokens) != 2 || c.APITokens[1] != "tok-bbbbbbbbbbbbbbbb" || !c.RequireRegistration ||
+		c.RateLimitCallback != 0 || c.RateLimitAPI != 1200 || c.StateMinLength != 32 || len(c.EncryptionKey) != 32 {
+		t.Errorf("got %+v", c)
+	}
+	if got := fmt.Sprint(c.TrustedProxies); got != "[10.0.0.0/8 192.168.1.7/32 fd00::/8]" {
+		t.Errorf("TrustedProxies: %s", got)
+	}
+	// Defaults: permissive where the field client needs it.
+	d, _ := config.Load(env(nil))
+	if d.APITokens != nil || d.RequireRegistration || d.RateLimitCallback != 60 || d.StateMinLength != 1 {
+		t.Errorf("defaults: %+v", d)
+	}
+}
+
+func TestSecretsAreNeverEchoed(t *testing.T) {
+	for name, value := range map[string]string{
+		"OAUTH_CALLBACK_API_TOKENS":     "short-secret",
+		"OAUTH_CALLBACK_ENCRYPTION_KEY": "short-secret",
+		"OAUTH_CALLBACK_REDIS_URL":      "redis://u:short-secret@h:1/x",
+	} {
+		_, err := config.Load(env(map[string]string{name: value}))
+		if err == nil || strings.Contains(err.Error(), "short-secret") {
+			t.Errorf("%s: %v", name, err)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -17,26 +18,41 @@ type storeOutcome struct {
 	logName   string // outcome in the request log
 	pageTitle string
 	pageText  string
+	logError  bool // the error's detail goes into the log line
 }
 
 // storeOutcomes is the ONE table from store errors to HTTP answers.
 var storeOutcomes = []storeOutcome{
 	{callback.ErrNotFound, http.StatusNotFound, "Callback not found or expired", "not_found",
-		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application."},
+		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", false},
 	{callback.ErrAlreadyTaken, http.StatusGone, "Callback already retrieved", "already_taken",
-		"Sign-in already completed", "Your application already received this sign-in. You can close this window."},
+		"Sign-in already completed", "Your application already received this sign-in. You can close this window.", false},
 	{callback.ErrExists, http.StatusConflict, "Callback already received for this state", "duplicate",
-		"Sign-in already received", "This sign-in was already received; nothing was changed. You can close this window and return to your application."},
+		"Sign-in already received", "This sign-in was already received; nothing was changed. You can close this window and return to your application.", false},
 	{callback.ErrFull, http.StatusServiceUnavailable, "Callback store is full, retry later", "store_full",
-		"Sign-in could not be completed", "The service is busy right now. Go back to your application and sign in again in a few minutes."},
+		"Sign-in could not be completed", "The service is busy right now. Go back to your application and sign in again in a few minutes.", false},
 	{callback.ErrUnavailable, http.StatusServiceUnavailable, "Callback store unavailable, retry later", "store_unavailable",
-		"Sign-in could not be completed", "The service is temporarily unavailable. Go back to your application and sign in again."},
+		"Sign-in could not be completed", "The service is temporarily unavailable. Go back to your application and sign in again.", true},
+	{callback.ErrNotRegistered, http.StatusNotFound, "State not registered or registration expired", "not_registered",
+		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", false},
+	// Written under another encryption key, or corrupted: to the client it
+	// is simply gone (never a 5xx); the operator gets the detail.
+	{callback.ErrUnreadable, http.StatusNotFound, "Callback not found or expired", "unreadable",
+		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", true},
 }
 
 // internalOutcome answers any error the table does not know. Its text says
 // nothing about the cause: that goes to the log only.
 var internalOutcome = storeOutcome{nil, http.StatusInternalServerError, "Internal server error", "internal_error",
-	"Sign-in could not be completed", "Something went wrong on our side. Go back to your application and sign in again."}
+	"Sign-in could not be completed", "Something went wrong on our side. Go back to your application and sign in again.", true}
+
+// annotateOutcome puts o, and err's detail when o says so, on the log line.
+func annotateOutcome(r *http.Request, o storeOutcome, err error) {
+	annotate(r, logOutcome(o.logName))
+	if o.logError {
+		annotate(r, slog.String("error", err.Error()))
+	}
+}
 
 func outcomeOf(err error) storeOutcome {
 	for _, o := range storeOutcomes {

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,6 +23,9 @@ func (hangingStore) wait(ctx context.Context) error {
 	return fmt.Errorf("%w: %w", callback.ErrUnavailable, ctx.Err())
 }
 func (s hangingStore) Put(ctx context.Context, _ callback.Callback) error { return s.wait(ctx) }
+func (s hangingStore) Register(ctx context.Context, _ string, _ time.Duration, _ json.RawMessage) error {
+	return s.wait(ctx)
+}
 func (s hangingStore) Take(ctx context.Context, _ string) (callback.Callback, error) {
 	return callback.Callback{}, s.wait(ctx)
 }

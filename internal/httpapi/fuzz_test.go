@@ -1,8 +1,10 @@
 package httpapi_test
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +58,47 @@ func FuzzCallback(f *testing.F) {
 		// becomes markup.
 		if strings.Count(body, "<script") > 1 || strings.Contains(body, "<img") || strings.Contains(body, "<svg") {
 			t.Fatalf("unescaped markup for %q", raw)
+		}
+	})
+}
+
+// FuzzAPI throws arbitrary paths, waits, Prefer headers, tokens and bodies
+// at the API: never a panic, never a 5xx.
+func FuzzAPI(f *testing.F) {
+	f.Add("state-1", "", "", goodToken, "", false)
+	f.Add("a%2Fb", "25s", "", goodToken, "", false)
+	f.Add("%00", "", "wait=abc", "", "", false)
+	f.Add("s", "-1", "wait=99999999999", goodToken+"x", "", false)
+	f.Add("reg", "", "", goodToken, `{"ttl":"5m","metadata":{"a":1}}`, true)
+	f.Add("reg", "", "", goodToken, `{"ttl":1e309}`, true)
+	store := memstore.New(time.Hour, 1<<30)
+	f.Cleanup(func() { store.Close() })
+	fx := newFixture(f, func(o *httpapi.Options) {
+		o.Store = store
+		o.APITokens = []string{goodToken}
+		o.MaxWait = time.Millisecond // a long-poll must not stall the fuzzer
+		o.MaxWaiters = 10
+	})
+	f.Fuzz(func(t *testing.T, state, wait, prefer, token, body string, put bool) {
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path = "/api/callback/" + state
+		req.URL.RawPath = ""
+		if wait != "" {
+			req.URL.RawQuery = "wait=" + url.QueryEscape(wait)
+		}
+		if put {
+			req.Method = http.MethodPut
+			req.Body = io.NopCloser(strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if prefer != "" {
+			req.Header.Set("Prefer", prefer)
+		}
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		fx.handler.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("status %d for state %q wait %q prefer %q body %q: %s", rec.Code, state, wait, prefer, body, rec.Body)
 		}
 	})
 }

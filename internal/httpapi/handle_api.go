@@ -1,7 +1,9 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -27,6 +29,7 @@ type takeBody struct {
 	Iss              string            `json:"iss,omitempty"`
 	Params           map[string]string `json:"params"`
 	ReceivedAt       time.Time         `json:"received_at"`
+	Metadata         json.RawMessage   `json:"metadata,omitempty"` // from the registration
 }
 
 // errorBody is every non-200 JSON answer, as in the original service.
@@ -40,20 +43,23 @@ type errorBody struct {
 // request until the callback arrives or the wait ends (long-poll).
 func (s *server) handleTake() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := stateParam(w, r)
+		state, ok := s.stateParam(w, r)
 		if !ok {
-			annotate(r, slog.String("outcome", "invalid"))
+			annotate(r, logOutcome("invalid"))
 			return
 		}
 		annotate(r, slog.String("state_hash", callback.StateHash(state)))
 
-		wait, fromPrefer, err := requestedWait(r, s.maxWait)
-		if err != nil {
-			annotate(r, slog.String("outcome", "invalid"))
-			writeJSON(w, http.StatusBadRequest, errorBody{"error", err.Error()})
+		wait, fromPrefer, herr := requestedWait(r, s.maxWait)
+		if herr != nil {
+			annotate(r, logOutcome("invalid"))
+			writeJSON(w, herr.status, errorBody{"error", herr.message})
 			return
 		}
-		var cb callback.Callback
+		var (
+			cb  callback.Callback
+			err error
+		)
 		if wait > 0 && s.notifier != nil && !s.isDraining() && s.acquireWaiter() {
 			defer s.releaseWaiter()
 			// Only a wait actually granted is "applied" (RFC 7240): a client
@@ -116,10 +122,7 @@ func (s *server) waitAndTake(w http.ResponseWriter, r *http.Request, state strin
 func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string, cb callback.Callback, err error) {
 	if err != nil {
 		o := outcomeOf(err)
-		annotate(r, slog.String("outcome", o.logName))
-		if o.status >= 500 {
-			annotate(r, slog.String("error", err.Error()))
-		}
+		annotateOutcome(r, o, err)
 		s.metrics.Took(o.status)
 		writeJSON(w, o.status, errorBody{"error", o.message})
 		return
@@ -139,12 +142,13 @@ func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string,
 		Iss:              cb.Iss,
 		Params:           params,
 		ReceivedAt:       cb.ReceivedAt,
+		Metadata:         cb.Metadata,
 	})
 }
 
 // stateParam reads and checks the {state} path segment, answering 400 itself
 // when it is not valid.
-func stateParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+func (s *server) stateParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	state := chi.URLParam(r, "state")
 	// chi matches on the escaped path when it differs from the decoded
 	// one (a %2F in the state); decode it here, once.
@@ -158,6 +162,10 @@ func stateParam(w http.ResponseWriter, r *http.Request) (string, bool) {
 	}
 	if err := callback.ValidateState(state); err != nil {
 		writeJSON(w, http.StatusBadRequest, errorBody{"error", "Invalid state: " + err.Error()})
+		return "", false
+	}
+	if len(state) < s.stateMinLength {
+		writeJSON(w, http.StatusBadRequest, errorBody{"error", fmt.Sprintf("Invalid state: shorter than %d characters", s.stateMinLength)})
 		return "", false
 	}
 	return state, true

@@ -40,7 +40,7 @@ func (s *server) handleCallback() http.HandlerFunc {
 			writePage(w, rerr.status, page{Title: "This sign-in response is not valid", Message: rerr.reason})
 			return
 		}
-		cb, rerr := parseCallback(values)
+		cb, rerr := parseCallback(values, s.stateMinLength)
 		if rerr != nil {
 			annotate(r, slog.String("outcome", "invalid"))
 			s.metrics.CallbackReceived(metrics.CallbackInvalid)
@@ -63,11 +63,8 @@ func (s *server) handleCallback() http.HandlerFunc {
 
 		if err := s.put(r.Context(), cb); err != nil {
 			o := outcomeOf(err)
-			annotate(r, slog.String("outcome", o.logName))
+			annotateOutcome(r, o, err)
 			s.metrics.CallbackReceived(o.logName)
-			if o.status >= 500 {
-				annotate(r, slog.String("error", err.Error()))
-			}
 			writePage(w, o.status, page{Title: o.pageTitle, Message: o.pageText})
 			return
 		}
@@ -121,7 +118,7 @@ func callbackValues(w http.ResponseWriter, r *http.Request) (url.Values, *reques
 }
 
 // parseCallback checks every rule a callback must meet before it is stored.
-func parseCallback(values url.Values) (callback.Callback, *requestError) {
+func parseCallback(values url.Values, stateMinLength int) (callback.Callback, *requestError) {
 	bad := func(format string, args ...any) (callback.Callback, *requestError) {
 		return callback.Callback{}, &requestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
 	}
@@ -168,6 +165,9 @@ func parseCallback(values url.Values) (callback.Callback, *requestError) {
 	}
 	if err := callback.ValidateState(c.State); err != nil {
 		return bad("The %s.", err)
+	}
+	if len(c.State) < stateMinLength {
+		return bad("The state is shorter than %d characters.", stateMinLength)
 	}
 	if c.Code == "" && c.Error == "" {
 		return bad("The sign-in response has neither a code nor an error.")

@@ -32,6 +32,8 @@ func annotate(r *http.Request, attrs ...slog.Attr) {
 	}
 }
 
+func logOutcome(outcome string) slog.Attr { return slog.String("outcome", outcome) }
+
 // Request ids are a random per-process prefix and a counter: unique across
 // replicas, and cheap.
 var (

@@ -9,18 +9,28 @@ import (
 // not change.
 func addRoutes(r chi.Router, s *server) {
 	// The identity provider redirects the person's browser here.
-	r.Get("/callback", s.handleCallback())  // compat: query (response_mode=query)
-	r.Post("/callback", s.handleCallback()) // form_post (response_mode=form_post)
+	r.Group(func(r chi.Router) {
+		r.Use(s.rateLimit(s.rateLimitCallback, true)) // per client IP
+		r.Get("/callback", s.handleCallback())        // compat: query (response_mode=query)
+		r.Post("/callback", s.handleCallback())       // form_post (response_mode=form_post)
+	})
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.cors)
 		r.Get("/health", s.handleHealth()) // compat
-		// The MCP server polls here.
+		r.Options("/health", s.handleMethodNotAllowed())
+	})
+
+	// The MCP server polls here. CORS first (a preflight carries no token),
+	// then the token (when configured), then the limit per token or IP.
+	r.Group(func(r chi.Router) {
+		r.Use(s.cors, s.requireToken, s.rateLimit(s.rateLimitAPI, false))
 		// compat; ?wait=25s or Prefer: wait=25 makes it a long-poll.
 		r.Get("/api/callback/{state}", s.handleTake())
-		// Preflight requests reach the CORS middleware through these.
+		// Register a state before the sign-in (optional TTL and metadata).
+		r.Put("/api/callback/{state}", s.handleRegister())
+		// Preflight requests reach the CORS middleware through this.
 		r.Options("/api/callback/{state}", s.handleMethodNotAllowed())
-		r.Options("/health", s.handleMethodNotAllowed())
 	})
 
 	// For Kubernetes probes and load balancers.

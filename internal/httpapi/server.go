@@ -4,8 +4,10 @@
 package httpapi
 
 import (
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"sync/atomic"
 	"time"
 
@@ -43,6 +45,20 @@ type Options struct {
 	// ServeMetrics adds GET /metrics to this handler (off when metrics have
 	// a listener of their own).
 	ServeMetrics bool
+	// TTL is the store's time to live: the default and the maximum TTL of a
+	// registration. Default 10 minutes.
+	TTL time.Duration
+	// APITokens, when set, are required (Authorization: Bearer) on every
+	// /api route.
+	APITokens []string
+	// RateLimitCallback and RateLimitAPI are requests per minute per client
+	// IP on /callback, and per token (or IP) on /api; 0 is no limit.
+	RateLimitCallback int
+	RateLimitAPI      int
+	// TrustedProxies may set X-Forwarded-For for the client IP.
+	TrustedProxies []netip.Prefix
+	// StateMinLength refuses shorter states (400); default 1.
+	StateMinLength int
 	// Now replaces time.Now for received_at and /health; for tests.
 	Now func() time.Time
 }
@@ -61,6 +77,13 @@ type server struct {
 	serveMetrics bool
 	now          func() time.Time
 	cors         func(http.Handler) http.Handler
+
+	ttl               time.Duration
+	tokenDigests      [][sha256.Size]byte
+	rateLimitCallback int
+	rateLimitAPI      int
+	trustedProxies    []netip.Prefix
+	stateMinLength    int
 }
 
 // NewServer returns the service's HTTP handler.
@@ -76,6 +99,18 @@ func NewServer(opts Options) http.Handler {
 		draining:     opts.Draining,
 		serveMetrics: opts.ServeMetrics,
 		now:          opts.Now,
+
+		ttl:               opts.TTL,
+		rateLimitCallback: opts.RateLimitCallback,
+		rateLimitAPI:      opts.RateLimitAPI,
+		trustedProxies:    opts.TrustedProxies,
+		stateMinLength:    max(opts.StateMinLength, 1),
+	}
+	if s.ttl <= 0 {
+		s.ttl = 10 * time.Minute
+	}
+	for _, t := range opts.APITokens {
+		s.tokenDigests = append(s.tokenDigests, sha256.Sum256([]byte(t)))
 	}
 	s.notifier, _ = opts.Store.(callback.Notifier)
 	if s.metrics == nil {
@@ -99,7 +134,7 @@ func NewServer(opts Options) http.Handler {
 	}
 	s.cors = cors.Handler(cors.Options{
 		AllowedOrigins: origins,
-		AllowedMethods: []string{http.MethodGet},
+		AllowedMethods: []string{http.MethodGet, http.MethodPut},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Prefer"},
 		ExposedHeaders: []string{"Preference-Applied", "X-Request-Id"},
 		MaxAge:         600,

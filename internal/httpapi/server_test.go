@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"strings"
 	"sync"
@@ -492,7 +493,7 @@ func TestMethodNotAllowed(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct{ method, path, allow string }{
 		{http.MethodPut, "/callback", "GET, POST"},
-		{http.MethodDelete, "/api/callback/s", "GET"},
+		{http.MethodDelete, "/api/callback/s", "GET, PUT"},
 		{http.MethodPost, "/health", "GET"},
 		{http.MethodPatch, "/readyz", "GET"},
 	}
@@ -574,4 +575,13 @@ func TestRequestIDFromCallerOrMade(t *testing.T) {
 	if got := rec.Header().Get("X-Request-Id"); got == "" || strings.ContainsAny(got, " \"<") {
 		t.Errorf("unsafe request id echoed: %q", got)
 	}
+}
+
+func trustedPrefixes(t *testing.T, cidrs ...string) []netip.Prefix {
+	t.Helper()
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		out = append(out, netip.MustParsePrefix(c))
+	}
+	return out
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -17,6 +18,13 @@ func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFu
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, s.storeTimeout)
+}
+
+func (s *server) register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	defer s.timeStore("register", time.Now())
+	return s.store.Register(ctx, state, ttl, metadata)
 }
 
 func (s *server) put(ctx context.Context, c callback.Callback) error {

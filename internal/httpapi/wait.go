@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,15 +13,15 @@ import (
 // Go duration or seconds) or the RFC 7240 header Prefer: wait=25 (seconds).
 // The query wins when both are given. Asks beyond max are capped; malformed
 // ones are an error. fromPrefer says whether to answer Preference-Applied.
-func requestedWait(r *http.Request, max time.Duration) (wait time.Duration, fromPrefer bool, err error) {
+func requestedWait(r *http.Request, max time.Duration) (wait time.Duration, fromPrefer bool, herr *httpError) {
 	q := r.URL.Query()
 	if vs, ok := q["wait"]; ok {
 		if len(vs) != 1 {
-			return 0, false, errors.New("Give wait once")
+			return 0, false, badRequest("Give wait once")
 		}
 		d, err := config.ParseDuration(vs[0])
 		if err != nil || d < 0 {
-			return 0, false, errors.New("Invalid wait: use a duration like 25s, or a number of seconds")
+			return 0, false, badRequest("Invalid wait: use a duration like 25s, or a number of seconds")
 		}
 		return min(d, max), false, nil
 	}
@@ -35,7 +34,7 @@ func requestedWait(r *http.Request, max time.Duration) (wait time.Duration, from
 			value, _, _ = strings.Cut(value, ";") // preference parameters do not apply to wait
 			secs, err := strconv.ParseUint(strings.Trim(strings.TrimSpace(value), `"`), 10, 32)
 			if err != nil {
-				return 0, false, errors.New("Invalid Prefer: wait: use a whole number of seconds, like wait=25")
+				return 0, false, badRequest("Invalid Prefer: wait: use a whole number of seconds, like wait=25")
 			}
 			return min(time.Duration(secs)*time.Second, max), true, nil
 		}

@@ -65,7 +65,7 @@ func New() *Metrics {
 		}),
 		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "oauth_callback_store_operation_duration_seconds",
-			Help:    "Duration of store operations, by operation (put, take, pending, ping).",
+			Help:    "Duration of store operations, by operation (register, put, take, pending, ping).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -79,7 +79,7 @@ func New() *Metrics {
 		}, []string{"route"}),
 	}
 	m.storeOps = make(map[string]prometheus.Observer)
-	for _, op := range []string{"put", "take", "pending", "ping"} {
+	for _, op := range []string{"register", "put", "take", "pending", "ping"} {
 		m.storeOps[op] = m.storeLatency.WithLabelValues(op)
 	}
 	reg.MustRegister(

@@ -3,6 +3,7 @@
 package memstore
 
 import (
+	"container/heap"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,20 +20,23 @@ var (
 	_ callback.Notifier = (*Store)(nil)
 )
 
-// Store keeps callbacks in a map guarded by one mutex. Every entry lives for
-// the same TTL, so entries expire in the order they were written: two FIFO
-// queues (pending callbacks, tombstones of taken ones) make expiry O(1)
-// amortised, with no scan of the map.
+// Store keeps callbacks in a map guarded by one mutex. Callbacks and
+// tombstones all live for the same TTL, so they expire in the order they
+// were written: two FIFO queues make their expiry O(1) amortised, with no
+// scan of the map. Registrations choose their own TTL and expire through a
+// heap.
 type Store struct {
-	ttl        time.Duration
-	maxEntries int
-	now        func() time.Time
+	ttl                 time.Duration
+	maxEntries          int
+	requireRegistration bool
+	now                 func() time.Time
 
-	mu         sync.Mutex
-	records    map[string]*record
-	pending    queue // callbacks not yet taken, oldest first
-	tombstones queue // taken callbacks, oldest first
-	nPending   int64
+	mu            sync.Mutex
+	records       map[string]*record
+	pending       queue // callbacks not yet taken, oldest first
+	tombstones    queue // taken callbacks, oldest first
+	registrations expiryHeap
+	nPending      int64
 
 	waiters       *wakeup.Hub
 	sweepInterval time.Duration
@@ -41,12 +45,20 @@ type Store struct {
 	done          chan struct{}
 }
 
-// record is one state's entry. The callback is kept JSON-encoded: one
-// string instead of a struct, its strings and a params map, which keeps a
-// pending callback to a few hundred bytes (see docs/benchmarks.md).
+type kind uint8
+
+const (
+	registered kind = iota // announced by Register, no callback yet
+	pending                // callback stored, not taken
+	taken                  // tombstone of a taken callback
+)
+
+// record is one state's entry. A callback is kept JSON-encoded: one string
+// instead of a struct, its strings and a params map, which keeps a pending
+// callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
-	value   string // empty once taken
-	taken   bool
+	kind    kind
+	value   string // pending: the callback; registered: the metadata
 	expires time.Time
 }
 
@@ -63,9 +75,15 @@ func WithSweepInterval(d time.Duration) Option {
 	return func(s *Store) { s.sweepInterval = d }
 }
 
+// WithRequireRegistration makes Put refuse callbacks for states that were
+// not registered (callback.ErrNotRegistered).
+func WithRequireRegistration(require bool) Option {
+	return func(s *Store) { s.requireRegistration = require }
+}
+
 // New returns a Store whose callbacks live for ttl and which holds at most
-// maxEntries entries (pending callbacks and tombstones together, since both
-// use memory). Close stops its background sweep.
+// maxEntries entries (registrations, pending callbacks and tombstones
+// together, since all use memory). Close stops its background sweep.
 func New(ttl time.Duration, maxEntries int, opts ...Option) *Store {
 	s := &Store{
 		ttl:           ttl,
@@ -84,6 +102,29 @@ func New(ttl time.Duration, maxEntries int, opts ...Option) *Store {
 	return s
 }
 
+// Register implements callback.Store. A ttl of zero, or above the store's,
+// is the store's TTL.
+func (s *Store) Register(_ context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
+	if ttl <= 0 || ttl > s.ttl {
+		ttl = s.ttl
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	s.expireLocked(now)
+	if _, ok := s.records[state]; ok {
+		return callback.ErrExists
+	}
+	if len(s.records) >= s.maxEntries {
+		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
+	}
+	state = strings.Clone(state)
+	r := &record{kind: registered, value: string(metadata), expires: now.Add(ttl)}
+	s.records[state] = r
+	heap.Push(&s.registrations, queueItem{state: state, expires: r.expires})
+	return nil
+}
+
 // Put implements callback.Store.
 func (s *Store) Put(_ context.Context, c callback.Callback) error {
 	if err := s.put(c); err != nil {
@@ -99,27 +140,37 @@ func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 }
 
 func (s *Store) put(c callback.Callback) error {
-	// Encoded outside the lock, and a copy: nothing the caller keeps, like
-	// the request's query string, stays alive with the entry.
-	encoded, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode callback: %w", err)
-	}
-	value := string(encoded)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
-	if _, ok := s.records[c.State]; ok {
+	r, ok := s.records[c.State]
+	switch {
+	case ok && r.kind != registered:
 		return callback.ErrExists
-	}
-	if len(s.records) >= s.maxEntries {
+	case ok:
+		if r.value != "" {
+			c.Metadata = json.RawMessage(r.value)
+		}
+	case s.requireRegistration:
+		return callback.ErrNotRegistered
+	case len(s.records) >= s.maxEntries:
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
-	expires := now.Add(s.ttl)
+	// A copy: nothing the caller keeps, like the request's query string,
+	// stays alive with the entry.
+	encoded, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode callback: %w", err)
+	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
-	s.records[state] = &record{value: value, expires: expires}
-	s.pending.push(state, expires)
+	if ok {
+		r.kind, r.value, r.expires = pending, string(encoded), now.Add(s.ttl)
+	} else {
+		r = &record{kind: pending, value: string(encoded), expires: now.Add(s.ttl)}
+		s.records[state] = r
+	}
+	s.pending.push(state, r.expires)
 	s.nPending++
 	return nil
 }
@@ -132,26 +183,20 @@ func (s *Store) Take(_ context.Context, state string) (callback.Callback, error)
 	s.expireLocked(now)
 	r, ok := s.records[state]
 	switch {
-	case !ok:
+	case !ok || r.kind == registered:
 		return callback.Callback{}, callback.ErrNotFound
-	case r.taken:
+	case r.kind == taken:
 		return callback.Callback{}, callback.ErrAlreadyTaken
 	}
 	value := r.value
 	// The record stays as a tombstone so that a second take answers
 	// "already retrieved" and a second callback cannot replace this one.
-	r.value = ""
-	r.taken = true
-	r.expires = now.Add(s.ttl)
+	r.kind, r.value, r.expires = taken, "", now.Add(s.ttl)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
-	return decode(value, state)
-}
-
-func decode(value, state string) (callback.Callback, error) {
 	var c callback.Callback
 	if err := json.Unmarshal([]byte(value), &c); err != nil {
-		return callback.Callback{}, fmt.Errorf("decode stored callback: %w", err)
+		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
 	c.State = state
 	return c, nil
@@ -175,8 +220,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Len reports how many entries (pending and tombstones) the store holds,
-// expired ones not yet swept included; for tests and metrics.
+// Len reports how many entries the store holds, expired ones not yet swept
+// included; for tests.
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -203,30 +248,28 @@ func (s *Store) sweepLoop() {
 	}
 }
 
-// expireLocked removes every entry whose time has come. The queues are in
-// expiry order, so it stops at the first entry still alive.
+// expireLocked removes every entry whose time has come. Each queue is in
+// expiry order, so it stops at the first entry still alive. An item is
+// stale when its record changed since (taken, or registered then stored):
+// the record then has another kind or expiry, and is left alone.
 func (s *Store) expireLocked(now time.Time) {
-	for {
-		item, ok := s.pending.peek()
-		if !ok || now.Before(item.expires) {
-			break
-		}
-		s.pending.pop()
-		// The queue item is stale when the callback was taken meanwhile:
-		// the record is now a tombstone with its own expiry.
-		if r, ok := s.records[item.state]; ok && !r.taken && r.expires.Equal(item.expires) {
+	expire := func(item queueItem, k kind) {
+		if r, ok := s.records[item.state]; ok && r.kind == k && r.expires.Equal(item.expires) {
 			delete(s.records, item.state)
-			s.nPending--
+			if k == pending {
+				s.nPending--
+			}
 		}
 	}
-	for {
-		item, ok := s.tombstones.peek()
-		if !ok || now.Before(item.expires) {
-			break
-		}
+	for item, ok := s.pending.peek(); ok && !now.Before(item.expires); item, ok = s.pending.peek() {
+		s.pending.pop()
+		expire(item, pending)
+	}
+	for item, ok := s.tombstones.peek(); ok && !now.Before(item.expires); item, ok = s.tombstones.peek() {
 		s.tombstones.pop()
-		if r, ok := s.records[item.state]; ok && r.taken && r.expires.Equal(item.expires) {
-			delete(s.records, item.state)
-		}
+		expire(item, taken)
+	}
+	for len(s.registrations) > 0 && !now.Before(s.registrations[0].expires) {
+		expire(heap.Pop(&s.registrations).(queueItem), registered)
 	}
 }

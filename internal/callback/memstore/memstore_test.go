@@ -43,8 +43,8 @@ func TestStoreSuite(t *testing.T) {
 		return clocks[t]
 	}
 	storetest.Run(t, storetest.Harness{
-		NewStore: func(t *testing.T, ttl time.Duration) callback.Store {
-			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now))
+		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
+			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now), memstore.WithRequireRegistration(require))
 		},
 		Advance: func(t *testing.T, d time.Duration) { clockFor(t).Advance(d) },
 	})

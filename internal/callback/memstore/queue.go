@@ -37,3 +37,18 @@ func (q *queue) pop() {
 		q.items, q.head = q.items[:n], 0
 	}
 }
+
+// expiryHeap orders items by expiry, for entries whose TTLs differ.
+type expiryHeap []queueItem
+
+func (h expiryHeap) Len() int           { return len(h) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(queueItem)) }
+func (h *expiryHeap) Pop() any {
+	old := *h
+	item := old[len(old)-1]
+	old[len(old)-1] = queueItem{}
+	*h = old[:len(old)-1]
+	return item
+}

@@ -2,24 +2,23 @@
 // through Redis (standalone today; go-redis's UniversalClient leaves room for
 // Sentinel and Cluster).
 //
-// Layout, for a prefix P and h = hex(SHA-256(state)):
+// Layout, for a prefix P and n = seal.Name(state), a keyed hash of the state:
 //
-//	P{h}        the callback, JSON, written with SET NX EX <ttl>
-//	P{h}:taken  tombstone of a taken callback, so a second take answers 410
-//	Ppending    sorted set of h scored by expiry (ms), so active_callbacks is
+//	P{n}        the callback, sealed (AES-256-GCM), written with SET NX EX <ttl>
+//	P{n}:taken  tombstone of a taken callback, so a second take answers 410
+//	P{n}:reg    registration of the state (sealed metadata), when registered
+//	Ppending    sorted set of n scored by expiry (ms), so active_callbacks is
 //	            a ZCOUNT (O(log n)) and never a scan of the keyspace
-//	Pstored     pub/sub channel: h is published when a callback is stored, so
+//	Pstored     pub/sub channel: n is published when a callback is stored, so
 //	            long-poll waiters on every replica wake at once
 //
-// The raw state never appears in a key or a value. The braces are a Cluster
-// hash tag: a callback and its tombstone always live in one slot. Each
-// operation is one Lua script, so one round trip.
+// Neither a state nor a code appears in a key, a value or a published
+// message. The braces are a Cluster hash tag: a state's keys always live in
+// one slot. Each operation is one Lua script, so one round trip.
 package redisstore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -29,6 +28,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/wakeup"
 )
 
@@ -37,35 +37,55 @@ var (
 	_ callback.Notifier = (*Store)(nil)
 )
 
-// putScript stores the callback unless one is stored (SET NX) or was taken
-// (tombstone), counts it as pending and wakes the waiters, in one atomic
-// step and one round trip. Atomicity matters: a callback arriving while
-// another replica takes the first one can never slip in between GETDEL and
-// the tombstone.
+// registerScript registers a state unless it is registered, or has a
+// callback stored or taken.
 //
-// KEYS: callback, tombstone, pending set.
-// ARGV: value, ttl seconds, expiry ms, hash, now ms, channel.
+// KEYS: callback, tombstone, registration. ARGV: metadata, ttl seconds.
+var registerScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
+return 0
+`)
+
+// putScript stores the callback unless one is stored (SET NX) or was taken
+// (tombstone), or registration is required and missing; counts it as
+// pending and wakes the waiters, in one atomic step and one round trip.
+// Atomicity matters: a callback arriving while another replica takes the
+// first one can never slip in between GETDEL and the tombstone. A
+// registration is kept as long as the callback, for its metadata.
+// Returns 1 stored, 0 exists, 2 not registered.
+//
+// KEYS: callback, tombstone, registration, pending set.
+// ARGV: value, ttl seconds, expiry ms, name, now ms, channel, require registration.
 var putScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+local registered = redis.call('EXISTS', KEYS[3]) == 1
+if ARGV[7] == '1' and not registered then
+  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+  return 2
+end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
-redis.call('ZADD', KEYS[3], ARGV[3], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+if registered then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[5])
 redis.call('PUBLISH', ARGV[6], ARGV[4])
 return 1
 `)
 
-// takeScript removes and returns the callback with GETDEL, leaves a
-// tombstone and uncounts it, in one atomic step. Returns {1, value} when
-// taken, {2} when taken before, {0} when there is nothing.
+// takeScript removes and returns the callback with GETDEL, and its
+// registration, leaves a tombstone and uncounts it, in one atomic step.
+// Returns {1, value, registration or false} when taken, {2} when taken
+// before, {0} when there is nothing.
 //
-// KEYS: callback, tombstone, pending set.
-// ARGV: ttl seconds, hash.
+// KEYS: callback, tombstone, registration, pending set.
+// ARGV: ttl seconds, name.
 var takeScript = redis.NewScript(`
 local v = redis.call('GETDEL', KEYS[1])
 if v then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
-  redis.call('ZREM', KEYS[3], ARGV[2])
-  return {1, v}
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  local reg = redis.call('GETDEL', KEYS[3])
+  return {1, v, reg}
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then return {2} end
 return {0}
@@ -79,6 +99,12 @@ type Options struct {
 	// TTL is how long a callback, and the tombstone of a taken one, lives.
 	// Whole seconds (SET … EX); default 10 minutes.
 	TTL time.Duration
+	// Sealer encrypts values and names keys; default: seal.New(nil), no
+	// server secret.
+	Sealer *seal.Sealer
+	// RequireRegistration makes Put refuse callbacks for states that were
+	// not registered.
+	RequireRegistration bool
 	// Now replaces time.Now for the pending count's expiry scores; for tests.
 	Now func() time.Time
 }
@@ -89,6 +115,8 @@ type Store struct {
 	prefix  string
 	ttlSecs int64
 	ttl     time.Duration
+	sealer  *seal.Sealer
+	require bool
 	now     func() time.Time
 
 	// One subscription per process, started by the first Subscribe, fans
@@ -112,6 +140,9 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Sealer == nil {
+		opts.Sealer = seal.New(nil)
+	}
 	secs := int64(opts.TTL.Round(time.Second) / time.Second)
 	if secs < 1 {
 		secs = 1
@@ -121,34 +152,70 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		prefix:  opts.Prefix,
 		ttlSecs: secs,
 		ttl:     time.Duration(secs) * time.Second,
+		sealer:  opts.Sealer,
+		require: opts.RequireRegistration,
 		now:     opts.Now,
 		waiters: wakeup.NewHub(),
 	}
 }
 
-// Put implements callback.Store.
-func (s *Store) Put(ctx context.Context, c callback.Callback) error {
-	value, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode callback: %w", err)
+// Register implements callback.Store. A ttl of zero, or above the store's,
+// is the store's TTL.
+func (s *Store) Register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
+	if ttl <= 0 || ttl > s.ttl {
+		ttl = s.ttl
 	}
-	h := hashState(c.State)
-	now := s.now()
-	stored, err := putScript.Run(ctx, s.client, s.keys(h),
-		value, s.ttlSecs, now.Add(s.ttl).UnixMilli(), h, now.UnixMilli(), s.storedChannel()).Int()
+	k := s.keys(state)
+	value, err := s.sealer.Seal(state, metadata, []byte(k.registration))
 	if err != nil {
-		return unavailable("store callback", err)
+		return fmt.Errorf("seal registration: %w", err)
 	}
-	if stored == 0 {
+	secs := max(int64(ttl/time.Second), 1)
+	ok, err := registerScript.Run(ctx, s.client, []string{k.callback, k.tombstone, k.registration}, value, secs).Int()
+	if err != nil {
+		return unavailable("register state", err)
+	}
+	if ok == 0 {
 		return callback.ErrExists
 	}
 	return nil
 }
 
+// Put implements callback.Store.
+func (s *Store) Put(ctx context.Context, c callback.Callback) error {
+	plain, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode callback: %w", err)
+	}
+	k := s.keys(c.State)
+	value, err := s.sealer.Seal(c.State, plain, []byte(k.callback))
+	if err != nil {
+		return fmt.Errorf("seal callback: %w", err)
+	}
+	require := "0"
+	if s.require {
+		require = "1"
+	}
+	now := s.now()
+	res, err := putScript.Run(ctx, s.client, k.list(),
+		value, s.ttlSecs, now.Add(s.ttl).UnixMilli(), k.name, now.UnixMilli(), s.storedChannel(), require).Int()
+	if err != nil {
+		return unavailable("store callback", err)
+	}
+	switch res {
+	case 1:
+		return nil
+	case 2:
+		return callback.ErrNotRegistered
+	default:
+		return callback.ErrExists
+	}
+}
+
 // Take implements callback.Store.
 func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
-	h := hashState(state)
-	res, err := takeScript.Run(ctx, s.client, s.keys(h), s.ttlSecs, h).Slice()
+	k := s.keys(state)
+	res, err := takeScript.Run(ctx, s.client, k.list(), s.ttlSecs, k.name).Slice()
 	if err != nil {
 		return callback.Callback{}, unavailable("take callback", err)
 	}
@@ -161,17 +228,30 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 	case int64(2):
 		return callback.Callback{}, callback.ErrAlreadyTaken
 	}
-	raw, ok := res[1].(string)
-	if len(res) != 2 || !ok {
+	sealed, ok := res[1].(string)
+	if len(res) != 3 || !ok {
 		return callback.Callback{}, fmt.Errorf("take callback: unexpected reply %v", res)
 	}
+	// Taken and unreadable (another server secret, corruption): the code
+	// is gone either way; say so rather than pretend it never arrived.
+	plain, err := s.sealer.Open(state, []byte(sealed), []byte(k.callback))
+	if err != nil {
+		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
+	}
 	var c callback.Callback
-	if err := json.Unmarshal([]byte(raw), &c); err != nil {
-		// Taken and unreadable: the code is gone either way. Say so plainly
-		// rather than pretend it never arrived.
-		return callback.Callback{}, fmt.Errorf("decode stored callback: %w", err)
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
 	c.State = state
+	if reg, ok := res[2].(string); ok {
+		metadata, err := s.sealer.Open(state, []byte(reg), []byte(k.registration))
+		if err != nil {
+			return callback.Callback{}, fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
+		}
+		if len(metadata) > 0 {
+			c.Metadata = metadata
+		}
+	}
 	return c, nil
 }
 
@@ -195,7 +275,7 @@ func (s *Store) Ping(ctx context.Context) error {
 // Subscribe implements callback.Notifier.
 func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 	s.subOnce.Do(s.startSubscriber)
-	return s.waiters.Subscribe(hashState(state))
+	return s.waiters.Subscribe(s.sealer.Name(state))
 }
 
 // startSubscriber opens the process's one subscription. go-redis
@@ -237,22 +317,26 @@ func (s *Store) Close() error {
 	return s.client.Close()
 }
 
-// keys are the KEYS of both scripts. The pending set is a key of its own,
-// so on Redis Cluster it would live in another slot than the callback:
-// Cluster support has to move its bookkeeping out of the scripts.
-func (s *Store) keys(h string) []string {
-	return []string{s.callbackKey(h), s.tombstoneKey(h), s.pendingKey()}
+// stateKeys are one state's keys; all carry the same hash tag.
+type stateKeys struct {
+	name, callback, tombstone, registration, pending string
 }
 
-func (s *Store) callbackKey(h string) string  { return s.prefix + "{" + h + "}" }
-func (s *Store) tombstoneKey(h string) string { return s.prefix + "{" + h + "}:taken" }
-func (s *Store) pendingKey() string           { return s.prefix + "pending" }
-func (s *Store) storedChannel() string        { return s.prefix + "stored" }
-
-func hashState(state string) string {
-	sum := sha256.Sum256([]byte(state))
-	return hex.EncodeToString(sum[:])
+func (s *Store) keys(state string) stateKeys {
+	n := s.sealer.Name(state)
+	base := s.prefix + "{" + n + "}"
+	return stateKeys{name: n, callback: base, tombstone: base + ":taken", registration: base + ":reg", pending: s.pendingKey()}
 }
+
+// list is the KEYS of the put and take scripts. The pending set is a key of
+// its own: on Redis Cluster it would live in another slot than the
+// callback, so Cluster support has to move the count out of the scripts.
+func (k stateKeys) list() []string {
+	return []string{k.callback, k.tombstone, k.registration, k.pending}
+}
+
+func (s *Store) pendingKey() string    { return s.prefix + "pending" }
+func (s *Store) storedChannel() string { return s.prefix + "stored" }
 
 func unavailable(op string, err error) error {
 	return fmt.Errorf("redis %s: %w: %w", op, callback.ErrUnavailable, err)

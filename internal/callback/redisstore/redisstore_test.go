@@ -63,10 +63,10 @@ func TestStoreSuiteOnMiniredis(t *testing.T) {
 	var c clocks
 	servers := map[*testing.T]*miniredis.Miniredis{}
 	storetest.Run(t, storetest.Harness{
-		NewStore: func(t *testing.T, ttl time.Duration) callback.Store {
+		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
 			m := miniredis.RunT(t)
 			servers[t] = m
-			return redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{TTL: ttl, Now: c.now(t)})
+			return redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{TTL: ttl, Now: c.now(t), RequireRegistration: require})
 		},
 		Advance: func(t *testing.T, d time.Duration) {
 			servers[t].FastForward(d)
@@ -79,12 +79,12 @@ func TestStoreSuiteOnRealRedis(t *testing.T) {
 	srv := redistest.Start(t)
 	n := 0
 	storetest.Run(t, storetest.Harness{
-		NewStore: func(t *testing.T, ttl time.Duration) callback.Store {
+		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
 			// One server, a fresh key prefix per subtest: subtests see an
 			// empty store without restarting Redis.
 			n++
 			prefix := "test" + strings.Repeat("x", n) + ":"
-			return redisstore.New(newClient(t, srv.URL()), redisstore.Options{Prefix: prefix, TTL: ttl})
+			return redisstore.New(newClient(t, srv.URL()), redisstore.Options{Prefix: prefix, TTL: ttl, RequireRegistration: require})
 		},
 		Advance: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
 	})
@@ -112,8 +112,8 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 		}
 		if m.Type(k) == "string" {
 			v, _ := m.Get(k)
-			if strings.Contains(v, state) {
-				t.Errorf("value of %q contains the raw state", k)
+			if strings.Contains(v, state) || strings.Contains(v, "the-code") {
+				t.Errorf("value of %q contains the raw state or the code", k)
 			}
 			if ttl := m.TTL(k); ttl != 10*time.Minute {
 				t.Errorf("TTL of %q: got %v, want 10m", k, ttl)

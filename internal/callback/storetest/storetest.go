@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -22,9 +23,10 @@ const TTL = 2 * time.Second
 
 // Harness is what Run needs from an implementation.
 type Harness struct {
-	// NewStore returns an empty store whose entries live for ttl. The store
-	// is closed by Run.
-	NewStore func(t *testing.T, ttl time.Duration) callback.Store
+	// NewStore returns an empty store whose entries live for ttl, and which
+	// refuses callbacks for unregistered states when requireRegistration is
+	// set. The store is closed by Run.
+	NewStore func(t *testing.T, ttl time.Duration, requireRegistration bool) callback.Store
 	// Advance moves the store's notion of time forward by d: a fake clock,
 	// miniredis's FastForward, or a real sleep.
 	Advance func(t *testing.T, d time.Duration)
@@ -33,15 +35,19 @@ type Harness struct {
 // Run runs the suite.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
-	newStore := func(t *testing.T) callback.Store {
+	newStoreRequiring := func(t *testing.T, require bool) callback.Store {
 		t.Helper()
-		s := h.NewStore(t, TTL)
+		s := h.NewStore(t, TTL, require)
 		t.Cleanup(func() {
 			if err := s.Close(); err != nil {
 				t.Errorf("Close: %v", err)
 			}
 		})
 		return s
+	}
+	newStore := func(t *testing.T) callback.Store {
+		t.Helper()
+		return newStoreRequiring(t, false)
 	}
 	ctx := context.Background()
 	received := time.Date(2026, 11, 26, 12, 0, 0, 123000000, time.UTC)
@@ -298,6 +304,72 @@ func Run(t *testing.T, h Harness) {
 		case <-other:
 			t.Fatal("subscriber of another state woken")
 		case <-time.After(50 * time.Millisecond):
+		}
+	})
+
+	t.Run("registration metadata comes back with the callback", func(t *testing.T) {
+		s := newStore(t)
+		meta := json.RawMessage(`{"session":"abc","n":1}`)
+		if err := s.Register(ctx, "reg", 0, meta); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+		assertPending(t, s, 0) // a registration is not a callback
+		if _, err := s.Take(ctx, "reg"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take before the callback: got %v, want ErrNotFound", err)
+		}
+		mustPut(t, s, callback.Callback{State: "reg", Code: "c", ReceivedAt: received})
+		got, err := s.Take(ctx, "reg")
+		if err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		if string(got.Metadata) != string(meta) {
+			t.Fatalf("metadata: got %s, want %s", got.Metadata, meta)
+		}
+	})
+
+	t.Run("register twice, or after a callback, is refused", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Register(ctx, "r", 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Register(ctx, "r", 0, nil); !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("second Register: got %v, want ErrExists", err)
+		}
+		mustPut(t, s, callback.Callback{State: "p", Code: "c", ReceivedAt: received})
+		if err := s.Register(ctx, "p", 0, nil); !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("Register after Put: got %v, want ErrExists", err)
+		}
+	})
+
+	t.Run("required registration", func(t *testing.T) {
+		s := newStoreRequiring(t, true)
+		err := s.Put(ctx, callback.Callback{State: "unknown", Code: "c", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrNotRegistered) {
+			t.Fatalf("Put unregistered: got %v, want ErrNotRegistered", err)
+		}
+		assertPending(t, s, 0)
+		if _, err := s.Take(ctx, "unknown"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take: got %v, want ErrNotFound", err)
+		}
+		if err := s.Register(ctx, "known", time.Second, nil); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, callback.Callback{State: "known", Code: "c", ReceivedAt: received})
+		err = s.Put(ctx, callback.Callback{State: "known", Code: "again", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("second Put of a registered state: got %v, want ErrExists", err)
+		}
+		if err := s.Register(ctx, "late", time.Second, nil); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, 1500*time.Millisecond)
+		err = s.Put(ctx, callback.Callback{State: "late", Code: "c", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrNotRegistered) {
+			t.Fatalf("Put after the registration expired: got %v, want ErrNotRegistered", err)
+		}
+		// The callback outlives a shorter registration, metadata included.
+		if _, err := s.Take(ctx, "known"); err != nil {
+			t.Fatalf("Take of a callback whose registration TTL passed: %v", err)
 		}
 	})
 

@@ -1,0 +1,138 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+)
+
+const (
+	maxRegisterBody = 8 << 10
+	maxMetadata     = 4 << 10
+)
+
+// registerRequest is the optional body of PUT /api/callback/{state}.
+type registerRequest struct {
+	// TTL: a duration ("5m") or seconds (300); at most the service's TTL.
+	TTL json.RawMessage `json:"ttl"`
+	// Metadata: any JSON, returned with the callback.
+	Metadata json.RawMessage `json:"metadata"`
+
+	ttl time.Duration // TTL, checked
+}
+
+type registerBody struct {
+	Status    string    `json:"status"`
+	State     string    `json:"state"`
+	ExpiresAt time.Time `json:"expires_at"`
+}
+
+// handleRegister lets the MCP server announce a state before it sends the
+// person to sign in. With registration required, callbacks for states
+// nobody registered are refused, so nobody can fill the store with made-up
+// states.
+func (s *server) handleRegister() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		state, ok := s.stateParam(w, r)
+		if !ok {
+			annotate(r, logOutcome("invalid"))
+			return
+		}
+		annotate(r, slog.String("state_hash", callback.StateHash(state)))
+		req, herr := s.readRegisterRequest(w, r)
+		if herr == nil {
+			req.ttl, herr = s.registrationTTL(req.TTL)
+		}
+		if herr != nil {
+			annotate(r, logOutcome("invalid"))
+			writeJSON(w, herr.status, errorBody{"error", herr.message})
+			return
+		}
+		ttl := req.ttl
+		if err := s.register(r.Context(), state, ttl, req.Metadata); err != nil {
+			if errors.Is(err, callback.ErrExists) {
+				annotate(r, logOutcome("duplicate"))
+				writeJSON(w, http.StatusConflict, errorBody{"error", "State already registered or used"})
+				return
+			}
+			o := outcomeOf(err)
+			annotateOutcome(r, o, err)
+			writeJSON(w, o.status, errorBody{"error", o.message})
+			return
+		}
+		annotate(r, logOutcome("registered"))
+		writeJSON(w, http.StatusCreated, registerBody{Status: "registered", State: state, ExpiresAt: s.now().UTC().Add(ttl)})
+	}
+}
+
+// httpError is a refused request: its status and a message for the caller.
+type httpError struct {
+	status  int
+	message string
+}
+
+func badRequest(format string, args ...any) *httpError {
+	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (registerRequest, *httpError) {
+	var req registerRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegisterBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return req, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Body larger than %d KiB", maxRegisterBody>>10)}
+		}
+		return req, badRequest("The body could not be read")
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return req, nil // no TTL, no metadata
+	}
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		return req, &httpError{http.StatusUnsupportedMediaType, "The body must be application/json"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return req, badRequest("Invalid body: %v", err)
+	}
+	if dec.More() {
+		return req, badRequest("Invalid body: more than one JSON value")
+	}
+	if len(req.Metadata) > maxMetadata {
+		return req, badRequest("metadata is larger than %d KiB", maxMetadata>>10)
+	}
+	if bytes.Equal(bytes.TrimSpace(req.Metadata), []byte("null")) {
+		req.Metadata = nil
+	}
+	return req, nil
+}
+
+// registrationTTL reads the optional TTL: a duration string or seconds,
+// 1 s at least, the service's TTL at most (and by default).
+func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *httpError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return s.ttl, nil
+	}
+	var text string
+	if err := json.Unmarshal(raw, &text); err != nil {
+		text = string(raw) // a number of seconds
+	}
+	d, err := config.ParseDuration(text)
+	if err != nil {
+		return 0, badRequest("Invalid ttl: use a duration like \"5m\", or a number of seconds")
+	}
+	if d < time.Second || d > s.ttl {
+		return 0, badRequest("Invalid ttl: must be between 1s and %v", s.ttl)
+	}
+	return d.Truncate(time.Second), nil
+}

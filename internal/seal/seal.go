@@ -1,0 +1,99 @@
+// Package seal keeps callbacks unreadable at rest: each value is encrypted
+// with AES-256-GCM under a key derived (HKDF-SHA-256) from its state, mixed
+// with an optional server secret, and stored under a keyed hash of the
+// state. A dump of Redis, or MONITOR, shows neither a code nor a state; to
+// read a value one needs its state (256 random bits in the field client) and,
+// when one is set, the server secret.
+package seal
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+)
+
+// version is the first byte of every sealed value, so the format can change
+// later without misreading old values.
+const version byte = 1
+
+// domain separates this project's keys from any other use of the same
+// secret, and stands in for the server secret when there is none.
+const domain = "oauth-callback-server/seal/v1"
+
+// ErrOpen means a sealed value could not be opened: written under another
+// server secret, for another key, corrupted, or in an unknown format.
+var ErrOpen = errors.New("sealed value cannot be opened")
+
+// Sealer seals and opens values. Its zero value is not usable; use New.
+type Sealer struct {
+	secret []byte
+}
+
+// New returns a Sealer mixing serverSecret (may be empty) into every key.
+func New(serverSecret []byte) *Sealer {
+	s := append([]byte(domain), serverSecret...)
+	return &Sealer{secret: s}
+}
+
+// Name is the keyed hash under which a state's entries are stored: 64 hex
+// digits that reveal nothing about the state without the server secret.
+func (s *Sealer) Name(state string) string {
+	m := hmac.New(sha256.New, s.secret)
+	m.Write([]byte("name\x00"))
+	m.Write([]byte(state))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Seal encrypts plaintext for state. aad binds the value to where it is
+// stored (its key), so values cannot be swapped between keys.
+func (s *Sealer) Seal(state string, plaintext, aad []byte) ([]byte, error) {
+	aead, err := s.aead(state)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
+	out[0] = version
+	if _, err := rand.Read(out[1:]); err != nil {
+		return nil, err
+	}
+	return aead.Seal(out, out[1:], plaintext, aad), nil
+}
+
+// Open decrypts a value sealed for state with the same aad. It returns
+// ErrOpen for anything it cannot open, never a panic.
+func (s *Sealer) Open(state string, sealed, aad []byte) ([]byte, error) {
+	aead, err := s.aead(state)
+	if err != nil {
+		return nil, err
+	}
+	if len(sealed) < 1+aead.NonceSize()+aead.Overhead() {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrOpen, len(sealed))
+	}
+	if sealed[0] != version {
+		return nil, fmt.Errorf("%w: unknown format version %d", ErrOpen, sealed[0])
+	}
+	nonce, ciphertext := sealed[1:1+aead.NonceSize()], sealed[1+aead.NonceSize():]
+	plaintext, err := aead.Open(nil, nonce, ciphertext, aad)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrOpen, err)
+	}
+	return plaintext, nil
+}
+
+func (s *Sealer) aead(state string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(state), s.secret, "value", 32)
+	if err != nil {
+		return nil, err
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, err
+	}
+	return cipher.NewGCM(block)
+}
