@@ -25,7 +25,7 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: vet fmt-check ## vet, gofmt check, every test with -race (real-Redis tests need redis-server), and chart-test
+test: lint ## lint, every test with -race (real-Redis tests need redis-server), and chart-test
 	$(GO) test -race -count=1 ./...
 	$(MAKE) chart-test
 
@@ -50,7 +50,12 @@ fmt: ## gofmt every file
 	gofmt -w .
 
 .PHONY: lint
-lint: vet fmt-check ## Static checks
+lint: vet fmt-check ## go vet, gofmt, staticcheck and gosec (versions pinned in tools/go.mod)
+	cd tools && $(GO) build -o ../bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	cd tools && $(GO) build -o ../bin/gosec github.com/securego/gosec/v2/cmd/gosec
+	bin/staticcheck ./...
+	cd deploy/test && ../../bin/staticcheck ./...
+	bin/gosec -quiet ./...
 
 .PHONY: fuzz
 fuzz: ## Fuzz the callback handler for FUZZTIME (default 60s)

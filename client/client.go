@@ -9,6 +9,7 @@
 package client
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,7 @@ type Result struct {
 	Iss        string            // RFC 9207 issuer, when the provider sent one: compare it with the expected issuer
 	Params     map[string]string // every other parameter the provider sent
 	ReceivedAt time.Time
+	Metadata   json.RawMessage // what Register attached, if anything
 }
 
 // ErrAlreadyRetrieved means the callback was taken before: by another
@@ -128,6 +130,48 @@ func (c *Client) Wait(ctx context.Context, state string) (*Result, error) {
 	}
 }
 
+// ErrAlreadyRegistered means the state was registered, or used, before.
+var ErrAlreadyRegistered = errors.New("state already registered or used")
+
+// Register announces state to the server before the person is sent to sign
+// in: needed when the server requires registration, and a way to attach
+// metadata (any JSON-encodable value, returned as Result.Metadata). A ttl of
+// zero is the server's TTL.
+func (c *Client) Register(ctx context.Context, state string, ttl time.Duration, metadata any) error {
+	body := map[string]any{}
+	if ttl > 0 {
+		body["ttl"] = int(ttl / time.Second)
+	}
+	if metadata != nil {
+		body["metadata"] = metadata
+	}
+	encoded, err := json.Marshal(body)
+	if err != nil {
+		return fmt.Errorf("client: encode registration: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/api/callback/"+url.PathEscape(state), bytes.NewReader(encoded))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("client: register: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusCreated:
+		return nil
+	case http.StatusConflict:
+		return ErrAlreadyRegistered
+	default:
+		return fmt.Errorf("client: register: %s", message(resp.Body, resp.Status))
+	}
+}
+
 var (
 	errNotYet = errors.New("not yet")
 	errRetry  = errors.New("retry")
@@ -183,11 +227,12 @@ func decode(body io.Reader) (*Result, error) {
 		Iss              string            `json:"iss"`
 		Params           map[string]string `json:"params"`
 		ReceivedAt       time.Time         `json:"received_at"`
+		Metadata         json.RawMessage   `json:"metadata"`
 	}
 	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&b); err != nil {
 		return nil, fmt.Errorf("client: decode callback: %w", err)
 	}
-	res := &Result{State: b.State, Iss: b.Iss, Params: b.Params, ReceivedAt: b.ReceivedAt}
+	res := &Result{State: b.State, Iss: b.Iss, Params: b.Params, ReceivedAt: b.ReceivedAt, Metadata: b.Metadata}
 	if b.AuthCode != nil {
 		res.AuthCode = *b.AuthCode
 	}

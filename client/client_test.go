@@ -164,3 +164,47 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestWaitSendsTheToken(t *testing.T) {
+	store := memstore.New(10*time.Minute, 1000)
+	t.Cleanup(func() { store.Close() })
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10,
+		APITokens: []string{"tok-client-test-0123456789"}}))
+	t.Cleanup(srv.Close)
+	resp, err := http.Get(srv.URL + "/callback?code=tokened&state=s6")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if _, err := newClient(t, srv.URL).Wait(context.Background(), "s6"); err == nil || !strings.Contains(err.Error(), "Missing API token") {
+		t.Fatalf("without a token: %v, want the server's refusal", err)
+	}
+	res, err := newClient(t, srv.URL, client.WithToken("tok-client-test-0123456789")).Wait(context.Background(), "s6")
+	if err != nil || res.AuthCode != "tokened" {
+		t.Fatalf("with the token: %+v, %v", res, err)
+	}
+}
+
+func TestRegisterThenWaitReturnsMetadata(t *testing.T) {
+	store := memstore.New(10*time.Minute, 1000, memstore.WithRequireRegistration(true))
+	t.Cleanup(func() { store.Close() })
+	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	ctx := context.Background()
+	if err := c.Register(ctx, "s7", 2*time.Minute, map[string]string{"session": "abc"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register(ctx, "s7", 0, nil); !errors.Is(err, client.ErrAlreadyRegistered) {
+		t.Fatalf("second Register: %v", err)
+	}
+	resp, err := http.Get(srv.URL + "/callback?code=reg-code&state=s7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	res, err := c.Wait(ctx, "s7")
+	if err != nil || res.AuthCode != "reg-code" || string(res.Metadata) != `{"session":"abc"}` {
+		t.Fatalf("got %+v (metadata %s), %v", res, res.Metadata, err)
+	}
+}

@@ -54,7 +54,7 @@ func healthcheck(ctx context.Context, cfg config.Config) error {
 	if err != nil {
 		return fmt.Errorf("healthcheck: %w", err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close() // only the status matters
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("healthcheck: %s answered %s", url, resp.Status)
 	}

@@ -225,7 +225,7 @@ func PrintUsage(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.name, def, v.help)
 	}
-	tw.Flush()
+	_ = tw.Flush() // w is stdout; nothing useful to do if it fails
 	fmt.Fprintln(w, "\nDurations are Go durations (10m, 1.5s, 250ms); a bare number means seconds.")
 }
 

@@ -55,13 +55,13 @@ func (s *server) rateLimit(perMinute int, page bool) func(http.Handler) http.Han
 	if perMinute <= 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
-	return httprate.Limit(perMinute, time.Minute,
-		httprate.WithKeyFuncs(func(r *http.Request) (string, error) {
+	return httprate.LimitBy(perMinute, time.Minute,
+		func(r *http.Request) (string, error) {
 			if id, ok := r.Context().Value(tokenKey{}).(string); ok {
 				return id, nil
 			}
 			return "ip:" + httprate.CanonicalizeIP(s.clientIP(r)), nil
-		}),
+		},
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			annotate(r, logOutcome("rate_limited"))
 			if page {

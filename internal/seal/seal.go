@@ -57,12 +57,13 @@ func (s *Sealer) Seal(state string, plaintext, aad []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]byte, 1+aead.NonceSize(), 1+aead.NonceSize()+len(plaintext)+aead.Overhead())
-	out[0] = version
-	if _, err := rand.Read(out[1:]); err != nil {
+	nonce := make([]byte, aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return aead.Seal(out, out[1:], plaintext, aad), nil
+	out := make([]byte, 0, 1+len(nonce)+len(plaintext)+aead.Overhead())
+	out = append(append(out, version), nonce...)
+	return aead.Seal(out, nonce, plaintext, aad), nil
 }
 
 // Open decrypts a value sealed for state with the same aad. It returns
