@@ -58,8 +58,10 @@ lint: vet fmt-check ## go vet, gofmt, staticcheck and gosec (versions pinned in 
 	bin/gosec -quiet ./...
 
 .PHONY: fuzz
-fuzz: ## Fuzz the callback handler for FUZZTIME (default 60s)
+fuzz: ## Run each fuzz target (callback handler, API handler, sealed-value decoder) for FUZZTIME (default 60s)
 	$(GO) test -run '^$$' -fuzz FuzzCallback -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/httpapi/
+	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/seal/
 
 .PHONY: bench
 bench: build ## Go benchmarks, then the load run against the binary (needs wrk and redis-server); see docs/benchmarks.md

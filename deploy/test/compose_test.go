@@ -56,6 +56,11 @@ func TestCompose(t *testing.T) {
 		if url := s.Environment["OAUTH_CALLBACK_REDIS_URL"]; url == nil || *url != "redis://redis:6379" {
 			t.Errorf("%s: OAUTH_CALLBACK_REDIS_URL %v", name, url)
 		}
+		for _, v := range []string{"OAUTH_CALLBACK_API_TOKENS", "OAUTH_CALLBACK_ENCRYPTION_KEY", "OAUTH_CALLBACK_TRUSTED_PROXIES"} {
+			if _, ok := s.Environment[v]; !ok {
+				t.Errorf("%s: %s is not passed through", name, v)
+			}
+		}
 		if dep, ok := s.DependsOn["redis"]; !ok || dep.Condition != types.ServiceConditionHealthy {
 			t.Errorf("%s: depends_on redis %+v, want service_healthy", name, dep)
 		}
