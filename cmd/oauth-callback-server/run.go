@@ -19,6 +19,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 )
 
@@ -83,6 +84,10 @@ Environment:
 func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 
+	pageOptions := page.Options{TemplatesDir: cfg.TemplatesDir, ProductName: cfg.ProductName, CloseAfter: cfg.PageCloseAfter}
+	if _, err := page.New(pageOptions); err != nil {
+		return fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_TEMPLATES_DIR", Value: cfg.TemplatesDir, Reason: err.Error()})
+	}
 	warnAboutOpenSettings(cfg, log)
 	store, err := openStore(ctx, cfg, log)
 	if err != nil {
@@ -120,6 +125,7 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			RateLimitAPI:      cfg.RateLimitAPI,
 			TrustedProxies:    cfg.TrustedProxies,
 			StateMinLength:    cfg.StateMinLength,
+			Pages:             pageOptions,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

@@ -267,3 +267,15 @@ func TestVersionCommand(t *testing.T) {
 		t.Errorf("unknown command: got %v, want errUsage", err)
 	}
 }
+
+func TestRunRejectsATemplatesDirWithoutTemplates(t *testing.T) {
+	dir := t.TempDir()
+	getenv := func(k string) string {
+		return map[string]string{"OAUTH_CALLBACK_TEMPLATES_DIR": dir, "OAUTH_CALLBACK_PORT": "0"}[k]
+	}
+	err := run(context.Background(), []string{"x"}, getenv, io.Discard, io.Discard)
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || cerr.Var != "OAUTH_CALLBACK_TEMPLATES_DIR" {
+		t.Fatalf("got %v, want a configuration error (exit 2) naming OAUTH_CALLBACK_TEMPLATES_DIR", err)
+	}
+}

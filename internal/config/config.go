@@ -44,6 +44,10 @@ type Config struct {
 	EncryptionKey       string         // server secret mixed into the at-rest encryption
 	StateMinLength      int
 
+	TemplatesDir   string        // success.html, error.html, expired.html
+	ProductName    string        // shown on the callback page
+	PageCloseAfter time.Duration // success pages close themselves; 0 never
+
 	MaxWait     time.Duration // longest long-poll a client may ask for
 	MaxWaiters  int           // long-polls held at once; more are answered at once
 	MetricsAddr string        // separate listener for /metrics; empty: on the main one
@@ -162,6 +166,18 @@ var variables = []variable{
 		}},
 	{name: "OAUTH_CALLBACK_STATE_MIN_LENGTH", def: "1", help: "shortest state accepted (1..512); below 16 a warning at start",
 		set: func(c *Config, v string) error { return intIn(&c.StateMinLength, v, 1, 512) }},
+	{name: "OAUTH_CALLBACK_TEMPLATES_DIR", def: "", help: "directory with success.html, error.html and expired.html (html/template) for the callback page",
+		set: func(c *Config, v string) error { c.TemplatesDir = v; return nil }},
+	{name: "OAUTH_CALLBACK_PRODUCT_NAME", def: "", help: "product name shown on the callback page and in its title",
+		set: func(c *Config, v string) error {
+			if len(v) > 100 {
+				return fmt.Errorf("must be at most 100 characters")
+			}
+			c.ProductName = v
+			return nil
+		}},
+	{name: "OAUTH_CALLBACK_PAGE_CLOSE_AFTER", def: "0", help: "success pages close their window after this long (works for popups); 0 never (0..1m)",
+		set: func(c *Config, v string) error { return durationIn(&c.PageCloseAfter, v, 0, time.Minute) }},
 	{name: "OAUTH_CALLBACK_LOG_LEVEL", def: "info", help: "debug, info, warn or error",
 		set: func(c *Config, v string) error {
 			if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {

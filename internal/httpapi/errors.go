@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // storeOutcome is how one store error is shown: the status code, the
@@ -45,6 +46,32 @@ var storeOutcomes = []storeOutcome{
 // nothing about the cause: that goes to the log only.
 var internalOutcome = storeOutcome{nil, http.StatusInternalServerError, "Internal server error", "internal_error",
 	"Sign-in could not be completed", "Something went wrong on our side. Go back to your application and sign in again.", true}
+
+// page is the callback page for this outcome: "expired" for a state the
+// store does not know, "error" for everything else.
+func (o storeOutcome) page() page.Content {
+	kind := page.Failure
+	if o.status == http.StatusNotFound || o.status == http.StatusGone {
+		kind = page.Expired
+	}
+	return page.Content{Kind: kind, Title: o.pageTitle, Message: o.pageText}
+}
+
+// staticPages are rendered once at start: the pages whose text never
+// depends on the request. The set is fixed, so it cannot grow.
+func staticPages() []page.Content {
+	pages := []page.Content{successPage, rateLimitedPage}
+	for _, o := range append(storeOutcomes, internalOutcome) {
+		pages = append(pages, o.page())
+	}
+	return pages
+}
+
+var successPage = page.Content{
+	Kind:    page.Success,
+	Title:   "Sign-in complete",
+	Message: "You are signed in. You can close this window and return to your application.",
+}
 
 // annotateOutcome puts o, and err's detail when o says so, on the log line.
 func annotateOutcome(r *http.Request, o storeOutcome, err error) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // Limits on the request itself; the callback's own fields have theirs in
@@ -37,14 +38,15 @@ func (s *server) handleCallback() http.HandlerFunc {
 		if rerr != nil {
 			annotate(r, slog.String("outcome", "invalid"))
 			s.metrics.CallbackReceived(metrics.CallbackInvalid)
-			writePage(w, rerr.status, page{Title: "This sign-in response is not valid", Message: rerr.reason})
+			s.pages.Write(w, rerr.status, page.Content{Kind: page.Failure, Title: "This sign-in response is not valid", Message: rerr.reason})
 			return
 		}
 		cb, rerr := parseCallback(values, s.stateMinLength)
 		if rerr != nil {
 			annotate(r, slog.String("outcome", "invalid"))
 			s.metrics.CallbackReceived(metrics.CallbackInvalid)
-			p := page{
+			p := page.Content{
+				Kind:    page.Failure,
 				Title:   "This sign-in response is not valid",
 				Message: rerr.reason + " Nothing was stored. Start again from your application.",
 			}
@@ -55,7 +57,7 @@ func (s *server) handleCallback() http.HandlerFunc {
 				p.Error = values.Get("error")
 				p.ErrorDescription = values.Get("error_description")
 			}
-			writePage(w, rerr.status, p)
+			s.pages.Write(w, rerr.status, p)
 			return
 		}
 		cb.ReceivedAt = s.now().UTC()
@@ -65,14 +67,15 @@ func (s *server) handleCallback() http.HandlerFunc {
 			o := outcomeOf(err)
 			annotateOutcome(r, o, err)
 			s.metrics.CallbackReceived(o.logName)
-			writePage(w, o.status, page{Title: o.pageTitle, Message: o.pageText})
+			s.pages.Write(w, o.status, o.page())
 			return
 		}
 
 		if cb.Error != "" {
 			annotate(r, slog.String("outcome", metrics.CallbackErrorStored))
 			s.metrics.CallbackReceived(metrics.CallbackErrorStored)
-			writePage(w, http.StatusOK, page{
+			s.pages.Write(w, http.StatusOK, page.Content{
+				Kind:             page.Failure,
 				Title:            "Sign-in failed",
 				Message:          "The sign-in provider returned an error. Close this window and try again from your application.",
 				Error:            cb.Error,
@@ -82,7 +85,7 @@ func (s *server) handleCallback() http.HandlerFunc {
 		}
 		annotate(r, slog.String("outcome", metrics.CallbackStored))
 		s.metrics.CallbackReceived(metrics.CallbackStored)
-		writePage(w, http.StatusOK, successPage)
+		s.pages.Write(w, http.StatusOK, successPage)
 	}
 }
 

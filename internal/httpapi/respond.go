@@ -34,13 +34,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // map directly (keys already canonical) and never modified.
 var (
 	jsonContentType = []string{"application/json"}
-	htmlContentType = []string{"text/html; charset=utf-8"}
 	noStore         = []string{"no-store"}
-	noCache         = []string{"no-cache"}
-	noReferrer      = []string{"no-referrer"}
 	nosniff         = []string{"nosniff"}
 	retryAfter      = []string{"2"}
-	pageCSP         = []string{contentSecurityPolicy}
 )
 
 func (s *server) handleNotFound() http.HandlerFunc {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-chi/httprate"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 type tokenKey struct{}
@@ -66,7 +68,7 @@ func (s *server) rateLimit(perMinute int, page bool) func(http.Handler) http.Han
 			annotate(r, logOutcome("rate_limited"))
 			if page {
 				s.metrics.CallbackReceived("rate_limited")
-				writePage(w, http.StatusTooManyRequests, rateLimitedPage)
+				s.pages.Write(w, http.StatusTooManyRequests, rateLimitedPage)
 				return
 			}
 			writeJSON(w, http.StatusTooManyRequests, errorBody{"error", "Too many requests, retry later"})
@@ -74,7 +76,8 @@ func (s *server) rateLimit(perMinute int, page bool) func(http.Handler) http.Han
 	)
 }
 
-var rateLimitedPage = page{
+var rateLimitedPage = page.Content{
+	Kind:    page.Failure,
 	Title:   "Too many sign-in attempts",
 	Message: "Too many sign-in responses came from your network. Wait a minute, then start again from your application.",
 }

@@ -5,6 +5,7 @@ package httpapi
 
 import (
 	"crypto/sha256"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // Options are the dependencies and settings of the HTTP handler.
@@ -59,6 +61,10 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// StateMinLength refuses shorter states (400); default 1.
 	StateMinLength int
+	// Pages customise the callback page (templates, product name,
+	// auto-close). NewServer panics if they cannot be rendered: check them
+	// first with page.New, as run does.
+	Pages page.Options
 	// Now replaces time.Now for received_at and /health; for tests.
 	Now func() time.Time
 }
@@ -84,6 +90,7 @@ type server struct {
 	rateLimitAPI      int
 	trustedProxies    []netip.Prefix
 	stateMinLength    int
+	pages             *page.Renderer
 }
 
 // NewServer returns the service's HTTP handler.
@@ -109,6 +116,11 @@ func NewServer(opts Options) http.Handler {
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
 	}
+	pages, err := page.New(opts.Pages, staticPages()...)
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
+	}
+	s.pages = pages
 	for _, t := range opts.APITokens {
 		s.tokenDigests = append(s.tokenDigests, sha256.Sum256([]byte(t)))
 	}

@@ -1,0 +1,210 @@
+// Package page renders what a person sees after the identity provider
+// redirects their browser: the callback page. It is hardened the same way
+// whatever the operator customises: html/template escaping, a strict
+// Content-Security-Policy that allows only the page's own style and script
+// (by hash), and headers that keep the page out of caches, referrers and
+// frames.
+package page
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+)
+
+//go:embed templates/page.html templates/page.css templates/page.js
+var embedded embed.FS
+
+var (
+	defaultTemplate = template.Must(template.ParseFS(embedded, "templates/page.html"))
+	style           = mustRead("templates/page.css")
+	script          = mustRead("templates/page.js")
+)
+
+// Kind selects the template: operators may give each its own.
+type Kind int
+
+const (
+	Success Kind = iota // the callback was stored: success.html
+	Failure             // provider error, bad input, store trouble: error.html
+	Expired             // unknown or expired state: expired.html
+)
+
+var templateFiles = map[Kind]string{Success: "success.html", Failure: "error.html", Expired: "expired.html"}
+
+// Content is what one page says.
+type Content struct {
+	Kind             Kind
+	Title            string
+	Message          string
+	Error            string // the provider's error, escaped like everything else
+	ErrorDescription string
+}
+
+// Options customise the pages.
+type Options struct {
+	// TemplatesDir holds success.html, error.html and expired.html
+	// (html/template syntax, see the README for their data). Empty: the
+	// built-in page.
+	TemplatesDir string
+	// ProductName is shown above the heading and in the title.
+	ProductName string
+	// CloseAfter closes success pages by script after this long; 0 never.
+	// Browsers close only windows that a script opened (a sign-in popup).
+	CloseAfter time.Duration
+}
+
+// Renderer writes pages.
+type Renderer struct {
+	templates   map[Kind]*template.Template
+	productName string
+	closeAfter  time.Duration
+	csp         []string
+	static      map[Content][]byte
+}
+
+// New returns a Renderer, with the pages for staticContents rendered once.
+// It fails when a template is missing or does not parse or render.
+func New(opts Options, staticContents ...Content) (*Renderer, error) {
+	r := &Renderer{
+		templates:   map[Kind]*template.Template{},
+		productName: opts.ProductName,
+		closeAfter:  opts.CloseAfter,
+		// Nothing but the page's own style and script may run or style it,
+		// whatever a template contains.
+		csp: []string{"default-src 'none'; style-src '" + cspHash(style) + "'; script-src '" + cspHash(script) +
+			"'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
+		static: map[Content][]byte{},
+	}
+	for kind, file := range templateFiles {
+		if opts.TemplatesDir == "" {
+			r.templates[kind] = defaultTemplate
+			continue
+		}
+		path := filepath.Join(opts.TemplatesDir, file)
+		t, err := template.New(file).ParseFiles(path)
+		if err != nil {
+			return nil, fmt.Errorf("page template %s: %w", path, err)
+		}
+		r.templates[kind] = t
+		// Render once now, so that a template that cannot render stops
+		// start-up instead of failing a person's sign-in later.
+		if _, err := r.render(Content{Kind: kind, Title: "t", Message: "m", Error: "e", ErrorDescription: "d"}); err != nil {
+			return nil, fmt.Errorf("page template %s: %w", path, err)
+		}
+	}
+	for _, c := range staticContents {
+		b, err := r.render(c)
+		if err != nil {
+			return nil, err
+		}
+		r.static[c] = b
+	}
+	return r, nil
+}
+
+// Write sends the page for c with status.
+func (r *Renderer) Write(w http.ResponseWriter, status int, c Content) {
+	body, ok := r.static[c]
+	if !ok {
+		var err error
+		if body, err = r.render(c); err != nil {
+			// Templates were rendered at start-up; the person still
+			// deserves an answer.
+			http.Error(w, "Sign-in could not be completed.", http.StatusInternalServerError)
+			return
+		}
+	}
+	h := w.Header()
+	h["Content-Type"] = htmlContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	h["Cache-Control"] = noStore
+	h["Pragma"] = noCache
+	h["Referrer-Policy"] = noReferrer
+	h["X-Content-Type-Options"] = nosniff
+	h["Content-Security-Policy"] = r.csp
+	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
+		if h.Get("Retry-After") == "" {
+			h["Retry-After"] = retryAfter
+		}
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// Header values shared by every page: assigned directly (canonical keys),
+// never modified.
+var (
+	htmlContentType = []string{"text/html; charset=utf-8"}
+	noStore         = []string{"no-store"}
+	noCache         = []string{"no-cache"}
+	noReferrer      = []string{"no-referrer"}
+	nosniff         = []string{"nosniff"}
+	retryAfter      = []string{"2"}
+)
+
+// data is what templates see.
+type data struct {
+	Content
+	Success      bool
+	ProductName  string
+	CloseAfterMS int64
+	Style        template.CSS
+	Script       template.JS
+}
+
+func (r *Renderer) render(c Content) ([]byte, error) {
+	d := data{
+		Content:     c,
+		Success:     c.Kind == Success,
+		ProductName: r.productName,
+		// #nosec G203 -- the page's own embedded style and script, never
+		// request data; the CSP allows exactly these by hash.
+		Style:  template.CSS(style),
+		Script: template.JS(script), // #nosec G203 -- as above
+	}
+	if c.Kind == Success {
+		d.CloseAfterMS = r.closeAfter.Milliseconds()
+	}
+	var buf bytes.Buffer
+	t := r.templates[c.Kind]
+	var err error
+	if t == defaultTemplate {
+		err = t.Execute(&buf, d)
+	} else {
+		err = t.ExecuteTemplate(&buf, templateFiles[c.Kind], d)
+	}
+	return buf.Bytes(), err
+}
+
+func cspHash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256-" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func mustRead(name string) string {
+	b, err := embedded.ReadFile(name)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
+
+// Check reports whether dir holds the three templates, for configuration
+// checks at start-up.
+func Check(dir string) error {
+	for _, f := range templateFiles {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			return fmt.Errorf("missing %s", f)
+		}
+	}
+	return nil
+}
