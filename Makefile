@@ -25,9 +25,14 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: lint ## lint, every test with -race (real-Redis tests need redis-server), and chart-test
+test: lint ## lint, every test with -race (real-Redis tests need redis-server), chart-test and e2e
 	$(GO) test -race -count=1 ./...
 	$(MAKE) chart-test
+	$(MAKE) e2e
+
+.PHONY: e2e
+e2e: ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)
+	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
 
 .PHONY: chart-test
 chart-test: ## Helm lint + render every scenario, compose file and Dockerfile checks (module deploy/test; first run compiles Helm, ~3 min)
@@ -55,6 +60,7 @@ lint: vet fmt-check ## go vet, gofmt, staticcheck and gosec (versions pinned in 
 	cd tools && $(GO) build -o ../bin/gosec github.com/securego/gosec/v2/cmd/gosec
 	bin/staticcheck ./...
 	cd deploy/test && ../../bin/staticcheck ./...
+	cd e2e && ../bin/staticcheck ./...
 	bin/gosec -quiet ./...
 
 .PHONY: fuzz

@@ -1,0 +1,159 @@
+// Package e2e signs in for real: a real OpenID Connect provider (zitadel's
+// op package) in the test process, a real OAuth client (golang.org/x/oauth2
+// with PKCE) playing the MCP server, headless Chromium from Debian driven by
+// chromedp playing the person, and two replicas of the real binary on one
+// real redis-server. It is a module of its own so that those dependencies
+// stay out of the service's go.mod.
+package e2e
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"html/template"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/zitadel/oidc/v3/example/server/storage"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+)
+
+// buildService builds the service binary once per test run.
+func buildService(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "oauth-callback-server")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/oauth-callback-server")
+	cmd.Dir = ".."
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startReplica runs one instance of the service and waits until it is ready.
+func startReplica(t *testing.T, bin string, env ...string) string {
+	t.Helper()
+	port := freePort(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(),
+		"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),
+		"OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, env...)
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	})
+	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica on %s not ready", base)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// provider is an OpenID Connect provider with one web client and a login
+// page where the test person allows or denies access.
+type provider struct {
+	issuer       string
+	clientID     string
+	clientSecret string
+}
+
+// denialDescription carries markup, to check that the callback page shows
+// it as text.
+const denialDescription = `The user declined consent <b>for this app</b>`
+
+func startProvider(t *testing.T, redirectURI string) *provider {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &provider{issuer: "http://" + l.Addr().String(), clientID: "mcp-server", clientSecret: "mcp-server-secret"}
+	storage.RegisterClients(storage.WebClient(p.clientID, p.clientSecret, redirectURI))
+	st := storage.NewStorage(storage.NewUserStore(p.issuer))
+	oidcProvider, err := op.NewProvider(&op.Config{
+		CryptoKey:      sha256.Sum256([]byte("e2e test key")),
+		CodeMethodS256: true,
+		AuthMethodPost: true,
+	}, st, op.StaticIssuer(p.issuer), op.WithAllowInsecure())
+	if err != nil {
+		t.Fatal(err)
+	}
+	router := chi.NewRouter()
+	interceptor := op.NewIssuerInterceptor(oidcProvider.IssuerFromRequest)
+	router.Get("/login/username", func(w http.ResponseWriter, r *http.Request) {
+		_ = loginPage.Execute(w, r.URL.Query().Get("authRequestID"))
+	})
+	router.Post("/login/username", interceptor.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.FormValue("id")
+		if r.FormValue("action") == "deny" {
+			authReq, err := st.AuthRequestByID(r.Context(), id)
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			op.AuthRequestError(w, r, authReq, oidc.ErrAccessDenied().WithDescription(denialDescription), oidcProvider)
+			return
+		}
+		username := "test-user@127.0.0.1"
+		if err := st.CheckUsernamePassword(username, "verysecure", id); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		http.Redirect(w, r, op.AuthCallbackURL(oidcProvider)(r.Context(), id), http.StatusFound)
+	}))
+	router.Mount("/", oidcProvider)
+	srv := &http.Server{Handler: router, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	return p
+}
+
+var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Test provider</title></head>
+<body><h1>Sign in to the test provider</h1>
+<form method="post" action="/login/username">
+<input type="hidden" name="id" value="{{.}}">
+<button id="allow" name="action" value="allow">Allow</button>
+<button id="deny" name="action" value="deny">Deny</button>
+</form></body></html>`))
+
+func (p *provider) String() string { return fmt.Sprintf("provider %s", p.issuer) }

@@ -1,0 +1,284 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/zitadel/oidc/v3/pkg/client/rp"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/oauth-callback-server/oauth-callback-server/client"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+)
+
+// env is one provider, and two replicas of the service on one Redis: the
+// browser lands on replica A, the MCP server (the client) waits on B.
+type env struct {
+	a, b     string
+	provider *provider
+	oauth    *oauth2.Config
+	jwksURL  string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	chromiumPath(t) // fail or skip before building anything
+	bin := buildService(t)
+	redis := redistest.Start(t)
+	e := &env{}
+	common := []string{"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(), "OAUTH_CALLBACK_PRODUCT_NAME=Mail MCP (e2e)"}
+	e.a = startReplica(t, bin, common...)
+	e.b = startReplica(t, bin, common...)
+	e.provider = startProvider(t, e.a+"/callback")
+
+	resp, err := http.Get(e.provider.issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var discovery struct {
+		AuthorizationEndpoint string `json:"authorization_endpoint"`
+		TokenEndpoint         string `json:"token_endpoint"`
+		JWKSURI               string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&discovery); err != nil {
+		t.Fatal(err)
+	}
+	e.jwksURL = discovery.JWKSURI
+	e.oauth = &oauth2.Config{
+		ClientID:     e.provider.clientID,
+		ClientSecret: e.provider.clientSecret,
+		Endpoint:     oauth2.Endpoint{AuthURL: discovery.AuthorizationEndpoint, TokenURL: discovery.TokenEndpoint},
+		RedirectURL:  e.a + "/callback",
+		Scopes:       []string{oidc.ScopeOpenID, oidc.ScopeProfile},
+	}
+	return e
+}
+
+// randomState is what an MCP server sends: 32 random bytes, URL-safe.
+func randomState(t *testing.T) string {
+	var b [32]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		t.Fatal(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+type waitResult struct {
+	res *client.Result
+	err error
+}
+
+// waitOnB starts the MCP server's wait on replica B before the person signs in.
+func (e *env) waitOnB(t *testing.T, state string) <-chan waitResult {
+	c, err := client.New(e.b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := make(chan waitResult, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		res, err := c.Wait(ctx, state)
+		out <- waitResult{res, err}
+	}()
+	return out
+}
+
+func TestSignIn(t *testing.T) {
+	e := newEnv(t)
+	for _, mode := range []string{"query", "form_post"} {
+		t.Run("response_mode="+mode, func(t *testing.T) {
+			b := newBrowser(t, true)
+			state, verifier := randomState(t), oauth2.GenerateVerifier()
+			opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+			if mode == "form_post" {
+				opts = append(opts, oauth2.SetAuthURLParam("response_mode", "form_post"))
+			}
+			waiting := e.waitOnB(t, state)
+
+			b.do(t, chromedp.Navigate(e.oauth.AuthCodeURL(state, opts...)))
+			b.do(t, chromedp.Click(chromedp.CSS("#allow")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			e.checkPage(t, b, "Sign-in complete")
+			if mode == "query" {
+				saveScreenshot(t, b, "success.png")
+			}
+
+			got := <-waiting
+			if got.err != nil {
+				t.Fatalf("Wait on replica B: %v", got.err)
+			}
+			if got.res.State != state {
+				t.Fatalf("state: got %q, want %q", got.res.State, state)
+			}
+			// The MCP server's half: the code, exchanged with the PKCE
+			// verifier, gives tokens, and the ID token verifies.
+			ctx := context.Background()
+			token, err := e.oauth.Exchange(ctx, got.res.AuthCode, oauth2.VerifierOption(verifier))
+			if err != nil {
+				t.Fatalf("token exchange: %v", err)
+			}
+			idToken, _ := token.Extra("id_token").(string)
+			verifierID := rp.NewIDTokenVerifier(e.provider.issuer, e.provider.clientID, rp.NewRemoteKeySet(http.DefaultClient, e.jwksURL))
+			claims, err := rp.VerifyIDToken[*oidc.IDTokenClaims](ctx, idToken, verifierID)
+			if err != nil {
+				t.Fatalf("ID token: %v", err)
+			}
+			if claims.Subject != "id1" || claims.Issuer != e.provider.issuer {
+				t.Errorf("claims: subject %q issuer %q", claims.Subject, claims.Issuer)
+			}
+			// Exactly once: the code is gone from the service.
+			resp, err := http.Get(e.b + "/api/callback/" + state)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusGone {
+				t.Errorf("second take: %d, want 410", resp.StatusCode)
+			}
+		})
+	}
+
+	t.Run("person denies consent", func(t *testing.T) {
+		b := newBrowser(t, true)
+		state := randomState(t)
+		waiting := e.waitOnB(t, state)
+		b.do(t, chromedp.Navigate(e.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
+		b.do(t, chromedp.Click(chromedp.CSS("#deny")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		e.checkPage(t, b, "Sign-in failed")
+		shown := run(t, b, chromedp.Text(chromedp.CSS("dl")))
+		if !strings.Contains(shown, "access_denied") || !strings.Contains(shown, "<b>for this app</b>") {
+			t.Errorf("the page shows %q: want the error and its description as text", shown)
+		}
+		if markup := run(t, b, chromedp.Evaluate[bool](`document.querySelector("main b") !== null`)); markup {
+			t.Error("the description's markup became an element")
+		}
+		saveScreenshot(t, b, "error.png")
+
+		got := <-waiting
+		var pe *client.ProviderError
+		if !errors.As(got.err, &pe) || pe.Code != "access_denied" || pe.Description != denialDescription {
+			t.Fatalf("Wait: %v, want the typed provider error", got.err)
+		}
+	})
+
+	t.Run("readable at 320 px", func(t *testing.T) {
+		b := newBrowser(t, true)
+		b.do(t, chromedp.EmulateViewport(320, 640))
+		long := strings.Repeat("AADSTS65004: User declined to consent to access the app. ", 5)
+		b.do(t, chromedp.Navigate(e.a+"/callback?error=access_denied&state="+randomState(t)+"&error_description="+strings.ReplaceAll(long, " ", "+")))
+		if overflow := run(t, b, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); overflow {
+			t.Error("the page scrolls sideways at 320 px")
+		}
+		e.checkPage(t, b, "Sign-in failed")
+	})
+
+	t.Run("works without JavaScript", func(t *testing.T) {
+		b := newBrowser(t, false)
+		b.do(t, chromedp.Navigate(e.a+"/callback?code=no-js&state="+randomState(t)))
+		if h := run(t, b, chromedp.Text(chromedp.CSS("h1"))); h != "Sign-in complete" {
+			t.Errorf("heading without JavaScript: %q", h)
+		}
+	})
+}
+
+// checkPage asserts what every callback page must be in a real browser.
+func (e *env) checkPage(t *testing.T, b *browser, heading string) {
+	t.Helper()
+	if h := run(t, b, chromedp.Text(chromedp.CSS("h1"))); h != heading {
+		t.Errorf("heading %q, want %q", h, heading)
+	}
+	if n := run(t, b, chromedp.Evaluate[int](`document.querySelectorAll("h1").length`)); n != 1 {
+		t.Errorf("%d headings, want 1", n)
+	}
+	if lang := run(t, b, chromedp.Evaluate[string](`document.documentElement.lang`)); lang != "en" {
+		t.Errorf("lang %q", lang)
+	}
+	if title := run(t, b, chromedp.Title()); !strings.HasPrefix(title, heading) || !strings.Contains(title, "Mail MCP (e2e)") {
+		t.Errorf("title %q", title)
+	}
+	href := run(t, b, chromedp.Location())
+	if !strings.HasPrefix(href, e.a+"/callback") || strings.Contains(href, "code=") || strings.Contains(href, "state=") {
+		t.Errorf("address bar after load: %s", href)
+	}
+	if csp := run(t, b, chromedp.Evaluate[[]string](`window.__csp`)); len(csp) > 0 {
+		t.Errorf("CSP violations: %v", csp)
+	}
+	if msgs := b.consoleMessages(); len(msgs) > 0 {
+		t.Errorf("console errors: %v", msgs)
+	}
+	// From the callback page on, the browser talks to nobody but the service.
+	reqs := b.requestedURLs()
+	first := -1
+	for i, r := range reqs {
+		if strings.HasPrefix(r, e.a+"/callback") {
+			first = i
+			break
+		}
+	}
+	if first < 0 {
+		t.Fatalf("the browser never requested the callback: %v", reqs)
+	}
+	for _, r := range reqs[first:] {
+		if hostOf(r) != hostOf(e.a) {
+			t.Errorf("request to %s from the callback page", r)
+		}
+	}
+	if ratio := run(t, b, chromedp.Evaluate[float64](contrastJS)); ratio < 4.5 {
+		t.Errorf("lowest text contrast %.2f:1, want at least 4.5:1 (WCAG AA)", ratio)
+	}
+}
+
+// contrastJS computes the lowest WCAG contrast ratio between the text of
+// the page and its background.
+const contrastJS = `(() => {
+  const lum = c => {
+    const [r, g, b] = c.match(/[\d.]+/g).slice(0, 3).map(Number).map(v => {
+      v /= 255; return v <= 0.03928 ? v / 12.92 : Math.pow((v + 0.055) / 1.055, 2.4);
+    });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  };
+  const background = el => {
+    for (; el; el = el.parentElement) {
+      const c = getComputedStyle(el).backgroundColor;
+      if (c && c !== "transparent" && !/rgba\(.*,\s*0\)$/.test(c)) return c;
+    }
+    return "rgb(255, 255, 255)";
+  };
+  let min = 21;
+  for (const el of document.querySelectorAll("h1, p, dt, dd")) {
+    const a = lum(getComputedStyle(el).color), b = lum(background(el));
+    min = Math.min(min, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05));
+  }
+  return min;
+})()`
+
+// saveScreenshot keeps a PNG of the page as a test artifact, in
+// $E2E_ARTIFACTS or e2e/artifacts.
+func saveScreenshot(t *testing.T, b *browser, name string) {
+	t.Helper()
+	png := run(t, b, chromedp.CaptureScreenshot())
+	dir := os.Getenv("E2E_ARTIFACTS")
+	if dir == "" {
+		dir = "artifacts"
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
