@@ -25,10 +25,15 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: lint ## lint, every test with -race (real-Redis tests need redis-server), chart-test and e2e
+test: lint ## lint, every test with -race (real-Redis tests need redis-server), test-faults, chart-test and e2e
 	$(GO) test -race -count=1 ./...
+	$(MAKE) test-faults
 	$(MAKE) chart-test
 	$(MAKE) e2e
+
+.PHONY: test-faults
+test-faults: ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slow clients (real redis-server processes); figures in docs/reliability.md
+	$(GO) test -tags faults -count=1 -timeout 15m -run 'TestFault' -v ./cmd/oauth-callback-server/
 
 .PHONY: e2e
 e2e: ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)

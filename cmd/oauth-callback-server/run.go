@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -9,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -208,7 +211,7 @@ func warnAboutOpenSettings(cfg config.Config, log *slog.Logger) {
 		log.Warn("states shorter than 16 characters are accepted; set OAUTH_CALLBACK_STATE_MIN_LENGTH to 32 or more if your clients send random states",
 			slog.Int("state_min_length", cfg.StateMinLength))
 	}
-	if cfg.RedisURL != "" && cfg.EncryptionKey == "" {
+	if cfg.UsesRedis() && cfg.EncryptionKey == "" {
 		log.Info("stored callbacks are encrypted under a key derived from their state only; set OAUTH_CALLBACK_ENCRYPTION_KEY to add a server secret")
 	}
 }
@@ -216,32 +219,48 @@ func warnAboutOpenSettings(cfg config.Config, log *slog.Logger) {
 // storeTimeout is the deadline of each store call: none for the memory
 // store, which never blocks.
 func storeTimeout(cfg config.Config) time.Duration {
-	if cfg.RedisURL == "" {
+	if !cfg.UsesRedis() {
 		return 0
 	}
 	return cfg.StoreTimeout
 }
 
 func storeName(cfg config.Config) string {
-	if cfg.RedisURL == "" {
-		return "memory"
+	switch {
+	case len(cfg.RedisClusterAddrs) > 0:
+		return "redis-cluster"
+	case len(cfg.RedisSentinelAddrs) > 0:
+		return "redis-sentinel"
+	case cfg.RedisURL != "":
+		return "redis"
 	}
-	return "redis"
+	return "memory"
 }
 
 // openStore returns the Redis store when a URL is configured, else the
 // memory store.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callback.Store, error) {
-	if cfg.RedisURL == "" {
+	if !cfg.UsesRedis() {
 		log.Warn("using the in-memory store: run ONE replica only; set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas",
 			slog.Int("max_entries", cfg.MaxEntries))
 		return memstore.New(cfg.TTL, cfg.MaxEntries, memstore.WithRequireRegistration(cfg.RequireRegistration)), nil
 	}
-	client, err := redisstore.NewClient(redisstore.ClientConfig{
-		URL:      cfg.RedisURL,
-		Password: cfg.RedisPassword,
-		Timeout:  cfg.StoreTimeout,
-	})
+	tlsConfig, err := redisTLS(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CA_FILE", Value: cfg.RedisTLSCAFile, Reason: err.Error()})
+	}
+	clientConfig := redisstore.ClientConfig{
+		URL:              cfg.RedisURL,
+		SentinelAddrs:    cfg.RedisSentinelAddrs,
+		SentinelMaster:   cfg.RedisSentinelMaster,
+		SentinelPassword: cfg.RedisSentinelPassword,
+		ClusterAddrs:     cfg.RedisClusterAddrs,
+		Username:         cfg.RedisUsername,
+		Password:         cfg.RedisPassword,
+		TLS:              tlsConfig,
+		Timeout:          cfg.StoreTimeout,
+	}
+	client, err := redisstore.NewClient(clientConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -249,12 +268,45 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 		_ = client.Close()
 		return nil, err
 	}
+	if err := redisstore.LoadScripts(ctx, client); err != nil {
+		log.Warn("could not preload the Redis scripts; they load on first use", slog.Any("error", err))
+	}
 	return redisstore.New(client, redisstore.Options{
 		Prefix:              cfg.RedisKeyPrefix,
 		TTL:                 cfg.TTL,
 		Sealer:              seal.New([]byte(cfg.EncryptionKey)),
 		RequireRegistration: cfg.RequireRegistration,
+		Cluster:             clientConfig.Cluster(),
+		MinReplicas:         cfg.RedisMinReplicas,
+		MinReplicasTimeout:  cfg.RedisMinReplicasWait,
 	}), nil
+}
+
+// redisTLS is the TLS configuration for Redis, or nil when the settings ask
+// for none (a rediss:// URL still brings its own).
+func redisTLS(cfg config.Config) (*tls.Config, error) {
+	if !cfg.RedisTLS && cfg.RedisTLSCAFile == "" && cfg.RedisTLSCertFile == "" {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.RedisTLSCAFile != "" {
+		pem, err := os.ReadFile(cfg.RedisTLSCAFile)
+		if err != nil {
+			return nil, err
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no PEM certificate in %s", cfg.RedisTLSCAFile)
+		}
+	}
+	if cfg.RedisTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.RedisTLSCertFile, cfg.RedisTLSKeyFile)
+		if err != nil {
+			return nil, err
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
 }
 
 // waitForRedis checks the server's version, retrying while Redis cannot be

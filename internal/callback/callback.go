@@ -45,6 +45,10 @@ var (
 	// ErrNotRegistered: registration is required and the state was never
 	// registered, or its registration expired.
 	ErrNotRegistered = errors.New("state not registered or registration expired")
+	// ErrNotReplicated: the callback was stored on the primary, but not as
+	// many replicas as required acknowledged it in time: a failover now could
+	// lose it, so the person is asked to start again.
+	ErrNotReplicated = errors.New("callback not acknowledged by enough replicas")
 	// ErrUnreadable: a stored callback was found but cannot be read (written
 	// under another encryption key, or corrupted). It is gone either way.
 	ErrUnreadable = errors.New("stored callback cannot be read")

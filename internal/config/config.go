@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -27,6 +28,18 @@ type Config struct {
 	RedisURL       string
 	RedisPassword  string
 	RedisKeyPrefix string
+	// Other topologies, instead of RedisURL.
+	RedisSentinelAddrs    []string
+	RedisSentinelMaster   string
+	RedisSentinelPassword string
+	RedisClusterAddrs     []string
+	RedisUsername         string
+	RedisTLSCAFile        string // custom CA for rediss:// or RedisTLS
+	RedisTLSCertFile      string // client certificate
+	RedisTLSKeyFile       string
+	RedisTLS              bool // TLS for Sentinel and Cluster (a rediss:// URL implies it)
+	RedisMinReplicas      int  // WAIT for this many replicas after each stored callback
+	RedisMinReplicasWait  time.Duration
 
 	TTL          time.Duration // how long a callback waits to be taken
 	MaxEntries   int           // memory store bound
@@ -104,6 +117,30 @@ var variables = []variable{
 	{name: "OAUTH_CALLBACK_REDIS_PASSWORD", def: "", secret: true,
 		help: "Redis password; overrides the one in the URL, so it can come from a Secret",
 		set:  func(c *Config, v string) error { c.RedisPassword = v; return nil }},
+	{name: "OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS", def: "", help: "comma-separated host:port of Redis Sentinels (instead of REDIS_URL); needs REDIS_SENTINEL_MASTER",
+		set: func(c *Config, v string) error { return addrList(&c.RedisSentinelAddrs, v) }},
+	{name: "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", def: "", help: "name of the Sentinel-monitored primary, e.g. mymaster",
+		set: func(c *Config, v string) error { c.RedisSentinelMaster = v; return nil }},
+	{name: "OAUTH_CALLBACK_REDIS_SENTINEL_PASSWORD", def: "", secret: true, help: "password of the Sentinels themselves",
+		set: func(c *Config, v string) error { c.RedisSentinelPassword = v; return nil }},
+	{name: "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS", def: "", help: "comma-separated host:port of Redis Cluster seed nodes (instead of REDIS_URL)",
+		set: func(c *Config, v string) error { return addrList(&c.RedisClusterAddrs, v) }},
+	{name: "OAUTH_CALLBACK_REDIS_USERNAME", def: "", help: "Redis ACL user; overrides the URL's",
+		set: func(c *Config, v string) error { c.RedisUsername = v; return nil }},
+	{name: "OAUTH_CALLBACK_REDIS_TLS", def: "false", help: "true: TLS to Sentinel or Cluster nodes (a rediss:// URL implies it)",
+		set: func(c *Config, v string) error { return boolValue(&c.RedisTLS, v) }},
+	{name: "OAUTH_CALLBACK_REDIS_TLS_CA_FILE", def: "", help: "PEM file of the CA that signed the Redis server certificates",
+		set: func(c *Config, v string) error { return readableFile(&c.RedisTLSCAFile, v) }},
+	{name: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", def: "", help: "PEM client certificate for Redis (with REDIS_TLS_KEY_FILE)",
+		set: func(c *Config, v string) error { return readableFile(&c.RedisTLSCertFile, v) }},
+	{name: "OAUTH_CALLBACK_REDIS_TLS_KEY_FILE", def: "", help: "PEM private key of the Redis client certificate",
+		set: func(c *Config, v string) error { return readableFile(&c.RedisTLSKeyFile, v) }},
+	{name: "OAUTH_CALLBACK_REDIS_MIN_REPLICAS", def: "0", help: "wait (WAIT) for this many Redis replicas to acknowledge each callback before telling the person it worked; 0 off; not with Cluster",
+		set: func(c *Config, v string) error { return intIn(&c.RedisMinReplicas, v, 0, 16) }},
+	{name: "OAUTH_CALLBACK_REDIS_MIN_REPLICAS_TIMEOUT", def: "500ms", help: "how long to wait for those replicas (10ms..2s); past it the page asks the person to start again",
+		set: func(c *Config, v string) error {
+			return durationIn(&c.RedisMinReplicasWait, v, 10*time.Millisecond, 2*time.Second)
+		}},
 	{name: "OAUTH_CALLBACK_REDIS_KEY_PREFIX", def: "oauth-callback:", help: "prefix of every Redis key",
 		set: func(c *Config, v string) error {
 			if v == "" || strings.ContainsAny(v, "{} \t\r\n") {
@@ -227,6 +264,9 @@ func Load(getenv func(string) string) (Config, error) {
 			return Config{}, &Error{Var: v.name, Value: raw, Reason: err.Error(), secret: v.secret}
 		}
 	}
+	if err := checkRedisTopology(&c); err != nil {
+		return Config{}, err
+	}
 	return c, nil
 }
 
@@ -304,6 +344,57 @@ func setRedisURL(c *Config, v string) error {
 	}
 	c.RedisURL = v
 	return nil
+}
+
+func addrList(dst *[]string, v string) error {
+	*dst = nil
+	for _, a := range strings.Split(v, ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("%q is not host:port", a)
+		}
+		*dst = append(*dst, a)
+	}
+	return nil
+}
+
+func readableFile(dst *string, v string) error {
+	if v != "" {
+		if _, err := os.Stat(v); err != nil {
+			return fmt.Errorf("cannot read the file: %v", err)
+		}
+	}
+	*dst = v
+	return nil
+}
+
+// checkRedisTopology refuses combinations that cannot work.
+func checkRedisTopology(c *Config) *Error {
+	n := 0
+	for _, set := range []bool{c.RedisURL != "", len(c.RedisSentinelAddrs) > 0, len(c.RedisClusterAddrs) > 0} {
+		if set {
+			n++
+		}
+	}
+	switch {
+	case n > 1:
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_URL", Reason: "set one of REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS, not several", secret: true}
+	case len(c.RedisSentinelAddrs) > 0 && c.RedisSentinelMaster == "":
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", Reason: "required with REDIS_SENTINEL_ADDRS", secret: true}
+	case len(c.RedisClusterAddrs) > 0 && c.RedisMinReplicas > 0:
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_MIN_REPLICAS", Value: strconv.Itoa(c.RedisMinReplicas), Reason: "not supported with Redis Cluster"}
+	case (c.RedisTLSCertFile == "") != (c.RedisTLSKeyFile == ""):
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Reason: "give the certificate and its key (REDIS_TLS_KEY_FILE) together", secret: true}
+	}
+	return nil
+}
+
+// UsesRedis reports whether a Redis topology is configured.
+func (c Config) UsesRedis() bool {
+	return c.RedisURL != "" || len(c.RedisSentinelAddrs) > 0 || len(c.RedisClusterAddrs) > 0
 }
 
 func boolValue(dst *bool, v string) error {

@@ -34,6 +34,8 @@ var storeOutcomes = []storeOutcome{
 		"Sign-in could not be completed", "The service is busy right now. Go back to your application and sign in again in a few minutes.", false},
 	{callback.ErrUnavailable, http.StatusServiceUnavailable, "Callback store unavailable, retry later", "store_unavailable",
 		"Sign-in could not be completed", "The service is temporarily unavailable. Go back to your application and sign in again.", true},
+	{callback.ErrNotReplicated, http.StatusServiceUnavailable, "Callback not acknowledged by enough replicas, retry", "not_replicated",
+		"Sign-in could not be saved", "Your sign-in could not be saved safely. Go back to your application and sign in again.", true},
 	{callback.ErrNotRegistered, http.StatusNotFound, "State not registered or registration expired", "not_registered",
 		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", false},
 	// Written under another encryption key, or corrupted: to the client it

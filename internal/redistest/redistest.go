@@ -1,4 +1,5 @@
-// Package redistest starts real redis-server processes for tests.
+// Package redistest starts real redis-server processes for tests: single
+// servers, a primary with replicas and sentinels, and a cluster.
 package redistest
 
 import (
@@ -8,19 +9,27 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 )
 
-// Server is a redis-server process that lives as long as the test.
+// Server is a redis-server (or sentinel) process that lives as long as the
+// test, unless stopped.
 type Server struct {
-	Addr string // host:port on 127.0.0.1
-	bin  string
-	port int
-	cmd  *exec.Cmd
+	Addr  string // host:port on 127.0.0.1
+	Port  int
+	bin   string
+	args  []string // beyond the port
+	ready string   // the log line that says it is ready
+	dir   string
+	cmd   *exec.Cmd
 }
+
+// URL is the server's redis:// URL.
+func (s *Server) URL() string { return "redis://" + s.Addr }
 
 // Stop kills the server, as a crash or a network cut would look to clients.
 func (s *Server) Stop() {
@@ -31,25 +40,33 @@ func (s *Server) Stop() {
 	}
 }
 
-// Restart starts a fresh, empty server on the same port after Stop.
+// Restart starts the server again on the same port after Stop: empty for
+// a plain server (no persistence), with its configuration for the others.
 func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	s.Stop()
-	cmd, err := launch(t, s.bin, s.port)
+	cmd, err := launch(s.bin, s.Port, s.dir, s.ready, s.args...)
 	if err != nil {
 		t.Fatalf("restart redis-server: %v", err)
 	}
 	s.cmd = cmd
 }
 
-// URL is the server's redis:// URL.
-func (s *Server) URL() string { return "redis://" + s.Addr }
+// Cmd runs redis-cli against the server and returns its output.
+func (s *Server) Cmd(t testing.TB, args ...string) string {
+	t.Helper()
+	// #nosec G204 -- redis-cli with the test's own arguments.
+	out, err := exec.Command("redis-cli", append([]string{"-p", strconv.Itoa(s.Port)}, args...)...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("redis-cli %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
 
-// Start starts redis-server on a free loopback port, without persistence,
-// and stops it when the test ends. Without redis-server on PATH the test is
-// skipped, or fails when the CI environment variable is set: CI must never
-// pass by skipping the tests that need real Redis.
-func Start(t testing.TB) *Server {
+// binary finds redis-server. Without it the test is skipped, or fails when
+// the CI environment variable is set: CI must never pass by skipping the
+// tests that need real Redis.
+func binary(t testing.TB) string {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
@@ -58,44 +75,51 @@ func Start(t testing.TB) *Server {
 		}
 		t.Skip("SKIPPED: redis-server not found on PATH; install it to run the real-Redis tests (CI fails instead of skipping)")
 	}
-	// Another process can take the port between our probe and Redis's bind;
-	// try again on a fresh port when that happens.
+	return bin
+}
+
+// Start starts redis-server on a free loopback port, without persistence,
+// and stops it when the test ends. args are extra redis-server options.
+func Start(t testing.TB, args ...string) *Server {
+	t.Helper()
+	return startServer(t, binary(t), "Ready to accept connections", func(dir string, port int) []string { return args })
+}
+
+// startServer starts a server, on a fresh port when another process took
+// the one probed (a race between the probe and the bind).
+func startServer(t testing.TB, bin, ready string, argsFor func(dir string, port int) []string) *Server {
+	t.Helper()
 	var lastErr error
 	for range 5 {
-		s, err := start(t, bin)
-		if err == nil {
-			return s
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
 		}
-		lastErr = err
+		dir := t.TempDir()
+		args := argsFor(dir, port)
+		cmd, err := launch(bin, port, dir, ready, args...)
+		if err != nil {
+			lastErr = err
+			continue
+		}
+		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, bin: bin, args: args, ready: ready, dir: dir, cmd: cmd}
+		t.Cleanup(s.Stop)
+		return s
 	}
 	t.Fatalf("start redis-server: %v", lastErr)
 	return nil
 }
 
-func start(t testing.TB, bin string) (*Server, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
+// launch runs redis-server on port and waits until it logs ready.
+func launch(bin string, port int, dir, ready string, extra ...string) (*exec.Cmd, error) {
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
+	if len(extra) > 0 && strings.HasSuffix(extra[0], ".conf") {
+		args = append([]string{extra[0]}, append(args, extra[1:]...)...) // a config file comes first
+	} else {
+		args = append(args, extra...)
 	}
-	cmd, err := launch(t, bin, port)
-	if err != nil {
-		return nil, err
-	}
-	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), bin: bin, port: port, cmd: cmd}
-	t.Cleanup(s.Stop)
-	return s, nil
-}
-
-// launch runs redis-server on port and waits until it accepts connections.
-func launch(t testing.TB, bin string, port int) (*exec.Cmd, error) {
 	// #nosec G204 -- bin is redis-server from PATH, the arguments are ours.
-	cmd := exec.Command(bin,
-		"--port", strconv.Itoa(port),
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", t.TempDir(),
-	)
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -104,7 +128,7 @@ func launch(t testing.TB, bin string, port int) (*exec.Cmd, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	ready := make(chan error, 1)
+	readyCh := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		var lines []string
@@ -113,29 +137,170 @@ func launch(t testing.TB, bin string, port int) (*exec.Cmd, error) {
 			line := sc.Text()
 			if !signalled {
 				lines = append(lines, line)
-				if strings.Contains(line, "Ready to accept connections") {
-					ready <- nil
+				if strings.Contains(line, ready) {
+					readyCh <- nil
 					signalled = true
 				}
 			}
 		}
 		if !signalled {
-			ready <- fmt.Errorf("redis-server exited before it was ready:\n%s", strings.Join(lines, "\n"))
+			readyCh <- fmt.Errorf("redis-server exited before it was ready:\n%s", strings.Join(lines, "\n"))
 		}
 	}()
 	select {
-	case err := <-ready:
+	case err := <-readyCh:
 		if err != nil {
 			_ = cmd.Wait()
 			return nil, err
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("redis-server not ready after 10s")
+		return nil, fmt.Errorf("redis-server not ready after 15s")
 	}
 	return cmd, nil
 }
+
+// Replicated is a primary, its replicas and the sentinels watching them.
+type Replicated struct {
+	Primary   *Server
+	Replicas  []*Server
+	Sentinels []*Server
+	Master    string // the name the sentinels know the primary by
+}
+
+// SentinelAddrs are the sentinels' addresses.
+func (r *Replicated) SentinelAddrs() []string {
+	var out []string
+	for _, s := range r.Sentinels {
+		out = append(out, s.Addr)
+	}
+	return out
+}
+
+// StartSentinel starts a primary, replicas replicas of it, and sentinels
+// sentinels that fail over after one second without the primary.
+func StartSentinel(t testing.TB, replicas, sentinels int) *Replicated {
+	t.Helper()
+	bin := binary(t)
+	r := &Replicated{Master: "mymaster"}
+	r.Primary = Start(t)
+	// No delay before the first full sync (Redis waits 5 s by default to
+	// batch replicas): a failover before it would promote an empty replica.
+	r.Primary.Cmd(t, "CONFIG", "SET", "repl-diskless-sync-delay", "0")
+	for range replicas {
+		r.Replicas = append(r.Replicas, Start(t, "--replicaof", "127.0.0.1", strconv.Itoa(r.Primary.Port)))
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, replica := range r.Replicas {
+		for !strings.Contains(replica.Cmd(t, "INFO", "replication"), "master_link_status:up") {
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d did not sync: %s", replica.Port, replica.Cmd(t, "INFO", "replication"))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for range sentinels {
+		s := startServer(t, bin, "+monitor master", func(dir string, port int) []string {
+			conf := filepath.Join(dir, "sentinel.conf")
+			body := fmt.Sprintf("sentinel monitor %s 127.0.0.1 %d 2\n"+
+				"sentinel down-after-milliseconds %s 1000\n"+
+				"sentinel failover-timeout %s 5000\n"+
+				"sentinel parallel-syncs %s 1\n", r.Master, r.Primary.Port, r.Master, r.Master, r.Master)
+			if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			return []string{conf, "--sentinel"}
+		})
+		r.Sentinels = append(r.Sentinels, s)
+	}
+	// Sentinels must have found each other before a failover can be voted.
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		out := r.Sentinels[0].Cmd(t, "SENTINEL", "MASTER", r.Master)
+		if strings.Contains(out, "num-other-sentinels\n"+strconv.Itoa(sentinels-1)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sentinels did not discover each other:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return r
+}
+
+// Cluster is a Redis Cluster of primaries with one replica each.
+type Cluster struct {
+	Nodes []*Server
+}
+
+// Addrs are every node's address.
+func (c *Cluster) Addrs() []string {
+	var out []string
+	for _, n := range c.Nodes {
+		out = append(out, n.Addr)
+	}
+	return out
+}
+
+// StartCluster starts primaries*2 nodes and joins them with redis-cli
+// --cluster create, one replica per primary.
+func StartCluster(t testing.TB, primaries int) *Cluster {
+	t.Helper()
+	c := &Cluster{}
+	for range primaries * 2 {
+		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+			"--cluster-config-file", "nodes.conf", "--repl-diskless-sync-delay", "0"))
+	}
+	args := append([]string{"--cluster", "create"}, c.Addrs()...)
+	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	c.Nodes[0].Cmd(t, args...)
+	c.WaitHealthy(t, 30*time.Second)
+	// A replica that never synced refuses to take over (its data would be
+	// too old): wait for every one to be in sync before the test kills
+	// anything.
+	deadline := time.Now().Add(30 * time.Second)
+	for _, n := range c.Nodes {
+		for {
+			info := n.Cmd(t, "INFO", "replication")
+			if strings.Contains(info, "role:master") || strings.Contains(info, "master_link_status:up") {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster replica %d did not sync: %s", n.Port, info)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	return c
+}
+
+// WaitHealthy waits until every running node reports cluster_state:ok.
+func (c *Cluster) WaitHealthy(t testing.TB, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		ok := true
+		for _, n := range c.Nodes {
+			if n.cmd == nil {
+				continue
+			}
+			if !strings.Contains(n.Cmd(t, "CLUSTER", "INFO"), "cluster_state:ok") {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cluster not healthy after %v", within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// Running reports whether the node's process runs.
+func (s *Server) Running() bool { return s.cmd != nil }
 
 func freePort() (int, error) {
 	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,39 +12,122 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ClientConfig is how to reach Redis.
+// ClientConfig is how to reach Redis: one of a URL (standalone), Sentinel
+// addresses with a master name, or Cluster seed addresses.
 type ClientConfig struct {
 	// URL is a redis://, rediss:// or unix:// URL in go-redis's syntax.
 	URL string
-	// Password, when set, replaces the URL's, so that it can live in a
-	// Kubernetes Secret apart from the URL.
+	// SentinelAddrs and SentinelMaster select Redis Sentinel: the client
+	// asks the sentinels for the current primary and follows failovers.
+	SentinelAddrs    []string
+	SentinelMaster   string
+	SentinelPassword string
+	// ClusterAddrs selects Redis Cluster; any reachable nodes will do as
+	// seeds.
+	ClusterAddrs []string
+	// Username and Password (ACL), when set, replace the URL's, so that
+	// they can live in a Kubernetes Secret apart from the URL.
+	Username string
 	Password string
+	// TLS, when set, is used for every connection (a rediss:// URL sets
+	// one too).
+	TLS *tls.Config
 	// Timeout bounds dialling, every read and write, and the wait for a
 	// pooled connection, so a Redis that is gone costs a request at most
 	// about this long.
 	Timeout time.Duration
 }
 
-// NewClient builds the client the Store runs on.
+// Cluster reports whether the configuration selects Redis Cluster.
+func (c ClientConfig) Cluster() bool { return len(c.ClusterAddrs) > 0 }
+
+// NewClient builds the client the Store runs on: a plain, Sentinel-aware or
+// Cluster client behind one interface.
 //
 // Commands are never retried: a GETDEL whose reply was lost has already
 // deleted the callback, and a retry would answer "not found" for a code
 // that nobody received.
 func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
-	opts, err := redis.ParseURL(cfg.URL)
-	if err != nil {
-		return nil, fmt.Errorf("parse Redis URL: %w", err)
+	opts := &redis.UniversalOptions{}
+	switch {
+	case cfg.Cluster():
+		opts.Addrs = cfg.ClusterAddrs
+		opts.IsClusterMode = true
+	case len(cfg.SentinelAddrs) > 0:
+		opts.Addrs = cfg.SentinelAddrs
+		opts.MasterName = cfg.SentinelMaster
+		opts.SentinelPassword = cfg.SentinelPassword
+	default:
+		u, err := redis.ParseURL(cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("parse Redis URL: %w", err)
+		}
+		if u.Network == "unix" {
+			// UniversalOptions has no network: a plain client does.
+			return newUnixClient(u, cfg), nil
+		}
+		opts.Addrs = []string{u.Addr}
+		opts.Username, opts.Password, opts.DB, opts.TLSConfig = u.Username, u.Password, u.DB, u.TLSConfig
+	}
+	if cfg.Username != "" {
+		opts.Username = cfg.Username
 	}
 	if cfg.Password != "" {
 		opts.Password = cfg.Password
 	}
+	if cfg.TLS != nil {
+		t := cfg.TLS.Clone()
+		if t.ServerName == "" && opts.TLSConfig != nil {
+			t.ServerName = opts.TLSConfig.ServerName // from a rediss:// URL
+		}
+		opts.TLSConfig = t
+	}
 	opts.MaxRetries = -1
+	opts.MaxRedirects = 3 // Cluster: MOVED/ASK after a failover are answers, not retries
 	opts.DialTimeout = cfg.Timeout
 	opts.ReadTimeout = cfg.Timeout
 	opts.WriteTimeout = cfg.Timeout
 	opts.PoolTimeout = cfg.Timeout
 	opts.ContextTimeoutEnabled = true
-	return redis.NewClient(opts), nil
+	if cfg.Cluster() {
+		co := opts.Cluster()
+		// go-redis refreshes its map of slots to nodes on MOVED answers,
+		// and otherwise once a minute; a dead primary answers nothing, so
+		// the map must be refreshed sooner for the promoted replica to be
+		// found (measured: 60 s to recover with the default).
+		co.ClusterStateReloadInterval = clusterStateReload
+		return redis.NewClusterClient(co), nil
+	}
+	return redis.NewUniversalClient(opts), nil
+}
+
+// clusterStateReload is how stale the Cluster slot map may get: the time a
+// failover can take to be noticed. Each refresh is one CLUSTER SLOTS.
+const clusterStateReload = 2 * time.Second
+
+func newUnixClient(opts *redis.Options, cfg ClientConfig) redis.UniversalClient {
+	if cfg.Username != "" {
+		opts.Username = cfg.Username
+	}
+	if cfg.Password != "" {
+		opts.Password = cfg.Password
+	}
+	opts.MaxRetries = -1
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
+	opts.ContextTimeoutEnabled = true
+	return redis.NewClient(opts)
+}
+
+// LoadScripts sends the store's scripts to Redis ahead of the first request,
+// so that the first callback does not pay for a NOSCRIPT round trip. On
+// Cluster they reach one node; the others get them on first use.
+func LoadScripts(ctx context.Context, client redis.UniversalClient) error {
+	for _, s := range []*redis.Script{registerScript, putScript, takeScript} {
+		if err := s.Load(ctx, client).Err(); err != nil {
+			return unavailable("load scripts", err)
+		}
+	}
+	return nil
 }
 
 // MinVersion is the oldest Redis with GETDEL.

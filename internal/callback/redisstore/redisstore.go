@@ -20,6 +20,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -55,7 +56,7 @@ return 0
 // registration is kept as long as the callback, for its metadata.
 // Returns 1 stored, 0 exists, 2 not registered.
 //
-// KEYS: callback, tombstone, registration, pending set.
+// KEYS: callback, tombstone, registration, pending set (not on Cluster).
 // ARGV: value, ttl seconds, expiry ms, name, now ms, channel, require registration.
 var putScript = redis.NewScript(`
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
@@ -66,8 +67,10 @@ if ARGV[7] == '1' and not registered then
 end
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
 if registered then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[5])
+if #KEYS == 4 then
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[5])
+end
 redis.call('PUBLISH', ARGV[6], ARGV[4])
 return 1
 `)
@@ -77,13 +80,13 @@ return 1
 // Returns {1, value, registration or false} when taken, {2} when taken
 // before, {0} when there is nothing.
 //
-// KEYS: callback, tombstone, registration, pending set.
+// KEYS: callback, tombstone, registration, pending set (not on Cluster).
 // ARGV: ttl seconds, name.
 var takeScript = redis.NewScript(`
 local v = redis.call('GETDEL', KEYS[1])
 if v then
   redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[2])
+  if #KEYS == 4 then redis.call('ZREM', KEYS[4], ARGV[2]) end
   local reg = redis.call('GETDEL', KEYS[3])
   return {1, v, reg}
 end
@@ -105,6 +108,15 @@ type Options struct {
 	// RequireRegistration makes Put refuse callbacks for states that were
 	// not registered.
 	RequireRegistration bool
+	// MinReplicas, when positive, makes Put wait (WAIT) up to
+	// MinReplicasTimeout for that many replicas to acknowledge the callback,
+	// and return callback.ErrNotReplicated when fewer do. Not with Cluster.
+	MinReplicas        int
+	MinReplicasTimeout time.Duration
+	// Cluster: the client talks to Redis Cluster, where a script may only
+	// touch keys of one slot; the pending count, a key of its own, is then
+	// kept by separate commands after each script.
+	Cluster bool
 	// Now replaces time.Now for the pending count's expiry scores; for tests.
 	Now func() time.Time
 }
@@ -117,7 +129,11 @@ type Store struct {
 	ttl     time.Duration
 	sealer  *seal.Sealer
 	require bool
-	now     func() time.Time
+	cluster bool
+	// WAIT for replicas after a put
+	minReplicas     int
+	minReplicasWait time.Duration
+	now             func() time.Time
 
 	// One subscription per process, started by the first Subscribe, fans
 	// wake-ups out to the local waiters.
@@ -154,8 +170,12 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		ttl:     time.Duration(secs) * time.Second,
 		sealer:  opts.Sealer,
 		require: opts.RequireRegistration,
-		now:     opts.Now,
-		waiters: wakeup.NewHub(),
+		cluster: opts.Cluster,
+
+		minReplicas:     opts.MinReplicas,
+		minReplicasWait: opts.MinReplicasTimeout,
+		now:             opts.Now,
+		waiters:         wakeup.NewHub(),
 	}
 }
 
@@ -197,13 +217,29 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) error {
 		require = "1"
 	}
 	now := s.now()
-	res, err := putScript.Run(ctx, s.client, k.list(),
-		value, s.ttlSecs, now.Add(s.ttl).UnixMilli(), k.name, now.UnixMilli(), s.storedChannel(), require).Int()
+	args := []any{value, s.ttlSecs, now.Add(s.ttl).UnixMilli(), k.name, now.UnixMilli(), s.storedChannel(), require}
+	var res int
+	if s.minReplicas > 0 {
+		res, err = s.putAndWait(ctx, s.scriptKeys(k), args)
+	} else {
+		res, err = putScript.Run(ctx, s.client, s.scriptKeys(k), args...).Int()
+	}
+	if errors.Is(err, callback.ErrNotReplicated) {
+		return err
+	}
 	if err != nil {
 		return unavailable("store callback", err)
 	}
 	switch res {
 	case 1:
+		if s.cluster {
+			// The callback is stored; if this fails, only the count misses
+			// it until its score would have expired anyway.
+			pipe := s.client.Pipeline()
+			pipe.ZAdd(ctx, k.pending, redis.Z{Score: float64(now.Add(s.ttl).UnixMilli()), Member: k.name})
+			pipe.ZRemRangeByScore(ctx, k.pending, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
+			_, _ = pipe.Exec(ctx)
+		}
 		return nil
 	case 2:
 		return callback.ErrNotRegistered
@@ -212,10 +248,46 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) error {
 	}
 }
 
+// putAndWait runs the put script and WAIT on one connection (a pipeline):
+// WAIT counts the replicas that acknowledged the writes of its own
+// connection.
+func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) (int, error) {
+	run := func() (*redis.Cmd, *redis.Cmd, error) {
+		pipe := s.client.Pipeline()
+		put := pipe.EvalSha(ctx, putScript.Hash(), keys, args...)
+		wait := pipe.Do(ctx, "WAIT", s.minReplicas, s.minReplicasWait.Milliseconds())
+		_, err := pipe.Exec(ctx)
+		return put, wait, err
+	}
+	put, wait, _ := run()
+	if err := put.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Nothing ran: load the script and send the pair again.
+		if err := putScript.Load(ctx, s.client).Err(); err != nil {
+			return 0, err
+		}
+		put, wait, _ = run()
+	}
+	res, err := put.Int()
+	if err != nil {
+		return 0, err
+	}
+	if res != 1 {
+		return res, nil // nothing was written: nothing to wait for
+	}
+	acked, err := wait.Int64()
+	if err != nil {
+		return 0, err
+	}
+	if acked < int64(s.minReplicas) {
+		return 0, fmt.Errorf("%w: %d of %d", callback.ErrNotReplicated, acked, s.minReplicas)
+	}
+	return 1, nil
+}
+
 // Take implements callback.Store.
 func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
 	k := s.keys(state)
-	res, err := takeScript.Run(ctx, s.client, k.list(), s.ttlSecs, k.name).Slice()
+	res, err := takeScript.Run(ctx, s.client, s.scriptKeys(k), s.ttlSecs, k.name).Slice()
 	if err != nil {
 		return callback.Callback{}, unavailable("take callback", err)
 	}
@@ -243,6 +315,9 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
 	c.State = state
+	if s.cluster {
+		_ = s.client.ZRem(ctx, k.pending, k.name).Err() // as in Put: only the count is at stake
+	}
 	if reg, ok := res[2].(string); ok {
 		metadata, err := s.sealer.Open(state, []byte(reg), []byte(k.registration))
 		if err != nil {
@@ -328,10 +403,14 @@ func (s *Store) keys(state string) stateKeys {
 	return stateKeys{name: n, callback: base, tombstone: base + ":taken", registration: base + ":reg", pending: s.pendingKey()}
 }
 
-// list is the KEYS of the put and take scripts. The pending set is a key of
-// its own: on Redis Cluster it would live in another slot than the
-// callback, so Cluster support has to move the count out of the scripts.
-func (k stateKeys) list() []string {
+// scriptKeys are the KEYS of the put and take scripts. The pending set is a
+// key of its own, in another slot than the callback on Redis Cluster, so
+// there the scripts leave it out and Put and Take keep the count by
+// separate commands.
+func (s *Store) scriptKeys(k stateKeys) []string {
+	if s.cluster {
+		return []string{k.callback, k.tombstone, k.registration}
+	}
 	return []string{k.callback, k.tombstone, k.registration, k.pending}
 }
 

@@ -1,0 +1,339 @@
+//go:build faults
+
+// The fault suite (make test-faults): real redis-server, Sentinel and
+// Cluster processes, and real instances of the service, under failures.
+// Figures it logs (FIGURE lines) are reported in docs/reliability.md.
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+)
+
+// figure logs a measured figure in a form docs/reliability.md quotes.
+func figure(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf("FIGURE %s: %s", t.Name(), fmt.Sprintf(format, args...))
+}
+
+// noLeaks checks, when the test and all its cleanups are done, that no
+// goroutine is left behind.
+func noLeaks(t *testing.T) {
+	t.Helper()
+	ignore := goleak.IgnoreCurrent()
+	t.Cleanup(func() {
+		http.DefaultClient.CloseIdleConnections()
+		// go-redis keeps redialling a dead node in the background after
+		// the client is closed: the library's, not ours.
+		if err := goleak.Find(ignore, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")); err != nil {
+			t.Errorf("goroutines leaked: %v", err)
+		}
+	})
+}
+
+func get(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), nil
+}
+
+// stream sends one callback every interval until stop is closed, and
+// records the states the service acknowledged with 200.
+type stream struct {
+	acked, refused, failed atomic.Int64
+	mu                     sync.Mutex
+	states                 []string
+	ackedAt                []time.Time
+}
+
+func (s *stream) run(base, tag string, interval time.Duration, stop <-chan struct{}) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(interval):
+		}
+		state := fmt.Sprintf("%s-%06d-%s", tag, i, strings.Repeat("x", 20))
+		code, _, err := get(client, base+"/callback?code=c-"+state+"&state="+state)
+		switch {
+		case err != nil:
+			s.failed.Add(1)
+		case code == http.StatusOK:
+			s.acked.Add(1)
+			s.mu.Lock()
+			s.states = append(s.states, state)
+			s.ackedAt = append(s.ackedAt, time.Now())
+			s.mu.Unlock()
+		default:
+			s.refused.Add(1) // 503: the person is told to try again
+		}
+	}
+}
+
+// lost takes every acknowledged callback and counts those that are gone
+// (404), and when they were acknowledged. Any other answer fails the test:
+// the count would mean nothing.
+func (s *stream) lost(t *testing.T, base string) (int, []time.Time) {
+	t.Helper()
+	client := &http.Client{Timeout: 5 * time.Second}
+	lost := 0
+	var when []time.Time
+	for i, state := range s.states {
+		code, body, err := get(client, base+"/api/callback/"+state)
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case code == http.StatusNotFound:
+			lost++
+			when = append(when, s.ackedAt[i])
+		case code != http.StatusOK:
+			t.Fatalf("take of %s: %d %s", state, code, body)
+		}
+	}
+	return lost, when
+}
+
+func TestFaultSentinelFailover(t *testing.T) {
+	for _, minReplicas := range []string{"0", "1", "2"} {
+		t.Run("MIN_REPLICAS="+minReplicas, func(t *testing.T) {
+			r := redistest.StartSentinel(t, 2, 3)
+			inst := startInstance(t, map[string]string{
+				"OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS":  strings.Join(r.SentinelAddrs(), ","),
+				"OAUTH_CALLBACK_REDIS_SENTINEL_MASTER": r.Master,
+				"OAUTH_CALLBACK_REDIS_MIN_REPLICAS":    minReplicas,
+				"OAUTH_CALLBACK_STORE_TIMEOUT":         "500ms",
+			})
+			var s stream
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			go func() { defer close(done); s.run(inst.URL, "sentinel", 10*time.Millisecond, stop) }()
+
+			time.Sleep(2 * time.Second)
+			failoverAt := time.Now()
+			r.Sentinels[0].Cmd(t, "SENTINEL", "FAILOVER", r.Master)
+			// Recovery: the first acknowledged callback after the new
+			// primary took over.
+			before := s.acked.Load()
+			deadline := time.Now().Add(30 * time.Second)
+			for !strings.Contains(r.Sentinels[0].Cmd(t, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", r.Master), fmt.Sprint(r.Replicas[0].Port)) &&
+				!strings.Contains(r.Sentinels[0].Cmd(t, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", r.Master), fmt.Sprint(r.Replicas[1].Port)) {
+				if time.Now().After(deadline) {
+					t.Fatal("no replica was promoted")
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			promoted := time.Since(failoverAt)
+			time.Sleep(4 * time.Second)
+			close(stop)
+			<-done
+			if s.acked.Load() <= before {
+				t.Fatal("no callback acknowledged after the failover: the service did not follow the new primary")
+			}
+			lost, when := s.lost(t, inst.URL)
+			var window string
+			if len(when) > 0 {
+				window = fmt.Sprintf(" (acknowledged from %v to %v after the failover command)",
+					when[0].Sub(failoverAt).Round(time.Millisecond), when[len(when)-1].Sub(failoverAt).Round(time.Millisecond))
+			}
+			figure(t, "acknowledged %d, refused (503, person asked to retry) %d, transport errors %d, acknowledged but lost %d%s; promotion %v",
+				s.acked.Load(), s.refused.Load(), s.failed.Load(), lost, window, promoted.Round(time.Millisecond))
+			if s.failed.Load() > 0 {
+				t.Errorf("%d requests failed at the transport level: the service must answer, not hang or drop", s.failed.Load())
+			}
+		})
+	}
+}
+
+func TestFaultCluster(t *testing.T) {
+	noLeaks(t)
+	c := redistest.StartCluster(t, 3)
+	env := map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs()[:3], ",")}
+	replicas := []*instance{startInstance(t, env), startInstance(t, env), startInstance(t, env)}
+	client := &http.Client{Timeout: 5 * time.Second}
+
+	// Exactly once across three replicas, on a cluster.
+	const states = 200
+	for i := range states {
+		if code, body, err := get(client, fmt.Sprintf("%s/callback?code=code-%d&state=cluster-%d", replicas[i%3].URL, i, i)); err != nil || code != 200 {
+			t.Fatalf("callback %d: %d %v %.200s", i, code, err, body)
+		}
+	}
+	if n := activeCallbacks(t, client, replicas[1].URL); n != states {
+		t.Errorf("active_callbacks on the cluster: %d, want %d", n, states)
+	}
+	var wg sync.WaitGroup
+	var ok, other atomic.Int64
+	for i := range states {
+		for _, r := range replicas {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, _, err := get(client, fmt.Sprintf("%s/api/callback/cluster-%d", r.URL, i))
+				switch {
+				case err == nil && code == 200:
+					ok.Add(1)
+				case err == nil && (code == 410 || code == 404):
+				default:
+					other.Add(1)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	if ok.Load() != states || other.Load() != 0 {
+		t.Fatalf("takes: %d successes (want %d), %d unexpected answers", ok.Load(), states, other.Load())
+	}
+
+	// Kill a primary: its replica is promoted and the service recovers by
+	// itself.
+	var primary *redistest.Server
+	for _, n := range c.Nodes {
+		if strings.Contains(n.Cmd(t, "ROLE"), "master") {
+			primary = n
+			break
+		}
+	}
+	primary.Stop()
+	killedAt := time.Now()
+
+	recovered := time.Duration(0)
+	var last string
+	for i := 0; recovered == 0; i++ {
+		if time.Since(killedAt) > 60*time.Second {
+			var live *redistest.Server
+			for _, n := range c.Nodes {
+				if n.Running() {
+					live = n
+				}
+			}
+			t.Fatalf("no recovery within 60 s of losing a primary; last answer: %s\n%s\n%s", last,
+
+				live.Cmd(t, "CLUSTER", "INFO"), live.Cmd(t, "CLUSTER", "NODES"))
+		}
+		// 50 states in a row, spread over every slot range, must succeed.
+		all := true
+		for j := range 50 {
+			state := fmt.Sprintf("after-kill-%d-%d", i, j)
+			code, body, err := get(client, replicas[j%3].URL+"/callback?code=c&state="+state)
+			if err != nil || code != 200 {
+				last = fmt.Sprintf("%d %v %.120s", code, err, body)
+				all = false
+				break
+			}
+		}
+		if all {
+			recovered = time.Since(killedAt)
+		} else {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	figure(t, "200 states exactly once over 3 service replicas; recovered %v after a primary was killed (cluster-node-timeout 1 s)", recovered.Round(time.Millisecond))
+}
+
+func TestFaultRedisRestartResubscribes(t *testing.T) {
+	noLeaks(t)
+	redis := redistest.Start(t)
+	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": redis.URL(), "OAUTH_CALLBACK_STORE_TIMEOUT": "300ms"})
+	client := &http.Client{Timeout: 40 * time.Second}
+	// Start the process's subscription, then take Redis away and back.
+	if code, _, err := get(client, inst.URL+"/api/callback/warm-up?wait=0.1"); err != nil || code != 404 {
+		t.Fatalf("warm-up: %d %v", code, err)
+	}
+	redis.Stop()
+	time.Sleep(time.Second)
+	redis.Restart(t)
+	restartedAt := time.Now()
+	// A waiter after the restart is woken through pub/sub, well before its
+	// 5-second re-check, once the subscription is back.
+	var wakeups []time.Duration
+	for i := 0; len(wakeups) < 3 && time.Since(restartedAt) < 30*time.Second; i++ {
+		state := fmt.Sprintf("after-restart-%d", i)
+		got := make(chan time.Duration, 1)
+		go func() {
+			start := time.Now()
+			code, _, err := get(client, inst.URL+"/api/callback/"+state+"?wait=20s")
+			if err != nil || code != 200 {
+				got <- -1
+				return
+			}
+			got <- time.Since(start)
+		}()
+		time.Sleep(300 * time.Millisecond)
+		sent := time.Now()
+		if code, _, err := get(client, inst.URL+"/callback?code=c&state="+state); err != nil || code != 200 {
+			<-got
+			continue // Redis still coming back
+		}
+		if d := <-got; d > 0 {
+			wakeups = append(wakeups, time.Since(sent))
+		}
+	}
+	if len(wakeups) < 3 {
+		t.Fatalf("waiters not served after the restart: %v", wakeups)
+	}
+	for _, d := range wakeups {
+		if d > 4*time.Second {
+			t.Errorf("a waiter took %v: woken by the re-check, not by pub/sub", d)
+		}
+	}
+	figure(t, "waiters woken %v after their callback, once Redis restarted", wakeups)
+}
+
+func TestFaultSlowClients(t *testing.T) {
+	noLeaks(t)
+	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_READ_HEADER_TIMEOUT": "2s", "OAUTH_CALLBACK_IDLE_TIMEOUT": "2s"})
+	host := strings.TrimPrefix(inst.URL, "http://")
+	var conns []netConn
+	for i := range 1000 {
+		c, err := dial(host)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		conns = append(conns, c)
+		if i%10 == 0 {
+			_, _ = c.Write([]byte("GET /health HTTP/1.1\r\nHost: x\r\nX-Slow: ")) // headers never finish
+		}
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	var worst time.Duration
+	var lat []time.Duration
+	for range 20 {
+		start := time.Now()
+		if code, _, err := get(client, inst.URL+"/health"); err != nil || code != 200 {
+			t.Fatalf("/health with 1000 idle connections: %d %v", code, err)
+		}
+		d := time.Since(start)
+		lat = append(lat, d)
+		worst = max(worst, d)
+	}
+	median := medianOf(lat)
+	if median > 100*time.Millisecond {
+		t.Errorf("/health median %v with 1000 idle connections, want under 100 ms", median)
+	}
+	// The read-header timeout closes them all.
+	closed := 0
+	for _, c := range conns {
+		if c.closedWithin(10 * time.Second) {
+			closed++
+		}
+	}
+	if closed != len(conns) {
+		t.Errorf("%d of %d idle connections still open 10 s after a 2 s read-header timeout", len(conns)-closed, len(conns))
+	}
+	figure(t, "/health median %v, worst %v of 20 with 1000 idle or half-sent connections; all closed by the timeout", median.Round(time.Microsecond), worst.Round(time.Microsecond))
+}
