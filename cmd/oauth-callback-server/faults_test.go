@@ -41,6 +41,32 @@ func noLeaks(t *testing.T) {
 	})
 }
 
+// crossReplicaWakeUp: a waiter on one instance gets a callback that lands
+// on another, through Redis pub/sub (well before the 5 s re-check).
+func crossReplicaWakeUp(t *testing.T, waiterOn, callbackOn, state string) {
+	t.Helper()
+	client := &http.Client{Timeout: 40 * time.Second}
+	got := make(chan int, 1)
+	go func() {
+		code, _, err := get(client, waiterOn+"/api/callback/"+state+"?wait=20s")
+		if err != nil {
+			code = 0
+		}
+		got <- code
+	}()
+	time.Sleep(300 * time.Millisecond)
+	sent := time.Now()
+	if code, _, err := get(client, callbackOn+"/callback?code=c&state="+state); err != nil || code != 200 {
+		t.Fatalf("callback: %d %v", code, err)
+	}
+	if code := <-got; code != 200 {
+		t.Fatalf("waiter: %d, want 200", code)
+	}
+	if d := time.Since(sent); d > 4*time.Second {
+		t.Errorf("waiter answered %v after the callback: woken by the re-check, not pub/sub", d)
+	}
+}
+
 func get(client *http.Client, url string) (int, string, error) {
 	resp, err := client.Get(url)
 	if err != nil {
@@ -118,6 +144,13 @@ func TestFaultSentinelFailover(t *testing.T) {
 				"OAUTH_CALLBACK_REDIS_MIN_REPLICAS":    minReplicas,
 				"OAUTH_CALLBACK_STORE_TIMEOUT":         "500ms",
 			})
+			if minReplicas == "0" {
+				second := startInstance(t, map[string]string{
+					"OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS":  strings.Join(r.SentinelAddrs(), ","),
+					"OAUTH_CALLBACK_REDIS_SENTINEL_MASTER": r.Master,
+				})
+				crossReplicaWakeUp(t, second.URL, inst.URL, "sentinel-long-poll")
+			}
 			var s stream
 			stop := make(chan struct{})
 			done := make(chan struct{})
@@ -198,6 +231,7 @@ func TestFaultCluster(t *testing.T) {
 	if ok.Load() != states || other.Load() != 0 {
 		t.Fatalf("takes: %d successes (want %d), %d unexpected answers", ok.Load(), states, other.Load())
 	}
+	crossReplicaWakeUp(t, replicas[1].URL, replicas[0].URL, "cluster-long-poll")
 
 	// Kill a primary: its replica is promoted and the service recovers by
 	// itself.
