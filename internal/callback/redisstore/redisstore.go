@@ -1,6 +1,6 @@
 // Package redisstore is the callback.Store shared by any number of replicas
-// through Redis (standalone today; go-redis's UniversalClient leaves room for
-// Sentinel and Cluster).
+// through Redis: standalone, Sentinel or Cluster, behind go-redis's
+// UniversalClient.
 //
 // Layout, for a prefix P and n = seal.Name(state), a keyed hash of the state:
 //
@@ -14,7 +14,8 @@
 //
 // Neither a state nor a code appears in a key, a value or a published
 // message. The braces are a Cluster hash tag: a state's keys always live in
-// one slot. Each operation is one Lua script, so one round trip.
+// one slot. Each operation is one Lua script, so one round trip (two on
+// Cluster, where the pending count lives in another slot).
 package redisstore
 
 import (
