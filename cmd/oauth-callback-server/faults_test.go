@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,12 +28,20 @@ func figure(t *testing.T, format string, args ...any) {
 }
 
 // noLeaks checks, when the test and all its cleanups are done, that no
-// goroutine is left behind.
+// goroutine and no file descriptor is left behind.
 func noLeaks(t *testing.T) {
 	t.Helper()
 	ignore := goleak.IgnoreCurrent()
+	fds := openFDs(t)
 	t.Cleanup(func() {
 		http.DefaultClient.CloseIdleConnections()
+		deadline := time.Now().Add(5 * time.Second)
+		for openFDs(t) > fds && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if n := openFDs(t); n > fds {
+			t.Errorf("file descriptors: %d open after the test, %d before", n, fds)
+		}
 		// go-redis keeps redialling a dead node in the background after
 		// the client is closed: the library's, not ours.
 		if err := goleak.Find(ignore, goleak.IgnoreAnyFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).tryDial")); err != nil {
@@ -65,6 +74,15 @@ func crossReplicaWakeUp(t *testing.T, waiterOn, callbackOn, state string) {
 	if d := time.Since(sent); d > 4*time.Second {
 		t.Errorf("waiter answered %v after the callback: woken by the re-check, not pub/sub", d)
 	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(entries)
 }
 
 func get(client *http.Client, url string) (int, string, error) {

@@ -1,0 +1,220 @@
+//go:build faults
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/client"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+)
+
+// roundRobin is the small load balancer of the rolling-restart test: it
+// sends each request to the next ready backend (by /readyz, polled every
+// 50 ms) and, when a backend refuses the connection (nothing was sent), to
+// the next one. Like a Kubernetes Service with readiness probes.
+type roundRobin struct {
+	backends []*url.URL
+	ready    []atomic.Bool
+	next     atomic.Uint64
+}
+
+func newRoundRobin(t *testing.T, urls []string) *httptest.Server {
+	rr := &roundRobin{ready: make([]atomic.Bool, len(urls))}
+	for _, u := range urls {
+		parsed, _ := url.Parse(u)
+		rr.backends = append(rr.backends, parsed)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	probe := &http.Client{Timeout: 200 * time.Millisecond}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			for i, b := range rr.backends {
+				resp, err := probe.Get(b.String() + "/readyz")
+				ok := err == nil && resp.StatusCode == http.StatusOK
+				if err == nil {
+					resp.Body.Close()
+				}
+				rr.ready[i].Store(ok)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+	transport := &http.Transport{DisableKeepAlives: true} // no stale connection to a stopped backend
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for range 2 * len(rr.backends) {
+			i := int(rr.next.Add(1) % uint64(len(rr.backends)))
+			if !rr.ready[i].Load() {
+				continue
+			}
+			refused := false
+			proxy := &httputil.ReverseProxy{
+				Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(rr.backends[i]) },
+				Transport: transport,
+				ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+					if errors.Is(err, syscall.ECONNREFUSED) {
+						refused = true
+						return
+					}
+					http.Error(w, err.Error(), http.StatusBadGateway)
+				},
+			}
+			proxy.ServeHTTP(w, r)
+			if !refused {
+				return
+			}
+		}
+		http.Error(w, "no backend ready", http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(func() { cancel(); <-done; srv.Close(); transport.CloseIdleConnections() })
+	// Wait until every backend is seen ready.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := range rr.ready {
+		for !rr.ready[i].Load() {
+			if time.Now().After(deadline) {
+				t.Fatal("backends never ready behind the proxy")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return srv
+}
+
+// TestFaultRollingRestart: three instances behind a round-robin proxy, each
+// restarted in turn (SIGTERM, drain, start) while sign-ins go on, with the
+// MCP server long-polling: no failed request, no code lost or delivered
+// twice.
+func TestFaultRollingRestart(t *testing.T) {
+	noLeaks(t)
+	redis := redistest.Start(t)
+	var ports []string
+	for range 3 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports = append(ports, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+		l.Close()
+	}
+	envFor := func(port string) map[string]string {
+		return map[string]string{
+			"OAUTH_CALLBACK_REDIS_URL":        redis.URL(),
+			"OAUTH_CALLBACK_PORT":             port,
+			"OAUTH_CALLBACK_DRAIN_DELAY":      "500ms", // the proxy sees /readyz 503 within 50 ms
+			"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT": "5s",
+		}
+	}
+	instances := make([]*instance, 3)
+	var urls []string
+	for i, p := range ports {
+		instances[i] = startInstance(t, envFor(p))
+		urls = append(urls, instances[i].URL)
+	}
+	proxy := newRoundRobin(t, urls)
+
+	var (
+		flows, failed atomic.Int64
+		mu            sync.Mutex
+		failures      []string
+		delivered     = map[string]int{}
+	)
+	fail := func(format string, args ...any) {
+		failed.Add(1)
+		mu.Lock()
+		failures = append(failures, fmt.Sprintf(format, args...))
+		mu.Unlock()
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for worker := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, _ := client.New(proxy.URL, client.WithPollInterval(100*time.Millisecond), client.WithLongPoll(10*time.Second))
+			httpc := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				state := fmt.Sprintf("rolling-%d-%d-%s", worker, i, "0123456789abcdef")
+				code := "code-" + state
+				got := make(chan error, 1)
+				var res *client.Result
+				go func() {
+					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+					defer cancel()
+					var err error
+					res, err = c.Wait(ctx, state)
+					got <- err
+				}()
+				time.Sleep(20 * time.Millisecond)
+				resp, err := httpc.Get(proxy.URL + "/callback?code=" + code + "&state=" + state)
+				if err != nil {
+					fail("callback %s: %v", state, err)
+				} else {
+					resp.Body.Close()
+					if resp.StatusCode != http.StatusOK {
+						fail("callback %s: %d", state, resp.StatusCode)
+					}
+				}
+				if err := <-got; err != nil {
+					fail("wait %s: %v", state, err)
+					continue
+				}
+				if res.AuthCode != code {
+					fail("wait %s: got code %q", state, res.AuthCode)
+				}
+				mu.Lock()
+				delivered[res.AuthCode]++
+				mu.Unlock()
+				flows.Add(1)
+			}
+		}()
+	}
+
+	time.Sleep(time.Second)
+	start := time.Now()
+	for i, p := range ports {
+		instances[i].stop() // SIGTERM: not ready, drain, answer waiters, shut down
+		if err := instances[i].wait(t); err != nil {
+			t.Fatalf("instance %d: %v", i, err)
+		}
+		instances[i] = startInstance(t, envFor(p))
+		time.Sleep(500 * time.Millisecond)
+	}
+	restarts := time.Since(start)
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+
+	for c, n := range delivered {
+		if n != 1 {
+			t.Errorf("%s delivered %d times", c, n)
+		}
+	}
+	if failed.Load() > 0 {
+		t.Errorf("%d failed: %v", failed.Load(), failures)
+	}
+	if flows.Load() < 50 {
+		t.Errorf("only %d sign-ins completed: the load was too light to mean anything", flows.Load())
+	}
+	figure(t, "%d sign-ins (callback + long-poll take) through a round-robin proxy while 3 instances were restarted in turn over %v: %d failed, 0 delivered twice",
+		flows.Load(), restarts.Round(time.Millisecond), failed.Load())
+}
