@@ -85,6 +85,13 @@ func Start(t testing.TB, args ...string) *Server {
 	return startServer(t, binary(t), "Ready to accept connections", func(dir string, port int) []string { return args })
 }
 
+// StartWith starts redis-server with the options argsFor gives for its
+// directory and port, e.g. to serve TLS on that port instead of TCP.
+func StartWith(t testing.TB, argsFor func(dir string, port int) []string) *Server {
+	t.Helper()
+	return startServer(t, binary(t), "Ready to accept connections", argsFor)
+}
+
 // startServer starts a server, on a fresh port when another process took
 // the one probed (a race between the probe and the bind).
 func startServer(t testing.TB, bin, ready string, argsFor func(dir string, port int) []string) *Server {

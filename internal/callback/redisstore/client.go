@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -137,6 +138,12 @@ const MinVersion = "6.2.0"
 // reports such a redis_version, like Valkey).
 func CheckVersion(ctx context.Context, client redis.UniversalClient) error {
 	info, err := client.Info(ctx, "server").Result()
+	var reply redis.Error
+	if errors.As(err, &reply) {
+		// Redis answered, with a refusal (wrong password, no such user,
+		// not allowed): waiting will not change that.
+		return fmt.Errorf("redis refused the connection: %w", err)
+	}
 	if err != nil {
 		return unavailable("read server version", err)
 	}
