@@ -201,8 +201,9 @@ func TestEveryCIScenarioRendersValidObjects(t *testing.T) {
 			if (replicas > 1) != (len(r.pdbs) == 1) {
 				t.Errorf("%d replicas and %d PodDisruptionBudgets: want one iff replicas > 1", replicas, len(r.pdbs))
 			}
-			if replicas > 1 && env(c, "OAUTH_CALLBACK_REDIS_URL") == nil {
-				t.Errorf("%d replicas without OAUTH_CALLBACK_REDIS_URL", replicas)
+			if replicas > 1 && env(c, "OAUTH_CALLBACK_REDIS_URL") == nil &&
+				env(c, "OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS") == nil && env(c, "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS") == nil {
+				t.Errorf("%d replicas without a Redis URL, sentinels or cluster", replicas)
 			}
 			if p := r.pods["rel-oauth-callback-server-test-connection"]; p == nil || p.Annotations["helm.sh/hook"] != "test" {
 				t.Errorf("no helm test pod")
@@ -468,5 +469,46 @@ func TestChartREADMEIsCurrent(t *testing.T) {
 	}
 	if strings.TrimSpace(string(got)) != strings.TrimSpace(string(want)) {
 		t.Error("charts/oauth-callback-server/README.md is out of date: run make chart-docs")
+	}
+}
+
+func TestSentinelAndClusterReachTheContainer(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "sentinel-values.yaml"))
+	d, c := r.app(t)
+	want := map[string]string{
+		"OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS":  "sentinel-0.redis:26379,sentinel-1.redis:26379,sentinel-2.redis:26379",
+		"OAUTH_CALLBACK_REDIS_SENTINEL_MASTER": "mymaster",
+		"OAUTH_CALLBACK_REDIS_USERNAME":        "oauth-callback",
+		"OAUTH_CALLBACK_REDIS_TLS":             "true",
+		"OAUTH_CALLBACK_REDIS_TLS_CA_FILE":     "/etc/oauth-callback-server/redis-tls/ca.crt",
+		"OAUTH_CALLBACK_REDIS_TLS_CERT_FILE":   "/etc/oauth-callback-server/redis-tls/tls.crt",
+	}
+	for name, value := range want {
+		if e := env(c, name); e == nil || e.Value != value {
+			t.Errorf("%s: %+v, want %q", name, e, value)
+		}
+	}
+	if env(c, "OAUTH_CALLBACK_REDIS_URL") != nil {
+		t.Error("a Redis URL besides the sentinels")
+	}
+	vols := d.Spec.Template.Spec.Volumes
+	if len(vols) != 1 || vols[0].Secret == nil || vols[0].Secret.SecretName != "redis-tls" ||
+		len(c.VolumeMounts) != 1 || !c.VolumeMounts[0].ReadOnly {
+		t.Errorf("TLS secret volume: %+v %+v", vols, c.VolumeMounts)
+	}
+
+	r = mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "cluster-values.yaml"))
+	_, c = r.app(t)
+	if e := env(c, "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS"); e == nil || !strings.Contains(e.Value, "redis-cluster-2.redis:6379") {
+		t.Errorf("cluster addresses: %+v", e)
+	}
+
+	for _, args := range [][]string{
+		{"--set", "redis.enabled=false", "--set", "redis.external.sentinelAddrs={s:26379}"},
+		{"--set", "redis.enabled=false", "--set", "redis.external.clusterAddrs={c:6379}", "--set", "redis.external.url=redis://x:6379"},
+	} {
+		if _, err := render(t, args...); err == nil {
+			t.Errorf("%v rendered", args)
+		}
 	}
 }

@@ -81,7 +81,8 @@ The Secret holding the Redis password: the operator's, or the generated one.
 Whether the service has a Redis at all.
 */}}
 {{- define "oauth-callback-server.hasRedis" -}}
-{{- if or .Values.redis.enabled .Values.redis.external.url .Values.redis.external.existingSecret }}true{{ end }}
+{{- $e := .Values.redis.external }}
+{{- if or .Values.redis.enabled $e.url $e.existingSecret $e.sentinelAddrs $e.clusterAddrs }}true{{ end }}
 {{- end }}
 
 {{/*
@@ -92,7 +93,16 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- if and (not $hasRedis) (or (gt (int .Values.replicaCount) 1) .Values.autoscaling.enabled) }}
 {{- fail "oauth-callback-server: more than one replica (replicaCount > 1 or autoscaling.enabled) needs Redis: the in-memory store serves one replica only. Set redis.enabled=true, or redis.external.url / redis.external.existingSecret, or replicaCount=1." }}
 {{- end }}
-{{- if and .Values.redis.enabled (or .Values.redis.external.url .Values.redis.external.existingSecret) }}
+{{- $e := .Values.redis.external }}
+{{- if and $e.sentinelAddrs (not $e.sentinelMaster) }}
+{{- fail "oauth-callback-server: redis.external.sentinelAddrs needs redis.external.sentinelMaster (the primary's name)." }}
+{{- end }}
+{{- $kinds := 0 }}
+{{- range (list (or $e.url $e.existingSecret) $e.sentinelAddrs $e.clusterAddrs) }}{{ if . }}{{ $kinds = add1 $kinds }}{{ end }}{{ end }}
+{{- if gt $kinds 1 }}
+{{- fail "oauth-callback-server: choose one of redis.external.url/existingSecret, sentinelAddrs or clusterAddrs." }}
+{{- end }}
+{{- if and .Values.redis.enabled (or $e.url $e.existingSecret $e.sentinelAddrs $e.clusterAddrs) }}
 {{- fail "oauth-callback-server: set either redis.enabled (bundled Redis) or redis.external.*, not both." }}
 {{- end }}
 {{- if and .Values.redis.external.url .Values.redis.external.existingSecret }}
