@@ -80,6 +80,10 @@ bench: build ## Go benchmarks, then the load run against the binary (needs wrk a
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
 	$(GO) run ./bench/loadbench -bin bin/$(BINARY)
 
+.PHONY: soak
+soak: build ## 10-minute soak: 200 sign-ins/s against two replicas on Redis; errors, p99, RSS, goroutines per minute (not in CI)
+	$(GO) run ./bench/loadbench -bin bin/$(BINARY) -soak $${SOAK_DURATION:-10m} -soak-rate $${SOAK_RATE:-200}
+
 .PHONY: cover
 cover: ## Tests with a coverage report in coverage.out
 	$(GO) test -race -count=1 -coverprofile=coverage.out ./...

@@ -42,6 +42,8 @@ var (
 	wakeCycles  = flag.Int("wake-cycles", 1000, "long-poll cycles for the wake latency")
 	pending     = flag.Int("pending", 100_000, "pending callbacks for the memory figures")
 	bareServer  = flag.String("bare-server", "", "internal: serve the bare handler on this address")
+	soakFor     = flag.Duration("soak", 0, "instead of the benchmark: a soak run of this length (make soak)")
+	soakRate    = flag.Int("soak-rate", 200, "sign-ins per second during the soak run")
 )
 
 func main() {
@@ -75,6 +77,9 @@ func run() error {
 	}
 	var procs procList
 	defer procs.stopAll()
+	if *soakFor > 0 {
+		return soak(&procs, dir, *soakFor, *soakRate)
+	}
 
 	redisAddr, err := procs.startRedis(dir)
 	if err != nil {
