@@ -389,3 +389,94 @@ func TestFaultSlowClients(t *testing.T) {
 	}
 	figure(t, "/health median %v, worst %v of 20 with 1000 idle or half-sent connections; all closed by the timeout", median.Round(time.Microsecond), worst.Round(time.Microsecond))
 }
+
+// TestFaultRedisStoppedUnderLoad: Redis goes away while sign-ins go on.
+// Every request is answered (200, or 503 within the store timeout), never
+// hangs; /healthz stays 200 and /readyz 503; when Redis is back the service
+// serves again by itself.
+func TestFaultRedisStoppedUnderLoad(t *testing.T) {
+	noLeaks(t)
+	redis := redistest.Start(t)
+	const storeTimeout = 500 * time.Millisecond
+	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": redis.URL(), "OAUTH_CALLBACK_STORE_TIMEOUT": "500ms"})
+	var (
+		slowest   atomic.Int64 // ns
+		ok503     atomic.Int64
+		ok200     atomic.Int64
+		bad       atomic.Int64
+		lastError atomic.Value
+	)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			client := &http.Client{Timeout: 10 * time.Second}
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				state := fmt.Sprintf("load-%d-%d", w, i)
+				for _, path := range []string{"/callback?code=c&state=" + state, "/api/callback/" + state} {
+					start := time.Now()
+					code, _, err := get(client, inst.URL+path)
+					if d := time.Since(start).Nanoseconds(); d > slowest.Load() {
+						slowest.Store(d)
+					}
+					switch {
+					case err != nil:
+						bad.Add(1)
+						lastError.Store(err.Error())
+					case code == 200:
+						ok200.Add(1)
+					case code == 503:
+						ok503.Add(1)
+					case code == 404 && strings.HasPrefix(path, "/api/"):
+						// the callback was refused with 503, so nothing to take
+					default:
+						bad.Add(1)
+						lastError.Store(fmt.Sprint(code))
+					}
+				}
+			}
+		}()
+	}
+	client := &http.Client{Timeout: 5 * time.Second}
+	time.Sleep(time.Second)
+	redis.Stop()
+	time.Sleep(300 * time.Millisecond)
+	if code, _, _ := get(client, inst.URL+"/healthz"); code != 200 {
+		t.Errorf("/healthz during the outage: %d", code)
+	}
+	if code, _, _ := get(client, inst.URL+"/readyz"); code != 503 {
+		t.Errorf("/readyz during the outage: %d", code)
+	}
+	time.Sleep(2 * time.Second)
+	during503 := ok503.Load()
+	redis.Restart(t)
+	back := time.Now()
+	before := ok200.Load()
+	for ok200.Load() < before+20 {
+		if time.Since(back) > 5*time.Second {
+			t.Fatalf("not serving 5 s after Redis came back (%d successes since)", ok200.Load()-before)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	recovered := time.Since(back)
+	close(stop)
+	wg.Wait()
+	if bad.Load() > 0 {
+		t.Errorf("%d requests failed or hung (last: %v)", bad.Load(), lastError.Load())
+	}
+	if during503 == 0 {
+		t.Error("no 503 during the outage: the test did not test anything")
+	}
+	if worst := time.Duration(slowest.Load()); worst > 2*time.Second {
+		t.Errorf("slowest request %v with a %v store timeout", worst, storeTimeout)
+	}
+	figure(t, "8 workers: %d answered 200, %d answered 503 while Redis was down, 0 hung; slowest request %v (store timeout %v); serving again %v after Redis restarted",
+		ok200.Load(), ok503.Load(), time.Duration(slowest.Load()).Round(time.Millisecond), storeTimeout, recovered.Round(time.Millisecond))
+}
