@@ -57,9 +57,10 @@ const (
 // instead of a struct, its strings and a params map, which keeps a pending
 // callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
-	kind    kind
-	value   string // pending: the callback; registered: the metadata
-	expires time.Time
+	kind     kind
+	value    string // pending: the callback, encoded
+	metadata string // from the registration, returned with the callback
+	expires  time.Time
 }
 
 // Option changes a Store's defaults.
@@ -119,7 +120,7 @@ func (s *Store) Register(_ context.Context, state string, ttl time.Duration, met
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, value: string(metadata), expires: now.Add(ttl)}
+	r := &record{kind: registered, metadata: string(metadata), expires: now.Add(ttl)}
 	s.records[state] = r
 	heap.Push(&s.registrations, queueItem{state: state, expires: r.expires})
 	return nil
@@ -140,6 +141,12 @@ func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 }
 
 func (s *Store) put(c callback.Callback) error {
+	// Encoded before taking the lock, and a copy: nothing the caller keeps,
+	// like the request's query string, stays alive with the entry.
+	encoded, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("encode callback: %w", err)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -149,27 +156,19 @@ func (s *Store) put(c callback.Callback) error {
 	case ok && r.kind != registered:
 		return callback.ErrExists
 	case ok:
-		if r.value != "" {
-			c.Metadata = json.RawMessage(r.value)
-		}
+		// The registration becomes the callback, keeping its metadata.
 	case s.requireRegistration:
 		return callback.ErrNotRegistered
 	case len(s.records) >= s.maxEntries:
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
-	}
-	// A copy: nothing the caller keeps, like the request's query string,
-	// stays alive with the entry.
-	encoded, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("encode callback: %w", err)
+	default:
+		r = &record{}
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
-	if ok {
-		r.kind, r.value, r.expires = pending, string(encoded), now.Add(s.ttl)
-	} else {
-		r = &record{kind: pending, value: string(encoded), expires: now.Add(s.ttl)}
+	if !ok {
 		s.records[state] = r
 	}
+	r.kind, r.value, r.expires = pending, string(encoded), now.Add(s.ttl)
 	s.pending.push(state, r.expires)
 	s.nPending++
 	return nil
@@ -177,6 +176,23 @@ func (s *Store) put(c callback.Callback) error {
 
 // Take implements callback.Store.
 func (s *Store) Take(_ context.Context, state string) (callback.Callback, error) {
+	value, metadata, err := s.take(state)
+	if err != nil {
+		return callback.Callback{}, err
+	}
+	// Decoded outside the lock.
+	var c callback.Callback
+	if err := json.Unmarshal([]byte(value), &c); err != nil {
+		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
+	}
+	c.State = state
+	if metadata != "" {
+		c.Metadata = json.RawMessage(metadata)
+	}
+	return c, nil
+}
+
+func (s *Store) take(state string) (value, metadata string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -184,22 +200,17 @@ func (s *Store) Take(_ context.Context, state string) (callback.Callback, error)
 	r, ok := s.records[state]
 	switch {
 	case !ok || r.kind == registered:
-		return callback.Callback{}, callback.ErrNotFound
+		return "", "", callback.ErrNotFound
 	case r.kind == taken:
-		return callback.Callback{}, callback.ErrAlreadyTaken
+		return "", "", callback.ErrAlreadyTaken
 	}
-	value := r.value
+	value, metadata = r.value, r.metadata
 	// The record stays as a tombstone so that a second take answers
 	// "already retrieved" and a second callback cannot replace this one.
-	r.kind, r.value, r.expires = taken, "", now.Add(s.ttl)
+	r.kind, r.value, r.metadata, r.expires = taken, "", "", now.Add(s.ttl)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
-	var c callback.Callback
-	if err := json.Unmarshal([]byte(value), &c); err != nil {
-		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
-	}
-	c.State = state
-	return c, nil
+	return value, metadata, nil
 }
 
 // Pending implements callback.Store.
