@@ -15,12 +15,15 @@ const (
 	MaxParams      = 32
 )
 
-// ValidateState checks a state against RFC 6749: 1..512 characters of VSCHAR
-// (printable ASCII, %x20-7E).
-func ValidateState(state string) error {
+// ValidateState checks a state against RFC 6749, VSCHAR (printable ASCII,
+// %x20-7E), and the length rules: at least minLength (the operator's
+// OAUTH_CALLBACK_STATE_MIN_LENGTH, 1 at least) and at most 512 characters.
+func ValidateState(state string, minLength int) error {
 	switch {
 	case state == "":
 		return fmt.Errorf("state is empty")
+	case len(state) < minLength:
+		return fmt.Errorf("state is shorter than %d characters", minLength)
 	case len(state) > MaxStateLength:
 		return fmt.Errorf("state is longer than %d characters", MaxStateLength)
 	}

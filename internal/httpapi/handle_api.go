@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -43,12 +42,10 @@ type errorBody struct {
 // request until the callback arrives or the wait ends (long-poll).
 func (s *server) handleTake() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := s.stateParam(w, r)
+		state, ok := s.pathState(w, r)
 		if !ok {
-			annotate(r, logOutcome("invalid"))
 			return
 		}
-		annotate(r, slog.String("state_hash", callback.StateHash(state)))
 
 		wait, fromPrefer, herr := requestedWait(r, s.maxWait)
 		if herr != nil {
@@ -146,28 +143,27 @@ func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string,
 	})
 }
 
-// stateParam reads and checks the {state} path segment, answering 400 itself
-// when it is not valid.
-func (s *server) stateParam(w http.ResponseWriter, r *http.Request) (string, bool) {
+// pathState reads and checks the {state} path segment and names it in the
+// log line; when it is not valid it answers 400 itself.
+func (s *server) pathState(w http.ResponseWriter, r *http.Request) (string, bool) {
 	state := chi.URLParam(r, "state")
 	// chi matches on the escaped path when it differs from the decoded
 	// one (a %2F in the state); decode it here, once.
 	if r.URL.RawPath != "" {
 		decoded, err := url.PathUnescape(state)
 		if err != nil {
+			annotate(r, logOutcome("invalid"))
 			writeJSON(w, http.StatusBadRequest, errorBody{"error", "The state in the path is not correctly encoded"})
 			return "", false
 		}
 		state = decoded
 	}
-	if err := callback.ValidateState(state); err != nil {
+	if err := callback.ValidateState(state, s.stateMinLength); err != nil {
+		annotate(r, logOutcome("invalid"))
 		writeJSON(w, http.StatusBadRequest, errorBody{"error", "Invalid state: " + err.Error()})
 		return "", false
 	}
-	if len(state) < s.stateMinLength {
-		writeJSON(w, http.StatusBadRequest, errorBody{"error", fmt.Sprintf("Invalid state: shorter than %d characters", s.stateMinLength)})
-		return "", false
-	}
+	annotate(r, slog.String("state_hash", callback.StateHash(state)))
 	return state, true
 }
 

@@ -166,11 +166,8 @@ func parseCallback(values url.Values, stateMinLength int) (callback.Callback, *r
 	if c.State == "" {
 		return bad("The sign-in response has no state, so it cannot be matched to your application.")
 	}
-	if err := callback.ValidateState(c.State); err != nil {
+	if err := callback.ValidateState(c.State, stateMinLength); err != nil {
 		return bad("The %s.", err)
-	}
-	if len(c.State) < stateMinLength {
-		return bad("The state is shorter than %d characters.", stateMinLength)
 	}
 	if c.Code == "" && c.Error == "" {
 		return bad("The sign-in response has neither a code nor an error.")

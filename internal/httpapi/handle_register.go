@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"time"
@@ -42,12 +41,10 @@ type registerBody struct {
 // states.
 func (s *server) handleRegister() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := s.stateParam(w, r)
+		state, ok := s.pathState(w, r)
 		if !ok {
-			annotate(r, logOutcome("invalid"))
 			return
 		}
-		annotate(r, slog.String("state_hash", callback.StateHash(state)))
 		req, herr := s.readRegisterRequest(w, r)
 		if herr == nil {
 			req.ttl, herr = s.registrationTTL(req.TTL)
