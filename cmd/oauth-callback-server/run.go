@@ -87,8 +87,8 @@ Environment:
 func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 	log := newLogger(cfg, stdout)
 
-	pageOptions := page.Options{TemplatesDir: cfg.TemplatesDir, ProductName: cfg.ProductName, CloseAfter: cfg.PageCloseAfter}
-	if _, err := page.New(pageOptions); err != nil {
+	pages, err := page.New(page.Options{TemplatesDir: cfg.TemplatesDir, ProductName: cfg.ProductName, CloseAfter: cfg.PageCloseAfter})
+	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_TEMPLATES_DIR", Value: cfg.TemplatesDir, Reason: err.Error()})
 	}
 	warnAboutOpenSettings(cfg, log)
@@ -128,7 +128,7 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			RateLimitAPI:      cfg.RateLimitAPI,
 			TrustedProxies:    cfg.TrustedProxies,
 			StateMinLength:    cfg.StateMinLength,
-			Pages:             pageOptions,
+			Pages:             pages,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
@@ -57,6 +58,15 @@ func (o storeOutcome) page() page.Content {
 		kind = page.Expired
 	}
 	return page.Content{Kind: kind, Title: o.pageTitle, Message: o.pageText}
+}
+
+// builtinPages is the built-in callback page, which needs no check.
+func builtinPages() *page.Renderer {
+	r, err := page.New(page.Options{})
+	if err != nil {
+		panic(fmt.Sprintf("httpapi: built-in callback page: %v", err))
+	}
+	return r
 }
 
 // staticPages are rendered once at start: the pages whose text never

@@ -61,10 +61,9 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// StateMinLength refuses shorter states (400); default 1.
 	StateMinLength int
-	// Pages customise the callback page (templates, product name,
-	// auto-close). NewServer panics if they cannot be rendered: check them
-	// first with page.New, as run does.
-	Pages page.Options
+	// Pages renders the callback page, as the operator customised it
+	// (page.New checks the templates at start-up); nil is the built-in page.
+	Pages *page.Renderer
 	// Now replaces time.Now for received_at and /health; for tests.
 	Now func() time.Time
 }
@@ -116,11 +115,15 @@ func NewServer(opts Options) http.Handler {
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
 	}
-	pages, err := page.New(opts.Pages, staticPages()...)
-	if err != nil {
+	s.pages = opts.Pages
+	if s.pages == nil {
+		s.pages = builtinPages()
+	}
+	// page.New has rendered every template once already, so these cannot
+	// fail but through a bug.
+	if err := s.pages.Prerender(staticPages()...); err != nil {
 		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
 	}
-	s.pages = pages
 	for _, t := range opts.APITokens {
 		s.tokenDigests = append(s.tokenDigests, sha256.Sum256([]byte(t)))
 	}

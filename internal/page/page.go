@@ -71,9 +71,9 @@ type Renderer struct {
 	static      map[Content][]byte
 }
 
-// New returns a Renderer, with the pages for staticContents rendered once.
-// It fails when a template is missing or does not parse or render.
-func New(opts Options, staticContents ...Content) (*Renderer, error) {
+// New returns a Renderer. It fails when a template is missing or does not
+// parse or render.
+func New(opts Options) (*Renderer, error) {
 	r := &Renderer{
 		templates:   map[Kind]*template.Template{},
 		productName: opts.ProductName,
@@ -101,14 +101,21 @@ func New(opts Options, staticContents ...Content) (*Renderer, error) {
 			return nil, fmt.Errorf("page template %s: %w", path, err)
 		}
 	}
-	for _, c := range staticContents {
+	return r, nil
+}
+
+// Prerender renders the pages for contents once, for Write to send as they
+// are: pages whose text never depends on the request. Call it before the
+// Renderer serves.
+func (r *Renderer) Prerender(contents ...Content) error {
+	for _, c := range contents {
 		b, err := r.render(c)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		r.static[c] = b
 	}
-	return r, nil
+	return nil
 }
 
 // Write sends the page for c with status.
