@@ -279,3 +279,14 @@ func TestRunRejectsATemplatesDirWithoutTemplates(t *testing.T) {
 		t.Fatalf("got %v, want a configuration error (exit 2) naming OAUTH_CALLBACK_TEMPLATES_DIR", err)
 	}
 }
+
+// get fetches url and returns the status and body.
+func get(client *http.Client, url string) (int, string, error) {
+	resp, err := client.Get(url)
+	if err != nil {
+		return 0, "", err
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body), nil
+}

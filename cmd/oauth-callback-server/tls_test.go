@@ -86,10 +86,10 @@ func TestRedisOverTLSWithACL(t *testing.T) {
 	}
 	inst := startInstance(t, env)
 	client := &http.Client{Timeout: 5 * time.Second}
-	if code, _, err := fetch(client, inst.URL+"/callback?code=tls-code&state=over-tls"); err != nil || code != 200 {
+	if code, _, err := get(client, inst.URL+"/callback?code=tls-code&state=over-tls"); err != nil || code != 200 {
 		t.Fatalf("callback over TLS: %d %v", code, err)
 	}
-	if code, body, err := fetch(client, inst.URL+"/api/callback/over-tls"); err != nil || code != 200 || !strings.Contains(body, "tls-code") {
+	if code, body, err := get(client, inst.URL+"/api/callback/over-tls"); err != nil || code != 200 || !strings.Contains(body, "tls-code") {
 		t.Fatalf("take over TLS: %d %v %s", code, err, body)
 	}
 
@@ -105,14 +105,4 @@ func TestRedisOverTLSWithACL(t *testing.T) {
 	if took := time.Since(start); took > 10*time.Second {
 		t.Errorf("a refused password took %v to report", took)
 	}
-}
-
-func fetch(client *http.Client, url string) (int, string, error) {
-	resp, err := client.Get(url)
-	if err != nil {
-		return 0, "", err
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(body), nil
 }
