@@ -247,7 +247,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 	}
 	tlsConfig, err := redisTLS(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CA_FILE", Value: cfg.RedisTLSCAFile, Reason: err.Error()})
+		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
 	clientConfig := redisstore.ClientConfig{
 		URL:              cfg.RedisURL,
@@ -283,26 +283,30 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 }
 
 // redisTLS is the TLS configuration for Redis, or nil when the settings ask
-// for none (a rediss:// URL still brings its own).
+// for none (a rediss:// URL still brings its own). Errors are *config.Error
+// naming the file's variable.
 func redisTLS(cfg config.Config) (*tls.Config, error) {
 	if !cfg.RedisTLS && cfg.RedisTLSCAFile == "" && cfg.RedisTLSCertFile == "" {
 		return nil, nil
 	}
 	t := &tls.Config{MinVersion: tls.VersionTLS12}
 	if cfg.RedisTLSCAFile != "" {
+		caErr := func(reason string) error {
+			return &config.Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CA_FILE", Value: cfg.RedisTLSCAFile, Reason: reason}
+		}
 		pem, err := os.ReadFile(cfg.RedisTLSCAFile)
 		if err != nil {
-			return nil, err
+			return nil, caErr(err.Error())
 		}
 		t.RootCAs = x509.NewCertPool()
 		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("no PEM certificate in %s", cfg.RedisTLSCAFile)
+			return nil, caErr("no PEM certificate in the file")
 		}
 	}
 	if cfg.RedisTLSCertFile != "" {
 		cert, err := tls.LoadX509KeyPair(cfg.RedisTLSCertFile, cfg.RedisTLSKeyFile)
 		if err != nil {
-			return nil, err
+			return nil, &config.Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Value: cfg.RedisTLSCertFile, Reason: err.Error()}
 		}
 		t.Certificates = []tls.Certificate{cert}
 	}
