@@ -413,9 +413,10 @@ func TestOneReplicaOnMemoryHasNoPDB(t *testing.T) {
 	}
 }
 
-func TestNotesTellTheRedirectURIAndAPIURL(t *testing.T) {
-	// helm install --dry-run cannot be told the Kubernetes version; the
-	// same action through Helm's library can.
+// notes renders the install notes. helm install --dry-run cannot be told the
+// Kubernetes version; the same action through Helm's library can.
+func notes(t *testing.T, values map[string]any) string {
+	t.Helper()
 	ch, err := loader.Load(chartDir(t))
 	if err != nil {
 		t.Fatal(err)
@@ -424,16 +425,21 @@ func TestNotesTellTheRedirectURIAndAPIURL(t *testing.T) {
 	install.ReleaseName, install.Namespace = "rel", "test"
 	install.DryRun, install.ClientOnly = true, true
 	install.KubeVersion = &chartutil.KubeVersion{Version: "v" + kubeVersion, Major: "1", Minor: "31"}
-	rel, err := install.Run(ch, map[string]any{"publicURL": "https://auth.example.com"})
+	rel, err := install.Run(ch, values)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return rel.Info.Notes
+}
+
+func TestNotesTellTheRedirectURIAndAPIURL(t *testing.T) {
+	n := notes(t, map[string]any{"publicURL": "https://auth.example.com"})
 	for _, want := range []string{
 		"https://auth.example.com/callback",
 		"MICROSOFT_MCP_OAUTH_CALLBACK_API_URL=http://rel-oauth-callback-server.test.svc.cluster.local:8000/api/callback/{state}",
 	} {
-		if !strings.Contains(rel.Info.Notes, want) {
-			t.Errorf("NOTES lack %q:\n%s", want, rel.Info.Notes)
+		if !strings.Contains(n, want) {
+			t.Errorf("NOTES lack %q:\n%s", want, n)
 		}
 	}
 }
@@ -510,5 +516,16 @@ func TestSentinelAndClusterReachTheContainer(t *testing.T) {
 		if _, err := render(t, args...); err == nil {
 			t.Errorf("%v rendered", args)
 		}
+	}
+}
+
+func TestNotesWarnAboutRateLimitsBehindAnIngress(t *testing.T) {
+	ingress := map[string]any{"enabled": true, "hosts": []any{"auth.example.com"}}
+	if n := notes(t, map[string]any{"ingress": ingress}); !strings.Contains(n, "OAUTH_CALLBACK_TRUSTED_PROXIES is not set") {
+		t.Errorf("no warning with an ingress and no trusted proxies:\n%s", n)
+	}
+	withProxies := map[string]any{"ingress": ingress, "config": map[string]any{"OAUTH_CALLBACK_TRUSTED_PROXIES": "10.0.0.0/8"}}
+	if n := notes(t, withProxies); strings.Contains(n, "WARNING") {
+		t.Errorf("warning although trusted proxies are set:\n%s", n)
 	}
 }
