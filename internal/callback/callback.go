@@ -4,7 +4,9 @@
 package callback
 
 import (
+	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -27,6 +29,11 @@ type Callback struct {
 	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
+// RegisteredShare is the part of a store's byte budget that only callbacks
+// for registered states may use, so that a flood of made-up states cannot
+// block the sign-ins an MCP server announced.
+const RegisteredShare = 0.2
+
 // Errors returned by every Store. Callers compare with errors.Is: stores may
 // wrap them with detail.
 var (
@@ -34,10 +41,21 @@ var (
 	ErrNotFound = errors.New("callback not found or expired")
 	// ErrAlreadyTaken: the callback was stored and has been taken already.
 	ErrAlreadyTaken = errors.New("callback already retrieved")
-	// ErrExists: a callback for the state is stored or was taken already;
-	// the first one wins and nothing is overwritten.
+	// ErrExists: the same callback (same code, or same error) is stored or
+	// was taken already, or the state is registered: a refresh or a double
+	// submit. The first one is kept and nothing is overwritten.
 	ErrExists = errors.New("callback already received for this state")
-	// ErrFull: the store holds as many entries as it is allowed to.
+	// ErrConflict: a different callback arrived for a state whose first
+	// callback was still pending, or the state is conflicted already.
+	// Someone other than the person may have sent one of them, so nobody
+	// gets either: the take answers ErrConflict too.
+	ErrConflict = errors.New("conflicting callbacks received for this state")
+	// ErrConflictAfterTake: a different callback arrived after the first one
+	// was taken. The taken one cannot be recalled; the event is refused and
+	// reported.
+	ErrConflictAfterTake = errors.New("a different callback arrived after the first was taken")
+	// ErrFull: the store holds as many entries or bytes as it is allowed
+	// to (or Redis refused the write: out of memory).
 	ErrFull = errors.New("callback store is full")
 	// ErrUnavailable: the store could not be reached in time. Retrying later
 	// may succeed.
@@ -64,17 +82,23 @@ type Store interface {
 	Register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error
 
 	// Put stores c under c.State until the store's TTL runs out, with the
-	// state's registration metadata if it was registered. It returns
-	// ErrExists when a callback for the state is stored or was taken within
-	// the TTL, ErrNotRegistered when the store requires registration and
-	// there is none, ErrFull when the store is at its bound, and
+	// state's registration metadata if it was registered, and reports
+	// whether the state was registered. It returns ErrExists when the same
+	// callback (see Fingerprint) is stored or was taken within the TTL,
+	// ErrConflict when a different one is pending (the state becomes
+	// conflicted: neither is ever handed out) or the state is conflicted,
+	// ErrConflictAfterTake when a different one was taken, ErrNotRegistered
+	// when the store requires registration and there is none, ErrFull when
+	// the store is at its bound (entries or bytes; unregistered states may
+	// not use the share of the bytes kept for registered ones), and
 	// ErrUnavailable when the store cannot be reached.
-	Put(ctx context.Context, c Callback) error
+	Put(ctx context.Context, c Callback) (registered bool, err error)
 
 	// Take returns the callback stored under state and removes it, so that
 	// exactly one caller ever gets it. It returns ErrAlreadyTaken when it was
-	// taken before (within the TTL), ErrNotFound when none was stored or it
-	// expired, ErrUnreadable when it cannot be decoded (it is gone), and
+	// taken before (within the TTL), ErrConflict when the state is
+	// conflicted, ErrNotFound when none was stored or it expired,
+	// ErrUnreadable when it cannot be decoded (it is gone), and
 	// ErrUnavailable when the store cannot be reached.
 	Take(ctx context.Context, state string) (Callback, error)
 
@@ -101,9 +125,62 @@ type Notifier interface {
 	Subscribe(state string) (wake <-chan struct{}, cancel func())
 }
 
-// StateHash is a short, stable, non-reversible name for a state, for logs:
-// enough to correlate lines, not enough to take a callback.
-func StateHash(state string) string {
-	sum := sha256.Sum256([]byte(state))
-	return hex.EncodeToString(sum[:6])
+// StateHasher names states in logs: a short, stable, non-reversible name,
+// enough to correlate lines, not enough to take a callback. With a server
+// secret it is an HMAC, so that even a short state cannot be recovered from
+// a log line by trying candidates.
+type StateHasher struct{ key string }
+
+// NewStateHasher returns a StateHasher keyed with secret (may be empty).
+func NewStateHasher(secret []byte) StateHasher {
+	return StateHasher{key: "oauth-callback-server/state-hash\x00" + string(secret)}
+}
+
+// Hash is the state's name for logs: 12 hex digits.
+func (h StateHasher) Hash(state string) string {
+	m := hmac.New(sha256.New, []byte(h.key))
+	m.Write([]byte(state))
+	return hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// Fingerprint tells two callbacks for one state apart without keeping the
+// code in the clear: same code and same error, same fingerprint. It is keyed
+// with the state, so stores may keep it next to the sealed value: without
+// the state it says nothing, and it does not depend on the server secret,
+// so replicas in the middle of a key rotation agree on it.
+func Fingerprint(c Callback) string {
+	m := hmac.New(sha256.New, []byte(c.State))
+	m.Write([]byte("fingerprint\x00"))
+	m.Write([]byte(c.Code))
+	m.Write([]byte{0})
+	m.Write([]byte(c.Error))
+	return hex.EncodeToString(m.Sum(nil)[:16])
+}
+
+// Encode is the stored form of a callback: JSON without HTML escaping, so
+// that a value full of < > & takes as many bytes in the store as it took on
+// the wire (json.Marshal would grow each to six).
+func Encode(c Callback) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// Size is what a callback counts against OAUTH_CALLBACK_MAX_CALLBACK_BYTES:
+// the bytes of everything the provider sent that is kept (code, error,
+// description, iss, and every other parameter, names included). The state
+// is not counted: it has its own limit.
+func (c Callback) Size() int {
+	n := len(c.Code) + len(c.Error) + len(c.ErrorDescription)
+	for name, v := range c.Params { // iss is one of them
+		n += len(name) + len(v)
+	}
+	if _, ok := c.Params["iss"]; !ok {
+		n += len(c.Iss)
+	}
+	return n
 }

@@ -45,18 +45,19 @@ func ValidateCode(code string) error {
 	return nil
 }
 
-// ValidateValue checks any other parameter: valid UTF-8, no NUL, bounded.
-// Line breaks are allowed: Entra ID puts them in error_description.
-func ValidateValue(name, value string) error {
+// ValidateValue checks any other parameter, or a parameter's name: valid
+// UTF-8, no NUL, bounded. Line breaks are allowed: Entra ID puts them in
+// error_description. Its errors never quote the value.
+func ValidateValue(value string) error {
 	switch {
 	case len(value) > MaxValueLength:
-		return fmt.Errorf("parameter %q is longer than %d bytes", name, MaxValueLength)
+		return fmt.Errorf("longer than %d bytes", MaxValueLength)
 	case !utf8.ValidString(value):
-		return fmt.Errorf("parameter %q is not valid UTF-8", name)
+		return fmt.Errorf("not valid UTF-8")
 	}
 	for i := 0; i < len(value); i++ {
 		if value[i] == 0 {
-			return fmt.Errorf("parameter %q contains a NUL byte", name)
+			return fmt.Errorf("contains a NUL byte")
 		}
 	}
 	return nil

@@ -32,28 +32,50 @@ var ErrOpen = errors.New("sealed value cannot be opened")
 
 // Sealer seals and opens values. Its zero value is not usable; use New.
 type Sealer struct {
-	secret []byte
+	secrets [][]byte // the first seals and names; every one opens
 }
 
-// New returns a Sealer mixing serverSecret (may be empty) into every key.
-func New(serverSecret []byte) *Sealer {
-	s := append([]byte(domain), serverSecret...)
-	return &Sealer{secret: s}
+// New returns a Sealer mixing a server secret into every key. With several
+// (a key rotation), the first seals new values and names new entries, and
+// every one is tried when opening. No secret, or an empty one, is allowed:
+// keys then derive from the state alone.
+func New(serverSecrets ...[]byte) *Sealer {
+	s := &Sealer{}
+	for _, secret := range serverSecrets {
+		s.secrets = append(s.secrets, append([]byte(domain), secret...))
+	}
+	if len(s.secrets) == 0 {
+		s.secrets = [][]byte{[]byte(domain)}
+	}
+	return s
 }
 
-// Name is the keyed hash under which a state's entries are stored: 64 hex
-// digits that reveal nothing about the state without the server secret.
-func (s *Sealer) Name(state string) string {
-	m := hmac.New(sha256.New, s.secret)
+// Name is the keyed hash under which a state's new entries are stored: 64
+// hex digits that reveal nothing about the state without the server secret.
+func (s *Sealer) Name(state string) string { return name(s.secrets[0], state) }
+
+// Names are the state's names under every secret, the current one first:
+// where its entries may be while a rotation is under way.
+func (s *Sealer) Names(state string) []string {
+	names := make([]string, len(s.secrets))
+	for i, secret := range s.secrets {
+		names[i] = name(secret, state)
+	}
+	return names
+}
+
+func name(secret []byte, state string) string {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte("name\x00"))
 	m.Write([]byte(state))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Seal encrypts plaintext for state. aad binds the value to where it is
-// stored (its key), so values cannot be swapped between keys.
+// Seal encrypts plaintext for state under the current secret. aad binds
+// the value to where it is stored (its key), so values cannot be swapped
+// between keys.
 func (s *Sealer) Seal(state string, plaintext, aad []byte) ([]byte, error) {
-	aead, err := s.aead(state)
+	aead, err := aead(s.secrets[0], state)
 	if err != nil {
 		return nil, err
 	}
@@ -66,10 +88,21 @@ func (s *Sealer) Seal(state string, plaintext, aad []byte) ([]byte, error) {
 	return aead.Seal(out, nonce, plaintext, aad), nil
 }
 
-// Open decrypts a value sealed for state with the same aad. It returns
-// ErrOpen for anything it cannot open, never a panic.
+// Open decrypts a value sealed for state with the same aad, under any of
+// the secrets. It returns ErrOpen for anything it cannot open, never a panic.
 func (s *Sealer) Open(state string, sealed, aad []byte) ([]byte, error) {
-	aead, err := s.aead(state)
+	var err error
+	for _, secret := range s.secrets {
+		var plaintext []byte
+		if plaintext, err = open(secret, state, sealed, aad); err == nil {
+			return plaintext, nil
+		}
+	}
+	return nil, err
+}
+
+func open(secret []byte, state string, sealed, aad []byte) ([]byte, error) {
+	aead, err := aead(secret, state)
 	if err != nil {
 		return nil, err
 	}
@@ -87,8 +120,8 @@ func (s *Sealer) Open(state string, sealed, aad []byte) ([]byte, error) {
 	return plaintext, nil
 }
 
-func (s *Sealer) aead(state string) (cipher.AEAD, error) {
-	key, err := hkdf.Key(sha256.New, []byte(state), s.secret, "value", 32)
+func aead(secret []byte, state string) (cipher.AEAD, error) {
+	key, err := hkdf.Key(sha256.New, []byte(state), secret, "value", 32)
 	if err != nil {
 		return nil, err
 	}

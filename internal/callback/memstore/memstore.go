@@ -6,7 +6,9 @@ import (
 	"container/heap"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -25,18 +27,26 @@ var (
 // were written: two FIFO queues make their expiry O(1) amortised, with no
 // scan of the map. Registrations choose their own TTL and expire through a
 // heap.
+//
+// Memory is bounded twice: by entries, and by bytes (each entry's encoded
+// size plus a fixed overhead). A share of the bytes is kept for registered
+// states, so that made-up states cannot block the sign-ins an MCP server
+// announced.
 type Store struct {
 	ttl                 time.Duration
 	maxEntries          int
+	maxBytes            int64 // 0: no byte bound
 	requireRegistration bool
 	now                 func() time.Time
 
 	mu            sync.Mutex
 	records       map[string]*record
 	pending       queue // callbacks not yet taken, oldest first
-	tombstones    queue // taken callbacks, oldest first
+	tombstones    queue // taken or conflicted states, oldest first
 	registrations expiryHeap
 	nPending      int64
+	bytes         int64 // counted against maxBytes
+	bytesUnreg    int64 // the part of bytes held by unregistered states
 
 	waiters       *wakeup.Hub
 	sweepInterval time.Duration
@@ -51,17 +61,26 @@ const (
 	registered kind = iota // announced by Register, no callback yet
 	pending                // callback stored, not taken
 	taken                  // tombstone of a taken callback
+	conflicted             // two different callbacks arrived: neither is handed out
 )
 
-// record is one state's entry. A callback is kept JSON-encoded: one string
+// record is one state's entry. A callback is kept encoded: one string
 // instead of a struct, its strings and a params map, which keeps a pending
 // callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
-	kind     kind
-	value    string // pending: the callback, encoded
-	metadata string // from the registration, returned with the callback
-	expires  time.Time
+	kind         kind
+	registered   bool   // the state was registered before its callback
+	value        string // pending: the callback, encoded
+	fingerprint  string // pending and taken: callback.Fingerprint
+	metadata     string // from the registration, returned with the callback
+	expires      time.Time
+	size         int64 // what the record counts against maxBytes
+	unregistered bool  // size counts against the unregistered share too
 }
+
+// recordOverhead is what an entry costs beyond its strings: the map slot,
+// the record, a queue item. Measured with the heap profile, rounded up.
+const recordOverhead = 160
 
 // Option changes a Store's defaults.
 type Option func(*Store)
@@ -81,6 +100,10 @@ func WithSweepInterval(d time.Duration) Option {
 func WithRequireRegistration(require bool) Option {
 	return func(s *Store) { s.requireRegistration = require }
 }
+
+// WithMaxBytes bounds the bytes the store holds (OAUTH_CALLBACK_MAX_MEMORY);
+// past it, Put and Register return callback.ErrFull. Zero: no byte bound.
+func WithMaxBytes(n int64) Option { return func(s *Store) { s.maxBytes = n } }
 
 // New returns a Store whose callbacks live for ttl and which holds at most
 // maxEntries entries (registrations, pending callbacks and tombstones
@@ -116,23 +139,26 @@ func (s *Store) Register(_ context.Context, state string, ttl time.Duration, met
 	if _, ok := s.records[state]; ok {
 		return callback.ErrExists
 	}
-	if len(s.records) >= s.maxEntries {
-		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
+	size := int64(len(state) + len(metadata) + recordOverhead)
+	if err := s.roomLocked(size, false); err != nil {
+		return err
 	}
 	state = strings.Clone(state)
 	r := &record{kind: registered, metadata: string(metadata), expires: now.Add(ttl)}
 	s.records[state] = r
+	s.resizeLocked(r, size, false)
 	heap.Push(&s.registrations, queueItem{state: state, expires: r.expires})
 	return nil
 }
 
 // Put implements callback.Store.
-func (s *Store) Put(_ context.Context, c callback.Callback) error {
-	if err := s.put(c); err != nil {
-		return err
+func (s *Store) Put(_ context.Context, c callback.Callback) (bool, error) {
+	registered, err := s.put(c)
+	if err == nil || errors.Is(err, callback.ErrConflict) {
+		// A conflict is news for a waiter too: its take now says so.
+		s.waiters.Notify(c.State)
 	}
-	s.waiters.Notify(c.State)
-	return nil
+	return registered, err
 }
 
 // Subscribe implements callback.Notifier: Put wakes the waiters directly.
@@ -140,38 +166,101 @@ func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 	return s.waiters.Subscribe(state)
 }
 
-func (s *Store) put(c callback.Callback) error {
+func (s *Store) put(c callback.Callback) (bool, error) {
 	// Encoded before taking the lock, and a copy: nothing the caller keeps,
 	// like the request's query string, stays alive with the entry.
-	encoded, err := json.Marshal(c)
+	encoded, err := callback.Encode(c)
 	if err != nil {
-		return fmt.Errorf("encode callback: %w", err)
+		return false, fmt.Errorf("encode callback: %w", err)
 	}
+	fingerprint := callback.Fingerprint(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
 	r, ok := s.records[c.State]
+	if ok && r.kind != registered {
+		return r.registered, s.secondCallbackLocked(c.State, r, fingerprint, now)
+	}
 	switch {
-	case ok && r.kind != registered:
-		return callback.ErrExists
 	case ok:
 		// The registration becomes the callback, keeping its metadata.
 	case s.requireRegistration:
-		return callback.ErrNotRegistered
+		return false, callback.ErrNotRegistered
 	case len(s.records) >= s.maxEntries:
-		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
-	default:
-		r = &record{}
+		return false, fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
+	}
+	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
+	if ok {
+		size += int64(len(r.metadata))
+	}
+	if err := s.roomLocked(size-s.sizeOf(r), !ok); err != nil {
+		return false, err
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
 	if !ok {
+		r = &record{}
 		s.records[state] = r
 	}
-	r.kind, r.value, r.expires = pending, string(encoded), now.Add(s.ttl)
+	r.kind, r.registered, r.value, r.fingerprint, r.expires = pending, ok, string(encoded), fingerprint, now.Add(s.ttl)
+	s.resizeLocked(r, size, !ok)
 	s.pending.push(state, r.expires)
 	s.nPending++
+	return ok, nil
+}
+
+// secondCallbackLocked decides what a callback for a state that already
+// has one does: the same one again is a duplicate; a different one
+// conflicts, and makes a pending state conflicted for good.
+func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string, now time.Time) error {
+	switch {
+	case r.kind == conflicted:
+		return callback.ErrConflict
+	case r.fingerprint == fingerprint:
+		return callback.ErrExists
+	case r.kind == taken:
+		return callback.ErrConflictAfterTake
+	}
+	// Pending, and different: neither callback may be handed out.
+	r.kind, r.value, r.fingerprint, r.metadata, r.expires = conflicted, "", "", "", now.Add(s.ttl)
+	s.resizeLocked(r, int64(len(state)+recordOverhead), r.unregistered)
+	s.tombstones.push(state, r.expires)
+	s.nPending--
+	return callback.ErrConflict
+}
+
+// roomLocked reports whether grow more bytes fit the budget, and, for an
+// unregistered state, its share of it.
+func (s *Store) roomLocked(grow int64, unregistered bool) error {
+	if s.maxBytes <= 0 || grow <= 0 {
+		return nil
+	}
+	if s.bytes+grow > s.maxBytes {
+		return fmt.Errorf("%w: %d of %d bytes", callback.ErrFull, s.bytes, s.maxBytes)
+	}
+	if limit := int64(float64(s.maxBytes) * (1 - callback.RegisteredShare)); unregistered && s.bytesUnreg+grow > limit {
+		return fmt.Errorf("%w: unregistered states hold %d of their %d bytes", callback.ErrFull, s.bytesUnreg, limit)
+	}
 	return nil
+}
+
+// resizeLocked sets what r counts against the budget.
+func (s *Store) resizeLocked(r *record, size int64, unregistered bool) {
+	s.bytes += size - r.size
+	if r.unregistered {
+		s.bytesUnreg -= r.size
+	}
+	if unregistered {
+		s.bytesUnreg += size
+	}
+	r.size, r.unregistered = size, unregistered
+}
+
+func (s *Store) sizeOf(r *record) int64 {
+	if r == nil {
+		return 0
+	}
+	return r.size
 }
 
 // Take implements callback.Store.
@@ -203,11 +292,15 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 		return "", "", callback.ErrNotFound
 	case r.kind == taken:
 		return "", "", callback.ErrAlreadyTaken
+	case r.kind == conflicted:
+		return "", "", callback.ErrConflict
 	}
 	value, metadata = r.value, r.metadata
-	// The record stays as a tombstone so that a second take answers
-	// "already retrieved" and a second callback cannot replace this one.
+	// The record stays as a tombstone, with the callback's fingerprint, so
+	// that a second take answers "already retrieved" and a second callback
+	// cannot replace this one.
 	r.kind, r.value, r.metadata, r.expires = taken, "", "", now.Add(s.ttl)
+	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.unregistered)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
 	return value, metadata, nil
@@ -232,7 +325,7 @@ func (s *Store) Close() error {
 }
 
 // Len reports how many entries the store holds, expired ones not yet swept
-// included; for tests.
+// included; for tests of the packages that use the store.
 func (s *Store) Len() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -261,15 +354,19 @@ func (s *Store) sweepLoop() {
 
 // expireLocked removes every entry whose time has come. Each queue is in
 // expiry order, so it stops at the first entry still alive. An item is
-// stale when its record changed since (taken, or registered then stored):
-// the record then has another kind or expiry, and is left alone.
+// stale when its record changed since (taken, conflicted, or registered
+// then stored): the record then has another kind or expiry, and is left
+// alone.
 func (s *Store) expireLocked(now time.Time) {
-	expire := func(item queueItem, k kind) {
-		if r, ok := s.records[item.state]; ok && r.kind == k && r.expires.Equal(item.expires) {
-			delete(s.records, item.state)
-			if k == pending {
-				s.nPending--
-			}
+	expire := func(item queueItem, kinds ...kind) {
+		r, ok := s.records[item.state]
+		if !ok || !slices.Contains(kinds, r.kind) || !r.expires.Equal(item.expires) {
+			return
+		}
+		delete(s.records, item.state)
+		s.resizeLocked(r, 0, false)
+		if r.kind == pending {
+			s.nPending--
 		}
 	}
 	for item, ok := s.pending.peek(); ok && !now.Before(item.expires); item, ok = s.pending.peek() {
@@ -278,7 +375,7 @@ func (s *Store) expireLocked(now time.Time) {
 	}
 	for item, ok := s.tombstones.peek(); ok && !now.Before(item.expires); item, ok = s.tombstones.peek() {
 		s.tombstones.pop()
-		expire(item, taken)
+		expire(item, taken, conflicted)
 	}
 	for len(s.registrations) > 0 && !now.Before(s.registrations[0].expires) {
 		expire(heap.Pop(&s.registrations).(queueItem), registered)

@@ -2,6 +2,7 @@ package memstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,6 +48,9 @@ func TestStoreSuite(t *testing.T) {
 			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now), memstore.WithRequireRegistration(require))
 		},
 		Advance: func(t *testing.T, d time.Duration) { clockFor(t).Advance(d) },
+		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
+			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now), memstore.WithMaxBytes(maxBytes))
+		},
 	})
 }
 
@@ -57,23 +61,23 @@ func TestFullStoreRefusesNewCallbacks(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 
 	for i := range 3 {
-		if err := s.Put(ctx, callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+		if _, err := s.Put(ctx, callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
 			t.Fatalf("Put %d: %v", i, err)
 		}
 	}
-	if err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
+	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Put when full: got %v, want ErrFull", err)
 	}
 	// A tombstone still holds memory: taking does not free a place...
 	if _, err := s.Take(ctx, "0"); err != nil {
 		t.Fatalf("Take: %v", err)
 	}
-	if err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
+	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Put with tombstone: got %v, want ErrFull", err)
 	}
 	// ...expiry does.
 	clock.Advance(time.Minute)
-	if err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); err != nil {
+	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); err != nil {
 		t.Fatalf("Put after expiry: %v", err)
 	}
 }
@@ -83,7 +87,7 @@ func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
 	s := memstore.New(time.Minute, 100, memstore.WithClock(clock.Now), memstore.WithSweepInterval(time.Millisecond))
 	t.Cleanup(func() { s.Close() })
 	for i := range 10 {
-		if err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+		if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -101,7 +105,7 @@ func TestPutDoesNotShareParams(t *testing.T) {
 	s := memstore.New(time.Minute, 10)
 	t.Cleanup(func() { s.Close() })
 	params := map[string]string{"k": "v"}
-	if err := s.Put(context.Background(), callback.Callback{State: "s", Code: "c", Params: params}); err != nil {
+	if _, err := s.Put(context.Background(), callback.Callback{State: "s", Code: "c", Params: params}); err != nil {
 		t.Fatal(err)
 	}
 	params["k"] = "changed"
@@ -120,7 +124,7 @@ func TestManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 	s := memstore.New(time.Second, 10, memstore.WithClock(clock.Now), memstore.WithSweepInterval(0))
 	t.Cleanup(func() { s.Close() })
 	for i := range 20_000 {
-		if err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+		if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
 			t.Fatalf("Put %d: %v", i, err)
 		}
 		clock.Advance(time.Second)
@@ -134,4 +138,40 @@ func BenchmarkPutTake(b *testing.B) {
 	s := memstore.New(time.Minute, 1<<30)
 	b.Cleanup(func() { s.Close() })
 	storetest.Bench(b, s)
+}
+
+// Every path that drops an entry must give its bytes back, or the budget
+// shrinks until the store refuses everything.
+func TestByteBudgetIsReturnedOnEveryPath(t *testing.T) {
+	ctx := context.Background()
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	s := memstore.New(time.Minute, 1000, memstore.WithClock(clock.Now), memstore.WithMaxBytes(1<<20), memstore.WithSweepInterval(0))
+	t.Cleanup(func() { s.Close() })
+	put := func(state, code string) {
+		t.Helper()
+		_, _ = s.Put(ctx, callback.Callback{State: state, Code: code})
+	}
+	put("taken", "c")
+	_, _ = s.Take(ctx, "taken")
+	put("conflicted", "a")
+	put("conflicted", "b")
+	put("pending", "c")
+	put("pending", "c") // duplicate
+	if err := s.Register(ctx, "registered", 10*time.Second, json.RawMessage(`{"k":"v"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(ctx, "registered-then-stored", 10*time.Second, nil); err != nil {
+		t.Fatal(err)
+	}
+	put("registered-then-stored", "c")
+	if all, unregistered := s.Bytes(); all <= 0 || unregistered <= 0 || unregistered >= all {
+		t.Fatalf("bytes while holding entries: all %d, unregistered %d", all, unregistered)
+	}
+	clock.Advance(time.Minute)
+	if _, err := s.Pending(ctx); err != nil { // runs the expiry
+		t.Fatal(err)
+	}
+	if all, unregistered := s.Bytes(); all != 0 || unregistered != 0 || s.Len() != 0 {
+		t.Fatalf("after expiry: %d entries, %d bytes, %d unregistered; want none", s.Len(), all, unregistered)
+	}
 }

@@ -123,9 +123,9 @@ func newUnixClient(opts *redis.Options, cfg ClientConfig) redis.UniversalClient 
 // so that the first callback does not pay for a NOSCRIPT round trip. On
 // Cluster they reach one node; the others get them on first use.
 func LoadScripts(ctx context.Context, client redis.UniversalClient) error {
-	for _, s := range []*redis.Script{registerScript, putScript, takeScript} {
+	for _, s := range scripts {
 		if err := s.Load(ctx, client).Err(); err != nil {
-			return unavailable("load scripts", err)
+			return storeError("load scripts", err)
 		}
 	}
 	return nil
@@ -145,7 +145,7 @@ func CheckVersion(ctx context.Context, client redis.UniversalClient) error {
 		return fmt.Errorf("redis refused the connection: %w", err)
 	}
 	if err != nil {
-		return unavailable("read server version", err)
+		return storeError("read server version", err)
 	}
 	v := infoField(info, "redis_version")
 	if v == "" {

@@ -2,28 +2,43 @@
 // through Redis: standalone, Sentinel or Cluster, behind go-redis's
 // UniversalClient.
 //
-// Layout, for a prefix P and n = seal.Name(state), a keyed hash of the state:
+// Layout, for a prefix P, n = seal.Name(state) (a keyed hash of the state;
+// while keys rotate, a state has one name per key) and t = the first four
+// hex digits of SHA-256(state):
 //
-//	P{n}        the callback, sealed (AES-256-GCM), written with SET NX EX <ttl>
-//	P{n}:taken  tombstone of a taken callback, so a second take answers 410
-//	P{n}:reg    registration of the state (sealed metadata), when registered
-//	Ppending    sorted set of n scored by expiry (ms), so active_callbacks is
-//	            a ZCOUNT (O(log n)) and never a scan of the keyspace
-//	Pstored     pub/sub channel: n is published when a callback is stored, so
-//	            long-poll waiters on every replica wake at once
+//	P{t}:n        the callback: its fingerprint, then the sealed value
+//	              (AES-256-GCM), written once (the script checks first)
+//	P{t}:n:taken  tombstone: "t" and the taken callback's fingerprint, so a
+//	              second take answers 410 and a replay is told apart from a
+//	              different callback; "c" for a conflicted state
+//	P{t}:n:reg    registration of the state (sealed metadata), when registered
+//	Ppending      sorted set of n scored by expiry (ms), so active_callbacks is
+//	              a ZCOUNT (O(log n)) and never a scan of the keyspace
+//	Psizes, Pbytes, Pbytes:unregistered
+//	              the byte budget: each pending callback's size, their sum,
+//	              and the part of it held by unregistered states
+//	Pstored       pub/sub channel: n is published when a callback is stored
+//	              or a state conflicts, so waiters on every replica wake at once
 //
 // Neither a state nor a code appears in a key, a value or a published
-// message. The braces are a Cluster hash tag: a state's keys always live in
-// one slot. Each operation is one Lua script, so one round trip (two on
-// Cluster, where the pending count lives in another slot).
+// message. The braces are a Cluster hash tag: every name of a state lives in
+// one slot, so one script sees all of them. The tag depends on the state
+// alone (every replica must agree on it, whatever its keys) and is short,
+// 16 bits, so it narrows down nothing worth having. Each operation is one
+// Lua script, so one round trip (more on Cluster, where the accounting keys
+// live in another slot).
 package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -39,61 +54,41 @@ var (
 	_ callback.Notifier = (*Store)(nil)
 )
 
-// registerScript registers a state unless it is registered, or has a
-// callback stored or taken.
-//
-// KEYS: callback, tombstone, registration. ARGV: metadata, ttl seconds.
-var registerScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if redis.call('SET', KEYS[3], ARGV[1], 'NX', 'EX', ARGV[2]) then return 1 end
-return 0
-`)
+var (
+	//go:embed scripts/accounting.lua
+	accountingLua string
+	//go:embed scripts/put.lua
+	putLua string
+	//go:embed scripts/take.lua
+	takeLua string
+	//go:embed scripts/register.lua
+	registerLua string
+	//go:embed scripts/cluster_admit.lua
+	clusterAdmitLua string
+	//go:embed scripts/cluster_release.lua
+	clusterReleaseLua string
 
-// putScript stores the callback unless one is stored (SET NX) or was taken
-// (tombstone), or registration is required and missing; counts it as
-// pending and wakes the waiters, in one atomic step and one round trip.
-// Atomicity matters: a callback arriving while another replica takes the
-// first one can never slip in between GETDEL and the tombstone. A
-// registration is kept as long as the callback, for its metadata.
-// Returns 1 stored, 0 exists, 2 not registered.
-//
-// KEYS: callback, tombstone, registration, pending set (not on Cluster).
-// ARGV: value, ttl seconds, expiry ms, name, now ms, channel, require registration.
-var putScript = redis.NewScript(`
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-local registered = redis.call('EXISTS', KEYS[3]) == 1
-if ARGV[7] == '1' and not registered then
-  if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-  return 2
-end
-if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'EX', ARGV[2]) then return 0 end
-if registered then redis.call('EXPIRE', KEYS[3], ARGV[2]) end
-if #KEYS == 4 then
-  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', ARGV[5])
-end
-redis.call('PUBLISH', ARGV[6], ARGV[4])
-return 1
-`)
+	registerScript       = redis.NewScript(registerLua)
+	putScript            = redis.NewScript(accountingLua + putLua)
+	takeScript           = redis.NewScript(accountingLua + takeLua)
+	clusterAdmitScript   = redis.NewScript(accountingLua + clusterAdmitLua)
+	clusterReleaseScript = redis.NewScript(accountingLua + clusterReleaseLua)
+	scripts              = []*redis.Script{registerScript, putScript, takeScript, clusterAdmitScript, clusterReleaseScript}
+)
 
-// takeScript removes and returns the callback with GETDEL, and its
-// registration, leaves a tombstone and uncounts it, in one atomic step.
-// Returns {1, value, registration or false} when taken, {2} when taken
-// before, {0} when there is nothing.
-//
-// KEYS: callback, tombstone, registration, pending set (not on Cluster).
-// ARGV: ttl seconds, name.
-var takeScript = redis.NewScript(`
-local v = redis.call('GETDEL', KEYS[1])
-if v then
-  redis.call('SET', KEYS[2], '1', 'EX', ARGV[1])
-  if #KEYS == 4 then redis.call('ZREM', KEYS[4], ARGV[2]) end
-  local reg = redis.call('GETDEL', KEYS[3])
-  return {1, v, reg}
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then return {2} end
-return {0}
-`)
+// Results of put.lua.
+const (
+	putDuplicate         = 0
+	putStored            = 1
+	putNotRegistered     = 2
+	putConflict          = 3
+	putConflictAfterTake = 4
+	putOverBudget        = 5
+)
+
+// fingerprintLen is the length of callback.Fingerprint, the head of every
+// stored value.
+const fingerprintLen = 32
 
 // Options configures a Store.
 type Options struct {
@@ -106,6 +101,11 @@ type Options struct {
 	// Sealer encrypts values and names keys; default: seal.New(nil), no
 	// server secret.
 	Sealer *seal.Sealer
+	// MaxBytes is the budget of callback bytes this deployment may keep in
+	// Redis (OAUTH_CALLBACK_MAX_MEMORY), counted by the scripts that write
+	// and take; 0: none. Unregistered states may use all but
+	// callback.RegisteredShare of it.
+	MaxBytes int64
 	// RequireRegistration makes Put refuse callbacks for states that were
 	// not registered.
 	RequireRegistration bool
@@ -130,7 +130,9 @@ type Store struct {
 	ttl     time.Duration
 	sealer  *seal.Sealer
 	require bool
-	cluster bool
+	// byte budget; 0: none
+	maxBytes, maxBytesUnregistered int64
+	cluster                        bool
 	// WAIT for replicas after a put
 	minReplicas     int
 	minReplicasWait time.Duration
@@ -171,7 +173,10 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		ttl:     time.Duration(secs) * time.Second,
 		sealer:  opts.Sealer,
 		require: opts.RequireRegistration,
-		cluster: opts.Cluster,
+
+		maxBytes:             opts.MaxBytes,
+		maxBytesUnregistered: int64(float64(opts.MaxBytes) * (1 - callback.RegisteredShare)),
+		cluster:              opts.Cluster,
 
 		minReplicas:     opts.MinReplicas,
 		minReplicasWait: opts.MinReplicasTimeout,
@@ -187,14 +192,14 @@ func (s *Store) Register(ctx context.Context, state string, ttl time.Duration, m
 		ttl = s.ttl
 	}
 	k := s.keys(state)
-	value, err := s.sealer.Seal(state, metadata, []byte(k.registration))
+	value, err := s.sealer.Seal(state, metadata, []byte(k.names[0].registration))
 	if err != nil {
 		return fmt.Errorf("seal registration: %w", err)
 	}
 	secs := max(int64(ttl/time.Second), 1)
-	ok, err := registerScript.Run(ctx, s.client, []string{k.callback, k.tombstone, k.registration}, value, secs).Int()
+	ok, err := registerScript.Run(ctx, s.client, k.stateKeys(), value, secs).Int()
 	if err != nil {
-		return unavailable("register state", err)
+		return storeError("register state", err)
 	}
 	if ok == 0 {
 		return callback.ErrExists
@@ -203,56 +208,135 @@ func (s *Store) Register(ctx context.Context, state string, ttl time.Duration, m
 }
 
 // Put implements callback.Store.
-func (s *Store) Put(ctx context.Context, c callback.Callback) error {
-	plain, err := json.Marshal(c)
+func (s *Store) Put(ctx context.Context, c callback.Callback) (bool, error) {
+	plain, err := callback.Encode(c)
 	if err != nil {
-		return fmt.Errorf("encode callback: %w", err)
+		return false, fmt.Errorf("encode callback: %w", err)
 	}
 	k := s.keys(c.State)
-	value, err := s.sealer.Seal(c.State, plain, []byte(k.callback))
+	sealed, err := s.sealer.Seal(c.State, plain, []byte(k.names[0].callback))
 	if err != nil {
-		return fmt.Errorf("seal callback: %w", err)
+		return false, fmt.Errorf("seal callback: %w", err)
 	}
+	fingerprint := callback.Fingerprint(c)
+	value := append([]byte(fingerprint), sealed...)
 	require := "0"
 	if s.require {
 		require = "1"
 	}
 	now := s.now()
-	args := []any{value, s.ttlSecs, now.Add(s.ttl).UnixMilli(), k.name, now.UnixMilli(), s.storedChannel(), require}
-	var res int
+	expiry := now.Add(s.ttl).UnixMilli()
+	size := len(value)
+	args := []any{value, s.ttlSecs, expiry, now.UnixMilli(), s.storedChannel(), require, fingerprint,
+		s.maxBytes, s.maxBytesUnregistered, size, len(k.names)}
+	for _, n := range k.names {
+		args = append(args, n.name)
+	}
+	if s.cluster {
+		return s.putOnCluster(ctx, k, args, size, expiry, now)
+	}
+	var res []any
 	if s.minReplicas > 0 {
 		res, err = s.putAndWait(ctx, s.scriptKeys(k), args)
 	} else {
-		res, err = putScript.Run(ctx, s.client, s.scriptKeys(k), args...).Int()
+		res, err = putScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
 	}
 	if errors.Is(err, callback.ErrNotReplicated) {
-		return err
+		return false, err
 	}
 	if err != nil {
-		return unavailable("store callback", err)
+		return false, storeError("store callback", err)
 	}
-	switch res {
-	case 1:
-		if s.cluster {
-			// The callback is stored; if this fails, only the count misses
-			// it until its score would have expired anyway.
-			pipe := s.client.Pipeline()
-			pipe.ZAdd(ctx, k.pending, redis.Z{Score: float64(now.Add(s.ttl).UnixMilli()), Member: k.name})
-			pipe.ZRemRangeByScore(ctx, k.pending, "-inf", strconv.FormatInt(now.UnixMilli(), 10))
-			_, _ = pipe.Exec(ctx)
+	return putResult(res)
+}
+
+// putOnCluster admits the callback's bytes in the accounting slot, stores
+// it in the state's slot, and releases what was not stored. A state that
+// has an entry already is not admitted: the put refuses it anyway, and
+// admitting its name twice would count it twice.
+func (s *Store) putOnCluster(ctx context.Context, k stateKeys, args []any, size int, expiry int64, now time.Time) (bool, error) {
+	pipe := s.client.Pipeline()
+	entries := pipe.Exists(ctx, k.entryKeys()...)
+	registrations := pipe.Exists(ctx, k.registrationKeys()...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, storeError("store callback", err)
+	}
+	admitted := false
+	if entries.Val() == 0 {
+		unregistered := "1"
+		if registrations.Val() > 0 {
+			unregistered = "0"
 		}
-		return nil
-	case 2:
-		return callback.ErrNotRegistered
-	default:
-		return callback.ErrExists
+		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, unregistered,
+			s.maxBytes, s.maxBytesUnregistered, expiry, now.UnixMilli()).Int()
+		if err != nil {
+			return false, storeError("store callback", err)
+		}
+		if ok == 0 {
+			return false, fmt.Errorf("%w: the byte budget of %d is used", callback.ErrFull, s.maxBytes)
+		}
+		admitted = true
 	}
+	res, err := putScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	if err != nil {
+		if admitted {
+			s.releaseOnCluster(ctx, k.names[0].name)
+		}
+		return false, storeError("store callback", err)
+	}
+	registered, err := putResult(res)
+	if len(res) == 2 && res[0] == int64(putConflict) {
+		if name, ok := res[1].(string); ok {
+			s.releaseOnCluster(ctx, name) // the discarded callback's bytes
+		}
+	}
+	if !admitted {
+		return registered, err
+	}
+	switch {
+	case err == nil && registered == (registrations.Val() > 0):
+	case err == nil:
+		// The registration expired between the look and the put: count the
+		// bytes as unregistered now.
+		s.releaseOnCluster(ctx, k.names[0].name)
+		_ = clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, "1", 0, 0, expiry, now.UnixMilli()).Err()
+	default:
+		s.releaseOnCluster(ctx, k.names[0].name)
+	}
+	return registered, err
+}
+
+// releaseOnCluster gives back a name's bytes. If it fails, only the budget
+// is off, until the entry's expiry score releases them anyway.
+func (s *Store) releaseOnCluster(ctx context.Context, name string) {
+	_ = clusterReleaseScript.Run(ctx, s.client, s.accountingKeys(), name).Err()
+}
+
+func putResult(res []any) (bool, error) {
+	if len(res) == 0 {
+		return false, fmt.Errorf("store callback: empty reply")
+	}
+	switch res[0] {
+	case int64(putStored):
+		return len(res) == 2 && res[1] == int64(1), nil
+	case int64(putDuplicate):
+		return false, callback.ErrExists
+	case int64(putNotRegistered):
+		return false, callback.ErrNotRegistered
+	case int64(putConflict):
+		return false, callback.ErrConflict
+	case int64(putConflictAfterTake):
+		return false, callback.ErrConflictAfterTake
+	case int64(putOverBudget):
+		return false, fmt.Errorf("%w: the byte budget is used", callback.ErrFull)
+	}
+	return false, fmt.Errorf("store callback: unexpected reply %v", res)
 }
 
 // putAndWait runs the put script and WAIT on one connection (a pipeline):
 // WAIT counts the replicas that acknowledged the writes of its own
 // connection.
-func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) (int, error) {
+func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
 	run := func() (*redis.Cmd, *redis.Cmd, error) {
 		pipe := s.client.Pipeline()
 		put := pipe.EvalSha(ctx, putScript.Hash(), keys, args...)
@@ -264,33 +348,37 @@ func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) (int,
 	if err := put.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// Nothing ran: load the script and send the pair again.
 		if err := putScript.Load(ctx, s.client).Err(); err != nil {
-			return 0, err
+			return nil, err
 		}
 		put, wait, _ = run()
 	}
-	res, err := put.Int()
+	res, err := put.Slice()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	if res != 1 {
+	if len(res) == 0 || res[0] != int64(putStored) {
 		return res, nil // nothing was written: nothing to wait for
 	}
 	acked, err := wait.Int64()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	if acked < int64(s.minReplicas) {
-		return 0, fmt.Errorf("%w: %d of %d", callback.ErrNotReplicated, acked, s.minReplicas)
+		return nil, fmt.Errorf("%w: %d of %d", callback.ErrNotReplicated, acked, s.minReplicas)
 	}
-	return 1, nil
+	return res, nil
 }
 
 // Take implements callback.Store.
 func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
 	k := s.keys(state)
-	res, err := takeScript.Run(ctx, s.client, s.scriptKeys(k), s.ttlSecs, k.name).Slice()
+	args := []any{s.ttlSecs, len(k.names)}
+	for _, n := range k.names {
+		args = append(args, n.name)
+	}
+	res, err := takeScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
 	if err != nil {
-		return callback.Callback{}, unavailable("take callback", err)
+		return callback.Callback{}, storeError("take callback", err)
 	}
 	if len(res) == 0 {
 		return callback.Callback{}, fmt.Errorf("take callback: empty reply")
@@ -300,14 +388,21 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		return callback.Callback{}, callback.ErrNotFound
 	case int64(2):
 		return callback.Callback{}, callback.ErrAlreadyTaken
+	case int64(3):
+		return callback.Callback{}, callback.ErrConflict
 	}
-	sealed, ok := res[1].(string)
-	if len(res) != 3 || !ok {
-		return callback.Callback{}, fmt.Errorf("take callback: unexpected reply %v", res)
+	value, ok := res[1].(string)
+	at, ok2 := res[2].(int64)
+	if len(res) != 5 || !ok || !ok2 || at < 1 || int(at) > len(k.names) || len(value) < fingerprintLen {
+		return callback.Callback{}, fmt.Errorf("take callback: unexpected reply")
+	}
+	found := k.names[at-1]
+	if s.cluster {
+		s.releaseOnCluster(ctx, found.name)
 	}
 	// Taken and unreadable (another server secret, corruption): the code
 	// is gone either way; say so rather than pretend it never arrived.
-	plain, err := s.sealer.Open(state, []byte(sealed), []byte(k.callback))
+	plain, err := s.sealer.Open(state, []byte(value[fingerprintLen:]), []byte(found.callback))
 	if err != nil {
 		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
@@ -316,11 +411,12 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
 	c.State = state
-	if s.cluster {
-		_ = s.client.ZRem(ctx, k.pending, k.name).Err() // as in Put: only the count is at stake
-	}
-	if reg, ok := res[2].(string); ok {
-		metadata, err := s.sealer.Open(state, []byte(reg), []byte(k.registration))
+	if reg, ok := res[3].(string); ok {
+		regAt, _ := res[4].(int64)
+		if regAt < 1 || int(regAt) > len(k.names) {
+			return callback.Callback{}, fmt.Errorf("take callback: unexpected reply")
+		}
+		metadata, err := s.sealer.Open(state, []byte(reg), []byte(k.names[regAt-1].registration))
 		if err != nil {
 			return callback.Callback{}, fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
 		}
@@ -335,7 +431,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 func (s *Store) Pending(ctx context.Context) (int64, error) {
 	n, err := s.client.ZCount(ctx, s.pendingKey(), strconv.FormatInt(s.now().UnixMilli(), 10), "+inf").Result()
 	if err != nil {
-		return 0, unavailable("count pending callbacks", err)
+		return 0, storeError("count pending callbacks", err)
 	}
 	return n, nil
 }
@@ -343,7 +439,7 @@ func (s *Store) Pending(ctx context.Context) (int64, error) {
 // Ping implements callback.Store.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx).Err(); err != nil {
-		return unavailable("ping", err)
+		return storeError("ping", err)
 	}
 	return nil
 }
@@ -351,6 +447,8 @@ func (s *Store) Ping(ctx context.Context) error {
 // Subscribe implements callback.Notifier.
 func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 	s.subOnce.Do(s.startSubscriber)
+	// Writers publish every name they know the state by; a waiter's
+	// first name is among them, whatever order the two hold their keys in.
 	return s.waiters.Subscribe(s.sealer.Name(state))
 }
 
@@ -393,31 +491,86 @@ func (s *Store) Close() error {
 	return s.client.Close()
 }
 
-// stateKeys are one state's keys; all carry the same hash tag.
+// stateKeys are one state's keys under each of its names (the current
+// secret's first); all carry the same hash tag.
 type stateKeys struct {
-	name, callback, tombstone, registration, pending string
+	names   []nameKeys
+	pending string
+}
+
+type nameKeys struct {
+	name, callback, tombstone, registration string
 }
 
 func (s *Store) keys(state string) stateKeys {
-	n := s.sealer.Name(state)
-	base := s.prefix + "{" + n + "}"
-	return stateKeys{name: n, callback: base, tombstone: base + ":taken", registration: base + ":reg", pending: s.pendingKey()}
+	tag := sha256.Sum256([]byte(state))
+	base := s.prefix + "{" + hex.EncodeToString(tag[:2]) + "}:"
+	k := stateKeys{pending: s.pendingKey()}
+	for _, n := range s.sealer.Names(state) {
+		k.names = append(k.names, nameKeys{name: n, callback: base + n, tombstone: base + n + ":taken", registration: base + n + ":reg"})
+	}
+	return k
 }
 
-// scriptKeys are the KEYS of the put and take scripts. The pending set is a
-// key of its own, in another slot than the callback on Redis Cluster, so
-// there the scripts leave it out and Put and Take keep the count by
-// separate commands.
-func (s *Store) scriptKeys(k stateKeys) []string {
-	if s.cluster {
-		return []string{k.callback, k.tombstone, k.registration}
+// stateKeys are the keys of the state's slot: per name, its callback,
+// tombstone and registration.
+func (k stateKeys) stateKeys() []string {
+	keys := make([]string, 0, 3*len(k.names)+4)
+	for _, n := range k.names {
+		keys = append(keys, n.callback, n.tombstone, n.registration)
 	}
-	return []string{k.callback, k.tombstone, k.registration, k.pending}
+	return keys
+}
+
+func (k stateKeys) entryKeys() []string {
+	var keys []string
+	for _, n := range k.names {
+		keys = append(keys, n.callback, n.tombstone)
+	}
+	return keys
+}
+
+func (k stateKeys) registrationKeys() []string {
+	var keys []string
+	for _, n := range k.names {
+		keys = append(keys, n.registration)
+	}
+	return keys
+}
+
+// scriptKeys are the KEYS of the put and take scripts: the state's, then
+// the accounting keys. Those live in their own slot, so on Redis Cluster
+// the scripts leave them out, and Put and Take keep the accounts by
+// separate scripts.
+func (s *Store) scriptKeys(k stateKeys) []string {
+	keys := k.stateKeys()
+	if s.cluster {
+		return keys
+	}
+	return append(keys, s.accountingKeys()...)
+}
+
+// accountingKeys are the pending set and the byte budget's keys, in the
+// order accounting.lua expects.
+func (s *Store) accountingKeys() []string {
+	return []string{s.pendingKey(), s.prefix + "sizes", s.prefix + "bytes", s.prefix + "bytes:unregistered"}
 }
 
 func (s *Store) pendingKey() string    { return s.prefix + "pending" }
 func (s *Store) storedChannel() string { return s.prefix + "stored" }
 
-func unavailable(op string, err error) error {
+// storeError maps a Redis error: out of memory (maxmemory with
+// noeviction) is a full store, a 503 that asks to come back later, like
+// the budget; anything else means Redis cannot serve.
+func storeError(op string, err error) error {
+	if isOutOfMemory(err) {
+		return fmt.Errorf("redis %s: %w: %w", op, callback.ErrFull, err)
+	}
 	return fmt.Errorf("redis %s: %w: %w", op, callback.ErrUnavailable, err)
+}
+
+// isOutOfMemory: Redis answers OOM to a write past maxmemory, also from
+// inside a script.
+func isOutOfMemory(err error) bool {
+	return redis.HasErrorPrefix(err, "OOM") || strings.Contains(err.Error(), "OOM command not allowed")
 }

@@ -2,7 +2,10 @@ package redisstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +18,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/storetest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 )
 
 // clocks gives each subtest its own fake clock for the pending count, moved
@@ -60,19 +64,32 @@ func newClient(t testing.TB, url string) redis.UniversalClient {
 }
 
 func TestStoreSuiteOnMiniredis(t *testing.T) {
-	var c clocks
-	servers := map[*testing.T]*miniredis.Miniredis{}
-	storetest.Run(t, storetest.Harness{
-		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-			m := miniredis.RunT(t)
-			servers[t] = m
-			return redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{TTL: ttl, Now: c.now(t), RequireRegistration: require})
-		},
-		Advance: func(t *testing.T, d time.Duration) {
-			servers[t].FastForward(d)
-			c.advance(t, d)
-		},
-	})
+	// The Cluster code path keeps the accounts by separate scripts;
+	// miniredis does not check slots, so it runs here too.
+	for _, cluster := range []bool{false, true} {
+		t.Run(fmt.Sprintf("cluster=%v", cluster), func(t *testing.T) {
+			var c clocks
+			servers := map[*testing.T]*miniredis.Miniredis{}
+			newStore := func(t *testing.T, opts redisstore.Options) callback.Store {
+				m := miniredis.RunT(t)
+				servers[t] = m
+				opts.Now, opts.Cluster = c.now(t), cluster
+				return redisstore.New(newClient(t, "redis://"+m.Addr()), opts)
+			}
+			storetest.Run(t, storetest.Harness{
+				NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
+					return newStore(t, redisstore.Options{TTL: ttl, RequireRegistration: require})
+				},
+				NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
+					return newStore(t, redisstore.Options{TTL: ttl, MaxBytes: maxBytes})
+				},
+				Advance: func(t *testing.T, d time.Duration) {
+					servers[t].FastForward(d)
+					c.advance(t, d)
+				},
+			})
+		})
+	}
 }
 
 func TestStoreSuiteOnRealRedis(t *testing.T) {
@@ -86,6 +103,11 @@ func TestStoreSuiteOnRealRedis(t *testing.T) {
 			prefix := "test" + strings.Repeat("x", n) + ":"
 			return redisstore.New(newClient(t, srv.URL()), redisstore.Options{Prefix: prefix, TTL: ttl, RequireRegistration: require})
 		},
+		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
+			n++
+			prefix := "test" + strings.Repeat("x", n) + ":"
+			return redisstore.New(newClient(t, srv.URL()), redisstore.Options{Prefix: prefix, TTL: ttl, MaxBytes: maxBytes})
+		},
 		Advance: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
 	})
 }
@@ -96,12 +118,13 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 	t.Cleanup(func() { s.Close() })
 	const state = "Xy7-state-0123456789abcdefghijklmnopqrstuvw"
 	ctx := context.Background()
-	if err := s.Put(ctx, callback.Callback{State: state, Code: "the-code"}); err != nil {
+	if _, err := s.Put(ctx, callback.Callback{State: state, Code: "the-code"}); err != nil {
 		t.Fatal(err)
 	}
 	keys := m.Keys()
-	if len(keys) != 2 {
-		t.Fatalf("keys: got %v, want the callback and the pending set", keys)
+	accounting := []string{"p:bytes", "p:bytes:unregistered", "p:pending", "p:sizes"}
+	if len(keys) != 5 || !slices.Equal(keys[:4], accounting) {
+		t.Fatalf("keys: got %v, want the callback and %v", keys, accounting)
 	}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, "p:") {
@@ -110,7 +133,10 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 		if strings.Contains(k, state) {
 			t.Errorf("key %q contains the raw state", k)
 		}
-		if m.Type(k) == "string" {
+		if v, _ := m.Get(k); strings.Contains(v, state) || strings.Contains(v, "the-code") {
+			t.Errorf("value of %q contains the raw state or the code", k)
+		}
+		if m.Type(k) == "string" && !slices.Contains(accounting, k) {
 			v, _ := m.Get(k)
 			if strings.Contains(v, state) || strings.Contains(v, "the-code") {
 				t.Errorf("value of %q contains the raw state or the code", k)
@@ -146,7 +172,7 @@ func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
 
 	ctx := context.Background()
 	ops := map[string]func() error{
-		"put":     func() error { return s.Put(ctx, callback.Callback{State: "s", Code: "c"}) },
+		"put":     func() error { _, err := s.Put(ctx, callback.Callback{State: "s", Code: "c"}); return err },
 		"take":    func() error { _, err := s.Take(ctx, "s"); return err },
 		"pending": func() error { _, err := s.Pending(ctx); return err },
 		"ping":    func() error { return s.Ping(ctx) },
@@ -182,4 +208,112 @@ func BenchmarkPutTakeRealRedis(b *testing.B) {
 	s := redisstore.New(newClient(b, srv.URL()), redisstore.Options{})
 	b.Cleanup(func() { s.Close() })
 	storetest.Bench(b, s)
+}
+
+// During a key rotation, replicas run with "K1,K2" and "K2,K1" on one
+// Redis: exactly-once, replays and conflicts must hold in both directions,
+// and a waiter on one must be woken by a callback stored by the other.
+func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
+	k1, k2 := []byte("key-one-0123456789abcdef0123456789"), []byte("key-two-0123456789abcdef0123456789")
+	m := miniredis.RunT(t)
+	open := func(keys ...[]byte) *redisstore.Store {
+		s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{Sealer: seal.New(keys...)})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	a, b := open(k1, k2), open(k2, k1)
+	ctx := context.Background()
+	for _, tt := range []struct {
+		name         string
+		writer, peer *redisstore.Store
+	}{{"K1,K2 writes", a, b}, {"K2,K1 writes", b, a}} {
+		t.Run(tt.name, func(t *testing.T) {
+			state := "state-" + tt.name
+			wake, cancel := tt.peer.Subscribe(state)
+			defer cancel()
+			if err := tt.peer.Register(ctx, state, 0, json.RawMessage(`{"by":"peer"}`)); err != nil {
+				t.Fatalf("Register on the peer: %v", err)
+			}
+			if err := tt.writer.Register(ctx, state, 0, nil); !errors.Is(err, callback.ErrExists) {
+				t.Fatalf("Register under the other first key: got %v, want ErrExists", err)
+			}
+			drain(wake)
+			registered, err := tt.writer.Put(ctx, callback.Callback{State: state, Code: "code"})
+			if err != nil || !registered {
+				t.Fatalf("Put: registered=%v, %v", registered, err)
+			}
+			select {
+			case <-wake:
+			case <-time.After(5 * time.Second):
+				t.Fatal("the peer's waiter was not woken by the writer's callback")
+			}
+			if _, err := tt.writer.Put(ctx, callback.Callback{State: state, Code: "code"}); !errors.Is(err, callback.ErrExists) {
+				t.Fatalf("replay on the writer: got %v, want ErrExists", err)
+			}
+			if _, err := tt.peer.Put(ctx, callback.Callback{State: state, Code: "code"}); !errors.Is(err, callback.ErrExists) {
+				t.Fatalf("replay on the peer: got %v, want ErrExists", err)
+			}
+			got, err := tt.peer.Take(ctx, state)
+			if err != nil || got.Code != "code" || string(got.Metadata) != `{"by":"peer"}` {
+				t.Fatalf("Take on the peer: %+v, %v", got, err)
+			}
+			for _, s := range []*redisstore.Store{tt.writer, tt.peer} {
+				if _, err := s.Take(ctx, state); !errors.Is(err, callback.ErrAlreadyTaken) {
+					t.Fatalf("second Take: got %v, want ErrAlreadyTaken", err)
+				}
+				if _, err := s.Put(ctx, callback.Callback{State: state, Code: "code"}); !errors.Is(err, callback.ErrExists) {
+					t.Fatalf("replay after the take: got %v, want ErrExists", err)
+				}
+				if _, err := s.Put(ctx, callback.Callback{State: state, Code: "other"}); !errors.Is(err, callback.ErrConflictAfterTake) {
+					t.Fatalf("different callback after the take: got %v, want ErrConflictAfterTake", err)
+				}
+			}
+
+			conflicted := "conflict-" + tt.name
+			if _, err := tt.writer.Put(ctx, callback.Callback{State: conflicted, Code: "person"}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tt.peer.Put(ctx, callback.Callback{State: conflicted, Code: "attacker"}); !errors.Is(err, callback.ErrConflict) {
+				t.Fatalf("different callback on the peer: got %v, want ErrConflict", err)
+			}
+			for _, s := range []*redisstore.Store{tt.writer, tt.peer} {
+				if _, err := s.Take(ctx, conflicted); !errors.Is(err, callback.ErrConflict) {
+					t.Fatalf("Take of the conflicted state: got %v, want ErrConflict", err)
+				}
+			}
+		})
+	}
+}
+
+func drain(ch <-chan struct{}) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+// A Redis at maxmemory with noeviction answers OOM to writes: a full
+// store (503, try later), never an unavailable one or a 500.
+func TestRedisOutOfMemoryIsFull(t *testing.T) {
+	srv := redistest.Start(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+	s := redisstore.New(newClient(t, srv.URL()), redisstore.Options{})
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	code := strings.Repeat("c", 8<<10)
+	var err error
+	for i := 0; i < 10_000 && err == nil; i++ {
+		_, err = s.Put(ctx, callback.Callback{State: fmt.Sprint("s", i), Code: code})
+	}
+	if !errors.Is(err, callback.ErrFull) || errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("Put past maxmemory: got %v, want ErrFull", err)
+	}
+	// Takes still work (their first write, GETDEL, frees memory; Redis
+	// checks OOM only before a script's first write): a full Redis lets the
+	// sign-ins it holds complete.
+	if _, err := s.Take(ctx, "s0"); err != nil {
+		t.Fatalf("Take past maxmemory: %v", err)
+	}
 }

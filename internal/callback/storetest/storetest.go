@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -30,6 +31,9 @@ type Harness struct {
 	// Advance moves the store's notion of time forward by d: a fake clock,
 	// miniredis's FastForward, or a real sleep.
 	Advance func(t *testing.T, d time.Duration)
+	// NewStoreWithBudget returns an empty store that holds at most maxBytes
+	// (OAUTH_CALLBACK_MAX_MEMORY), registration not required. Run closes it.
+	NewStoreWithBudget func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store
 }
 
 // Run runs the suite.
@@ -110,10 +114,11 @@ func Run(t *testing.T, h Harness) {
 		mustPut(t, s, callback.Callback{State: "never", Code: "late", ReceivedAt: received})
 	})
 
-	t.Run("second put does not overwrite", func(t *testing.T) {
+	t.Run("the same callback again is a duplicate, first kept", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
-		err := s.Put(ctx, callback.Callback{State: "s", Code: "second", ReceivedAt: received})
+		// A refresh or a double submit: same code, other parameters.
+		_, err := s.Put(ctx, callback.Callback{State: "s", Code: "first", Params: map[string]string{"x": "y"}, ReceivedAt: received})
 		if !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Put: got %v, want ErrExists", err)
 		}
@@ -121,23 +126,119 @@ func Run(t *testing.T, h Harness) {
 		if err != nil {
 			t.Fatalf("Take: %v", err)
 		}
-		if got.Code != "first" {
-			t.Fatalf("code: got %q, want %q", got.Code, "first")
+		if got.Code != "first" || len(got.Params) != 0 {
+			t.Fatalf("got %+v, want the first callback", got)
 		}
 	})
 
-	t.Run("put after take is refused", func(t *testing.T) {
+	t.Run("a different callback while pending: conflicted, nobody gets either", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "person", ReceivedAt: received})
+		assertPending(t, s, 1)
+		_, err := s.Put(ctx, callback.Callback{State: "s", Code: "attacker", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrConflict) {
+			t.Fatalf("different Put: got %v, want ErrConflict", err)
+		}
+		assertPending(t, s, 0)
+		for _, code := range []string{"person", "attacker", "third"} {
+			if _, err := s.Put(ctx, callback.Callback{State: "s", Code: code, ReceivedAt: received}); !errors.Is(err, callback.ErrConflict) {
+				t.Fatalf("Put %s after the conflict: got %v, want ErrConflict", code, err)
+			}
+		}
+		for range 2 {
+			if got, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrConflict) {
+				t.Fatalf("Take of a conflicted state: got %+v, %v, want ErrConflict", got, err)
+			}
+		}
+		// An error instead of a code is different too.
+		mustPut(t, s, callback.Callback{State: "e", Code: "c", ReceivedAt: received})
+		if _, err := s.Put(ctx, callback.Callback{State: "e", Error: "access_denied", ReceivedAt: received}); !errors.Is(err, callback.ErrConflict) {
+			t.Fatalf("error after code: got %v, want ErrConflict", err)
+		}
+	})
+
+	t.Run("a conflict marker expires like a tombstone", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "s", Code: "a", ReceivedAt: received})
+		_, _ = s.Put(ctx, callback.Callback{State: "s", Code: "b", ReceivedAt: received})
+		h.Advance(t, TTL+500*time.Millisecond)
+		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take after the marker's TTL: got %v, want ErrNotFound", err)
+		}
+	})
+
+	t.Run("put after take: same is a duplicate, different is reported", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
 		if _, err := s.Take(ctx, "s"); err != nil {
 			t.Fatalf("Take: %v", err)
 		}
-		err := s.Put(ctx, callback.Callback{State: "s", Code: "replay", ReceivedAt: received})
-		if !errors.Is(err, callback.ErrExists) {
-			t.Fatalf("Put after Take: got %v, want ErrExists", err)
+		if _, err := s.Put(ctx, callback.Callback{State: "s", Code: "first", ReceivedAt: received}); !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("same Put after Take: got %v, want ErrExists", err)
+		}
+		_, err := s.Put(ctx, callback.Callback{State: "s", Code: "replay", ReceivedAt: received})
+		if !errors.Is(err, callback.ErrConflictAfterTake) {
+			t.Fatalf("different Put after Take: got %v, want ErrConflictAfterTake", err)
 		}
 		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("Take after refused Put: got %v, want ErrAlreadyTaken", err)
+		}
+	})
+
+	t.Run("put reports whether the state was registered", func(t *testing.T) {
+		s := newStore(t)
+		if registered, err := s.Put(ctx, callback.Callback{State: "u", Code: "c", ReceivedAt: received}); err != nil || registered {
+			t.Fatalf("unregistered Put: registered=%v, %v", registered, err)
+		}
+		if err := s.Register(ctx, "r", 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		if registered, err := s.Put(ctx, callback.Callback{State: "r", Code: "c", ReceivedAt: received}); err != nil || !registered {
+			t.Fatalf("registered Put: registered=%v, %v", registered, err)
+		}
+	})
+
+	t.Run("byte budget: unregistered states leave the registered share free", func(t *testing.T) {
+		if h.NewStoreWithBudget == nil {
+			t.Skip("store has no byte budget")
+		}
+		const budget = 64 << 10
+		s := h.NewStoreWithBudget(t, TTL, budget)
+		t.Cleanup(func() { _ = s.Close() })
+		big := func(state string) callback.Callback {
+			return callback.Callback{State: state, Code: strings.Repeat("c", 4<<10), ReceivedAt: received}
+		}
+		stored := 0
+		var err error
+		for i := range 100 {
+			if _, err = s.Put(ctx, big(fmt.Sprint("junk", i))); err != nil {
+				break
+			}
+			stored++
+		}
+		if !errors.Is(err, callback.ErrFull) {
+			t.Fatalf("flood: got %v after %d callbacks, want ErrFull", err, stored)
+		}
+		if max := budget * 8 / 10 / (4 << 10); stored == 0 || stored > max {
+			t.Fatalf("flood stored %d callbacks of 4 KiB, want 1..%d in a budget of %d", stored, max, budget)
+		}
+		if err := s.Register(ctx, "real", 0, nil); err != nil {
+			t.Fatalf("Register during the flood: %v", err)
+		}
+		if _, err := s.Put(ctx, big("real")); err != nil {
+			t.Fatalf("registered Put during the flood: %v", err)
+		}
+		if _, err := s.Take(ctx, "junk0"); err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+		if _, err := s.Put(ctx, big("after-take")); err != nil {
+			t.Fatalf("Put after a take freed room: %v", err)
+		}
+		h.Advance(t, TTL+500*time.Millisecond)
+		for i := range stored {
+			if _, err := s.Put(ctx, big(fmt.Sprint("later", i))); err != nil {
+				t.Fatalf("Put %d after the flood expired: %v", i, err)
+			}
 		}
 	})
 
@@ -184,7 +285,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Take: %v", err)
 		}
 		assertPending(t, s, 2)
-		_ = s.Put(ctx, callback.Callback{State: "p0", Code: "dup", ReceivedAt: received})
+		_, _ = s.Put(ctx, callback.Callback{State: "p0", Code: "c", ReceivedAt: received}) // a duplicate
 		assertPending(t, s, 2)
 		h.Advance(t, TTL+500*time.Millisecond)
 		assertPending(t, s, 0)
@@ -232,39 +333,53 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("concurrent puts: first writer wins", func(t *testing.T) {
-		s := newStore(t)
-		const writers = 16
-		var wg sync.WaitGroup
-		results := make([]error, writers)
-		for i := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				results[i] = s.Put(ctx, callback.Callback{State: "race", Code: fmt.Sprint("w", i), ReceivedAt: received})
-			}()
-		}
-		wg.Wait()
-		winner := -1
-		for i, err := range results {
-			switch {
-			case err == nil && winner >= 0:
-				t.Fatalf("writers %d and %d both stored", winner, i)
-			case err == nil:
-				winner = i
-			case !errors.Is(err, callback.ErrExists):
-				t.Fatalf("writer %d: %v", i, err)
-			}
-		}
-		if winner < 0 {
-			t.Fatal("no writer stored")
-		}
-		got, err := s.Take(ctx, "race")
-		if err != nil {
-			t.Fatalf("Take: %v", err)
-		}
-		if want := fmt.Sprint("w", winner); got.Code != want {
-			t.Fatalf("code: got %q, want the winner's %q", got.Code, want)
+	t.Run("concurrent puts: one writer stores, the rest are refused", func(t *testing.T) {
+		for _, tt := range []struct {
+			name         string
+			code         func(i int) string
+			wantConflict bool
+		}{
+			{"same code", func(int) string { return "same" }, false},
+			{"different codes", func(i int) string { return fmt.Sprint("w", i) }, true},
+		} {
+			t.Run(tt.name, func(t *testing.T) {
+				s := newStore(t)
+				const writers = 16
+				var wg sync.WaitGroup
+				results := make([]error, writers)
+				for i := range writers {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, results[i] = s.Put(ctx, callback.Callback{State: "race", Code: tt.code(i), ReceivedAt: received})
+					}()
+				}
+				wg.Wait()
+				winner := -1
+				for i, err := range results {
+					switch {
+					case err == nil && winner >= 0:
+						t.Fatalf("writers %d and %d both stored", winner, i)
+					case err == nil:
+						winner = i
+					case !errors.Is(err, callback.ErrExists) && !errors.Is(err, callback.ErrConflict):
+						t.Fatalf("writer %d: %v", i, err)
+					}
+				}
+				if winner < 0 {
+					t.Fatal("no writer stored")
+				}
+				got, err := s.Take(ctx, "race")
+				if tt.wantConflict {
+					if !errors.Is(err, callback.ErrConflict) {
+						t.Fatalf("Take after racing different codes: got %+v, %v, want ErrConflict", got, err)
+					}
+					return
+				}
+				if err != nil || got.Code != "same" {
+					t.Fatalf("Take: got %+v, %v", got, err)
+				}
+			})
 		}
 	})
 
@@ -343,7 +458,7 @@ func Run(t *testing.T, h Harness) {
 
 	t.Run("required registration", func(t *testing.T) {
 		s := newStoreRequiring(t, true)
-		err := s.Put(ctx, callback.Callback{State: "unknown", Code: "c", ReceivedAt: received})
+		_, err := s.Put(ctx, callback.Callback{State: "unknown", Code: "c", ReceivedAt: received})
 		if !errors.Is(err, callback.ErrNotRegistered) {
 			t.Fatalf("Put unregistered: got %v, want ErrNotRegistered", err)
 		}
@@ -355,7 +470,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "known", Code: "c", ReceivedAt: received})
-		err = s.Put(ctx, callback.Callback{State: "known", Code: "again", ReceivedAt: received})
+		_, err = s.Put(ctx, callback.Callback{State: "known", Code: "c", ReceivedAt: received})
 		if !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Put of a registered state: got %v, want ErrExists", err)
 		}
@@ -363,7 +478,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond)
-		err = s.Put(ctx, callback.Callback{State: "late", Code: "c", ReceivedAt: received})
+		_, err = s.Put(ctx, callback.Callback{State: "late", Code: "c", ReceivedAt: received})
 		if !errors.Is(err, callback.ErrNotRegistered) {
 			t.Fatalf("Put after the registration expired: got %v, want ErrNotRegistered", err)
 		}
@@ -392,7 +507,7 @@ func drain(ch <-chan struct{}) {
 
 func mustPut(t *testing.T, s callback.Store, c callback.Callback) {
 	t.Helper()
-	if err := s.Put(context.Background(), c); err != nil {
+	if _, err := s.Put(context.Background(), c); err != nil {
 		t.Fatalf("Put(%q): %v", c.State, err)
 	}
 }
@@ -427,7 +542,7 @@ func Bench(b *testing.B, s callback.Store) {
 		var buf [16]byte
 		for pb.Next() {
 			state := randomState(buf[:])
-			if err := s.Put(ctx, callback.Callback{State: state, Code: "bench-code", ReceivedAt: time.Now()}); err != nil {
+			if _, err := s.Put(ctx, callback.Callback{State: state, Code: "bench-code", ReceivedAt: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := s.Take(ctx, state); err != nil {

@@ -1,0 +1,59 @@
+-- Stores a callback unless the state has one, in one atomic step: the
+-- first writer wins with SET NX EX, a tombstone refuses replays, the same
+-- callback again is a duplicate, and a different one while the first is
+-- pending makes the state conflicted (neither is ever handed out). It
+-- counts the bytes against the budget and wakes the waiters.
+--
+-- KEYS: for each of the state's n names (current secret first): callback,
+--       tombstone, registration; then the four accounting keys, except on
+--       Cluster (another slot: the caller admits and releases separately).
+-- ARGV: value (fingerprint .. sealed), ttl seconds, expiry ms, now ms,
+--       channel, require registration (1/0), fingerprint, budget bytes,
+--       unregistered limit bytes, size, n, the n names.
+-- Returns {1, registered} stored, {0} duplicate, {2} not registered,
+--         {3} conflicted (a second value: the name of the discarded one),
+--         {4} different callback after a take, {5} over the budget.
+local n = tonumber(ARGV[11])
+local fingerprint = ARGV[7]
+local acct = nil
+if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
+local function publishAll()
+  for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[11 + i]) end
+end
+
+for i = 1, n do
+  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone then
+    if tombstone == 'c' then return {3} end
+    if string.sub(tombstone, 2) == fingerprint then return {0} end
+    return {4}
+  end
+end
+for i = 1, n do
+  local v = redis.call('GET', KEYS[3*i - 2])
+  if v then
+    if string.sub(v, 1, 32) == fingerprint then return {0} end
+    redis.call('DEL', KEYS[3*i - 2])
+    redis.call('SET', KEYS[3*i - 1], 'c', 'EX', ARGV[2])
+    if acct then release(acct, ARGV[11 + i]) end
+    publishAll()
+    return {3, ARGV[11 + i]}
+  end
+end
+local registered = 0
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[3*i]) == 1 then registered = i; break end
+end
+if ARGV[6] == '1' and registered == 0 then return {2} end
+if acct then
+  prune(acct, ARGV[4])
+  if not admit(acct, ARGV[12], tonumber(ARGV[10]), registered == 0, tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[3]) then
+    return {5}
+  end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+-- The registration lives as long as the callback, for its metadata.
+if registered > 0 then redis.call('EXPIRE', KEYS[3*registered], ARGV[2]) end
+publishAll()
+if registered > 0 then return {1, 1} end
+return {1, 0}

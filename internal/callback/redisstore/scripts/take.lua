@@ -1,0 +1,29 @@
+-- Removes and returns the callback with GETDEL, and its registration,
+-- leaves a tombstone carrying its fingerprint and releases its bytes, in
+-- one atomic step.
+--
+-- KEYS: as put.lua. ARGV: ttl seconds, n, the n names.
+-- Returns {1, value, i, registration or false, j} taken (under name i, the
+-- registration under name j), {2} taken before, {3} conflicted, {0} nothing.
+local n = tonumber(ARGV[2])
+local acct = nil
+if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
+for i = 1, n do
+  local v = redis.call('GETDEL', KEYS[3*i - 2])
+  if v then
+    redis.call('SET', KEYS[3*i - 1], 't' .. string.sub(v, 1, 32), 'EX', ARGV[1])
+    if acct then release(acct, ARGV[2 + i]) end
+    local reg, at = false, 0
+    for j = 1, n do
+      local r = redis.call('GETDEL', KEYS[3*j])
+      if r and not reg then reg, at = r, j end
+    end
+    return {1, v, i, reg, at}
+  end
+end
+for i = 1, n do
+  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone == 'c' then return {3} end
+  if tombstone then return {2} end
+end
+return {0}
