@@ -5,59 +5,202 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
+	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // storeOutcome is how one store error is shown: the status code, the
-// message the JSON API gives (the first two are the original service's, word
-// for word), and what the person in the browser reads.
+// stable reason and message the JSON API gives (the first two messages are
+// the original service's, word for word), and what the person in the
+// browser reads.
 type storeOutcome struct {
-	err       error
-	status    int
-	message   string // JSON API
-	logName   string // outcome in the request log
-	pageTitle string
-	pageText  string
-	logError  bool // the error's detail goes into the log line
+	err        error
+	status     int // JSON API
+	pageStatus int // the browser's page, when it differs from status
+	reason     string
+	message    string // JSON API
+	logName    string // outcome in the request log and the callbacks metric
+	pageTitle  string
+	pageText   string
+	logError   bool   // the error's detail goes into the log line
+	warn       bool   // a WARN line of its own: someone may be interfering with a sign-in
+	retryAfter string // seconds, on a 503
 }
 
 // storeOutcomes is the ONE table from store errors to HTTP answers.
 var storeOutcomes = []storeOutcome{
-	{callback.ErrNotFound, http.StatusNotFound, "Callback not found or expired", "not_found",
-		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", false},
-	{callback.ErrAlreadyTaken, http.StatusGone, "Callback already retrieved", "already_taken",
-		"Sign-in already completed", "Your application already received this sign-in. You can close this window.", false},
-	{callback.ErrExists, http.StatusConflict, "Callback already received for this state", "duplicate",
-		"Sign-in already received", "This sign-in was already received; nothing was changed. You can close this window and return to your application.", false},
-	{callback.ErrFull, http.StatusServiceUnavailable, "Callback store is full, retry later", "store_full",
-		"Sign-in could not be completed", "The service is busy right now. Go back to your application and sign in again in a few minutes.", false},
-	{callback.ErrUnavailable, http.StatusServiceUnavailable, "Callback store unavailable, retry later", "store_unavailable",
-		"Sign-in could not be completed", "The service is temporarily unavailable. Go back to your application and sign in again.", true},
-	{callback.ErrNotReplicated, http.StatusServiceUnavailable, "Callback not acknowledged by enough replicas, retry", "not_replicated",
-		"Sign-in could not be saved", "Your sign-in could not be saved safely. Go back to your application and sign in again.", true},
-	{callback.ErrNotRegistered, http.StatusNotFound, "State not registered or registration expired", "not_registered",
-		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", false},
+	{err: callback.ErrNotFound, status: http.StatusNotFound, reason: "not_found", message: "Callback not found or expired", logName: "not_found",
+		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
+	{err: callback.ErrAlreadyTaken, status: http.StatusGone, reason: "already_retrieved", message: "Callback already retrieved", logName: "already_taken",
+		pageTitle: "Sign-in already completed", pageText: "Your application already received this sign-in. You can close this window."},
+	{err: callback.ErrExists, status: http.StatusConflict, reason: "duplicate", message: "Callback already received for this state", logName: "duplicate",
+		pageTitle: "Sign-in already received", pageText: "This sign-in was already received; nothing was changed. You can close this window and return to your application."},
+	// The take answers 410, so that the field client stops polling.
+	{err: callback.ErrConflict, status: http.StatusGone, pageStatus: http.StatusConflict, reason: "conflict",
+		message: "Conflicting callbacks received for this state; start the sign-in again", logName: "conflict", warn: true,
+		pageTitle: "Sign-in interrupted", pageText: "A second, different response arrived for this sign-in, so it was stopped to keep your account safe. Close this window and start the sign-in again from your application."},
+	{err: callback.ErrConflictAfterTake, status: http.StatusConflict, reason: "conflict",
+		message: "A different callback arrived after this state's callback was retrieved", logName: "conflict", warn: true,
+		pageTitle: "Sign-in link already used", pageText: "This sign-in was already completed with another response; this one was not used. If you did not just sign in, tell your administrator and quote the request ID below."},
+	{err: callback.ErrFull, status: http.StatusServiceUnavailable, reason: "store_full", message: "Callback store is full, retry later", logName: "store_full", retryAfter: "60",
+		pageTitle: "Sign-in could not be completed", pageText: "The service is busy right now. Try again in a minute: go back to your application and start the sign-in again."},
+	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true,
+		pageTitle: "Sign-in could not be completed", pageText: "The service is temporarily unavailable. Go back to your application and sign in again."},
+	{err: callback.ErrNotReplicated, status: http.StatusServiceUnavailable, reason: "not_replicated", message: "Callback not acknowledged by enough replicas, retry", logName: "not_replicated", logError: true,
+		pageTitle: "Sign-in could not be saved", pageText: "Your sign-in could not be saved safely. Go back to your application and sign in again."},
+	{err: callback.ErrNotRegistered, status: http.StatusNotFound, reason: "not_registered", message: "State not registered or registration expired", logName: "not_registered",
+		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
 	// Written under another encryption key, or corrupted: to the client it
 	// is simply gone (never a 5xx); the operator gets the detail.
-	{callback.ErrUnreadable, http.StatusNotFound, "Callback not found or expired", "unreadable",
-		"Sign-in link expired", "This sign-in link is unknown or has expired. Start again from your application.", true},
+	{err: callback.ErrUnreadable, status: http.StatusNotFound, reason: "not_found", message: "Callback not found or expired", logName: "unreadable", logError: true,
+		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
 }
 
 // internalOutcome answers any error the table does not know. Its text says
 // nothing about the cause: that goes to the log only.
-var internalOutcome = storeOutcome{nil, http.StatusInternalServerError, "Internal server error", "internal_error",
-	"Sign-in could not be completed", "Something went wrong on our side. Go back to your application and sign in again.", true}
+var internalOutcome = storeOutcome{status: http.StatusInternalServerError, reason: "internal_error", message: "Internal server error", logName: "internal_error",
+	pageTitle: "Sign-in could not be completed", pageText: "Something went wrong on our side. Go back to your application and sign in again.", logError: true}
+
+func outcomeOf(err error) storeOutcome {
+	for _, o := range storeOutcomes {
+		if errors.Is(err, o.err) {
+			return o
+		}
+	}
+	return internalOutcome
+}
 
 // page is the callback page for this outcome: "expired" for a state the
 // store does not know, "error" for everything else.
 func (o storeOutcome) page() page.Content {
 	kind := page.Failure
-	if o.status == http.StatusNotFound || o.status == http.StatusGone {
+	if o.status == http.StatusNotFound || o.status == http.StatusGone && o.pageStatus == 0 {
 		kind = page.Expired
 	}
 	return page.Content{Kind: kind, Title: o.pageTitle, Message: o.pageText}
+}
+
+func (o storeOutcome) statusForPage() int {
+	if o.pageStatus != 0 {
+		return o.pageStatus
+	}
+	return o.status
+}
+
+// errorBody is every non-200 JSON answer: the original service's status and
+// message, and a stable reason for programs.
+type errorBody struct {
+	Status  string `json:"status"`
+	Message string `json:"message"`
+	Reason  string `json:"reason"`
+}
+
+// requestError is a refused request: its status, and a message a person
+// understands. It never quotes what the request sent.
+type requestError struct {
+	status  int
+	message string
+}
+
+func badRequest(format string, args ...any) *requestError {
+	return &requestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+// reason is the stable reason for the status.
+func (e *requestError) reason() string {
+	switch e.status {
+	case http.StatusRequestEntityTooLarge, http.StatusRequestURITooLong:
+		return reasonTooLarge
+	case http.StatusUnsupportedMediaType:
+		return reasonUnsupportedMedia
+	}
+	return reasonInvalid
+}
+
+// writeRequestError is the one exit of the JSON API for bad input.
+func writeRequestError(w http.ResponseWriter, r *http.Request, e *requestError) {
+	writeError(w, r, e.status, e.reason(), e.message)
+}
+
+// Reasons of errors that are not store outcomes.
+const (
+	reasonInvalid          = "invalid_request"
+	reasonUnauthorized     = "unauthorized"
+	reasonRateLimited      = "rate_limited"
+	reasonTooLarge         = "too_large"
+	reasonUnsupportedMedia = "unsupported_media_type"
+	reasonRouteNotFound    = "not_found"
+	reasonMethodNotAllowed = "method_not_allowed"
+)
+
+// writeError is the one exit of the JSON API for a refused request.
+func writeError(w http.ResponseWriter, r *http.Request, status int, reason, message string) {
+	annotate(r, logOutcome(reason))
+	writeJSON(w, status, errorBody{Status: "error", Message: message, Reason: reason})
+}
+
+// writeStoreError is the one exit of the JSON API for a store error.
+func (s *server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) storeOutcome {
+	o := s.noteOutcome(r, err, false)
+	if o.retryAfter != "" {
+		w.Header().Set("Retry-After", o.retryAfter)
+	}
+	writeJSON(w, o.status, errorBody{Status: "error", Message: o.message, Reason: o.reason})
+	return o
+}
+
+// writeStorePage is the one exit of the callback page for a store error.
+func (s *server) writeStorePage(w http.ResponseWriter, r *http.Request, err error) storeOutcome {
+	o := s.noteOutcome(r, err, true)
+	if o.retryAfter != "" {
+		w.Header().Set("Retry-After", o.retryAfter)
+	}
+	s.writePage(w, r, o.statusForPage(), o.page())
+	return o
+}
+
+// writePage sends a callback page; every page but success carries the
+// request id.
+func (s *server) writePage(w http.ResponseWriter, r *http.Request, status int, c page.Content) {
+	if c.Kind != page.Success {
+		c.RequestID = requestID(r)
+	}
+	s.pages.Write(w, status, c)
+}
+
+// noteOutcome puts o on the request's log line, and logs what an operator
+// must see on its own: each conflicting callback (not the polls that find
+// the state conflicted), a full store once a minute.
+func (s *server) noteOutcome(r *http.Request, err error, isCallback bool) storeOutcome {
+	o := outcomeOf(err)
+	annotate(r, logOutcome(o.logName))
+	if o.logError {
+		annotate(r, slog.String("error", err.Error()))
+	}
+	switch {
+	case o.warn && isCallback:
+		s.log.Warn("conflicting callbacks for one state: someone else may have sent one; nobody gets either code",
+			slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)), slog.String("error", err.Error()))
+	case o.err == callback.ErrFull && s.fullWarning.due(time.Now()):
+		s.log.Warn("the callback store is full: new callbacks get 503 until entries are taken or expire; raise OAUTH_CALLBACK_MAX_MEMORY or look for a flood",
+			slog.String("error", err.Error()))
+	}
+	return o
+}
+
+// onceAMinute lets a warning through at most once a minute, however many
+// requests trigger it.
+type onceAMinute struct{ last atomic.Int64 }
+
+func (o *onceAMinute) due(now time.Time) bool {
+	last := o.last.Load()
+	if now.UnixNano()-last < int64(time.Minute) {
+		return false
+	}
+	return o.last.CompareAndSwap(last, now.UnixNano())
 }
 
 // builtinPages is the built-in callback page, which needs no check.
@@ -69,35 +212,27 @@ func builtinPages() *page.Renderer {
 	return r
 }
 
-// staticPages are rendered once at start: the pages whose text never
-// depends on the request. The set is fixed, so it cannot grow.
-func staticPages() []page.Content {
-	pages := []page.Content{successPage, rateLimitedPage}
-	for _, o := range append(storeOutcomes, internalOutcome) {
-		pages = append(pages, o.page())
-	}
-	return pages
-}
-
 var successPage = page.Content{
 	Kind:    page.Success,
 	Title:   "Sign-in complete",
 	Message: "You are signed in. You can close this window and return to your application.",
 }
 
-// annotateOutcome puts o, and err's detail when o says so, on the log line.
-func annotateOutcome(r *http.Request, o storeOutcome, err error) {
-	annotate(r, logOutcome(o.logName))
-	if o.logError {
-		annotate(r, slog.String("error", err.Error()))
-	}
-}
+// maxShownDescription bounds the provider's error_description on the page,
+// and only a registered state's is shown at all.
+const maxShownDescription = 300
 
-func outcomeOf(err error) storeOutcome {
-	for _, o := range storeOutcomes {
-		if errors.Is(err, o.err) {
-			return o
+// shownDescription is error_description as the page may show it: one line,
+// at most maxShownDescription characters.
+func shownDescription(d string) string {
+	runes := []rune(d)
+	for i, c := range runes {
+		if c < ' ' || c == 0x7f || c == '\u2028' || c == '\u2029' {
+			runes[i] = ' '
 		}
 	}
-	return internalOutcome
+	if len(runes) > maxShownDescription {
+		runes = append(runes[:maxShownDescription-1], '…')
+	}
+	return string(runes)
 }

@@ -22,7 +22,9 @@ func (hangingStore) wait(ctx context.Context) error {
 	<-ctx.Done()
 	return fmt.Errorf("%w: %w", callback.ErrUnavailable, ctx.Err())
 }
-func (s hangingStore) Put(ctx context.Context, _ callback.Callback) error { return s.wait(ctx) }
+func (s hangingStore) Put(ctx context.Context, _ callback.Callback) (bool, error) {
+	return false, s.wait(ctx)
+}
 func (s hangingStore) Register(ctx context.Context, _ string, _ time.Duration, _ json.RawMessage) error {
 	return s.wait(ctx)
 }

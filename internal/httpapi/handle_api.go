@@ -31,12 +31,6 @@ type takeBody struct {
 	Metadata         json.RawMessage   `json:"metadata,omitempty"` // from the registration
 }
 
-// errorBody is every non-200 JSON answer, as in the original service.
-type errorBody struct {
-	Status  string `json:"status"`
-	Message string `json:"message"`
-}
-
 // handleTake hands the callback for a state to the first caller, exactly
 // once across every replica. With ?wait= or Prefer: wait= it holds the
 // request until the callback arrives or the wait ends (long-poll).
@@ -47,10 +41,9 @@ func (s *server) handleTake() http.HandlerFunc {
 			return
 		}
 
-		wait, fromPrefer, herr := requestedWait(r, s.maxWait)
-		if herr != nil {
-			annotate(r, logOutcome("invalid"))
-			writeJSON(w, herr.status, errorBody{"error", herr.message})
+		wait, fromPrefer, rerr := requestedWait(r, s.maxWait)
+		if rerr != nil {
+			writeRequestError(w, r, rerr)
 			return
 		}
 		var (
@@ -118,10 +111,8 @@ func (s *server) waitAndTake(w http.ResponseWriter, r *http.Request, state strin
 
 func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string, cb callback.Callback, err error) {
 	if err != nil {
-		o := outcomeOf(err)
-		annotateOutcome(r, o, err)
+		o := s.writeStoreError(w, r, err)
 		s.metrics.Took(o.status)
-		writeJSON(w, o.status, errorBody{"error", o.message})
 		return
 	}
 	annotate(r, slog.String("outcome", "taken"))
@@ -152,18 +143,16 @@ func (s *server) pathState(w http.ResponseWriter, r *http.Request) (string, bool
 	if r.URL.RawPath != "" {
 		decoded, err := url.PathUnescape(state)
 		if err != nil {
-			annotate(r, logOutcome("invalid"))
-			writeJSON(w, http.StatusBadRequest, errorBody{"error", "The state in the path is not correctly encoded"})
+			writeError(w, r, http.StatusBadRequest, reasonInvalid, "The state in the path is not correctly encoded")
 			return "", false
 		}
 		state = decoded
 	}
 	if err := callback.ValidateState(state, s.stateMinLength); err != nil {
-		annotate(r, logOutcome("invalid"))
-		writeJSON(w, http.StatusBadRequest, errorBody{"error", "Invalid state: " + err.Error()})
+		writeError(w, r, http.StatusBadRequest, reasonInvalid, "Invalid state: "+err.Error())
 		return "", false
 	}
-	annotate(r, slog.String("state_hash", callback.StateHash(state)))
+	annotateState(r, s.stateHash.Hash(state))
 	return state, true
 }
 

@@ -4,11 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
@@ -23,70 +21,64 @@ const (
 	maxParamName  = 128
 )
 
-// requestError is bad input: a status, and a reason a person can read.
-type requestError struct {
-	status int
-	reason string
-}
-
 // handleCallback receives the identity provider's redirect, as a query
 // (GET) or as a form (POST, response_mode=form_post), stores it under its
-// state, and tells the person the outcome.
+// state, and tells the person the outcome. The page never shows text from
+// the request but a known error code and, for a registered state, a short
+// error_description.
 func (s *server) handleCallback() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		values, rerr := callbackValues(w, r)
-		if rerr != nil {
-			annotate(r, slog.String("outcome", "invalid"))
-			s.metrics.CallbackReceived(metrics.CallbackInvalid)
-			s.pages.Write(w, rerr.status, page.Content{Kind: page.Failure, Title: "This sign-in response is not valid", Message: rerr.reason})
-			return
-		}
-		cb, rerr := parseCallback(values, s.stateMinLength)
-		if rerr != nil {
-			annotate(r, slog.String("outcome", "invalid"))
-			s.metrics.CallbackReceived(metrics.CallbackInvalid)
-			p := page.Content{
-				Kind:    page.Failure,
-				Title:   "This sign-in response is not valid",
-				Message: rerr.reason + " Nothing was stored. Start again from your application.",
+		if rerr == nil {
+			var cb callback.Callback
+			if cb, rerr = s.parseCallback(values); rerr == nil {
+				s.storeCallback(w, r, cb)
+				return
 			}
-			// An error callback without state (Entra's cancel) still tells
-			// the person what the provider said.
-			if values.Get("error") != "" {
-				p.Title = "Sign-in failed"
-				p.Error = values.Get("error")
-				p.ErrorDescription = values.Get("error_description")
-			}
-			s.pages.Write(w, rerr.status, p)
-			return
 		}
-		cb.ReceivedAt = s.now().UTC()
-		annotate(r, slog.String("state_hash", callback.StateHash(cb.State)))
-
-		if err := s.put(r.Context(), cb); err != nil {
-			o := outcomeOf(err)
-			annotateOutcome(r, o, err)
-			s.metrics.CallbackReceived(o.logName)
-			s.pages.Write(w, o.status, o.page())
-			return
+		annotate(r, logOutcome(metrics.CallbackInvalid))
+		s.metrics.CallbackReceived(metrics.CallbackInvalid)
+		p := page.Content{
+			Kind:    page.Failure,
+			Title:   "This sign-in response is not valid",
+			Message: rerr.message + " Nothing was stored. Start again from your application.",
 		}
-
-		if cb.Error != "" {
-			annotate(r, slog.String("outcome", metrics.CallbackErrorStored))
-			s.metrics.CallbackReceived(metrics.CallbackErrorStored)
-			s.pages.Write(w, http.StatusOK, page.Content{
-				Kind:             page.Failure,
-				Title:            "Sign-in failed",
-				Message:          "The sign-in provider returned an error. Close this window and try again from your application.",
-				Error:            cb.Error,
-				ErrorDescription: cb.ErrorDescription,
-			})
-			return
+		// An error callback without state (Entra's cancel) still tells
+		// the person what the provider said, in fixed words.
+		if code := values.Get("error"); code != "" {
+			p.Title = "Sign-in failed"
+			p.Message, p.Error = providerError(code)
+			p.Message += " Nothing was stored."
 		}
-		annotate(r, slog.String("outcome", metrics.CallbackStored))
-		s.metrics.CallbackReceived(metrics.CallbackStored)
-		s.pages.Write(w, http.StatusOK, successPage)
+		s.writePage(w, r, rerr.status, p)
 	}
+}
+
+func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callback.Callback) {
+	cb.ReceivedAt = s.now().UTC()
+	annotateState(r, s.stateHash.Hash(cb.State))
+	registered, err := s.put(r.Context(), cb)
+	if err != nil {
+		o := s.writeStorePage(w, r, err)
+		s.metrics.CallbackReceived(o.logName)
+		return
+	}
+	if cb.Error == "" {
+		annotate(r, logOutcome(metrics.CallbackStored))
+		s.metrics.CallbackReceived(metrics.CallbackStored)
+		s.writePage(w, r, http.StatusOK, successPage)
+		return
+	}
+	annotate(r, logOutcome(metrics.CallbackErrorStored))
+	s.metrics.CallbackReceived(metrics.CallbackErrorStored)
+	p := page.Content{Kind: page.Failure, Title: "Sign-in failed"}
+	p.Message, p.Error = providerError(cb.Error)
+	// Only a flow the MCP server announced is real enough for the
+	// provider's own words: anyone can send an error to /callback.
+	if registered {
+		p.ErrorDescription = shownDescription(cb.ErrorDescription)
+	}
+	s.writePage(w, r, http.StatusOK, p)
 }
 
 // callbackValues reads the parameters from the query (GET) or the form body
@@ -97,7 +89,7 @@ func callbackValues(w http.ResponseWriter, r *http.Request) (url.Values, *reques
 		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || ct != "application/x-www-form-urlencoded" {
 			return nil, &requestError{http.StatusUnsupportedMediaType,
-				"A POSTed sign-in response must be a form (application/x-www-form-urlencoded)."}
+				"A sign-in response sent by POST must be a form (application/x-www-form-urlencoded)."}
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
 		if err != nil {
@@ -121,21 +113,23 @@ func callbackValues(w http.ResponseWriter, r *http.Request) (url.Values, *reques
 }
 
 // parseCallback checks every rule a callback must meet before it is stored.
-func parseCallback(values url.Values, stateMinLength int) (callback.Callback, *requestError) {
-	bad := func(format string, args ...any) (callback.Callback, *requestError) {
-		return callback.Callback{}, &requestError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+// Its messages name the rule in fixed words: nothing from the request is
+// echoed, not even a parameter's name.
+func (s *server) parseCallback(values url.Values) (callback.Callback, *requestError) {
+	bad := func(message string) (callback.Callback, *requestError) {
+		return callback.Callback{}, &requestError{http.StatusBadRequest, message}
 	}
 	if len(values) > callback.MaxParams {
-		return bad("The sign-in response has more than %d parameters.", callback.MaxParams)
+		return bad(fmt.Sprintf("The sign-in response has more than %d parameters.", callback.MaxParams))
 	}
 	var c callback.Callback
 	for name, vs := range values {
 		if len(vs) > 1 {
 			// state=a&state=b: which one the provider meant is unknowable.
-			return bad("The parameter %q appears more than once.", clip(name))
+			return bad("A parameter of the sign-in response appears more than once.")
 		}
-		if len(name) > maxParamName || callback.ValidateValue("name", name) != nil {
-			return bad("A parameter name is too long or not valid text.")
+		if len(name) > maxParamName || callback.ValidateValue(name) != nil {
+			return bad("A parameter name of the sign-in response is too long or not valid text.")
 		}
 		v := vs[0]
 		switch name {
@@ -157,31 +151,25 @@ func parseCallback(values url.Values, stateMinLength int) (callback.Callback, *r
 			}
 			c.Params[name] = v
 		}
-		if name != "state" {
-			if err := callback.ValidateValue(name, v); err != nil {
-				return bad("The %s.", err)
-			}
+		if name != "state" && callback.ValidateValue(v) != nil {
+			return bad(fmt.Sprintf("A parameter of the sign-in response is longer than %d KiB, or not valid text.", callback.MaxValueLength>>10))
 		}
 	}
 	if c.State == "" {
 		return bad("The sign-in response has no state, so it cannot be matched to your application.")
 	}
-	if err := callback.ValidateState(c.State, stateMinLength); err != nil {
-		return bad("The %s.", err)
+	if err := callback.ValidateState(c.State, s.stateMinLength); err != nil {
+		return bad("The sign-in response's state is not valid: " + err.Error() + ".")
 	}
 	if c.Code == "" && c.Error == "" {
 		return bad("The sign-in response has neither a code nor an error.")
 	}
 	if err := callback.ValidateCode(c.Code); err != nil {
-		return bad("The %s.", err)
+		return bad("The sign-in response's code is not valid: " + err.Error() + ".")
+	}
+	if c.Size() > s.maxCallbackBytes {
+		return callback.Callback{}, &requestError{http.StatusRequestEntityTooLarge,
+			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.maxCallbackBytes>>10)}
 	}
 	return c, nil
-}
-
-// clip shortens a caller-supplied string before it goes into a message.
-func clip(s string) string {
-	if len(s) > 40 {
-		s = s[:40] + "…"
-	}
-	return strings.ToValidUTF8(s, "?")
 }

@@ -17,7 +17,9 @@ type healthBody struct {
 }
 
 // handleHealth answers the original service's health check, with the number
-// of callbacks waiting to be taken across every replica.
+// of callbacks waiting to be taken across every replica. When API tokens
+// are set, only a caller with one sees that number: it tells an outsider
+// how many sign-ins are under way. Others get the same answer without it.
 func (s *server) handleHealth() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		body := healthBody{
@@ -25,7 +27,15 @@ func (s *server) handleHealth() http.HandlerFunc {
 			Service:   "oauth-callback-server",
 			Timestamp: s.now().UTC().Format(time.RFC3339Nano),
 		}
-		n, err := s.pending(r.Context())
+		var (
+			n   int64
+			err error
+		)
+		if s.hasToken(r) {
+			n, err = s.pending(r.Context())
+		} else {
+			err = s.ping(r.Context())
+		}
 		if err != nil {
 			annotate(r, slog.String("error", err.Error()))
 			body.Status = "unhealthy"
@@ -33,7 +43,9 @@ func (s *server) handleHealth() http.HandlerFunc {
 			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		body.ActiveCallbacks = &n
+		if s.hasToken(r) {
+			body.ActiveCallbacks = &n
+		}
 		writeJSON(w, http.StatusOK, body)
 	}
 }

@@ -45,25 +45,21 @@ func (s *server) handleRegister() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		req, herr := s.readRegisterRequest(w, r)
-		if herr == nil {
-			req.ttl, herr = s.registrationTTL(req.TTL)
+		req, rerr := s.readRegisterRequest(w, r)
+		if rerr == nil {
+			req.ttl, rerr = s.registrationTTL(req.TTL)
 		}
-		if herr != nil {
-			annotate(r, logOutcome("invalid"))
-			writeJSON(w, herr.status, errorBody{"error", herr.message})
+		if rerr != nil {
+			writeRequestError(w, r, rerr)
 			return
 		}
 		ttl := req.ttl
 		if err := s.register(r.Context(), state, ttl, req.Metadata); err != nil {
 			if errors.Is(err, callback.ErrExists) {
-				annotate(r, logOutcome("duplicate"))
-				writeJSON(w, http.StatusConflict, errorBody{"error", "State already registered or used"})
+				writeError(w, r, http.StatusConflict, "duplicate", "State already registered or used")
 				return
 			}
-			o := outcomeOf(err)
-			annotateOutcome(r, o, err)
-			writeJSON(w, o.status, errorBody{"error", o.message})
+			s.writeStoreError(w, r, err)
 			return
 		}
 		annotate(r, logOutcome("registered"))
@@ -71,23 +67,13 @@ func (s *server) handleRegister() http.HandlerFunc {
 	}
 }
 
-// httpError is a refused request: its status and a message for the caller.
-type httpError struct {
-	status  int
-	message string
-}
-
-func badRequest(format string, args ...any) *httpError {
-	return &httpError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
-}
-
-func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (registerRequest, *httpError) {
+func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (registerRequest, *requestError) {
 	var req registerRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegisterBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return req, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Body larger than %d KiB", maxRegisterBody>>10)}
+			return req, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Body larger than %d KiB", maxRegisterBody>>10)}
 		}
 		return req, badRequest("The body could not be read")
 	}
@@ -95,7 +81,7 @@ func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (re
 		return req, nil // no TTL, no metadata
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
-		return req, &httpError{http.StatusUnsupportedMediaType, "The body must be application/json"}
+		return req, &requestError{http.StatusUnsupportedMediaType, "The body must be application/json"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -116,7 +102,7 @@ func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (re
 
 // registrationTTL reads the optional TTL: a duration string or seconds,
 // 1 s at least, the service's TTL at most (and by default).
-func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *httpError) {
+func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *requestError) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return s.ttl, nil
 	}

@@ -106,7 +106,7 @@ type lateStore struct {
 func (s *lateStore) Take(ctx context.Context, state string) (callback.Callback, error) {
 	cb, err := s.Store.Take(ctx, state)
 	s.once.Do(func() {
-		if putErr := s.Store.Put(ctx, callback.Callback{State: state, Code: "late-code"}); putErr != nil {
+		if _, putErr := s.Store.Put(ctx, callback.Callback{State: state, Code: "late-code"}); putErr != nil {
 			panic(putErr)
 		}
 	})

@@ -17,11 +17,35 @@ import (
 
 type ctxKey struct{}
 
-// requestInfo travels with a request: its id, and what handlers add to its
-// one log line.
+// requestInfo travels with a request: its id, the state's hash once known,
+// and what handlers add to its one log line.
 type requestInfo struct {
-	id    string
-	attrs []slog.Attr
+	id        string
+	stateHash string
+	attrs     []slog.Attr
+}
+
+// requestID is the request's id, for pages and log lines of its own.
+func requestID(r *http.Request) string {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		return info.id
+	}
+	return ""
+}
+
+// annotateState names the request's state on its log line, as a hash.
+func annotateState(r *http.Request, hash string) {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		info.stateHash = hash
+		info.attrs = append(info.attrs, slog.String("state_hash", hash))
+	}
+}
+
+func stateHashOf(r *http.Request) string {
+	if info, ok := r.Context().Value(ctxKey{}).(*requestInfo); ok {
+		return info.stateHash
+	}
+	return ""
 }
 
 // annotate adds attributes to the request's log line: the outcome and the
@@ -120,7 +144,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 			}
 			s.log.Error("panic in handler", slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
 			annotate(r, slog.String("outcome", "panic"))
-			writeJSON(w, http.StatusInternalServerError, errorBody{Status: "error", Message: internalOutcome.message})
+			writeJSON(w, http.StatusInternalServerError, errorBody{Status: "error", Message: internalOutcome.message, Reason: internalOutcome.reason})
 		}()
 		next.ServeHTTP(w, r)
 	})

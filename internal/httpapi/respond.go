@@ -41,12 +41,12 @@ var (
 
 func (s *server) handleNotFound() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusNotFound, errorBody{"error", "Not found"})
+		writeError(w, r, http.StatusNotFound, reasonRouteNotFound, "Not found")
 	}
 }
 
 // allowedMethods are the ones routes.go may use.
-var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions}
+var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions}
 
 // handleMethodNotAllowed answers 405 with the Allow header chi would set,
 // and a message.
@@ -63,6 +63,6 @@ func (s *server) handleMethodNotAllowed() http.HandlerFunc {
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 		}
-		writeJSON(w, http.StatusMethodNotAllowed, errorBody{"error", "Method " + r.Method + " is not allowed here"})
+		writeError(w, r, http.StatusMethodNotAllowed, reasonMethodNotAllowed, "Method "+r.Method+" is not allowed here")
 	}
 }

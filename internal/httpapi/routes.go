@@ -4,27 +4,28 @@ import (
 	"github.com/go-chi/chi/v5"
 )
 
-// addRoutes is the whole HTTP surface of the service. CONTRACT.md Part A
-// rows are marked "compat": their paths, status codes and JSON fields must
-// not change.
+// addRoutes is the whole HTTP surface of the service. Rows marked "compat"
+// are the original service's contract (docs/api.md, "Compatibility"):
+// their paths, status codes and JSON fields must not change.
 func addRoutes(r chi.Router, s *server) {
 	// The identity provider redirects the person's browser here.
 	r.Group(func(r chi.Router) {
-		r.Use(s.rateLimit(s.rateLimitCallback, true)) // per client IP
-		r.Get("/callback", s.handleCallback())        // compat: query (response_mode=query)
-		r.Post("/callback", s.handleCallback())       // form_post (response_mode=form_post)
+		r.Use(s.rateLimit(s.rateLimitCallback, byNetwork, true)) // per client IP, IPv6 per /56
+		r.Get("/callback", s.handleCallback())                   // compat: query (response_mode=query)
+		r.Post("/callback", s.handleCallback())                  // form_post (response_mode=form_post)
 	})
 
 	r.Group(func(r chi.Router) {
 		r.Use(s.cors)
-		r.Get("/health", s.handleHealth()) // compat
+		r.Get("/health", s.handleHealth()) // compat; active_callbacks only with a token, when tokens are set
 		r.Options("/health", s.handleMethodNotAllowed())
 	})
 
 	// The MCP server polls here. CORS first (a preflight carries no token),
-	// then the token (when configured), then the limit per token or IP.
+	// then the token (when configured; wrong tokens count against the
+	// client IP, which is checked first), then the limit per token or IP.
 	r.Group(func(r chi.Router) {
-		r.Use(s.cors, s.requireToken, s.rateLimit(s.rateLimitAPI, false))
+		r.Use(s.cors, s.requireToken, s.rateLimit(s.rateLimitAPI, byTokenOrIP, false))
 		// compat; ?wait=25s or Prefer: wait=25 makes it a long-poll.
 		r.Get("/api/callback/{state}", s.handleTake())
 		// Register a state before the sign-in (optional TTL and metadata).
@@ -37,7 +38,9 @@ func addRoutes(r chi.Router, s *server) {
 	r.Get("/healthz", s.handleHealthz()) // process alive; never touches the store
 	r.Get("/readyz", s.handleReadyz())   // store reachable and not draining
 	if s.serveMetrics {
-		r.Method("GET", "/metrics", s.metrics.Handler()) // Prometheus
+		// Prometheus; behind the token when tokens are set (or serve it on
+		// OAUTH_CALLBACK_METRICS_ADDR).
+		r.Method("GET", "/metrics", s.requireToken(s.metrics.Handler()))
 	}
 
 	r.NotFound(s.handleNotFound())                 // compat: anything else is 404

@@ -20,60 +20,121 @@ type tokenKey struct{}
 
 // requireToken lets through only requests with Authorization: Bearer and
 // one of the configured tokens; without configured tokens it lets everyone
-// through. Tokens are compared as SHA-256 digests in constant time, so
-// neither their content nor their length leaks through timing.
+// through. Requests refused here count against their client IP (at the
+// API's rate limit), and that count is checked before the token: a client
+// guessing tokens gets 429, while clients with valid tokens keep the
+// per-token limit even when they share an address.
 func (s *server) requireToken(next http.Handler) http.Handler {
 	if len(s.tokenDigests) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ip := "ip:" + clientKey(s.clientIP(r), false)
+		if s.tokenFailures != nil {
+			if _, rate, _ := s.tokenFailures.Status(ip); rate >= float64(s.rateLimitAPI) {
+				w.Header().Set("Retry-After", "60")
+				writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests with a wrong or missing token, retry later")
+				return
+			}
+		}
+		refuse := func(challenge, message string) {
+			if s.tokenFailures != nil {
+				s.tokenFailures.OnLimit(w, r, ip) // counts it
+			}
+			w.Header().Set("WWW-Authenticate", challenge)
+			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, message)
+		}
 		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="oauth-callback-server"`)
-			annotate(r, logOutcome("unauthorized"))
-			writeJSON(w, http.StatusUnauthorized, errorBody{"error", "Missing API token: send Authorization: Bearer <token>"})
+			refuse(`Bearer realm="oauth-callback-server"`, "Missing API token: send Authorization: Bearer <token>")
 			return
 		}
-		digest := sha256.Sum256([]byte(strings.TrimSpace(token)))
-		match := 0
-		for _, d := range s.tokenDigests {
-			match |= subtle.ConstantTimeCompare(digest[:], d[:])
-		}
-		if match != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="oauth-callback-server", error="invalid_token"`)
-			annotate(r, logOutcome("unauthorized"))
-			writeJSON(w, http.StatusUnauthorized, errorBody{"error", "Invalid API token"})
+		id, ok := s.tokenID(token)
+		if !ok {
+			refuse(`Bearer realm="oauth-callback-server", error="invalid_token"`, "Invalid API token")
 			return
 		}
-		// Rate limits count per token: a short, non-reversible name for it.
-		id := "token:" + hex.EncodeToString(digest[:8])
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, id)))
 	})
 }
 
-// rateLimit allows perMinute requests per key (the caller's token, else its
-// IP) on this replica; 0 turns the limit off. Over it: 429 with Retry-After.
-func (s *server) rateLimit(perMinute int, page bool) func(http.Handler) http.Handler {
+// tokenID checks a presented token against the configured ones and names
+// it for the rate limits: a short, non-reversible name. Tokens are
+// compared as SHA-256 digests in constant time, so neither their content
+// nor their length leaks through timing.
+func (s *server) tokenID(token string) (string, bool) {
+	digest := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	match := 0
+	for _, d := range s.tokenDigests {
+		match |= subtle.ConstantTimeCompare(digest[:], d[:])
+	}
+	return "token:" + hex.EncodeToString(digest[:8]), match == 1
+}
+
+// hasToken reports whether the request carries a valid API token; true
+// when none is configured.
+func (s *server) hasToken(r *http.Request) bool {
+	if len(s.tokenDigests) == 0 {
+		return true
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	_, valid := s.tokenID(token)
+	return valid
+}
+
+// The keys the rate limits count by.
+type limitKey int
+
+const (
+	byTokenOrIP limitKey = iota // /api after the token check: per token, else per client IP (IPv6 per /64)
+	byNetwork                   // per client IP, IPv6 per /56: one household or site
+)
+
+// rateLimit allows perMinute requests per key on this replica; 0 turns the
+// limit off. Over it: 429 with Retry-After, as a page on /callback.
+func (s *server) rateLimit(perMinute int, key limitKey, page bool) func(http.Handler) http.Handler {
 	if perMinute <= 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
 	return httprate.LimitBy(perMinute, time.Minute,
 		func(r *http.Request) (string, error) {
-			if id, ok := r.Context().Value(tokenKey{}).(string); ok {
+			if id, ok := r.Context().Value(tokenKey{}).(string); ok && key == byTokenOrIP {
 				return id, nil
 			}
-			return "ip:" + httprate.CanonicalizeIP(s.clientIP(r)), nil
+			return "ip:" + clientKey(s.clientIP(r), key == byNetwork), nil
 		},
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			annotate(r, logOutcome("rate_limited"))
 			if page {
-				s.metrics.CallbackReceived("rate_limited")
-				s.pages.Write(w, http.StatusTooManyRequests, rateLimitedPage)
+				annotate(r, logOutcome(reasonRateLimited))
+				s.metrics.CallbackReceived(reasonRateLimited)
+				s.writePage(w, r, http.StatusTooManyRequests, rateLimitedPage)
 				return
 			}
-			writeJSON(w, http.StatusTooManyRequests, errorBody{"error", "Too many requests, retry later"})
+			writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests, retry later")
 		}),
 	)
+}
+
+// clientKey is the bucket of a client address: the address itself, IPv6
+// per /64, or per /56 when perNetwork is set, since one IPv6 client holds
+// a whole prefix. A string that is no address (a hop that did not parse)
+// is its own bucket.
+func clientKey(client string, perNetwork bool) string {
+	addr, err := netip.ParseAddr(client)
+	if err != nil {
+		return client
+	}
+	addr = addr.Unmap()
+	switch {
+	case addr.Is4():
+		return addr.String()
+	case perNetwork:
+		return netip.PrefixFrom(addr, 56).Masked().String()
+	}
+	return netip.PrefixFrom(addr, 64).Masked().String()
 }
 
 var rateLimitedPage = page.Content{
@@ -83,10 +144,13 @@ var rateLimitedPage = page.Content{
 }
 
 // clientIP is the address that rate limits count against: the direct peer,
-// unless the peer is a trusted proxy, in which case the right-most address
-// in X-Forwarded-For that is not itself a trusted proxy. A client cannot
+// unless the peer is a trusted proxy, in which case the right-most hop in
+// X-Forwarded-For that is not itself a trusted proxy. A client cannot
 // pick its own bucket by sending the header: from an untrusted peer the
-// header is ignored.
+// header is ignored. Hops may carry a port (Azure Application Gateway
+// sends 203.0.113.7:51234 and [2001:db8::1]:443); a hop that still does
+// not parse is the key as it is, never the proxy's address, which every
+// such client would share.
 func (s *server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -98,15 +162,37 @@ func (s *server) clientIP(r *http.Request) string {
 	}
 	hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
 	for i := len(hops) - 1; i >= 0; i-- {
-		addr, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			break // a malformed hop: trust nothing to its left
+		hop := strings.TrimSpace(hops[i])
+		if hop == "" {
+			continue
+		}
+		addr, ok := parseHop(hop)
+		if !ok {
+			if len(hop) > maxHopKey {
+				hop = hop[:maxHopKey]
+			}
+			return "unparsed:" + hop // trust nothing to its left
 		}
 		if !s.trusted(addr) {
 			return addr.String()
 		}
 	}
 	return host
+}
+
+// maxHopKey bounds a rate-limit key made of an unparsed hop.
+const maxHopKey = 64
+
+// parseHop reads one X-Forwarded-For hop: an address, with or without a
+// port.
+func parseHop(hop string) (netip.Addr, bool) {
+	if addr, err := netip.ParseAddr(hop); err == nil {
+		return addr.Unmap(), true
+	}
+	if ap, err := netip.ParseAddrPort(hop); err == nil {
+		return ap.Addr().Unmap(), true
+	}
+	return netip.Addr{}, false
 }
 
 func (s *server) trusted(addr netip.Addr) bool {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 	"github.com/go-chi/cors"
+	"github.com/go-chi/httprate"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
@@ -61,6 +62,11 @@ type Options struct {
 	TrustedProxies []netip.Prefix
 	// StateMinLength refuses shorter states (400); default 1.
 	StateMinLength int
+	// MaxCallbackBytes bounds what one callback may store (code, error,
+	// description and every other parameter); above it, 413. Default 16 KiB.
+	MaxCallbackBytes int
+	// StateHasher names states in logs; default: no server secret.
+	StateHasher callback.StateHasher
 	// Pages renders the callback page, as the operator customised it
 	// (page.New checks the templates at start-up); nil is the built-in page.
 	Pages *page.Renderer
@@ -89,7 +95,11 @@ type server struct {
 	rateLimitAPI      int
 	trustedProxies    []netip.Prefix
 	stateMinLength    int
+	maxCallbackBytes  int
+	stateHash         callback.StateHasher
 	pages             *page.Renderer
+	fullWarning       onceAMinute
+	tokenFailures     *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
 }
 
 // NewServer returns the service's HTTP handler.
@@ -111,6 +121,14 @@ func NewServer(opts Options) http.Handler {
 		rateLimitAPI:      opts.RateLimitAPI,
 		trustedProxies:    opts.TrustedProxies,
 		stateMinLength:    max(opts.StateMinLength, 1),
+		maxCallbackBytes:  opts.MaxCallbackBytes,
+		stateHash:         opts.StateHasher,
+	}
+	if s.maxCallbackBytes <= 0 {
+		s.maxCallbackBytes = 16 << 10
+	}
+	if s.stateHash == (callback.StateHasher{}) {
+		s.stateHash = callback.NewStateHasher(nil)
 	}
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
@@ -121,11 +139,14 @@ func NewServer(opts Options) http.Handler {
 	}
 	// page.New has rendered every template once already, so these cannot
 	// fail but through a bug.
-	if err := s.pages.Prerender(staticPages()...); err != nil {
+	if err := s.pages.Prerender(successPage); err != nil {
 		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
 	}
 	for _, t := range opts.APITokens {
 		s.tokenDigests = append(s.tokenDigests, sha256.Sum256([]byte(t)))
+	}
+	if len(s.tokenDigests) > 0 && s.rateLimitAPI > 0 {
+		s.tokenFailures = httprate.NewRateLimiter(s.rateLimitAPI, time.Minute)
 	}
 	s.notifier, _ = opts.Store.(callback.Notifier)
 	if s.metrics == nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -144,10 +145,14 @@ func TestContractCallbackErrorPage(t *testing.T) {
 	rec := f.get(t, "/callback?state=s1&error=access_denied&error_description=The+user+declined")
 	wantStatus(t, rec, http.StatusOK)
 	body := rec.Body.String()
-	for _, want := range []string{"Sign-in failed", "access_denied", "The user declined", "Close this window"} {
+	for _, want := range []string{"Sign-in failed", "access_denied", "The sign-in was cancelled", "Request ID: "} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q", want)
 		}
+	}
+	// Not registered: the provider's own words go to the API only.
+	if strings.Contains(body, "The user declined") {
+		t.Error("error_description of an unregistered state is on the page")
 	}
 	rec = f.get(t, "/api/callback/s1")
 	wantStatus(t, rec, http.StatusOK)
@@ -288,7 +293,8 @@ func TestParamsIssAndReceivedAt(t *testing.T) {
 func TestSecondCallbackDoesNotOverwrite(t *testing.T) {
 	f := newFixture(t)
 	wantStatus(t, f.get(t, "/callback?code=first&state=s"), http.StatusOK)
-	rec := f.get(t, "/callback?code=second&state=s")
+	// A refresh: the same code again.
+	rec := f.get(t, "/callback?code=first&state=s")
 	wantStatus(t, rec, http.StatusConflict)
 	if !strings.Contains(rec.Body.String(), "already received") {
 		t.Errorf("409 page: %.300s", rec.Body)
@@ -297,8 +303,49 @@ func TestSecondCallbackDoesNotOverwrite(t *testing.T) {
 		t.Errorf("auth_code: got %v, want first", m["auth_code"])
 	}
 	// After the take, a replay is still refused and does not revive the state.
-	wantStatus(t, f.get(t, "/callback?code=third&state=s"), http.StatusConflict)
+	wantStatus(t, f.get(t, "/callback?code=first&state=s"), http.StatusConflict)
 	wantStatus(t, f.get(t, "/api/callback/s"), http.StatusGone)
+}
+
+// The attack: someone who learned the state (it is in the authorize URL)
+// sends their own code before the person's browser arrives. Before the
+// fix the first one won silently and the MCP server took the attacker's
+// code; now the state is conflicted and nobody gets either code.
+func TestDifferentSecondCallbackConflicts(t *testing.T) {
+	f := newFixture(t)
+	wantStatus(t, f.get(t, "/callback?code=ATTACKER&state=s"), http.StatusOK)
+	rec := f.get(t, "/callback?code=PERSON&state=s")
+	wantStatus(t, rec, http.StatusConflict)
+	for _, want := range []string{"Sign-in interrupted", "start the sign-in again", "Request ID: "} {
+		if !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("409 page lacks %q", want)
+		}
+	}
+	for range 2 {
+		rec = f.get(t, "/api/callback/s")
+		wantStatus(t, rec, http.StatusGone)
+		want := map[string]any{"status": "error", "reason": "conflict",
+			"message": "Conflicting callbacks received for this state; start the sign-in again"}
+		if m := decode(t, rec); fmt.Sprint(m) != fmt.Sprint(want) {
+			t.Errorf("take of a conflicted state: got %v, want %v", m, want)
+		}
+	}
+	if !strings.Contains(f.logs.String(), `"level":"WARN","msg":"conflicting callbacks`) {
+		t.Errorf("no WARN line for the conflict:\n%s", f.logs)
+	}
+
+	// After a take, a different callback cannot recall the code, but it
+	// is refused, counted and logged the same way.
+	wantStatus(t, f.get(t, "/callback?code=PERSON&state=t"), http.StatusOK)
+	wantStatus(t, f.get(t, "/api/callback/t"), http.StatusOK)
+	rec = f.get(t, "/callback?code=ATTACKER&state=t")
+	wantStatus(t, rec, http.StatusConflict)
+	if !strings.Contains(rec.Body.String(), "already used") {
+		t.Errorf("409 page after the take: %.300s", rec.Body)
+	}
+	if n := strings.Count(f.logs.String(), `"msg":"conflicting callbacks`); n != 2 {
+		t.Errorf("WARN lines: got %d, want 2", n)
+	}
 }
 
 func TestBadCallbacksStoreNothing(t *testing.T) {
@@ -373,13 +420,14 @@ func TestErrorCallbackWithoutStateShowsTheError(t *testing.T) {
 	rec := f.get(t, "/callback?error=access_denied&error_description=AADSTS65004%3A+User+declined+%3Cb%3Econsent%3C%2Fb%3E")
 	wantStatus(t, rec, http.StatusBadRequest)
 	body := rec.Body.String()
-	for _, want := range []string{"access_denied", "AADSTS65004: User declined &lt;b&gt;consent&lt;/b&gt;", "Nothing was stored"} {
+	for _, want := range []string{"access_denied", "The sign-in was cancelled", "Nothing was stored"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q:\n%s", want, body)
 		}
 	}
-	if strings.Contains(body, "<b>consent") {
-		t.Error("error_description reflected unescaped")
+	// No state, so nothing registered it: the description is not shown.
+	if strings.Contains(body, "AADSTS65004") || strings.Contains(body, "consent") {
+		t.Error("error_description shown for a callback without state")
 	}
 	if f.store.Len() != 0 {
 		t.Error("something was stored")
@@ -553,7 +601,7 @@ func TestLogsNeverHoldCodeOrState(t *testing.T) {
 				t.Errorf("line %d lacks %s: %s", i, k, line)
 			}
 		}
-		if m["state_hash"] != callback.StateHash(state) {
+		if m["state_hash"] != callback.NewStateHasher(nil).Hash(state) {
 			t.Errorf("line %d state_hash: %v", i, m["state_hash"])
 		}
 		if m["outcome"] != wantOutcomes[i] {

@@ -27,7 +27,7 @@ func (s *server) register(ctx context.Context, state string, ttl time.Duration, 
 	return s.store.Register(ctx, state, ttl, metadata)
 }
 
-func (s *server) put(ctx context.Context, c callback.Callback) error {
+func (s *server) put(ctx context.Context, c callback.Callback) (bool, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("put", time.Now())

@@ -45,8 +45,11 @@ type Content struct {
 	Kind             Kind
 	Title            string
 	Message          string
-	Error            string // the provider's error, escaped like everything else
-	ErrorDescription string
+	Error            string // the provider's error code, escaped like everything else
+	ErrorDescription string // shown only for registered states, cut to one short line
+	// RequestID is on every error page, so that a person can quote it to
+	// support and the operator can find the log line.
+	RequestID string
 }
 
 // Options customise the pages.
@@ -97,7 +100,7 @@ func New(opts Options) (*Renderer, error) {
 		r.templates[kind] = t
 		// Render once now, so that a template that cannot render stops
 		// start-up instead of failing a person's sign-in later.
-		if _, err := r.render(Content{Kind: kind, Title: "t", Message: "m", Error: "e", ErrorDescription: "d"}); err != nil {
+		if _, err := r.render(Content{Kind: kind, Title: "t", Message: "m", Error: "e", ErrorDescription: "d", RequestID: "r"}); err != nil {
 			return nil, fmt.Errorf("page template %s: %w", path, err)
 		}
 	}
