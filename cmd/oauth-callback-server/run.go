@@ -128,6 +128,8 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			RateLimitAPI:      cfg.RateLimitAPI,
 			TrustedProxies:    cfg.TrustedProxies,
 			StateMinLength:    cfg.StateMinLength,
+			MaxCallbackBytes:  cfg.MaxCallbackBytes,
+			StateHasher:       callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
 			Pages:             pages,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
@@ -211,8 +213,8 @@ func warnAboutOpenSettings(cfg config.Config, log *slog.Logger) {
 		log.Warn("states shorter than 16 characters are accepted; set OAUTH_CALLBACK_STATE_MIN_LENGTH to 32 or more if your clients send random states",
 			slog.Int("state_min_length", cfg.StateMinLength))
 	}
-	if cfg.UsesRedis() && cfg.EncryptionKey == "" {
-		log.Info("stored callbacks are encrypted under a key derived from their state only; set OAUTH_CALLBACK_ENCRYPTION_KEY to add a server secret")
+	if cfg.UsesRedis() && len(cfg.EncryptionKeys) == 0 {
+		log.Warn("Redis is used without OAUTH_CALLBACK_ENCRYPTION_KEY: stored callbacks are encrypted under a key derived from their state only, and anyone who can list the Redis keys can find short states by trying candidates; set OAUTH_CALLBACK_ENCRYPTION_KEY")
 	}
 }
 
@@ -242,8 +244,9 @@ func storeName(cfg config.Config) string {
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callback.Store, error) {
 	if !cfg.UsesRedis() {
 		log.Warn("using the in-memory store: run ONE replica only; set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas",
-			slog.Int("max_entries", cfg.MaxEntries))
-		return memstore.New(cfg.TTL, cfg.MaxEntries, memstore.WithRequireRegistration(cfg.RequireRegistration)), nil
+			slog.Int("max_entries", cfg.MaxEntries), slog.Int64("max_memory", cfg.MaxMemory))
+		return memstore.New(cfg.TTL, cfg.MaxEntries, memstore.WithRequireRegistration(cfg.RequireRegistration),
+			memstore.WithMaxBytes(cfg.MaxMemory)), nil
 	}
 	tlsConfig, err := redisTLS(cfg)
 	if err != nil {
@@ -274,12 +277,28 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 	return redisstore.New(client, redisstore.Options{
 		Prefix:              cfg.RedisKeyPrefix,
 		TTL:                 cfg.TTL,
-		Sealer:              seal.New([]byte(cfg.EncryptionKey)),
+		Sealer:              seal.New(keyBytes(cfg.EncryptionKeys)...),
+		MaxBytes:            cfg.MaxMemory,
 		RequireRegistration: cfg.RequireRegistration,
 		Cluster:             clientConfig.Cluster(),
 		MinReplicas:         cfg.RedisMinReplicas,
 		MinReplicasTimeout:  cfg.RedisMinReplicasWait,
 	}), nil
+}
+
+func keyBytes(keys []string) [][]byte {
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		out[i] = []byte(k)
+	}
+	return out
+}
+
+func firstKey(keys []string) []byte {
+	if len(keys) == 0 {
+		return nil
+	}
+	return []byte(keys[0])
 }
 
 // redisTLS is the TLS configuration for Redis, or nil when the settings ask

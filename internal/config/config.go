@@ -41,9 +41,11 @@ type Config struct {
 	RedisMinReplicas      int  // WAIT for this many replicas after each stored callback
 	RedisMinReplicasWait  time.Duration
 
-	TTL          time.Duration // how long a callback waits to be taken
-	MaxEntries   int           // memory store bound
-	StoreTimeout time.Duration // bound on every store operation
+	TTL              time.Duration // how long a callback waits to be taken
+	MaxEntries       int           // memory store bound
+	MaxMemory        int64         // bytes of callbacks kept, on either store
+	MaxCallbackBytes int           // what one callback may carry
+	StoreTimeout     time.Duration // bound on every store operation
 
 	CORSOrigins []string
 
@@ -54,7 +56,7 @@ type Config struct {
 	RateLimitCallback   int            // per client IP per minute on /callback; 0 off
 	RateLimitAPI        int            // per token (or IP) per minute on /api; 0 off
 	TrustedProxies      []netip.Prefix // may set X-Forwarded-For
-	EncryptionKey       string         // server secret mixed into the at-rest encryption
+	EncryptionKeys      []string       // server secrets for the at-rest encryption; the first seals, all open
 	StateMinLength      int
 
 	TemplatesDir   string        // success.html, error.html, expired.html
@@ -161,6 +163,15 @@ var variables = []variable{
 		}},
 	{name: "OAUTH_CALLBACK_MAX_ENTRIES", def: "100000", help: "memory store: most callbacks and tombstones held; when full, new callbacks get 503",
 		set: func(c *Config, v string) error { return intIn(&c.MaxEntries, v, 1, 100_000_000) }},
+	{name: "OAUTH_CALLBACK_MAX_MEMORY", def: "64MiB", help: "bytes of callbacks kept at once (KiB, MiB, GiB suffixes), on either store; past it new callbacks get 503, and 20% is kept for registered states; with Redis, keep it below Redis's maxmemory",
+		set: func(c *Config, v string) error { return bytesIn(&c.MaxMemory, v, 1<<20, 64<<30) }},
+	{name: "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", def: "16KiB", help: "most one callback may carry (code, error, description and every other parameter); above it the page says 413 and nothing is stored (1KiB..256KiB)",
+		set: func(c *Config, v string) error {
+			var n int64
+			err := bytesIn(&n, v, 1<<10, 256<<10)
+			c.MaxCallbackBytes = int(n)
+			return err
+		}},
 	{name: "OAUTH_CALLBACK_STORE_TIMEOUT", def: "1s", help: "bound on every store operation; past it the request gets 503 (10ms..5s)",
 		set: func(c *Config, v string) error {
 			return durationIn(&c.StoreTimeout, v, 10*time.Millisecond, 5*time.Second)
@@ -193,14 +204,8 @@ var variables = []variable{
 	{name: "OAUTH_CALLBACK_TRUSTED_PROXIES", def: "", help: "comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For gives the client IP",
 		set: setTrustedProxies},
 	{name: "OAUTH_CALLBACK_ENCRYPTION_KEY", def: "", secret: true,
-		help: "server secret (32+ characters) mixed into the encryption of stored callbacks and the hashing of Redis keys",
-		set: func(c *Config, v string) error {
-			if v != "" && len(v) < 32 {
-				return fmt.Errorf("must be at least 32 characters (e.g. openssl rand -base64 32)")
-			}
-			c.EncryptionKey = v
-			return nil
-		}},
+		help: "server secret (32+ characters) mixed into the encryption of stored callbacks, the names of Redis keys and the state hashes in logs; a comma-separated list rotates keys: the first seals new entries, every one is tried when reading",
+		set:  setEncryptionKeys},
 	{name: "OAUTH_CALLBACK_STATE_MIN_LENGTH", def: "1", help: "shortest state accepted (1..512); below 16 a warning at start",
 		set: func(c *Config, v string) error { return intIn(&c.StateMinLength, v, 1, 512) }},
 	{name: "OAUTH_CALLBACK_TEMPLATES_DIR", def: "", help: "directory with success.html, error.html and expired.html (html/template) for the callback page",
@@ -312,6 +317,58 @@ func ParseDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
+// ParseBytes reads a size in bytes: a whole number, optionally with a
+// KiB, MiB or GiB suffix (KB, MB, GB and K, M, G mean the same here).
+func ParseBytes(v string) (int64, error) {
+	units := []struct {
+		suffixes []string
+		factor   int64
+	}{
+		{[]string{"GiB", "GB", "G"}, 1 << 30},
+		{[]string{"MiB", "MB", "M"}, 1 << 20},
+		{[]string{"KiB", "KB", "K"}, 1 << 10},
+		{[]string{"B", ""}, 1},
+	}
+	for _, u := range units {
+		for _, suffix := range u.suffixes {
+			number, ok := strings.CutSuffix(v, suffix)
+			if !ok {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSpace(number), 10, 64)
+			if err != nil || n < 0 || n > (1<<62)/u.factor {
+				return 0, fmt.Errorf("not a size (use e.g. 64MiB, 512KiB, or a number of bytes)")
+			}
+			return n * u.factor, nil
+		}
+	}
+	return 0, fmt.Errorf("not a size (use e.g. 64MiB, 512KiB, or a number of bytes)")
+}
+
+func bytesIn(dst *int64, v string, lo, hi int64) error {
+	n, err := ParseBytes(v)
+	if err != nil {
+		return err
+	}
+	if n < lo || n > hi {
+		return fmt.Errorf("must be between %s and %s", formatBytes(lo), formatBytes(hi))
+	}
+	*dst = n
+	return nil
+}
+
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%dGiB", n>>30)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func durationIn(dst *time.Duration, v string, lo, hi time.Duration) error {
 	d, err := ParseDuration(v)
 	if err != nil {
@@ -406,6 +463,24 @@ func boolValue(dst *bool, v string) error {
 	return nil
 }
 
+func setEncryptionKeys(c *Config, v string) error {
+	c.EncryptionKeys = nil
+	for _, k := range strings.Split(v, ",") {
+		k = strings.TrimSpace(k)
+		if k == "" {
+			continue
+		}
+		if len(k) < 32 {
+			return fmt.Errorf("each key must be at least 32 characters (e.g. openssl rand -base64 32)")
+		}
+		c.EncryptionKeys = append(c.EncryptionKeys, k)
+	}
+	if v != "" && len(c.EncryptionKeys) == 0 {
+		return fmt.Errorf("set but holds no key")
+	}
+	return nil
+}
+
 func setTokens(c *Config, v string) error {
 	c.APITokens = nil
 	for _, t := range strings.Split(v, ",") {
@@ -422,6 +497,11 @@ func setTokens(c *Config, v string) error {
 			}
 		}
 		c.APITokens = append(c.APITokens, t)
+	}
+	// "," or " , " would otherwise leave the API open while the operator
+	// believes it is closed.
+	if v != "" && len(c.APITokens) == 0 {
+		return fmt.Errorf("set but holds no token")
 	}
 	return nil
 }

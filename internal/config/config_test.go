@@ -92,6 +92,14 @@ func TestInvalidValues(t *testing.T) {
 		{"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK", "-1", "between"},
 		{"OAUTH_CALLBACK_TRUSTED_PROXIES", "10.0.0.0/33", "neither a CIDR"},
 		{"OAUTH_CALLBACK_ENCRYPTION_KEY", "secretpw", "at least 32"},
+		{"OAUTH_CALLBACK_ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef,secretpw", "at least 32"},
+		{"OAUTH_CALLBACK_ENCRYPTION_KEY", " , ", "holds no key"},
+		// "," used to leave the API open without a word.
+		{"OAUTH_CALLBACK_API_TOKENS", ",", "holds no token"},
+		{"OAUTH_CALLBACK_API_TOKENS", " , ", "holds no token"},
+		{"OAUTH_CALLBACK_MAX_MEMORY", "64 lots", "not a size"},
+		{"OAUTH_CALLBACK_MAX_MEMORY", "100KiB", "between 1MiB and 64GiB"},
+		{"OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "1MiB", "between 1KiB and 256KiB"},
 		{"OAUTH_CALLBACK_STATE_MIN_LENGTH", "0", "between 1 and 512"},
 	}
 	for _, tt := range tests {
@@ -128,7 +136,7 @@ func TestSecuritySettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(c.APITokens) != 2 || c.APITokens[1] != "tok-bbbbbbbbbbbbbbbb" || !c.RequireRegistration ||
-		c.RateLimitCallback != 0 || c.RateLimitAPI != 1200 || c.StateMinLength != 32 || len(c.EncryptionKey) != 32 {
+		c.RateLimitCallback != 0 || c.RateLimitAPI != 1200 || c.StateMinLength != 32 || len(c.EncryptionKeys) != 1 || len(c.EncryptionKeys[0]) != 32 {
 		t.Errorf("got %+v", c)
 	}
 	if got := fmt.Sprint(c.TrustedProxies); got != "[10.0.0.0/8 192.168.1.7/32 fd00::/8]" {
@@ -138,6 +146,31 @@ func TestSecuritySettings(t *testing.T) {
 	d, _ := config.Load(env(nil))
 	if d.APITokens != nil || d.RequireRegistration || d.RateLimitCallback != 60 || d.StateMinLength != 1 {
 		t.Errorf("defaults: %+v", d)
+	}
+}
+
+func TestByteBudgets(t *testing.T) {
+	d, _ := config.Load(env(nil))
+	if d.MaxMemory != 64<<20 || d.MaxCallbackBytes != 16<<10 {
+		t.Errorf("defaults: MaxMemory %d, MaxCallbackBytes %d", d.MaxMemory, d.MaxCallbackBytes)
+	}
+	for value, want := range map[string]int64{"2GiB": 2 << 30, "512MB": 512 << 20, "1048576": 1 << 20, "3 MiB": 3 << 20, "2G": 2 << 30} {
+		c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MAX_MEMORY": value}))
+		if err != nil || c.MaxMemory != want {
+			t.Errorf("MAX_MEMORY=%s: %d, %v; want %d", value, c.MaxMemory, err, want)
+		}
+	}
+}
+
+func TestEncryptionKeyRotationList(t *testing.T) {
+	c, err := config.Load(env(map[string]string{
+		"OAUTH_CALLBACK_ENCRYPTION_KEY": "new-0123456789abcdef0123456789abcdef, old-0123456789abcdef0123456789abcdef",
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.EncryptionKeys) != 2 || c.EncryptionKeys[0][:4] != "new-" || c.EncryptionKeys[1][:4] != "old-" {
+		t.Errorf("keys: %d, want new then old", len(c.EncryptionKeys))
 	}
 }
 
