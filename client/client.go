@@ -37,6 +37,11 @@ type Result struct {
 // sign-in again.
 var ErrAlreadyRetrieved = errors.New("callback already retrieved")
 
+// ErrConflict means two different callbacks arrived for the state, so the
+// service handed out neither: someone other than the person may have sent
+// one. Start the sign-in again.
+var ErrConflict = errors.New("conflicting callbacks received for this state; start the sign-in again")
+
 // ErrTimeout means the context's deadline passed before a callback arrived:
 // the person did not finish signing in in time.
 var ErrTimeout = errors.New("timed out waiting for the callback")
@@ -105,7 +110,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 const requestSlack = 10 * time.Second
 
 // Wait returns the callback for state once it arrives. It returns
-// ErrAlreadyRetrieved, a *ProviderError, ErrTimeout when ctx's deadline
+// ErrAlreadyRetrieved, ErrConflict, a *ProviderError, ErrTimeout when ctx's deadline
 // passes, or ctx's error when it is cancelled. Network errors and 5xx
 // answers are retried.
 func (c *Client) Wait(ctx context.Context, state string) (*Result, error) {
@@ -210,6 +215,10 @@ func (c *Client) poll(ctx context.Context, state string, wait time.Duration) (re
 	case http.StatusNotFound:
 		return nil, longPolled, errNotYet
 	case http.StatusGone:
+		var b struct{ Reason string }
+		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b) == nil && b.Reason == "conflict" {
+			return nil, longPolled, ErrConflict
+		}
 		return nil, longPolled, ErrAlreadyRetrieved
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
 		return nil, longPolled, fmt.Errorf("client: server refused the request: %s", message(resp.Body, resp.Status))

@@ -122,6 +122,21 @@ func TestWaitAlreadyRetrieved(t *testing.T) {
 	}
 }
 
+func TestWaitConflict(t *testing.T) {
+	srv := startServer(t, time.Minute)
+	for _, code := range []string{"first", "second"} {
+		resp, err := http.Get(srv.URL + "/callback?state=s5&code=" + code)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	c := newClient(t, srv.URL)
+	if _, err := c.Wait(context.Background(), "s5"); !errors.Is(err, client.ErrConflict) {
+		t.Fatalf("Wait on a conflicted state: got %v, want ErrConflict", err)
+	}
+}
+
 func TestWaitTimeout(t *testing.T) {
 	srv := startServer(t, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

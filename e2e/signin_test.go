@@ -153,6 +153,15 @@ func TestSignIn(t *testing.T) {
 	t.Run("person denies consent", func(t *testing.T) {
 		b := newBrowser(t, true)
 		state := randomState(t)
+		// Registered, as an MCP server does: only then is the provider's
+		// own description shown on the page.
+		c, err := client.New(e.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Register(context.Background(), state, 0, nil); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
 		waiting := e.waitOnB(t, state)
 		b.do(t, chromedp.Navigate(e.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
 		b.do(t, chromedp.Click(chromedp.CSS("#deny")), chromedp.WaitVisible(chromedp.CSS("main h1")))
@@ -177,7 +186,15 @@ func TestSignIn(t *testing.T) {
 		b := newBrowser(t, true)
 		b.do(t, chromedp.EmulateViewport(320, 640))
 		long := strings.Repeat("AADSTS65004: User declined to consent to access the app. ", 5)
-		b.do(t, chromedp.Navigate(e.a+"/callback?error=access_denied&state="+randomState(t)+"&error_description="+strings.ReplaceAll(long, " ", "+")))
+		state := randomState(t)
+		c, err := client.New(e.a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Register(context.Background(), state, 0, nil); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+		b.do(t, chromedp.Navigate(e.a+"/callback?error=access_denied&state="+state+"&error_description="+strings.ReplaceAll(long, " ", "+")))
 		if overflow := run(t, b, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); overflow {
 			t.Error("the page scrolls sideways at 320 px")
 		}
