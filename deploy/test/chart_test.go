@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -394,6 +395,8 @@ func TestConfigurationsThatCannotWorkFailToRender(t *testing.T) {
 		{"grace period too short", []string{"--set", "terminationGracePeriodSeconds=10"}, "terminationGracePeriodSeconds"},
 		{"typo in values", []string{"--set", "replicaCout=3"}, "additional properties"},
 		{"bad Redis URL", []string{"--set", "redis.enabled=false", "--set", "redis.external.url=http://x"}, "redis"},
+		{"byte budget above the bundled Redis's maxmemory", []string{"--set", "store.maxMemory=160Mi"}, "store.maxMemory (160Mi) needs a bundled Redis maxmemory"},
+		{"Redis limit that is no quantity", []string{"--set", "redis.resources.limits.memory=lots"}, "not a memory quantity"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -527,5 +530,68 @@ func TestNotesWarnAboutRateLimitsBehindAnIngress(t *testing.T) {
 	withProxies := map[string]any{"ingress": ingress, "config": map[string]any{"OAUTH_CALLBACK_TRUSTED_PROXIES": "10.0.0.0/8"}}
 	if n := notes(t, withProxies); strings.Contains(n, "WARNING") {
 		t.Errorf("warning although trusted proxies are set:\n%s", n)
+	}
+}
+
+// The bundled Redis refuses writes past maxmemory instead of being
+// OOM-killed, and the service's byte budget fits inside it: the numbers
+// agree for the defaults and for a larger limit.
+func TestMemoryBudgetsAgree(t *testing.T) {
+	tests := []struct {
+		name               string
+		args               []string
+		wantBudget         int64
+		wantRedisMaxmemory int64
+	}{
+		{"defaults", nil, 64 << 20, 256 << 20 * 75 / 100},
+		{"larger Redis", []string{"--set", "redis.resources.limits.memory=1Gi", "--set", "store.maxMemory=512Mi"}, 512 << 20, 1 << 30 * 75 / 100},
+		{"decimal units", []string{"--set", "redis.resources.limits.memory=500M", "--set", "redis.maxmemoryPercent=80", "--set", "store.maxMemory=200M"}, 200_000_000, 400_000_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustRender(t, tt.args...)
+			_, c := r.app(t)
+			budget := env(c, "OAUTH_CALLBACK_MAX_MEMORY")
+			if budget == nil || budget.Value != strconv.FormatInt(tt.wantBudget, 10) {
+				t.Errorf("OAUTH_CALLBACK_MAX_MEMORY: %+v, want %d", budget, tt.wantBudget)
+			}
+			args := strings.Join(r.deployments["rel-oauth-callback-server-redis"].Spec.Template.Spec.Containers[0].Args, " ")
+			want := fmt.Sprintf("--maxmemory %d --maxmemory-policy noeviction", tt.wantRedisMaxmemory)
+			if !strings.Contains(args, want) {
+				t.Errorf("Redis args %q, want %q", args, want)
+			}
+			if tt.wantBudget*3/2 > tt.wantRedisMaxmemory {
+				t.Errorf("budget %d does not fit maxmemory %d with room for the allocator", tt.wantBudget, tt.wantRedisMaxmemory)
+			}
+		})
+	}
+}
+
+// /metrics is served on its own port by default, off the port an ingress
+// exposes, and the ServiceMonitor scrapes that port.
+func TestMetricsOnTheirOwnPort(t *testing.T) {
+	r := mustRender(t, "--set", "serviceMonitor.enabled=true")
+	_, c := r.app(t)
+	if addr := env(c, "OAUTH_CALLBACK_METRICS_ADDR"); addr == nil || addr.Value != ":9090" {
+		t.Errorf("OAUTH_CALLBACK_METRICS_ADDR: %+v", addr)
+	}
+	if len(c.Ports) != 2 || c.Ports[1].Name != "metrics" || c.Ports[1].ContainerPort != 9090 {
+		t.Errorf("container ports: %+v", c.Ports)
+	}
+	svc := r.services["rel-oauth-callback-server"]
+	if len(svc.Spec.Ports) != 2 || svc.Spec.Ports[1].Name != "metrics" {
+		t.Errorf("service ports: %+v", svc.Spec.Ports)
+	}
+	if got := r.serviceMonitors[0].Spec.Endpoints[0].Port; got != "metrics" {
+		t.Errorf("ServiceMonitor port %q, want metrics", got)
+	}
+
+	r = mustRender(t, "--set", "serviceMonitor.enabled=true", "--set", "metrics.port=0")
+	_, c = r.app(t)
+	if env(c, "OAUTH_CALLBACK_METRICS_ADDR") != nil || len(c.Ports) != 1 {
+		t.Errorf("metrics.port=0: env %+v, ports %+v", env(c, "OAUTH_CALLBACK_METRICS_ADDR"), c.Ports)
+	}
+	if got := r.serviceMonitors[0].Spec.Endpoints[0].Port; got != "http" {
+		t.Errorf("ServiceMonitor port %q, want http", got)
 	}
 }

@@ -46,6 +46,9 @@ func TestCompose(t *testing.T) {
 	if cmd := strings.Join(redis.Command, " "); !strings.Contains(cmd, "--save") || !strings.Contains(cmd, "--appendonly no") {
 		t.Errorf("redis command %q: want persistence off", cmd)
 	}
+	if cmd := strings.Join(redis.Command, " "); !strings.Contains(cmd, "--maxmemory 192mb --maxmemory-policy noeviction") || redis.MemLimit != 256<<20 {
+		t.Errorf("redis command %q, mem_limit %d: want maxmemory with noeviction inside the container's limit", cmd, redis.MemLimit)
+	}
 
 	published := map[string]string{}
 	for _, name := range []string{"oauth-callback-server-a", "oauth-callback-server-b"} {

@@ -108,10 +108,41 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- if and .Values.redis.external.url .Values.redis.external.existingSecret }}
 {{- fail "oauth-callback-server: set redis.external.url or redis.external.existingSecret, not both." }}
 {{- end }}
+{{- if .Values.redis.enabled }}
+{{- $budget := include "oauth-callback-server.bytes" .Values.store.maxMemory | int64 }}
+{{- $maxmemory := include "oauth-callback-server.redisMaxmemory" . | int64 }}
+{{- if gt (div (mul $budget 3) 2) $maxmemory }}
+{{- fail (printf "oauth-callback-server: store.maxMemory (%s) needs a bundled Redis maxmemory of at least 1.5 times as much (allocator rounding, keys, tombstones); it is %d bytes (%d%% of redis.resources.limits.memory %s). Raise the Redis memory limit or lower store.maxMemory." (toString .Values.store.maxMemory) $maxmemory (int .Values.redis.maxmemoryPercent) (toString .Values.redis.resources.limits.memory)) }}
+{{- end }}
+{{- end }}
 {{- $needed := add .Values.shutdown.preStopSleepSeconds .Values.shutdown.drainDelaySeconds .Values.shutdown.timeoutSeconds }}
 {{- if le (int .Values.terminationGracePeriodSeconds) (int $needed) }}
 {{- fail (printf "oauth-callback-server: terminationGracePeriodSeconds (%d) must be longer than shutdown.preStopSleepSeconds + drainDelaySeconds + timeoutSeconds (%d), or pods are killed mid-drain." (int .Values.terminationGracePeriodSeconds) (int $needed)) }}
 {{- end }}
+{{- end }}
+
+{{/*
+A Kubernetes memory quantity (256Mi, 1Gi, 500M, or bytes) in bytes.
+*/}}
+{{- define "oauth-callback-server.bytes" -}}
+{{- $q := toString . }}
+{{- $n := regexFind "^[0-9]+" $q }}
+{{- $unit := trimPrefix $n $q }}
+{{- $units := dict "" 1 "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "k" 1000 "M" 1000000 "G" 1000000000 }}
+{{- if or (not $n) (not (hasKey $units $unit)) }}
+{{- fail (printf "oauth-callback-server: %q is not a memory quantity like 256Mi" $q) }}
+{{- end }}
+{{- mul (atoi $n) (get $units $unit) }}
+{{- end }}
+
+{{/*
+The bundled Redis's maxmemory: redis.maxmemoryPercent of its container's
+memory limit, so that Redis refuses writes (noeviction: a 503 "try again in
+a minute") before the kernel kills it and every pending sign-in with it.
+*/}}
+{{- define "oauth-callback-server.redisMaxmemory" -}}
+{{- $limit := include "oauth-callback-server.bytes" (required "redis.resources.limits.memory is required: maxmemory is computed from it" .Values.redis.resources.limits.memory) | int64 }}
+{{- div (mul $limit (int .Values.redis.maxmemoryPercent)) 100 }}
 {{- end }}
 
 {{/*
