@@ -25,8 +25,9 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: lint ## lint, every test with -race (real-Redis tests need redis-server), test-faults, chart-test and e2e
+test: lint ## lint, every test with -race (real-Redis tests need redis-server), fuzz smoke, test-faults, chart-test and e2e
 	$(GO) test -race -count=1 ./...
+	$(MAKE) fuzz FUZZTIME=5s
 	$(MAKE) test-faults
 	$(MAKE) chart-test
 	$(MAKE) e2e
@@ -69,7 +70,7 @@ lint: vet fmt-check ## go vet, gofmt, staticcheck and gosec (versions pinned in 
 	bin/gosec -quiet ./...
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target (callback handler, API handler, sealed-value decoder) for FUZZTIME (default 60s)
+fuzz: ## Run each fuzz target (callback handler, API handler, sealed-value decoder) for FUZZTIME (default 60s; make test runs 5s each, so a broken target fails CI)
 	$(GO) test -run '^$$' -fuzz FuzzCallback -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzAPI -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/httpapi/
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/seal/
