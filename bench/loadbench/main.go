@@ -44,6 +44,7 @@ var (
 	bareServer  = flag.String("bare-server", "", "internal: serve the bare handler on this address")
 	soakFor     = flag.Duration("soak", 0, "instead of the benchmark: a soak run of this length (make soak)")
 	soakRate    = flag.Int("soak-rate", 200, "sign-ins per second during the soak run")
+	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
 )
 
 func main() {
@@ -79,6 +80,9 @@ func run() error {
 	defer procs.stopAll()
 	if *soakFor > 0 {
 		return soak(&procs, dir, *soakFor, *soakRate)
+	}
+	if *floodCount > 0 {
+		return flood(&procs, dir, *floodCount)
 	}
 
 	redisAddr, err := procs.startRedis(dir)
