@@ -79,8 +79,10 @@ type record struct {
 }
 
 // recordOverhead is what an entry costs beyond its strings: the map slot,
-// the record, a queue item. Measured with the heap profile, rounded up.
-const recordOverhead = 160
+// the record, a queue item. Measured: 100 000 pending callbacks with 38-byte
+// states and 66-byte values took 320 bytes of heap each, 136 of them their
+// strings; rounded up.
+const recordOverhead = 192
 
 // Option changes a Store's defaults.
 type Option func(*Store)
@@ -138,6 +140,9 @@ func (s *Store) Register(_ context.Context, state string, ttl time.Duration, met
 	s.expireLocked(now)
 	if _, ok := s.records[state]; ok {
 		return callback.ErrExists
+	}
+	if len(s.records) >= s.maxEntries {
+		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
 	size := int64(len(state) + len(metadata) + recordOverhead)
 	if err := s.roomLocked(size, false); err != nil {

@@ -68,6 +68,9 @@ func TestFullStoreRefusesNewCallbacks(t *testing.T) {
 	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Put when full: got %v, want ErrFull", err)
 	}
+	if err := s.Register(ctx, "r", 0, nil); !errors.Is(err, callback.ErrFull) {
+		t.Fatalf("Register when full: got %v, want ErrFull", err)
+	}
 	// A tombstone still holds memory: taking does not free a place...
 	if _, err := s.Take(ctx, "0"); err != nil {
 		t.Fatalf("Take: %v", err)
