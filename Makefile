@@ -26,7 +26,9 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 
 .PHONY: test
 test: lint ## lint, every test with -race (real-Redis tests need redis-server), fuzz smoke, test-faults, chart-test and e2e
-	$(GO) test -race -count=1 ./...
+	# -parallel: the store suites on real Redis wait out TTLs in parallel
+	# subtests, which sleep rather than compute.
+	$(GO) test -race -count=1 -parallel 16 ./...
 	$(MAKE) fuzz FUZZTIME=5s
 	$(MAKE) test-faults
 	$(MAKE) chart-test

@@ -12,9 +12,10 @@
 //	              second take answers 410 and a replay is told apart from a
 //	              different callback; "c" for a conflicted state
 //	P{t}:n:reg    registration of the state (sealed metadata), when registered
-//	Ppending      sorted set of n scored by expiry (ms), so active_callbacks is
+//	P{accounts}:pending
+//	              sorted set of n scored by expiry (ms), so active_callbacks is
 //	              a ZCOUNT (O(log n)) and never a scan of the keyspace
-//	Psizes, Pbytes, Pbytes:unregistered
+//	P{accounts}:sizes, P{accounts}:bytes, P{accounts}:bytes:unregistered
 //	              the byte budget: each pending callback's size, their sum,
 //	              and the part of it held by unregistered states
 //	Pstored       pub/sub channel: n is published when a callback is stored
@@ -551,12 +552,13 @@ func (s *Store) scriptKeys(k stateKeys) []string {
 }
 
 // accountingKeys are the pending set and the byte budget's keys, in the
-// order accounting.lua expects.
+// order accounting.lua expects. Their hash tag keeps them in one Cluster
+// slot, so one script can keep them together.
 func (s *Store) accountingKeys() []string {
-	return []string{s.pendingKey(), s.prefix + "sizes", s.prefix + "bytes", s.prefix + "bytes:unregistered"}
+	return []string{s.pendingKey(), s.prefix + "{accounts}:sizes", s.prefix + "{accounts}:bytes", s.prefix + "{accounts}:bytes:unregistered"}
 }
 
-func (s *Store) pendingKey() string    { return s.prefix + "pending" }
+func (s *Store) pendingKey() string    { return s.prefix + "{accounts}:pending" }
 func (s *Store) storedChannel() string { return s.prefix + "stored" }
 
 // storeError maps a Redis error: out of memory (maxmemory with

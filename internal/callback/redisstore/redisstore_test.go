@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -94,22 +95,42 @@ func TestStoreSuiteOnMiniredis(t *testing.T) {
 
 func TestStoreSuiteOnRealRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	n := 0
-	storetest.Run(t, storetest.Harness{
+	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, srv.URL()) }, false))
+}
+
+// TestStoreSuiteOnRealCluster runs the suite on a real Redis Cluster,
+// which, unlike miniredis, refuses a script whose keys span slots.
+func TestStoreSuiteOnRealCluster(t *testing.T) {
+	cluster := redistest.StartCluster(t, 3)
+	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
+		client, err := redisstore.NewClient(redisstore.ClientConfig{ClusterAddrs: cluster.Addrs(), Timeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return client
+	}, true))
+}
+
+// realServerHarness runs the suite on one real server: a fresh key prefix
+// per subtest gives each an empty store, and real time passes, so the
+// subtests run in parallel to wait out their TTLs together.
+func realServerHarness(client func(t *testing.T) redis.UniversalClient, cluster bool) storetest.Harness {
+	var n atomic.Int64
+	newStore := func(t *testing.T, opts redisstore.Options) callback.Store {
+		opts.Prefix = fmt.Sprintf("test%d:", n.Add(1))
+		opts.Cluster = cluster
+		return redisstore.New(client(t), opts)
+	}
+	return storetest.Harness{
+		Parallel: true,
 		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-			// One server, a fresh key prefix per subtest: subtests see an
-			// empty store without restarting Redis.
-			n++
-			prefix := "test" + strings.Repeat("x", n) + ":"
-			return redisstore.New(newClient(t, srv.URL()), redisstore.Options{Prefix: prefix, TTL: ttl, RequireRegistration: require})
+			return newStore(t, redisstore.Options{TTL: ttl, RequireRegistration: require})
 		},
 		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
-			n++
-			prefix := "test" + strings.Repeat("x", n) + ":"
-			return redisstore.New(newClient(t, srv.URL()), redisstore.Options{Prefix: prefix, TTL: ttl, MaxBytes: maxBytes})
+			return newStore(t, redisstore.Options{TTL: ttl, MaxBytes: maxBytes})
 		},
 		Advance: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
-	})
+	}
 }
 
 func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
@@ -122,7 +143,7 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 		t.Fatal(err)
 	}
 	keys := m.Keys()
-	accounting := []string{"p:bytes", "p:bytes:unregistered", "p:pending", "p:sizes"}
+	accounting := []string{"p:{accounts}:bytes", "p:{accounts}:bytes:unregistered", "p:{accounts}:pending", "p:{accounts}:sizes"}
 	if len(keys) != 5 || !slices.Equal(keys[:4], accounting) {
 		t.Fatalf("keys: got %v, want the callback and %v", keys, accounting)
 	}

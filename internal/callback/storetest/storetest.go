@@ -31,6 +31,9 @@ type Harness struct {
 	// Advance moves the store's notion of time forward by d: a fake clock,
 	// miniredis's FastForward, or a real sleep.
 	Advance func(t *testing.T, d time.Duration)
+	// Parallel runs the subtests in parallel: NewStore and Advance must
+	// then be safe for concurrent use, and each store independent.
+	Parallel bool
 	// NewStoreWithBudget returns an empty store that holds at most maxBytes
 	// (OAUTH_CALLBACK_MAX_MEMORY), registration not required. Run closes it.
 	NewStoreWithBudget func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store
@@ -39,6 +42,17 @@ type Harness struct {
 // Run runs the suite.
 func Run(t *testing.T, h Harness) {
 	t.Helper()
+	// Subtests run in parallel when the harness allows it: against a real
+	// server their waits for a TTL to pass then overlap.
+	run := func(name string, f func(t *testing.T)) {
+		t.Helper()
+		t.Run(name, func(t *testing.T) {
+			if h.Parallel {
+				t.Parallel()
+			}
+			f(t)
+		})
+	}
 	newStoreRequiring := func(t *testing.T, require bool) callback.Store {
 		t.Helper()
 		s := h.NewStore(t, TTL, require)
@@ -56,7 +70,7 @@ func Run(t *testing.T, h Harness) {
 	ctx := context.Background()
 	received := time.Date(2026, 11, 26, 12, 0, 0, 123000000, time.UTC)
 
-	t.Run("put then take returns every field", func(t *testing.T) {
+	run("put then take returns every field", func(t *testing.T) {
 		s := newStore(t)
 		want := callback.Callback{
 			State:            "st-" + t.Name(),
@@ -75,7 +89,7 @@ func Run(t *testing.T, h Harness) {
 		assertEqual(t, got, want)
 	})
 
-	t.Run("error callback keeps error fields", func(t *testing.T) {
+	run("error callback keeps error fields", func(t *testing.T) {
 		s := newStore(t)
 		want := callback.Callback{
 			State: "st-err", Error: "access_denied",
@@ -90,7 +104,7 @@ func Run(t *testing.T, h Harness) {
 		assertEqual(t, got, want)
 	})
 
-	t.Run("second take is already taken", func(t *testing.T) {
+	run("second take is already taken", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
 		if _, err := s.Take(ctx, "s"); err != nil {
@@ -101,7 +115,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("take of unknown state is not found", func(t *testing.T) {
+	run("take of unknown state is not found", func(t *testing.T) {
 		s := newStore(t)
 		if _, err := s.Take(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("got %v, want ErrNotFound", err)
@@ -114,7 +128,7 @@ func Run(t *testing.T, h Harness) {
 		mustPut(t, s, callback.Callback{State: "never", Code: "late", ReceivedAt: received})
 	})
 
-	t.Run("the same callback again is a duplicate, first kept", func(t *testing.T) {
+	run("the same callback again is a duplicate, first kept", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
 		// A refresh or a double submit: same code, other parameters.
@@ -131,7 +145,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("a different callback while pending: conflicted, nobody gets either", func(t *testing.T) {
+	run("a different callback while pending: conflicted, nobody gets either", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "person", ReceivedAt: received})
 		assertPending(t, s, 1)
@@ -157,7 +171,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("a conflict marker expires like a tombstone", func(t *testing.T) {
+	run("a conflict marker expires like a tombstone", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "a", ReceivedAt: received})
 		_, _ = s.Put(ctx, callback.Callback{State: "s", Code: "b", ReceivedAt: received})
@@ -167,7 +181,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("put after take: same is a duplicate, different is reported", func(t *testing.T) {
+	run("put after take: same is a duplicate, different is reported", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
 		if _, err := s.Take(ctx, "s"); err != nil {
@@ -185,7 +199,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("put reports whether the state was registered", func(t *testing.T) {
+	run("put reports whether the state was registered", func(t *testing.T) {
 		s := newStore(t)
 		if registered, err := s.Put(ctx, callback.Callback{State: "u", Code: "c", ReceivedAt: received}); err != nil || registered {
 			t.Fatalf("unregistered Put: registered=%v, %v", registered, err)
@@ -198,7 +212,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("byte budget: unregistered states leave the registered share free", func(t *testing.T) {
+	run("byte budget: unregistered states leave the registered share free", func(t *testing.T) {
 		if h.NewStoreWithBudget == nil {
 			t.Skip("store has no byte budget")
 		}
@@ -242,7 +256,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("expired callback is not found and not counted", func(t *testing.T) {
+	run("expired callback is not found and not counted", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "old", Code: "c", ReceivedAt: received})
 		assertPending(t, s, 1)
@@ -253,7 +267,7 @@ func Run(t *testing.T, h Harness) {
 		assertPending(t, s, 0)
 	})
 
-	t.Run("callback is alive just before its TTL", func(t *testing.T) {
+	run("callback is alive just before its TTL", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
 		h.Advance(t, TTL-time.Second)
@@ -262,7 +276,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("tombstone expires", func(t *testing.T) {
+	run("tombstone expires", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
 		if _, err := s.Take(ctx, "s"); err != nil {
@@ -274,7 +288,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("pending counts stored, not taken, not expired", func(t *testing.T) {
+	run("pending counts stored, not taken, not expired", func(t *testing.T) {
 		s := newStore(t)
 		assertPending(t, s, 0)
 		for i := range 3 {
@@ -291,7 +305,7 @@ func Run(t *testing.T, h Harness) {
 		assertPending(t, s, 0)
 	})
 
-	t.Run("concurrent takes deliver exactly once", func(t *testing.T) {
+	run("concurrent takes deliver exactly once", func(t *testing.T) {
 		s := newStore(t)
 		const states, takers = 20, 8
 		for i := range states {
@@ -333,7 +347,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("concurrent puts: one writer stores, the rest are refused", func(t *testing.T) {
+	run("concurrent puts: one writer stores, the rest are refused", func(t *testing.T) {
 		for _, tt := range []struct {
 			name         string
 			code         func(i int) string
@@ -383,7 +397,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("states are compared exactly", func(t *testing.T) {
+	run("states are compared exactly", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "Abc", Code: "upper", ReceivedAt: received})
 		if _, err := s.Take(ctx, "abc"); !errors.Is(err, callback.ErrNotFound) {
@@ -394,7 +408,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("put wakes subscribers", func(t *testing.T) {
+	run("put wakes subscribers", func(t *testing.T) {
 		s := newStore(t)
 		n, ok := s.(callback.Notifier)
 		if !ok {
@@ -422,7 +436,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("registration metadata comes back with the callback", func(t *testing.T) {
+	run("registration metadata comes back with the callback", func(t *testing.T) {
 		s := newStore(t)
 		meta := json.RawMessage(`{"session":"abc","n":1}`)
 		if err := s.Register(ctx, "reg", 0, meta); err != nil {
@@ -442,7 +456,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("register twice, or after a callback, is refused", func(t *testing.T) {
+	run("register twice, or after a callback, is refused", func(t *testing.T) {
 		s := newStore(t)
 		if err := s.Register(ctx, "r", 0, nil); err != nil {
 			t.Fatal(err)
@@ -456,7 +470,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("required registration", func(t *testing.T) {
+	run("required registration", func(t *testing.T) {
 		s := newStoreRequiring(t, true)
 		_, err := s.Put(ctx, callback.Callback{State: "unknown", Code: "c", ReceivedAt: received})
 		if !errors.Is(err, callback.ErrNotRegistered) {
@@ -488,7 +502,7 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
-	t.Run("ping", func(t *testing.T) {
+	run("ping", func(t *testing.T) {
 		if err := newStore(t).Ping(ctx); err != nil {
 			t.Fatalf("Ping: %v", err)
 		}
