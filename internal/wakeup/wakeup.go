@@ -7,37 +7,45 @@ import "sync"
 // Hub delivers wake-ups to subscribers by key. A wake-up says only "look
 // again": subscribers re-check the store, so coalesced or spurious wake-ups
 // are harmless and a slow subscriber never blocks the sender.
+//
+// A key almost always has one subscriber (one MCP session waits for its
+// state), so each key holds a small slice, not a set: at ten thousand
+// waiters per replica every byte per waiter counts (docs/benchmarks.md).
 type Hub struct {
 	mu   sync.Mutex
-	subs map[string]map[chan struct{}]struct{}
+	subs map[string][]chan struct{}
 }
 
 // NewHub returns an empty Hub.
-func NewHub() *Hub { return &Hub{subs: make(map[string]map[chan struct{}]struct{})} }
+func NewHub() *Hub { return &Hub{subs: make(map[string][]chan struct{})} }
 
 // Subscribe returns a channel that receives after every Notify(key) (several
 // may coalesce into one) and after NotifyAll, and a cancel func that must be
-// called when the subscriber stops waiting.
+// called when the subscriber stops waiting; calling it again does nothing.
 func (h *Hub) Subscribe(key string) (<-chan struct{}, func()) {
 	ch := make(chan struct{}, 1)
 	h.mu.Lock()
-	set := h.subs[key]
-	if set == nil {
-		set = make(map[chan struct{}]struct{})
-		h.subs[key] = set
-	}
-	set[ch] = struct{}{}
+	h.subs[key] = append(h.subs[key], ch)
 	h.mu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			delete(set, ch)
-			if len(h.subs[key]) == 0 {
-				delete(h.subs, key)
-			}
-		})
+	return ch, func() { h.unsubscribe(key, ch) }
+}
+
+func (h *Hub) unsubscribe(key string, ch chan struct{}) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	subs := h.subs[key]
+	for i, c := range subs {
+		if c != ch {
+			continue
+		}
+		last := len(subs) - 1
+		subs[i], subs[last] = subs[last], nil
+		if last == 0 {
+			delete(h.subs, key)
+		} else {
+			h.subs[key] = subs[:last]
+		}
+		return
 	}
 }
 
@@ -45,7 +53,7 @@ func (h *Hub) Subscribe(key string) (<-chan struct{}, func()) {
 func (h *Hub) Notify(key string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for ch := range h.subs[key] {
+	for _, ch := range h.subs[key] {
 		wake(ch)
 	}
 }
@@ -55,8 +63,8 @@ func (h *Hub) Notify(key string) {
 func (h *Hub) NotifyAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, set := range h.subs {
-		for ch := range set {
+	for _, subs := range h.subs {
+		for _, ch := range subs {
 			wake(ch)
 		}
 	}
