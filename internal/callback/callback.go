@@ -11,6 +11,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"hash"
+	"sync"
 	"time"
 )
 
@@ -128,19 +130,29 @@ type Notifier interface {
 // StateHasher names states in logs: a short, stable, non-reversible name,
 // enough to correlate lines, not enough to take a callback. With a server
 // secret it is an HMAC, so that even a short state cannot be recovered from
-// a log line by trying candidates.
-type StateHasher struct{ key string }
+// a log line by trying candidates. Its zero value hashes without a secret.
+type StateHasher struct{ macs *sync.Pool }
 
 // NewStateHasher returns a StateHasher keyed with secret (may be empty).
 func NewStateHasher(secret []byte) StateHasher {
-	return StateHasher{key: "oauth-callback-server/state-hash\x00" + string(secret)}
+	key := append([]byte("oauth-callback-server/state-hash\x00"), secret...)
+	// Every request names its state: the keyed HMACs are reused.
+	return StateHasher{macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 }
+
+var unkeyedStateHasher = NewStateHasher(nil)
 
 // Hash is the state's name for logs: 12 hex digits.
 func (h StateHasher) Hash(state string) string {
-	m := hmac.New(sha256.New, []byte(h.key))
+	if h.macs == nil {
+		h = unkeyedStateHasher
+	}
+	m := h.macs.Get().(hash.Hash)
+	defer h.macs.Put(m)
+	m.Reset()
 	m.Write([]byte(state))
-	return hex.EncodeToString(m.Sum(nil)[:6])
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0])[:6])
 }
 
 // Fingerprint tells two callbacks for one state apart without keeping the

@@ -12,12 +12,16 @@ import (
 // Redis that hangs costs a request at most that long, and timed for the
 // metrics.
 
-// bounded returns ctx with the store timeout, when one is set.
+// bounded returns ctx with the store timeout, when one is set. The call is
+// not cancelled when the client leaves: a take stopped half-way may have
+// deleted the code already (GETDEL), so it is better finished, and within
+// the store timeout it always is. Detached, the timer also hangs nothing
+// on the request's context, which a long-poll keeps for up to a minute.
 func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
 	if s.storeTimeout <= 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(ctx, s.storeTimeout)
+	return context.WithTimeout(context.WithoutCancel(ctx), s.storeTimeout)
 }
 
 func (s *server) register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {

@@ -16,6 +16,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 )
 
 // version is the first byte of every sealed value, so the format can change
@@ -33,6 +35,9 @@ var ErrOpen = errors.New("sealed value cannot be opened")
 // Sealer seals and opens values. Its zero value is not usable; use New.
 type Sealer struct {
 	secrets [][]byte // the first seals and names; every one opens
+	// namers hold a keyed HMAC per secret, reused: every request names
+	// its state, and a fresh HMAC costs two SHA-256 states of garbage.
+	namers []*sync.Pool
 }
 
 // New returns a Sealer mixing a server secret into every key. With several
@@ -47,28 +52,34 @@ func New(serverSecrets ...[]byte) *Sealer {
 	if len(s.secrets) == 0 {
 		s.secrets = [][]byte{[]byte(domain)}
 	}
+	for _, secret := range s.secrets {
+		s.namers = append(s.namers, &sync.Pool{New: func() any { return hmac.New(sha256.New, secret) }})
+	}
 	return s
 }
 
 // Name is the keyed hash under which a state's new entries are stored: 64
 // hex digits that reveal nothing about the state without the server secret.
-func (s *Sealer) Name(state string) string { return name(s.secrets[0], state) }
+func (s *Sealer) Name(state string) string { return name(s.namers[0], state) }
 
 // Names are the state's names under every secret, the current one first:
 // where its entries may be while a rotation is under way.
 func (s *Sealer) Names(state string) []string {
-	names := make([]string, len(s.secrets))
-	for i, secret := range s.secrets {
-		names[i] = name(secret, state)
+	names := make([]string, len(s.namers))
+	for i, namer := range s.namers {
+		names[i] = name(namer, state)
 	}
 	return names
 }
 
-func name(secret []byte, state string) string {
-	m := hmac.New(sha256.New, secret)
+func name(namer *sync.Pool, state string) string {
+	m := namer.Get().(hash.Hash)
+	defer namer.Put(m)
+	m.Reset()
 	m.Write([]byte("name\x00"))
 	m.Write([]byte(state))
-	return hex.EncodeToString(m.Sum(nil))
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(m.Sum(sum[:0]))
 }
 
 // Seal encrypts plaintext for state under the current secret. aad binds

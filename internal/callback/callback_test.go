@@ -1,0 +1,60 @@
+package callback_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// json.Marshal writes each < > & as six bytes: a callback full of them
+// would take six times its size in the store.
+func TestEncodeKeepsTheSizeOfWhatWasSent(t *testing.T) {
+	c := callback.Callback{State: "s", Code: "c", Params: map[string]string{"p": strings.Repeat("<>&", 1000)}}
+	b, err := callback.Encode(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > c.Size()+200 || strings.Contains(string(b), `\u003c`) {
+		t.Errorf("encoded %d bytes for a callback of %d", len(b), c.Size())
+	}
+}
+
+func TestSizeCountsEverythingKept(t *testing.T) {
+	c := callback.Callback{Code: "12345", Error: "ab", ErrorDescription: "cd", Iss: "https://i",
+		Params: map[string]string{"iss": "https://i", "session_state": "xyz"}}
+	if got, want := c.Size(), 5+2+2+len("iss")+len("https://i")+len("session_state")+3; got != want {
+		t.Errorf("Size: got %d, want %d", got, want)
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	a := callback.Callback{State: "s", Code: "code"}
+	same := callback.Callback{State: "s", Code: "code", Params: map[string]string{"x": "y"}}
+	for _, other := range []callback.Callback{
+		{State: "s", Code: "other"},
+		{State: "s", Error: "code"},
+		{State: "t", Code: "code"},
+	} {
+		if callback.Fingerprint(a) == callback.Fingerprint(other) {
+			t.Errorf("%+v and %+v share a fingerprint", a, other)
+		}
+	}
+	if callback.Fingerprint(a) != callback.Fingerprint(same) || len(callback.Fingerprint(a)) != 32 {
+		t.Error("the same code and error must have the same 32-digit fingerprint")
+	}
+}
+
+func TestStateHasher(t *testing.T) {
+	var zero callback.StateHasher
+	unkeyed, keyed := callback.NewStateHasher(nil), callback.NewStateHasher([]byte("server-secret-0123456789abcdef"))
+	if zero.Hash("s") != unkeyed.Hash("s") || unkeyed.Hash("s") != unkeyed.Hash("s") || len(unkeyed.Hash("s")) != 12 {
+		t.Error("hash not stable, or not 12 digits")
+	}
+	if keyed.Hash("s") == unkeyed.Hash("s") {
+		t.Error("the server secret does not change the hash: short states could be found by trying")
+	}
+	if unkeyed.Hash("s") == unkeyed.Hash("t") {
+		t.Error("two states, one hash")
+	}
+}
