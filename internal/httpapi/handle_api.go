@@ -13,10 +13,6 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// recheckInterval bounds how long a long-poll waiter can miss a wake-up
-// (Redis pub/sub delivers at most once): it takes again at least this often.
-const recheckInterval = 5 * time.Second
-
 // takeBody is the 200 answer of GET /api/callback/{state}. The first five
 // fields are the original service's; null where a value is absent, as before.
 type takeBody struct {
@@ -33,79 +29,42 @@ type takeBody struct {
 
 // handleTake hands the callback for a state to the first caller, exactly
 // once across every replica. With ?wait= or Prefer: wait= it holds the
-// request until the callback arrives or the wait ends (long-poll).
+// request until the callback arrives or the wait ends (long-poll; see
+// longpoll.go for how a held request waits).
 func (s *server) handleTake() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		state, ok := s.pathState(w, r)
 		if !ok {
 			return
 		}
-
 		wait, fromPrefer, rerr := requestedWait(r, s.maxWait)
 		if rerr != nil {
 			writeRequestError(w, r, rerr)
 			return
 		}
-		var (
-			cb  callback.Callback
-			err error
-		)
-		if wait > 0 && s.notifier != nil && !s.isDraining() && s.acquireWaiter() {
-			defer s.releaseWaiter()
-			// Only a wait actually granted is "applied" (RFC 7240): a client
-			// that sees no Preference-Applied knows to poll at its own pace.
-			if fromPrefer {
-				w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
+		info := infoOf(r)
+		if wait == 0 || info == nil || !info.mayWait || s.isDraining() || !s.acquireWaiter() {
+			cb, err := s.take(r.Context(), state)
+			if r.Context().Err() != nil && err != nil {
+				return // the client left; nobody to answer
 			}
-			cb, err = s.waitAndTake(w, r, state, wait)
-		} else {
-			cb, err = s.take(r.Context(), state)
+			s.writeTake(w, r, state, cb, err)
+			return
 		}
-		if r.Context().Err() != nil && err != nil {
-			return // the client left; nobody to answer
+		// Only a wait actually granted is "applied" (RFC 7240): a client
+		// that sees no Preference-Applied knows to poll at its own pace.
+		if fromPrefer {
+			w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
 		}
-		s.writeTake(w, r, state, cb, err)
-	}
-}
-
-// waitAndTake takes the callback, waiting up to wait for it to arrive.
-func (s *server) waitAndTake(w http.ResponseWriter, r *http.Request, state string, wait time.Duration) (callback.Callback, error) {
-	annotate(r, slog.Duration("wait", wait))
-	// The server's write timeout is for ordinary requests; this one may
-	// legitimately stay open for the whole wait.
-	_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(wait + s.writeTimeout))
-
-	// Subscribe before the first look: a callback stored between the look
-	// and the subscription would otherwise be missed.
-	wake, cancel := s.notifier.Subscribe(state)
-	defer cancel()
-	waitStart := time.Now()
-	deadline := time.NewTimer(wait)
-	defer deadline.Stop()
-	recheck := time.NewTicker(recheckInterval)
-	defer recheck.Stop()
-
-	for woken := false; ; {
+		annotate(r, slog.Duration("wait", wait))
+		s.beginLongPoll(info, state)
 		cb, err := s.take(r.Context(), state)
-		if !errors.Is(err, callback.ErrNotFound) {
-			if err == nil && woken {
-				s.metrics.Woke(time.Since(laterOf(cb.ReceivedAt, waitStart)))
-			}
-			return cb, err
+		if errors.Is(err, callback.ErrNotFound) {
+			s.waitForCallback(w, info, wait)
+			return
 		}
-		select {
-		case <-wake:
-			woken = true
-		case <-recheck.C:
-		case <-s.draining:
-			// Shutting down: one last look, then 404 so the client polls
-			// again, on another replica.
-			return s.take(r.Context(), state)
-		case <-deadline.C:
-			return callback.Callback{}, callback.ErrNotFound
-		case <-r.Context().Done():
-			return callback.Callback{}, r.Context().Err()
-		}
+		s.endLongPoll(info)
+		s.writeTake(w, r, state, cb, err)
 	}
 }
 
@@ -177,13 +136,6 @@ func (s *server) isDraining() bool {
 	default:
 		return false
 	}
-}
-
-func laterOf(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 func nullIfEmpty(s string) *string {

@@ -179,3 +179,53 @@ func TestWithoutWaitNothingWaits(t *testing.T) {
 		t.Errorf("body: %s", rec.Body)
 	}
 }
+
+// A client that leaves while it waits gives its place back, gets nothing
+// written, and is logged once.
+func TestLongPollClientLeaves(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 1))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		req := httptest.NewRequest(http.MethodGet, "/api/callback/gone?wait=30s", nil).WithContext(ctx)
+		rec := httptest.NewRecorder()
+		f.handler.ServeHTTP(rec, req)
+		done <- rec
+	}()
+	waitForMetric(t, f, "oauth_callback_waiters 1")
+	cancel()
+	rec := await(t, done, 5*time.Second)
+	if rec.Body.Len() != 0 {
+		t.Errorf("wrote to a client that left: %d %s", rec.Code, rec.Body)
+	}
+	waitForMetric(t, f, "oauth_callback_waiters 0")
+	// The place it held is free again (the bound is 1).
+	second := f.async(t, "/api/callback/next", "Prefer", "wait=30")
+	waitForMetric(t, f, "oauth_callback_waiters 1")
+	f.get(t, "/callback?code=c&state=next")
+	rec = await(t, second, 5*time.Second)
+	if rec.Code != http.StatusOK || rec.Header().Get("Preference-Applied") != "wait=30" {
+		t.Errorf("second long-poll: %d, Preference-Applied %q", rec.Code, rec.Header().Get("Preference-Applied"))
+	}
+	if n := strings.Count(f.logs.String(), `"route":"/api/callback/{state}"`); n != 2 {
+		t.Errorf("log lines for the two long-polls: %d, want 2:\n%s", n, f.logs)
+	}
+}
+
+// waitForMetric polls /metrics until a line equals want.
+func waitForMetric(t *testing.T, f *fixture, want string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+		rec := httptest.NewRecorder()
+		f.metricsHandler.ServeHTTP(rec, req)
+		for _, line := range strings.Split(rec.Body.String(), "\n") {
+			if line == want {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("metrics never showed %q", want)
+}

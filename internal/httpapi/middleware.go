@@ -18,11 +18,20 @@ import (
 type ctxKey struct{}
 
 // requestInfo travels with a request: its id, the state's hash once known,
-// and what handlers add to its one log line.
+// what handlers add to its one log line, its route, and, while it waits
+// for a callback, its long-poll.
 type requestInfo struct {
 	id        string
 	stateHash string
 	attrs     []slog.Attr
+	route     string    // the chi route pattern, once routed
+	mayWait   bool      // served by serveMayWait, so it may become a long-poll
+	longPoll  *longPoll // set while the request waits
+}
+
+func infoOf(r *http.Request) *requestInfo {
+	info, _ := r.Context().Value(ctxKey{}).(*requestInfo)
+	return info
 }
 
 // requestID is the request's id, for pages and log lines of its own.
@@ -69,53 +78,71 @@ var (
 	requestCounter atomic.Uint64
 )
 
-// observe gives every request an id (the caller's X-Request-Id, from a
-// proxy, when it is sane) echoed in the response, and writes one log line
-// and the metrics when it is done: method, route pattern (never the path,
-// which holds the state), status, duration, request id.
-func (s *server) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		id := r.Header.Get("X-Request-Id")
-		if !validRequestID(id) {
-			id = requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
-		}
-		w.Header()["X-Request-Id"] = []string{id}
-		info := &requestInfo{id: id}
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
-		next.ServeHTTP(ww, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+// ServeHTTP gives every request an id (the caller's X-Request-Id, from a
+// proxy, when it is sane) echoed in the response, serves it, and writes one
+// log line and the metrics when it is done: method, route pattern (never
+// the path, which holds the state), status, duration, request id.
+func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	id := r.Header.Get("X-Request-Id")
+	if !validRequestID(id) {
+		id = requestIDPrefix + strconv.FormatUint(requestCounter.Add(1), 36)
+	}
+	w.Header()["X-Request-Id"] = []string{id}
+	info := &requestInfo{id: id}
+	ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
+	if s.mayWait(r) {
+		info.mayWait = true
+		s.serveMayWait(ww, r, info)
+	} else {
+		s.router.ServeHTTP(ww, r)
+	}
+	s.logRequest(r, info, ww.Status(), time.Since(start))
+}
 
-		route := "unmatched"
-		if rc := chi.RouteContext(r.Context()); rc != nil && rc.RoutePattern() != "" {
-			route = rc.RoutePattern()
+// noteRoute records the route pattern once chi has routed the request; the
+// router's own context is gone by the time the request is logged.
+func (s *server) noteRoute(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if rc := chi.RouteContext(r.Context()); rc != nil {
+			if info := infoOf(r); info != nil {
+				info.route = rc.RoutePattern()
+			}
 		}
-		status := ww.Status()
-		if status == 0 {
-			status = http.StatusOK
-		}
-		elapsed := time.Since(start)
-		s.metrics.Request(route, r.Method, status, elapsed)
-		level := slog.LevelInfo
-		if status >= 500 {
-			level = slog.LevelError
-		}
-		h := s.log.Handler()
-		if !h.Enabled(r.Context(), level) {
-			return
-		}
-		// A record without a caller PC: Logger.LogAttrs would walk the
-		// stack for one on every request, and the source is always here.
-		rec := slog.NewRecord(time.Now(), level, "request", 0)
-		rec.AddAttrs(
-			slog.String("method", r.Method),
-			slog.String("route", route),
-			slog.Int("status", status),
-			slog.Duration("duration", elapsed),
-			slog.String("request_id", id),
-		)
-		rec.AddAttrs(info.attrs...)
-		_ = h.Handle(r.Context(), rec)
 	})
+}
+
+func (s *server) logRequest(r *http.Request, info *requestInfo, status int, elapsed time.Duration) {
+	route := info.route
+	if route == "" {
+		route = "unmatched"
+	}
+	if status == 0 {
+		status = http.StatusOK
+	}
+	s.metrics.Request(route, r.Method, status, elapsed)
+	level := slog.LevelInfo
+	if status >= 500 {
+		level = slog.LevelError
+	}
+	h := s.log.Handler()
+	if !h.Enabled(r.Context(), level) {
+		return
+	}
+	// A record without a caller PC: Logger.LogAttrs would walk the
+	// stack for one on every request, and the source is always here.
+	rec := slog.NewRecord(time.Now(), level, "request", 0)
+	rec.AddAttrs(
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", elapsed),
+		slog.String("request_id", info.id),
+	)
+	rec.AddAttrs(info.attrs...)
+	_ = h.Handle(r.Context(), rec)
 }
 
 func validRequestID(id string) bool {
@@ -134,18 +161,21 @@ func validRequestID(id string) bool {
 // nothing about the cause; the log gets the detail.
 func (s *server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			rec := recover()
-			if rec == nil {
-				return
-			}
-			if rec == http.ErrAbortHandler {
-				panic(rec) // the server's own way to abort a response
-			}
-			s.log.Error("panic in handler", slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
-			annotate(r, slog.String("outcome", "panic"))
-			writeJSON(w, http.StatusInternalServerError, errorBody{Status: "error", Message: internalOutcome.message, Reason: internalOutcome.reason})
-		}()
+		defer s.recoverTo(w, r)
 		next.ServeHTTP(w, r)
 	})
+}
+
+// recoverTo, deferred, answers a panic with a plain 500.
+func (s *server) recoverTo(w http.ResponseWriter, r *http.Request) {
+	rec := recover()
+	if rec == nil {
+		return
+	}
+	if rec == http.ErrAbortHandler {
+		panic(rec) // the server's own way to abort a response
+	}
+	s.log.Error("panic in handler", slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
+	annotate(r, slog.String("outcome", "panic"))
+	writeJSON(w, http.StatusInternalServerError, errorBody{Status: "error", Message: internalOutcome.message, Reason: internalOutcome.reason})
 }

@@ -98,6 +98,7 @@ type server struct {
 	maxCallbackBytes  int
 	stateHash         callback.StateHasher
 	pages             *page.Renderer
+	router            http.Handler
 	fullWarning       onceAMinute
 	tokenFailures     *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
 }
@@ -126,9 +127,6 @@ func NewServer(opts Options) http.Handler {
 	}
 	if s.maxCallbackBytes <= 0 {
 		s.maxCallbackBytes = 16 << 10
-	}
-	if s.stateHash == (callback.StateHasher{}) {
-		s.stateHash = callback.NewStateHasher(nil)
 	}
 	if s.ttl <= 0 {
 		s.ttl = 10 * time.Minute
@@ -177,7 +175,8 @@ func NewServer(opts Options) http.Handler {
 	})
 
 	r := chi.NewRouter()
-	r.Use(s.observe, s.recoverPanics)
+	r.Use(s.noteRoute, s.recoverPanics)
 	addRoutes(r, s)
-	return r
+	s.router = r
+	return s
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 const ttl = 10 * time.Minute
@@ -51,11 +52,12 @@ func (b *syncBuffer) Write(p []byte) (int, error) {
 func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 type fixture struct {
-	handler  http.Handler
-	store    *memstore.Store
-	clock    *clock
-	logs     *syncBuffer
-	draining chan struct{}
+	handler        http.Handler
+	metricsHandler http.Handler
+	store          *memstore.Store
+	clock          *clock
+	logs           *syncBuffer
+	draining       chan struct{}
 }
 
 func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
@@ -68,11 +70,13 @@ func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
 		Logger:   slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Draining: f.draining,
 		Now:      f.clock.Now,
+		Metrics:  metrics.New(),
 	}
 	for _, m := range mutate {
 		m(&opts)
 	}
 	f.handler = httpapi.NewServer(opts)
+	f.metricsHandler = opts.Metrics.Handler()
 	return f
 }
 
