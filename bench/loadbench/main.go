@@ -33,6 +33,9 @@ import (
 //go:embed cycle.lua
 var cycleScript string
 
+//go:embed poll.lua
+var pollScript string
+
 var (
 	binPath     = flag.String("bin", "bin/oauth-callback-server", "the service binary")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each wrk run")
@@ -45,19 +48,16 @@ var (
 	soakFor     = flag.Duration("soak", 0, "instead of the benchmark: a soak run of this length (make soak)")
 	soakRate    = flag.Int("soak-rate", 200, "sign-ins per second during the soak run")
 	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
+	held        = flag.Int("capacity", 10_000, "long-polls held for the capacity figures")
+	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle (with the wake latency and memory figures); empty: all")
 )
 
 func main() {
 	flag.Parse()
 	if *bareServer != "" {
-		// The baseline: net/http answering 200 with an empty body.
-		srv := &http.Server{
-			Addr:              *bareServer,
-			Handler:           http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}),
-			ReadHeaderTimeout: 5 * time.Second,
-		}
-		err := srv.ListenAndServe()
-		fmt.Fprintln(os.Stderr, err)
+		// The baseline: net/http answering 200 with an empty body, and
+		// holding requests for the capacity run.
+		fmt.Fprintln(os.Stderr, serveBare(*bareServer))
 		os.Exit(1)
 	}
 	if err := run(); err != nil {
@@ -72,8 +72,8 @@ func run() error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	script := filepath.Join(dir, "cycle.lua")
-	if err := os.WriteFile(script, []byte(cycleScript), 0o600); err != nil {
+	script, err := writeScript(dir, "cycle.lua", cycleScript)
+	if err != nil {
 		return err
 	}
 	var procs procList
@@ -88,6 +88,19 @@ func run() error {
 	redisAddr, err := procs.startRedis(dir)
 	if err != nil {
 		return err
+	}
+	if section("capacity") {
+		if err := capacity(redisAddr, *held); err != nil {
+			return err
+		}
+	}
+	if section("pollstorm") {
+		if err := pollStorm(&procs, dir, redisAddr); err != nil {
+			return err
+		}
+	}
+	if !section("cycle") {
+		return nil
 	}
 
 	fmt.Printf("## Cycle throughput (wrk -t%d -c%d -d%s, %d rounds; one cycle = callback + take, pipelined)\n\n", *threads, *connections, *duration, *rounds)
@@ -238,8 +251,12 @@ var (
 )
 
 func wrk(script, addr, run string) (wrkResult, error) {
+	return wrkWith(script, addr, run, *threads, *connections)
+}
+
+func wrkWith(script, addr, run string, threads, connections int) (wrkResult, error) {
 	// #nosec G204 -- wrk with our own arguments, against loopback.
-	out, err := exec.Command("wrk", "-t", strconv.Itoa(*threads), "-c", strconv.Itoa(*connections),
+	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(connections),
 		"-d", duration.String(), "-s", script, "http://"+addr, "--", run+strconv.FormatInt(time.Now().UnixNano(), 36)).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
@@ -493,6 +510,18 @@ func waitHTTP(url string) error {
 	}
 	return fmt.Errorf("%s not ready", url)
 }
+
+// section reports whether -only asks for the named section.
+func section(name string) bool {
+	return *only == "" || slices.Contains(strings.Split(*only, ","), name)
+}
+
+func writeScript(dir, name, content string) (string, error) {
+	path := filepath.Join(dir, name)
+	return path, os.WriteFile(path, []byte(content), 0o600)
+}
+
+func executable() (string, error) { return os.Executable() }
 
 func freeAddr() string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,0 +1,447 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The capacity run: n long-polls held on one replica of two (on one Redis),
+// what each costs the process (RSS, goroutines, stacks, heap), and how fast
+// each is answered once its callback lands on the other replica; beside
+// the same for a bare net/http handler that blocks on a channel, in the
+// same run.
+
+// serveBare is the reference: net/http with a handler that blocks on a
+// channel until /release?id= (or the client leaves), and /stats with what
+// the process holds. It is what net/http itself costs per held request.
+func serveBare(addr string) error {
+	var (
+		mu   sync.Mutex
+		held = map[string]chan struct{}{}
+	)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /hold", func(w http.ResponseWriter, r *http.Request) {
+		ch := make(chan struct{})
+		id := r.URL.Query().Get("id")
+		mu.Lock()
+		held[id] = ch
+		mu.Unlock()
+		select {
+		case <-ch:
+		case <-r.Context().Done():
+		}
+		mu.Lock()
+		delete(held, id)
+		mu.Unlock()
+	})
+	mux.HandleFunc("GET /release", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ch := held[r.URL.Query().Get("id")]
+		mu.Unlock()
+		if ch != nil {
+			close(ch)
+		}
+	})
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		n := len(held)
+		mu.Unlock()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		_ = json.NewEncoder(w).Encode(map[string]uint64{"held": uint64(n), "goroutines": uint64(runtime.NumGoroutine()),
+			"stack": m.StackInuse, "heap": m.HeapInuse})
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {}) // the poll storm's 200
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	return srv.ListenAndServe()
+}
+
+// raiseFileLimit lets this process, and the servers it starts, hold tens of
+// thousands of connections.
+func raiseFileLimit() (uint64, error) {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	return lim.Cur, nil
+}
+
+type capacityResult struct {
+	name                  string
+	held                  int
+	rssPer                float64
+	goroutinesPer         float64
+	stackPer, heapPer     float64 // from the Go runtime, where it reports them
+	wakeP50, wakeP99      time.Duration
+	answered, wrongAnswer int
+}
+
+// holdAndWake opens n connections to addr, each a request from path(i),
+// waits until ready reports all n held, measures the process, then wakes
+// them through wake(i) (on whatever server that is) and times each answer.
+func holdAndWake(name string, pid int, addr string, n int, path func(i int) string, header string,
+	ready func() (int, error), stats func() (goroutines, stack, heap float64), wake func(i int) error,
+) (capacityResult, error) {
+	res := capacityResult{name: name, held: n}
+	goroutines0, stack0, heap0 := stats()
+	rss0, err := rssBytes(pid)
+	if err != nil {
+		return res, err
+	}
+	type answer struct {
+		at     time.Time
+		status int
+		err    error
+	}
+	answers := make([]chan answer, n)
+	conns := make([]net.Conn, n)
+	sem := make(chan struct{}, 64) // dial at a pace the accept queue takes
+	var dialErr error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		answers[i] = make(chan answer, 1)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.Dial("tcp", addr)
+			<-sem
+			if err == nil {
+				_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\n%s\r\n", path(i), header)
+			}
+			if err != nil {
+				mu.Lock()
+				dialErr = err
+				mu.Unlock()
+				return
+			}
+			conns[i] = c
+			go func() {
+				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+				at := time.Now()
+				if err != nil {
+					answers[i] <- answer{at: at, err: err}
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				answers[i] <- answer{at: at, status: resp.StatusCode}
+			}()
+		}()
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range conns {
+			if c != nil {
+				_ = c.Close()
+			}
+		}
+	}()
+	if dialErr != nil {
+		return res, dialErr
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		held, err := ready()
+		if err != nil {
+			return res, err
+		}
+		if held >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("%s: %d of %d requests held after 2 minutes", name, held, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // a GC or two, as in a server that has been up a while
+	rss1, err := rssBytes(pid)
+	if err != nil {
+		return res, err
+	}
+	goroutines1, stack1, heap1 := stats()
+	res.rssPer = float64(rss1-rss0) / float64(n)
+	res.goroutinesPer = (goroutines1 - goroutines0) / float64(n)
+	res.stackPer = (stack1 - stack0) / float64(n)
+	res.heapPer = (heap1 - heap0) / float64(n)
+
+	// Wake them all, from two senders (a steady stream of sign-ins, not a
+	// burst that measures queueing), and time each answer from the moment
+	// its wake-up was sent.
+	sent := make([]time.Time, n)
+	var next sync.Mutex
+	i := 0
+	var wakeErr error
+	var sw sync.WaitGroup
+	for range 2 {
+		sw.Add(1)
+		go func() {
+			defer sw.Done()
+			for {
+				next.Lock()
+				k := i
+				i++
+				next.Unlock()
+				if k >= n {
+					return
+				}
+				sent[k] = time.Now()
+				if err := wake(k); err != nil {
+					next.Lock()
+					wakeErr = err
+					next.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	sw.Wait()
+	if wakeErr != nil {
+		return res, wakeErr
+	}
+	var lat []time.Duration
+	for k := range n {
+		select {
+		case a := <-answers[k]:
+			if a.err != nil || a.status != http.StatusOK {
+				res.wrongAnswer++
+				continue
+			}
+			res.answered++
+			lat = append(lat, a.at.Sub(sent[k]))
+		case <-time.After(30 * time.Second):
+			return res, fmt.Errorf("%s: request %d never answered", name, k)
+		}
+	}
+	slices.Sort(lat)
+	if len(lat) > 0 {
+		res.wakeP50, res.wakeP99 = pct(lat, 50), pct(lat, 99)
+	}
+	return res, nil
+}
+
+// capacity runs the capacity figures for n held long-polls.
+func capacity(redisAddr string, n int) error {
+	limit, err := raiseFileLimit()
+	if err != nil {
+		return err
+	}
+	if need := uint64(n) + 1000; limit < need {
+		fmt.Printf("(open files limited to %d: holding %d instead of %d)\n", limit, int(limit)-1000, n)
+		n = int(limit) - 1000
+	}
+	client := &http.Client{Timeout: 10 * time.Second}
+
+	self, err := executable()
+	if err != nil {
+		return err
+	}
+	// Rounds alternate the two, as the throughput rounds do, each on fresh
+	// processes (a process does not give back what an earlier round took);
+	// each figure is the median round's, since RSS moves with the garbage
+	// collector's timing.
+	var bares, svcs []capacityResult
+	for round := range *rounds {
+		bare, svc, err := capacityRound(self, redisAddr, n, round, client)
+		if err != nil {
+			return err
+		}
+		bares, svcs = append(bares, bare), append(svcs, svc)
+	}
+	bare, svc := medianCapacity(bares), medianCapacity(svcs)
+
+	fmt.Printf("\n## Capacity: %d long-polls held on one replica of two (Redis), callbacks on the other\n\n", n)
+	fmt.Println("| server | RSS per held request | goroutines per held request | stack per held request | heap per held request | answered | wake p50 | wake p99 |")
+	fmt.Println("|---|---|---|---|---|---|---|---|")
+	for _, r := range []capacityResult{bare, svc} {
+		fmt.Printf("| %s | %.1f KB | %.2f | %.1f KB | %.1f KB | %d of %d | %v | %v |\n", r.name, r.rssPer/1000, r.goroutinesPer,
+			r.stackPer/1000, r.heapPer/1000, r.answered, r.held, r.wakeP50, r.wakeP99)
+	}
+	fmt.Printf("\nRSS per held long-poll: %.2f× the bare handler's; stack and heap: %.2f× (medians of %d rounds).\n",
+		svc.rssPer/bare.rssPer, (svc.stackPer+svc.heapPer)/(bare.stackPer+bare.heapPer), len(svcs))
+	return nil
+}
+
+// capacityRound measures the reference and two replicas, on processes of
+// its own, once.
+func capacityRound(self, redisAddr string, n, round int, client *http.Client) (bare, svc capacityResult, err error) {
+	var procs procList
+	defer procs.stopAll()
+	bareAddr := freeAddr()
+	if err := procs.start(nil, self, "-bare-server", bareAddr); err != nil {
+		return bare, svc, err
+	}
+	if err := waitHTTP("http://" + bareAddr + "/stats"); err != nil {
+		return bare, svc, err
+	}
+	barePID := procs.cmds[len(procs.cmds)-1].Process.Pid
+
+	// Two replicas on one Redis: hold on B, callbacks on A.
+	env := map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": "capacity:",
+		"OAUTH_CALLBACK_MAX_WAITERS": strconv.Itoa(2 * n)}
+	a, err := procs.startService(env)
+	if err != nil {
+		return bare, svc, err
+	}
+	b, pidB, err := procs.startServiceWithPID(env)
+	if err != nil {
+		return bare, svc, err
+	}
+
+	bare, err = holdAndWake("bare net/http handler blocking on a channel", barePID, bareAddr, n,
+		func(i int) string { return fmt.Sprintf("/hold?id=%d-%d", round, i) }, "",
+		func() (int, error) {
+			var s struct{ Held int }
+			err := getJSON(client, "http://"+bareAddr+"/stats", &s)
+			return s.Held, err
+		},
+		func() (float64, float64, float64) {
+			var s struct{ Goroutines, Stack, Heap float64 }
+			_ = getJSON(client, "http://"+bareAddr+"/stats", &s)
+			return s.Goroutines, s.Stack, s.Heap
+		},
+		func(i int) error { return getOK(client, fmt.Sprintf("http://%s/release?id=%d-%d", bareAddr, round, i)) })
+	if err != nil {
+		return bare, svc, err
+	}
+	// 43 characters, like the field client's states.
+	state := func(i int) string { return fmt.Sprintf("capacity-%d-%034d", round, i) }
+	svc, err = holdAndWake("oauth-callback-server, Redis store", pidB, b, n,
+		func(i int) string { return "/api/callback/" + state(i) }, "Prefer: wait=60\r\n",
+		func() (int, error) {
+			v, err := metric(client, b, "oauth_callback_waiters")
+			return int(v), err
+		},
+		func() (float64, float64, float64) {
+			g, _ := metric(client, b, "go_goroutines")
+			st, _ := metric(client, b, "go_memstats_stack_inuse_bytes")
+			hp, _ := metric(client, b, "go_memstats_heap_inuse_bytes")
+			return g, st, hp
+		},
+		func(i int) error { return getOK(client, "http://"+a+"/callback?code=c&state="+state(i)) })
+	if err != nil {
+		return bare, svc, err
+	}
+	return bare, svc, nil
+}
+
+// medianCapacity is the median round by RSS per held request.
+func medianCapacity(rs []capacityResult) capacityResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b capacityResult) int {
+		switch {
+		case a.rssPer < b.rssPer:
+			return -1
+		case a.rssPer > b.rssPer:
+			return 1
+		}
+		return 0
+	})
+	return s[len(s)/2]
+}
+
+// pollStorm measures the 404 path: 16 workers polling states that were
+// never stored, on the bare handler, the memory store and the Redis store.
+func pollStorm(procs *procList, dir, redisAddr string) error {
+	script, err := writeScript(dir, "poll.lua", pollScript)
+	if err != nil {
+		return err
+	}
+	self, err := executable()
+	if err != nil {
+		return err
+	}
+	bareAddr := freeAddr()
+	if err := procs.start(nil, self, "-bare-server", bareAddr); err != nil {
+		return err
+	}
+	if err := waitHTTP("http://" + bareAddr + "/stats"); err != nil {
+		return err
+	}
+	memAddr, err := procs.startService(nil)
+	if err != nil {
+		return err
+	}
+	redisSvc, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": "storm:"})
+	if err != nil {
+		return err
+	}
+	targets := []struct{ name, addr string }{
+		{"bare net/http handler (200, empty)", bareAddr},
+		{"oauth-callback-server, memory store (404)", memAddr},
+		{"oauth-callback-server, Redis store (404)", redisSvc},
+	}
+	results := make([][]wrkResult, len(targets))
+	for round := range *rounds {
+		for i, tg := range targets {
+			r, err := wrkWith(script, tg.addr, fmt.Sprintf("s%d-%d-", round, i), 2, 16)
+			if err != nil {
+				return err
+			}
+			results[i] = append(results[i], r)
+		}
+	}
+	fmt.Printf("\n## Poll storm: 16 connections polling states never stored (wrk -t2 -c16 -d%s, %d rounds)\n\n", *duration, *rounds)
+	fmt.Println("| server | polls/s, median | ratio to bare |")
+	fmt.Println("|---|---|---|")
+	bare := median(results[0])
+	for i, tg := range targets {
+		m := median(results[i])
+		fmt.Printf("| %s | %.0f | %.2f× |\n", tg.name, m.rps, m.rps/bare.rps)
+	}
+	return nil
+}
+
+// metric reads one unlabelled metric from a service's /metrics.
+func metric(client *http.Client, addr, name string) (float64, error) {
+	resp, err := client.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
+			return strconv.ParseFloat(v, 64)
+		}
+	}
+	return 0, fmt.Errorf("%s: no metric %s", addr, name)
+}
+
+func getJSON(client *http.Client, url string, v any) error {
+	resp, err := client.Get(url) // #nosec G107 -- a loopback address we started
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+func getOK(client *http.Client, url string) error {
+	resp, err := client.Get(url) // #nosec G107 -- a loopback address we started
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %d", url, resp.StatusCode)
+	}
+	return nil
+}
