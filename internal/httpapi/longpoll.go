@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -26,6 +27,13 @@ import (
 // recheckInterval bounds how long a long-poll waiter can miss a wake-up
 // (Redis pub/sub delivers at most once): it takes again at least this often.
 const recheckInterval = 5 * time.Second
+
+// nextRecheck is recheckInterval less a random part of up to a fifth of it,
+// so that waiters that arrived together (after a restart, a deploy) do not
+// all look at once, every five seconds, in step.
+func nextRecheck() time.Duration {
+	return recheckInterval - rand.N(recheckInterval/5)
+}
 
 // longPoll is a request waiting for its callback.
 type longPoll struct {
@@ -78,7 +86,7 @@ func (s *server) waitForCallback(w http.ResponseWriter, info *requestInfo, wait 
 	_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wait + s.writeTimeout))
 	lp := info.longPoll
 	lp.start, lp.end = now, now.Add(wait)
-	lp.timer = time.NewTimer(min(recheckInterval, wait))
+	lp.timer = time.NewTimer(min(nextRecheck(), wait))
 }
 
 // wakeReason is why a waiting long-poll woke up.
@@ -104,7 +112,7 @@ func (lp *longPoll) wait(ctx context.Context, draining <-chan struct{}) wakeReas
 		if left <= 0 {
 			return waitOver
 		}
-		lp.timer.Reset(min(recheckInterval, left))
+		lp.timer.Reset(min(nextRecheck(), left))
 		return recheck
 	case <-draining:
 		return shuttingDown
