@@ -21,6 +21,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
@@ -103,6 +104,12 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 		}
 	}()
 
+	memory := memlimit.Start(cfg.MemoryLimit, cfg.GOMEMLIMIT, 250*time.Millisecond)
+	defer memory.Stop()
+	if memory != nil {
+		log.Info("memory limit", slog.Int64("runtime_limit_bytes", memory.Limit()), slog.Int64("container_limit_bytes", cfg.MemoryLimit))
+	}
+
 	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr())
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
@@ -130,6 +137,7 @@ func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
 			StateMinLength:    cfg.StateMinLength,
 			MaxCallbackBytes:  cfg.MaxCallbackBytes,
 			StateHasher:       callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
+			MemoryNearLimit:   memory.Near,
 			Pages:             pages,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,

@@ -63,6 +63,8 @@ type Config struct {
 	ProductName    string        // shown on the callback page
 	PageCloseAfter time.Duration // success pages close themselves; 0 never
 
+	MemoryLimit int64         // the container's memory limit, bytes; 0 unknown
+	GOMEMLIMIT  bool          // the operator set GOMEMLIMIT: it wins
 	MaxWait     time.Duration // longest long-poll a client may ask for
 	MaxWaiters  int           // long-polls held at once; more are answered at once
 	MetricsAddr string        // separate listener for /metrics; empty: on the main one
@@ -182,6 +184,14 @@ var variables = []variable{
 		set: func(c *Config, v string) error { return durationIn(&c.MaxWait, v, 0, 5*time.Minute) }},
 	{name: "OAUTH_CALLBACK_MAX_WAITERS", def: "10000", help: "long-polls held at once per replica; past it, requests are answered at once like a plain poll",
 		set: func(c *Config, v string) error { return intIn(&c.MaxWaiters, v, 0, 1_000_000) }},
+	{name: "OAUTH_CALLBACK_MEMORY_LIMIT", def: "0", help: "the container's memory limit (bytes, or with KiB/MiB/GiB; the chart sets it from the pod's limit): the Go runtime gets 90% of it as its soft limit (unless GOMEMLIMIT is set), and new long-polls are answered at once past 90% of that; 0: unknown",
+		set: func(c *Config, v string) error {
+			if v == "0" {
+				c.MemoryLimit = 0
+				return nil
+			}
+			return bytesIn(&c.MemoryLimit, v, 16<<20, 1<<40)
+		}},
 	{name: "OAUTH_CALLBACK_METRICS_ADDR", def: "", help: "host:port of a separate listener for /metrics; empty: /metrics on the main listener",
 		set: func(c *Config, v string) error {
 			if v != "" {
@@ -272,6 +282,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if err := checkRedisTopology(&c); err != nil {
 		return Config{}, err
 	}
+	c.GOMEMLIMIT = getenv("GOMEMLIMIT") != ""
 	return c, nil
 }
 
@@ -359,6 +370,8 @@ func bytesIn(dst *int64, v string, lo, hi int64) error {
 
 func formatBytes(n int64) string {
 	switch {
+	case n >= 1<<40 && n%(1<<40) == 0:
+		return fmt.Sprintf("%dTiB", n>>40)
 	case n >= 1<<30 && n%(1<<30) == 0:
 		return fmt.Sprintf("%dGiB", n>>30)
 	case n >= 1<<20 && n%(1<<20) == 0:

@@ -100,6 +100,7 @@ func TestInvalidValues(t *testing.T) {
 		{"OAUTH_CALLBACK_MAX_MEMORY", "64 lots", "not a size"},
 		{"OAUTH_CALLBACK_MAX_MEMORY", "100KiB", "between 1MiB and 64GiB"},
 		{"OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "1MiB", "between 1KiB and 256KiB"},
+		{"OAUTH_CALLBACK_MEMORY_LIMIT", "8MiB", "between 16MiB and 1TiB"},
 		{"OAUTH_CALLBACK_STATE_MIN_LENGTH", "0", "between 1 and 512"},
 	}
 	for _, tt := range tests {
@@ -153,6 +154,9 @@ func TestByteBudgets(t *testing.T) {
 	d, _ := config.Load(env(nil))
 	if d.MaxMemory != 64<<20 || d.MaxCallbackBytes != 16<<10 {
 		t.Errorf("defaults: MaxMemory %d, MaxCallbackBytes %d", d.MaxMemory, d.MaxCallbackBytes)
+	}
+	if c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184", "GOMEMLIMIT": "300MiB"})); err != nil || c.MemoryLimit != 384<<20 || !c.GOMEMLIMIT {
+		t.Errorf("MEMORY_LIMIT from the downward API: %d, GOMEMLIMIT seen %v, %v", c.MemoryLimit, c.GOMEMLIMIT, err)
 	}
 	for value, want := range map[string]int64{"2GiB": 2 << 30, "512MB": 512 << 20, "1048576": 1 << 20, "3 MiB": 3 << 20, "2G": 2 << 30} {
 		c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MAX_MEMORY": value}))

@@ -43,7 +43,7 @@ func (s *server) handleTake() http.HandlerFunc {
 			return
 		}
 		info := infoOf(r)
-		if wait == 0 || info == nil || !info.mayWait || s.isDraining() || !s.acquireWaiter() {
+		if wait == 0 || info == nil || !info.mayWait || !s.admitWaiter() {
 			cb, err := s.take(r.Context(), state)
 			if r.Context().Err() != nil && err != nil {
 				return // the client left; nobody to answer
@@ -115,9 +115,22 @@ func (s *server) pathState(w http.ResponseWriter, r *http.Request) (string, bool
 	return state, true
 }
 
-func (s *server) acquireWaiter() bool {
-	if s.waiters.Add(1) > int64(s.maxWaiters) {
+// admitWaiter takes a waiter's place, unless the replica holds as many as
+// it may, nears its memory limit or shuts down: the request is then
+// answered at once, like a plain poll, and the client polls again.
+func (s *server) admitWaiter() bool {
+	var refused string
+	switch {
+	case s.isDraining():
+		refused = "draining"
+	case s.memoryNearLimit():
+		refused = "memory"
+	case s.waiters.Add(1) > int64(s.maxWaiters):
 		s.waiters.Add(-1)
+		refused = "waiters"
+	}
+	if refused != "" {
+		s.metrics.WaitRefused(refused)
 		return false
 	}
 	s.metrics.WaiterStarted()

@@ -2,10 +2,12 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -228,4 +230,49 @@ func waitForMetric(t *testing.T, f *fixture, want string) {
 		time.Sleep(time.Millisecond)
 	}
 	t.Fatalf("metrics never showed %q", want)
+}
+
+// Overload is graceful: more long-polls than the replica may hold are
+// answered at once, like plain polls, and every one held is answered.
+func TestMoreLongPollsThanTheLimitAreAllAnswered(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 5))
+	var held []<-chan *httptest.ResponseRecorder
+	for i := range 5 {
+		held = append(held, f.async(t, fmt.Sprintf("/api/callback/held-%d", i), "Prefer", "wait=30"))
+	}
+	waitForMetric(t, f, "oauth_callback_waiters 5")
+	for i := range 15 {
+		rec := await(t, f.async(t, fmt.Sprintf("/api/callback/over-%d", i), "Prefer", "wait=30"), 5*time.Second)
+		if rec.Code != http.StatusNotFound || rec.Header().Get("Preference-Applied") != "" {
+			t.Fatalf("long-poll over the limit: %d, Preference-Applied %q; want an immediate 404, not applied", rec.Code, rec.Header().Get("Preference-Applied"))
+		}
+	}
+	waitForMetric(t, f, `oauth_callback_waits_refused_total{reason="waiters"} 15`)
+	for i := range 5 {
+		f.get(t, fmt.Sprintf("/callback?code=c%d&state=held-%d", i, i))
+	}
+	for i, ch := range held {
+		rec := await(t, ch, 5*time.Second)
+		if m := decode(t, rec); rec.Code != http.StatusOK || m["auth_code"] != fmt.Sprintf("c%d", i) {
+			t.Errorf("held long-poll %d: %d %v", i, rec.Code, m)
+		}
+	}
+}
+
+// Near the memory limit, new long-polls are answered at once instead of
+// adding to what the process holds.
+func TestNearTheMemoryLimitLongPollsAreAnsweredAtOnce(t *testing.T) {
+	var near atomic.Bool
+	f := newFixture(t, withLongPoll(time.Minute, 100), func(o *httpapi.Options) { o.MemoryNearLimit = near.Load })
+	near.Store(true)
+	rec := await(t, f.async(t, "/api/callback/m", "Prefer", "wait=30"), 5*time.Second)
+	if rec.Code != http.StatusNotFound || rec.Header().Get("Preference-Applied") != "" {
+		t.Fatalf("near the limit: %d, Preference-Applied %q", rec.Code, rec.Header().Get("Preference-Applied"))
+	}
+	waitForMetric(t, f, `oauth_callback_waits_refused_total{reason="memory"} 1`)
+	near.Store(false)
+	waiting := f.async(t, "/api/callback/m", "Prefer", "wait=30")
+	waitForMetric(t, f, "oauth_callback_waiters 1")
+	f.get(t, "/callback?code=c&state=m")
+	wantStatus(t, await(t, waiting, 5*time.Second), http.StatusOK)
 }

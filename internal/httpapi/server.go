@@ -67,6 +67,9 @@ type Options struct {
 	MaxCallbackBytes int
 	// StateHasher names states in logs; default: no server secret.
 	StateHasher callback.StateHasher
+	// MemoryNearLimit reports whether the process nears its memory limit;
+	// new long-polls are then answered at once. Nil: never.
+	MemoryNearLimit func() bool
 	// Pages renders the callback page, as the operator customised it
 	// (page.New checks the templates at start-up); nil is the built-in page.
 	Pages *page.Renderer
@@ -97,6 +100,7 @@ type server struct {
 	stateMinLength    int
 	maxCallbackBytes  int
 	stateHash         callback.StateHasher
+	memoryNearLimit   func() bool
 	pages             *page.Renderer
 	router            http.Handler
 	fullWarning       onceAMinute
@@ -124,6 +128,10 @@ func NewServer(opts Options) http.Handler {
 		stateMinLength:    max(opts.StateMinLength, 1),
 		maxCallbackBytes:  opts.MaxCallbackBytes,
 		stateHash:         opts.StateHasher,
+		memoryNearLimit:   opts.MemoryNearLimit,
+	}
+	if s.memoryNearLimit == nil {
+		s.memoryNearLimit = func() bool { return false }
 	}
 	if s.maxCallbackBytes <= 0 {
 		s.maxCallbackBytes = 16 << 10

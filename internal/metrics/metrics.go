@@ -20,6 +20,7 @@ type Metrics struct {
 	callbacks    *prometheus.CounterVec
 	takes        *prometheus.CounterVec
 	waiters      prometheus.Gauge
+	waitsRefused *prometheus.CounterVec
 	wakeLatency  prometheus.Histogram
 	storeLatency *prometheus.HistogramVec
 	requests     *prometheus.CounterVec
@@ -58,6 +59,10 @@ func New() *Metrics {
 			Name: "oauth_callback_waiters",
 			Help: "Long-poll requests waiting for a callback on this replica.",
 		}),
+		waitsRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauth_callback_waits_refused_total",
+			Help: "Long-polls answered at once like plain polls, by reason: waiters (OAUTH_CALLBACK_MAX_WAITERS held already), memory (the process nears its memory limit), draining.",
+		}, []string{"reason"}),
 		wakeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "oauth_callback_wake_latency_seconds",
 			Help:    "Time from a callback's arrival (on any replica) to a waiting long-poll receiving it.",
@@ -83,7 +88,7 @@ func New() *Metrics {
 		m.storeOps[op] = m.storeLatency.WithLabelValues(op)
 	}
 	reg.MustRegister(
-		m.callbacks, m.takes, m.waiters, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration,
+		m.callbacks, m.takes, m.waiters, m.waitsRefused, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -104,6 +109,9 @@ func (m *Metrics) Took(status int) { m.takes.WithLabelValues(strconv.Itoa(status
 // WaiterStarted and WaiterDone track long-polls in flight.
 func (m *Metrics) WaiterStarted() { m.waiters.Inc() }
 func (m *Metrics) WaiterDone()    { m.waiters.Dec() }
+
+// WaitRefused counts a long-poll answered at once, by reason.
+func (m *Metrics) WaitRefused(reason string) { m.waitsRefused.WithLabelValues(reason).Inc() }
 
 // Woke records how long a callback took to reach its waiter.
 func (m *Metrics) Woke(d time.Duration) { m.wakeLatency.Observe(d.Seconds()) }
