@@ -595,3 +595,42 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 		t.Errorf("ServiceMonitor port %q, want http", got)
 	}
 }
+
+// The long-polls a replica may hold fit in its memory limit: the chart
+// derives OAUTH_CALLBACK_MAX_WAITERS from the limit and the measured cost
+// of one (docs/benchmarks.md, "Capacity"), and the service learns the
+// limit from the pod itself, for its Go memory limit.
+func TestCapacityAgreesWithTheMemoryLimit(t *testing.T) {
+	const perWaiter, base = 32000, 32 << 20
+	derived := func(limit, store int64) string { return strconv.FormatInt((limit*9/10-base-store)/perWaiter, 10) }
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"defaults: 384Mi on Redis", nil, derived(384<<20, 0)},
+		{"a larger limit", []string{"--set", "resources.limits.memory=1Gi"}, derived(1<<30, 0)},
+		{"the memory store keeps its callbacks in the pod", []string{"-f", filepath.Join(chartDir(t), "ci", "memory-single-values.yaml")}, derived(384<<20, 64<<20)},
+		{"set by the operator", []string{"--set", "capacity.maxWaiters=2500"}, "2500"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := mustRender(t, tt.args...)
+			_, c := r.app(t)
+			if w := env(c, "OAUTH_CALLBACK_MAX_WAITERS"); w == nil || w.Value != tt.want {
+				t.Errorf("OAUTH_CALLBACK_MAX_WAITERS: %+v, want %s", w, tt.want)
+			}
+			m := env(c, "OAUTH_CALLBACK_MEMORY_LIMIT")
+			if m == nil || m.ValueFrom == nil || m.ValueFrom.ResourceFieldRef == nil ||
+				m.ValueFrom.ResourceFieldRef.Resource != "limits.memory" || m.ValueFrom.ResourceFieldRef.ContainerName != c.Name {
+				t.Errorf("OAUTH_CALLBACK_MEMORY_LIMIT: %+v, want the container's limits.memory", m)
+			}
+		})
+	}
+	if got, _ := strconv.Atoi(derived(384<<20, 0)); got < 10_000 {
+		t.Errorf("the default limit holds %d long-polls, want at least 10 000", got)
+	}
+	if _, err := render(t, "--set", "resources.limits.memory=32Mi"); err == nil || !strings.Contains(err.Error(), "leaves room for") {
+		t.Errorf("a limit too small for any long-poll rendered: %v", err)
+	}
+}

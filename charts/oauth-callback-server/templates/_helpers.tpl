@@ -146,6 +146,30 @@ a minute") before the kernel kills it and every pending sign-in with it.
 {{- end }}
 
 {{/*
+OAUTH_CALLBACK_MAX_WAITERS: capacity.maxWaiters, or what fits in the
+container's memory limit: 90 % of it goes to the Go runtime; take off an
+idle replica's memory and, with the in-memory store, its byte budget; the
+rest holds long-polls of capacity.bytesPerWaiter each.
+*/}}
+{{- define "oauth-callback-server.maxWaiters" -}}
+{{- if gt (int .Values.capacity.maxWaiters) 0 }}
+{{- .Values.capacity.maxWaiters }}
+{{- else }}
+{{- $limit := include "oauth-callback-server.bytes" (required "resources.limits.memory is required unless capacity.maxWaiters is set: the long-polls a replica holds are derived from it" .Values.resources.limits.memory) | int64 }}
+{{- $base := include "oauth-callback-server.bytes" .Values.capacity.baseBytes | int64 }}
+{{- $store := 0 }}
+{{- if not (include "oauth-callback-server.hasRedis" .) }}
+{{- $store = include "oauth-callback-server.bytes" .Values.store.maxMemory | int64 }}
+{{- end }}
+{{- $waiters := div (sub (sub (div (mul $limit 9) 10) $base) $store) (int64 .Values.capacity.bytesPerWaiter) }}
+{{- if lt $waiters 100 }}
+{{- fail (printf "oauth-callback-server: resources.limits.memory (%s) leaves room for %d long-polls; raise it, or set capacity.maxWaiters." (toString .Values.resources.limits.memory) $waiters) }}
+{{- end }}
+{{- $waiters }}
+{{- end }}
+{{- end }}
+
+{{/*
 The public base URL, for the notes.
 */}}
 {{- define "oauth-callback-server.publicURL" -}}
