@@ -58,12 +58,18 @@ func (s *server) handleTake() http.HandlerFunc {
 		}
 		annotate(r, slog.Duration("wait", wait))
 		s.beginLongPoll(info, state)
+		waiting := false
+		defer func() {
+			if !waiting { // answered at once, or a panic: nothing waits
+				s.endLongPoll(info)
+			}
+		}()
 		cb, err := s.take(r.Context(), state)
 		if errors.Is(err, callback.ErrNotFound) {
 			s.waitForCallback(w, info, wait)
+			waiting = true
 			return
 		}
-		s.endLongPoll(info)
 		s.writeTake(w, r, state, cb, err)
 	}
 }

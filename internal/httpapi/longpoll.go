@@ -37,14 +37,13 @@ func nextRecheck() time.Duration {
 
 // longPoll is a request waiting for its callback.
 type longPoll struct {
-	state     string
-	wake      <-chan struct{}
-	cancel    func() // unsubscribes
-	timer     *time.Timer
-	start     time.Time
-	end       time.Time
-	woken     bool // a wake-up came: the callback's arrival is timed
-	lastCheck bool // shutting down: one last look, then 404
+	state  string
+	wake   <-chan struct{}
+	cancel func() // unsubscribes
+	timer  *time.Timer
+	start  time.Time
+	end    time.Time
+	woken  bool // a wake-up came: the callback's arrival is timed
 }
 
 // mayWait reports whether r could become a long-poll: a take that asks for
@@ -122,8 +121,15 @@ func (lp *longPoll) wait(ctx context.Context, draining <-chan struct{}) wakeReas
 }
 
 // resume looks again after a wake-up, and either answers or leaves the
-// request waiting.
+// request waiting. Whatever ends it (an answer, the client leaving, a
+// panic), the wait ends with it.
 func (s *server) resume(w http.ResponseWriter, r *http.Request, info *requestInfo, why wakeReason) {
+	keepWaiting := false
+	defer func() {
+		if !keepWaiting {
+			s.endLongPoll(info)
+		}
+	}()
 	lp := info.longPoll
 	var (
 		cb  callback.Callback
@@ -133,18 +139,17 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request, info *requestInf
 	case waitOver:
 		err = callback.ErrNotFound
 	case clientLeft:
-		s.endLongPoll(info)
 		return // nobody to answer
 	default:
 		cb, err = s.take(r.Context(), lp.state)
 		if errors.Is(err, callback.ErrNotFound) && why != shuttingDown {
-			return // keep waiting
+			keepWaiting = true
+			return
 		}
 	}
 	if err == nil && lp.woken {
 		s.metrics.Woke(time.Since(laterOf(cb.ReceivedAt, lp.start)))
 	}
-	s.endLongPoll(info)
 	s.writeTake(w, r, lp.state, cb, err)
 }
 

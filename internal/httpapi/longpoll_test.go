@@ -276,3 +276,38 @@ func TestNearTheMemoryLimitLongPollsAreAnsweredAtOnce(t *testing.T) {
 	f.get(t, "/callback?code=c&state=m")
 	wantStatus(t, await(t, waiting, 5*time.Second), http.StatusOK)
 }
+
+// panicOnSecondTake stands for a bug that shows only once a request waits.
+type panicOnSecondTake struct {
+	callback.Store
+	callback.Notifier
+	takes atomic.Int64
+}
+
+func (s *panicOnSecondTake) Take(ctx context.Context, state string) (callback.Callback, error) {
+	if s.takes.Add(1) > 1 {
+		panic("store bug")
+	}
+	return s.Store.Take(ctx, state)
+}
+
+// A panic while a request waits, or before it starts to, answers 500 and
+// ends the wait: nothing keeps waiting, and the waiter's place is free.
+func TestPanicEndsTheWait(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 1))
+	store := &panicOnSecondTake{Store: f.store, Notifier: f.store}
+	f = newFixture(t, withLongPoll(time.Minute, 1), func(o *httpapi.Options) { o.Store = store })
+	waiting := f.async(t, "/api/callback/p?wait=30s")
+	waitForMetric(t, f, "oauth_callback_waiters 1")
+	if _, err := store.Store.Put(context.Background(), callback.Callback{State: "p", Code: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	rec := await(t, waiting, 5*time.Second)
+	wantStatus(t, rec, http.StatusInternalServerError)
+	waitForMetric(t, f, "oauth_callback_waiters 0")
+
+	// The first look panics: the same, before any wait began.
+	rec = await(t, f.async(t, "/api/callback/q?wait=30s"), 5*time.Second)
+	wantStatus(t, rec, http.StatusInternalServerError)
+	waitForMetric(t, f, "oauth_callback_waiters 0")
+}
