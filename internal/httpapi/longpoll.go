@@ -32,7 +32,7 @@ const recheckInterval = 5 * time.Second
 // so that waiters that arrived together (after a restart, a deploy) do not
 // all look at once, every five seconds, in step.
 func nextRecheck() time.Duration {
-	return recheckInterval - rand.N(recheckInterval/5)
+	return recheckInterval - rand.N(recheckInterval/5) // #nosec G404 -- jitter, not a secret
 }
 
 // longPoll is a request waiting for its callback.

@@ -83,6 +83,7 @@ func (g *Guard) loop(interval time.Duration) {
 func (g *Guard) sample() {
 	s := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 	metrics.Read(s)
-	used := int64(s[0].Value.Uint64()) - int64(s[1].Value.Uint64())
+	total, released := s[0].Value.Uint64(), s[1].Value.Uint64()
+	used := total - min(released, total)
 	g.near.Store(float64(used) > float64(g.limit)*NearShare)
 }
