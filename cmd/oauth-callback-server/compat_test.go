@@ -12,7 +12,7 @@ import (
 )
 
 // fieldClient replays, step by step, the MCP server that polls the original
-// service (CONTRACT.md Part A): a 5 s timeout per request; on 200 read
+// service (docs/api.md, "The client in the field"): a 5 s timeout per request; on 200 read
 // auth_code, state, error, error_description; on 404 sleep and poll again; on
 // 410 stop with "already retrieved"; on anything else sleep and retry; give
 // up after 300 s. Only the sleep is shortened, so the test takes seconds.

@@ -124,7 +124,7 @@ func wantStatus(t *testing.T, rec *httptest.ResponseRecorder, want int) {
 	}
 }
 
-// --- CONTRACT Part A, row by row ---
+// --- docs/api.md, "Compatibility", row by row ---
 
 func TestContractCallbackSuccessPage(t *testing.T) {
 	f := newFixture(t)
