@@ -258,7 +258,7 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 			if err := tt.writer.Register(ctx, state, 0, nil); !errors.Is(err, callback.ErrExists) {
 				t.Fatalf("Register under the other first key: got %v, want ErrExists", err)
 			}
-			drain(wake)
+			storetest.Drain(wake)
 			registered, err := tt.writer.Put(ctx, callback.Callback{State: state, Code: "code"})
 			if err != nil || !registered {
 				t.Fatalf("Put: registered=%v, %v", registered, err)
@@ -303,16 +303,6 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func drain(ch <-chan struct{}) {
-	for {
-		select {
-		case <-ch:
-		default:
-			return
-		}
 	}
 }
 

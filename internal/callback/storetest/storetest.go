@@ -421,8 +421,8 @@ func Run(t *testing.T, h Harness) {
 		// A store may wake everyone once when its subscription is
 		// established; drain that before the real test.
 		time.Sleep(100 * time.Millisecond)
-		drain(wake)
-		drain(other)
+		Drain(wake)
+		Drain(other)
 		mustPut(t, s, callback.Callback{State: "w", Code: "c", ReceivedAt: received})
 		select {
 		case <-wake:
@@ -509,7 +509,8 @@ func Run(t *testing.T, h Harness) {
 	})
 }
 
-func drain(ch <-chan struct{}) {
+// Drain empties a wake-up channel, for tests that wait for the next one.
+func Drain(ch <-chan struct{}) {
 	for {
 		select {
 		case <-ch:
