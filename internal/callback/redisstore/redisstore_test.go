@@ -95,7 +95,7 @@ func TestStoreSuiteOnMiniredis(t *testing.T) {
 
 func TestStoreSuiteOnRealRedis(t *testing.T) {
 	srv := redistest.Start(t)
-	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, srv.URL()) }, false))
+	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, srv.URL()) }, nil))
 }
 
 // TestStoreSuiteOnRealCluster runs the suite on a real Redis Cluster,
@@ -108,17 +108,31 @@ func TestStoreSuiteOnRealCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 		return client
-	}, true))
+	}, func(o *redisstore.Options) { o.Cluster = true }))
+}
+
+// TestStoreSuiteWaitingForAReplica runs the suite on the MinReplicas path:
+// every put runs in a pipeline with WAIT, on a primary with one replica.
+// The script cache is flushed before each store, so that the first put of
+// each takes the NOSCRIPT reload.
+func TestStoreSuiteWaitingForAReplica(t *testing.T) {
+	r := redistest.StartSentinel(t, 1, 0)
+	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
+		r.Primary.Cmd(t, "SCRIPT", "FLUSH")
+		return newClient(t, r.Primary.URL())
+	}, func(o *redisstore.Options) { o.MinReplicas, o.MinReplicasTimeout = 1, time.Second }))
 }
 
 // realServerHarness runs the suite on one real server: a fresh key prefix
 // per subtest gives each an empty store, and real time passes, so the
 // subtests run in parallel to wait out their TTLs together.
-func realServerHarness(client func(t *testing.T) redis.UniversalClient, cluster bool) storetest.Harness {
+func realServerHarness(client func(t *testing.T) redis.UniversalClient, configure func(*redisstore.Options)) storetest.Harness {
 	var n atomic.Int64
 	newStore := func(t *testing.T, opts redisstore.Options) callback.Store {
 		opts.Prefix = fmt.Sprintf("test%d:", n.Add(1))
-		opts.Cluster = cluster
+		if configure != nil {
+			configure(&opts)
+		}
 		return redisstore.New(client(t), opts)
 	}
 	return storetest.Harness{
