@@ -62,8 +62,14 @@ fmt-check: ## Fail if any file is not gofmt-clean
 fmt: ## gofmt every file
 	gofmt -w .
 
+.PHONY: tidy-check
+tidy-check: ## Fail if go mod tidy would change the service's, the e2e or the tools module (deploy/test's graph, Helm's, cannot be tidied: an ambiguous genproto import)
+	$(GO) mod tidy -diff
+	cd e2e && $(GO) mod tidy -diff
+	cd tools && $(GO) mod tidy -diff
+
 .PHONY: lint
-lint: vet fmt-check ## go vet, gofmt, staticcheck and gosec (versions pinned in tools/go.mod)
+lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck and gosec (versions pinned in tools/go.mod)
 	cd tools && $(GO) build -o ../bin/staticcheck honnef.co/go/tools/cmd/staticcheck
 	cd tools && $(GO) build -o ../bin/gosec github.com/securego/gosec/v2/cmd/gosec
 	bin/staticcheck ./...

@@ -31,14 +31,13 @@ type Metrics struct {
 	storeOps map[string]prometheus.Observer
 }
 
-// Outcomes of a received callback.
+// Outcomes of a received callback that are not a store's answer; those
+// are named in httpapi's table of store outcomes, for logs and metrics
+// alike.
 const (
-	CallbackStored           = "stored"
-	CallbackErrorStored      = "error_callback"
-	CallbackDuplicate        = "duplicate"
-	CallbackInvalid          = "invalid"
-	CallbackStoreUnavailable = "store_unavailable"
-	CallbackStoreFull        = "store_full"
+	CallbackStored      = "stored"
+	CallbackErrorStored = "error_callback"
+	CallbackInvalid     = "invalid"
 )
 
 // New returns the metrics registered on a registry of their own, with the

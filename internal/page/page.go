@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -206,15 +205,4 @@ func mustRead(name string) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-// Check reports whether dir holds the three templates, for configuration
-// checks at start-up.
-func Check(dir string) error {
-	for _, f := range templateFiles {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return fmt.Errorf("missing %s", f)
-		}
-	}
-	return nil
 }
