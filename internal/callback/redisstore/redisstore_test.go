@@ -113,14 +113,13 @@ func TestStoreSuiteOnRealCluster(t *testing.T) {
 
 // TestStoreSuiteWaitingForAReplica runs the suite on the MinReplicas path:
 // every put runs in a pipeline with WAIT, on a primary with one replica.
-// The script cache is flushed before each store, so that the first put of
-// each takes the NOSCRIPT reload.
+// The script cache starts empty, so the first puts take the NOSCRIPT
+// reload.
 func TestStoreSuiteWaitingForAReplica(t *testing.T) {
 	r := redistest.StartSentinel(t, 1, 0)
-	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
-		r.Primary.Cmd(t, "SCRIPT", "FLUSH")
-		return newClient(t, r.Primary.URL())
-	}, func(o *redisstore.Options) { o.MinReplicas, o.MinReplicasTimeout = 1, time.Second }))
+	r.Primary.Cmd(t, "SCRIPT", "FLUSH")
+	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, r.Primary.URL()) },
+		func(o *redisstore.Options) { o.MinReplicas, o.MinReplicasTimeout = 1, time.Second }))
 }
 
 // realServerHarness runs the suite on one real server: a fresh key prefix
