@@ -24,15 +24,15 @@ import (
 // and answers or goes back to waiting. docs/benchmarks.md, "Capacity", has
 // the figures.
 
-// recheckInterval bounds how long a long-poll waiter can miss a wake-up
+// defaultRecheck bounds how long a long-poll waiter can miss a wake-up
 // (Redis pub/sub delivers at most once): it takes again at least this often.
-const recheckInterval = 5 * time.Second
+const defaultRecheck = 5 * time.Second
 
-// nextRecheck is recheckInterval less a random part of up to a fifth of it,
-// so that waiters that arrived together (after a restart, a deploy) do not
-// all look at once, every five seconds, in step.
-func nextRecheck() time.Duration {
-	return recheckInterval - rand.N(recheckInterval/5) // #nosec G404 -- jitter, not a secret
+// nextRecheck is the re-check interval less a random part of up to a fifth
+// of it, so that waiters that arrived together (after a restart, a deploy)
+// do not all look at once, every five seconds, in step.
+func (s *server) nextRecheck() time.Duration {
+	return s.recheck - rand.N(s.recheck/5) // #nosec G404 -- jitter, not a secret
 }
 
 // longPoll is a request waiting for its callback.
@@ -59,7 +59,7 @@ func (s *server) mayWait(r *http.Request) bool {
 func (s *server) serveMayWait(w http.ResponseWriter, r *http.Request, info *requestInfo) {
 	onHelper(func() { s.router.ServeHTTP(w, r) })
 	for info.longPoll != nil {
-		why := info.longPoll.wait(r.Context(), s.draining)
+		why := info.longPoll.wait(r.Context(), s.draining, s.nextRecheck)
 		onHelper(func() {
 			defer s.recoverTo(w, r)
 			s.resume(w, r, info, why)
@@ -85,7 +85,7 @@ func (s *server) waitForCallback(w http.ResponseWriter, info *requestInfo, wait 
 	_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wait + s.writeTimeout))
 	lp := info.longPoll
 	lp.start, lp.end = now, now.Add(wait)
-	lp.timer = time.NewTimer(min(nextRecheck(), wait))
+	lp.timer = time.NewTimer(min(s.nextRecheck(), wait))
 }
 
 // wakeReason is why a waiting long-poll woke up.
@@ -101,7 +101,7 @@ const (
 
 // wait blocks until something happens to the long-poll. It runs on the
 // request's own goroutine, so it stays shallow and calls nothing deep.
-func (lp *longPoll) wait(ctx context.Context, draining <-chan struct{}) wakeReason {
+func (lp *longPoll) wait(ctx context.Context, draining <-chan struct{}, nextRecheck func() time.Duration) wakeReason {
 	select {
 	case <-lp.wake:
 		lp.woken = true

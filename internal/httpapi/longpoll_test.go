@@ -15,8 +15,11 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
+// withLongPoll turns long-poll on. The re-check is out of reach, so a
+// callback can reach a waiter only through its wake-up: these tests fail
+// when the wake-up is gone.
 func withLongPoll(maxWait time.Duration, maxWaiters int) func(*httpapi.Options) {
-	return func(o *httpapi.Options) { o.MaxWait = maxWait; o.MaxWaiters = maxWaiters }
+	return func(o *httpapi.Options) { o.MaxWait, o.MaxWaiters, o.RecheckInterval = maxWait, maxWaiters, time.Hour }
 }
 
 // async runs a request in the background and returns its recorder when done.

@@ -67,6 +67,10 @@ type Options struct {
 	MaxCallbackBytes int
 	// StateHasher names states in logs; default: no server secret.
 	StateHasher callback.StateHasher
+	// RecheckInterval is how often a waiting long-poll looks again, in case
+	// a wake-up was lost; default 5 s. Tests set it out of reach, so that
+	// only a wake-up can deliver.
+	RecheckInterval time.Duration
 	// MemoryNearLimit reports whether the process nears its memory limit;
 	// new long-polls are then answered at once. Nil: never.
 	MemoryNearLimit func() bool
@@ -101,6 +105,7 @@ type server struct {
 	maxCallbackBytes  int
 	stateHash         callback.StateHasher
 	memoryNearLimit   func() bool
+	recheck           time.Duration
 	pages             *page.Renderer
 	router            http.Handler
 	fullWarning       onceAMinute
@@ -129,6 +134,10 @@ func NewServer(opts Options) http.Handler {
 		maxCallbackBytes:  opts.MaxCallbackBytes,
 		stateHash:         opts.StateHasher,
 		memoryNearLimit:   opts.MemoryNearLimit,
+		recheck:           opts.RecheckInterval,
+	}
+	if s.recheck <= 0 {
+		s.recheck = defaultRecheck
 	}
 	if s.memoryNearLimit == nil {
 		s.memoryNearLimit = func() bool { return false }
