@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -266,21 +267,30 @@ var variables = []variable{
 }
 
 // Load reads every variable through getenv (os.Getenv in production), using
-// the default for unset or empty ones. It returns the first invalid one as
-// an *Error.
+// the default for unset or empty ones. It reports every invalid variable at
+// once, each as an *Error on a line of its own (errors.Join), so that an
+// operator fixes them in one go.
 func Load(getenv func(string) string) (Config, error) {
-	var c Config
+	var (
+		c    Config
+		errs []error
+	)
 	for _, v := range variables {
 		raw := strings.TrimSpace(getenv(v.name))
 		if raw == "" {
 			raw = v.def
 		}
 		if err := v.set(&c, raw); err != nil {
-			return Config{}, &Error{Var: v.name, Value: raw, Reason: err.Error(), secret: v.secret}
+			errs = append(errs, &Error{Var: v.name, Value: raw, Reason: err.Error(), secret: v.secret})
 		}
 	}
-	if err := checkRedisTopology(&c); err != nil {
-		return Config{}, err
+	if len(errs) == 0 { // combinations of values that are each valid
+		if err := checkRedisTopology(&c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return Config{}, errors.Join(errs...)
 	}
 	c.GOMEMLIMIT = getenv("GOMEMLIMIT") != ""
 	return c, nil

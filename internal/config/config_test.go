@@ -150,6 +150,24 @@ func TestSecuritySettings(t *testing.T) {
 	}
 }
 
+// Every bad variable is reported at once, one line each.
+func TestEveryInvalidVariableAtOnce(t *testing.T) {
+	_, err := config.Load(env(map[string]string{
+		"OAUTH_CALLBACK_PORT":       "eighty",
+		"OAUTH_CALLBACK_TTL":        "forever",
+		"OAUTH_CALLBACK_API_TOKENS": ",",
+	}))
+	var cerr *config.Error
+	if !errors.As(err, &cerr) {
+		t.Fatalf("got %v, want *config.Error", err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "OAUTH_CALLBACK_PORT") ||
+		!strings.HasPrefix(lines[1], "OAUTH_CALLBACK_TTL") || !strings.HasPrefix(lines[2], "OAUTH_CALLBACK_API_TOKENS") {
+		t.Errorf("want one line per bad variable, in the order of -h:\n%v", err)
+	}
+}
+
 func TestByteBudgets(t *testing.T) {
 	d, _ := config.Load(env(nil))
 	if d.MaxMemory != 64<<20 || d.MaxCallbackBytes != 16<<10 {
