@@ -9,8 +9,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"time"
 
@@ -20,10 +18,6 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 )
 
@@ -81,126 +75,11 @@ Environment:
 	if command == "healthcheck" {
 		return healthcheck(ctx, cfg)
 	}
-	return serve(ctx, cfg, stdout)
-}
-
-// serve runs the service until ctx is cancelled.
-func serve(ctx context.Context, cfg config.Config, stdout io.Writer) error {
-	log := newLogger(cfg, stdout)
-
-	pages, err := page.New(page.Options{TemplatesDir: cfg.TemplatesDir, ProductName: cfg.ProductName, CloseAfter: cfg.PageCloseAfter})
-	if err != nil {
-		return fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_TEMPLATES_DIR", Value: cfg.TemplatesDir, Reason: err.Error()})
-	}
-	warnAboutOpenSettings(cfg, log)
-	store, err := openStore(ctx, cfg, log)
+	svc, err := open(ctx, cfg, stdout)
 	if err != nil {
 		return err
 	}
-	// The store closes last, after every request that might use it is done.
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Warn("closing the store", slog.Any("error", err))
-		}
-	}()
-
-	memory := memlimit.Start(cfg.MemoryLimit, cfg.GOMEMLIMIT, 250*time.Millisecond)
-	defer memory.Stop()
-	if memory != nil {
-		log.Info("memory limit", slog.Int64("runtime_limit_bytes", memory.Limit()), slog.Int64("container_limit_bytes", cfg.MemoryLimit))
-	}
-
-	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr())
-	if err != nil {
-		return fmt.Errorf("listen: %w", err)
-	}
-	draining := make(chan struct{})
-	m := metrics.New()
-	srv := &http.Server{
-		Handler: httpapi.NewServer(httpapi.Options{
-			Store:        store,
-			Logger:       log,
-			StoreTimeout: storeTimeout(cfg),
-			CORSOrigins:  cfg.CORSOrigins,
-			Draining:     draining,
-			MaxWait:      cfg.MaxWait,
-			MaxWaiters:   cfg.MaxWaiters,
-			WriteTimeout: cfg.WriteTimeout,
-			Metrics:      m,
-			ServeMetrics: cfg.MetricsAddr == "",
-
-			TTL:               cfg.TTL,
-			APITokens:         cfg.APITokens,
-			RateLimitCallback: cfg.RateLimitCallback,
-			RateLimitAPI:      cfg.RateLimitAPI,
-			TrustedProxies:    cfg.TrustedProxies,
-			StateMinLength:    cfg.StateMinLength,
-			MaxCallbackBytes:  cfg.MaxCallbackBytes,
-			StateHasher:       callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
-			MemoryNearLimit:   memory.Near,
-			Pages:             pages,
-		}),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
-		MaxHeaderBytes:    maxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- srv.Serve(ln) }()
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("store", storeName(cfg)), slog.String("version", version))
-
-	var metricsSrv *http.Server
-	if cfg.MetricsAddr != "" {
-		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
-		if err != nil {
-			_ = srv.Close()
-			return fmt.Errorf("listen for metrics: %w", err)
-		}
-		mux := http.NewServeMux()
-		mux.Handle("GET /metrics", m.Handler())
-		metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout}
-		go func() { serveErr <- metricsSrv.Serve(mln) }()
-		log.Info("metrics listening", slog.String("addr", mln.Addr().String()))
-	}
-
-	select {
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-
-	// Stop being ready and answer long-poll waiters, give load balancers
-	// DrainDelay to notice, then let in-flight requests finish.
-	close(draining)
-	log.Info("shutting down", slog.Duration("drain_delay", cfg.DrainDelay), slog.Duration("shutdown_timeout", cfg.ShutdownTimeout))
-	select {
-	case <-time.After(cfg.DrainDelay):
-	case err := <-serveErr:
-		return fmt.Errorf("serve: %w", err)
-	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if metricsSrv != nil {
-		if err := metricsSrv.Shutdown(shutdownCtx); err != nil {
-			return fmt.Errorf("shutdown metrics: %w", err)
-		}
-	}
-	servers := 1
-	if metricsSrv != nil {
-		servers = 2
-	}
-	for range servers {
-		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("serve: %w", err)
-		}
-	}
-	log.Info("stopped")
-	return nil
+	return svc.serve(ctx)
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

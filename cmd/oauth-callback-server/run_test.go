@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -37,15 +35,15 @@ func (inst *instance) wait(t *testing.T) error {
 	}
 }
 
-// startInstance runs the service with env (port 0 unless set), waits for
-// /readyz, and stops it when the test ends.
+// startInstance runs the service with env (port 0 unless set), as run
+// does, waits for /readyz, and stops it when the test ends. The service
+// says where it listens; nothing reads its log for that.
 func startInstance(t *testing.T, env map[string]string) *instance {
 	t.Helper()
 	vars := map[string]string{
 		"OAUTH_CALLBACK_HOST":        "127.0.0.1",
 		"OAUTH_CALLBACK_PORT":        "0",
 		"OAUTH_CALLBACK_DRAIN_DELAY": "0",
-		"OAUTH_CALLBACK_LOG_LEVEL":   "info", // run reports its address at info
 		// These tests send hundreds of requests from one address; the
 		// limits have tests of their own.
 		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK": "0",
@@ -54,36 +52,21 @@ func startInstance(t *testing.T, env map[string]string) *instance {
 	for k, v := range env {
 		vars[k] = v
 	}
+	cfg, err := config.Load(func(k string) string { return vars[k] })
+	if err != nil {
+		t.Fatalf("configuration: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	inst := &instance{stop: cancel, done: make(chan struct{})}
+	svc, err := open(ctx, cfg, io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatalf("open: %v", err)
+	}
+	inst := &instance{URL: svc.URL(), stop: cancel, done: make(chan struct{})}
 	go func() {
-		inst.err = run(ctx, []string{"oauth-callback-server"}, func(k string) string { return vars[k] }, pw, io.Discard)
-		pw.Close()
+		inst.err = svc.serve(ctx)
 		close(inst.done)
 	}()
-
-	// run logs its address once it listens (port 0 picks a free one).
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		sent := false
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "listening" && !sent {
-				addr <- line.Addr
-				sent = true
-			}
-		}
-	}()
-	select {
-	case a := <-addr:
-		inst.URL = "http://" + a
-	case <-inst.done:
-		t.Fatalf("run exited before listening: %v", inst.err)
-	case <-time.After(40 * time.Second):
-		t.Fatal("run did not start listening")
-	}
 	t.Cleanup(func() {
 		inst.stop()
 		_ = inst.wait(t)
@@ -196,6 +179,33 @@ func TestRunFailsWhenPortIsTaken(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("got %v, want a listen error", err)
 	}
+}
+
+// When the metrics listener cannot be bound, start-up fails and lets go of
+// what it had opened: the main port is free again at once.
+func TestRunReleasesEverythingWhenTheMetricsPortIsTaken(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	main, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainAddr := main.Addr().String()
+	main.Close()
+	_, port, _ := net.SplitHostPort(mainAddr)
+	env := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_METRICS_ADDR": taken.Addr().String()}
+	err = run(context.Background(), []string{"oauth-callback-server"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "listen for metrics") {
+		t.Fatalf("got %v, want a metrics listen error", err)
+	}
+	again, err := net.Listen("tcp", mainAddr)
+	if err != nil {
+		t.Fatalf("the main port is still held after the failed start: %v", err)
+	}
+	again.Close()
 }
 
 // TestIdleConnectionsDoNotBlock: the original service served one connection

@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
+)
+
+// service is one running oauth-callback-server: its store, its listeners
+// and its HTTP servers. open binds the listeners before anything is
+// served, so that a caller (a test on port 0) knows where it listens
+// without reading the log; serve runs it until its context ends.
+type service struct {
+	cfg      config.Config
+	log      *slog.Logger
+	store    callback.Store
+	memory   *memlimit.Guard
+	draining chan struct{}
+
+	srv        *http.Server
+	ln         net.Listener
+	metricsSrv *http.Server // nil without OAUTH_CALLBACK_METRICS_ADDR
+	metricsLn  net.Listener
+}
+
+// open opens the store and binds the listeners. On error it closes what it
+// opened.
+func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service, err error) {
+	s := &service{cfg: cfg, log: newLogger(cfg, stdout), draining: make(chan struct{})}
+	pages, err := page.New(page.Options{TemplatesDir: cfg.TemplatesDir, ProductName: cfg.ProductName, CloseAfter: cfg.PageCloseAfter})
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_TEMPLATES_DIR", Value: cfg.TemplatesDir, Reason: err.Error()})
+	}
+	warnAboutOpenSettings(cfg, s.log)
+	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+	s.memory = memlimit.Start(cfg.MemoryLimit, cfg.GOMEMLIMIT, 250*time.Millisecond)
+	if s.memory != nil {
+		s.log.Info("memory limit", slog.Int64("runtime_limit_bytes", s.memory.Limit()), slog.Int64("container_limit_bytes", cfg.MemoryLimit))
+	}
+
+	if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	m := metrics.New()
+	s.srv = &http.Server{
+		Handler: httpapi.NewServer(httpapi.Options{
+			Store:        s.store,
+			Logger:       s.log,
+			StoreTimeout: storeTimeout(cfg),
+			CORSOrigins:  cfg.CORSOrigins,
+			Draining:     s.draining,
+			MaxWait:      cfg.MaxWait,
+			MaxWaiters:   cfg.MaxWaiters,
+			WriteTimeout: cfg.WriteTimeout,
+			Metrics:      m,
+			ServeMetrics: cfg.MetricsAddr == "",
+
+			TTL:               cfg.TTL,
+			APITokens:         cfg.APITokens,
+			RateLimitCallback: cfg.RateLimitCallback,
+			RateLimitAPI:      cfg.RateLimitAPI,
+			TrustedProxies:    cfg.TrustedProxies,
+			StateMinLength:    cfg.StateMinLength,
+			MaxCallbackBytes:  cfg.MaxCallbackBytes,
+			StateHasher:       callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
+			MemoryNearLimit:   s.memory.Near,
+			Pages:             pages,
+		}),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	if cfg.MetricsAddr != "" {
+		if s.metricsLn, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("listen for metrics: %w", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", m.Handler())
+		s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout}
+	}
+	return s, nil
+}
+
+// URL is where the service listens, e.g. http://127.0.0.1:8000.
+func (s *service) URL() string { return "http://" + s.ln.Addr().String() }
+
+// serve serves until ctx is cancelled, then stops being ready, answers the
+// long-poll waiters, gives load balancers DrainDelay to notice and lets
+// in-flight requests finish. Whatever way it returns, both servers are
+// closed and the store is closed last.
+func (s *service) serve(ctx context.Context) error {
+	defer s.closeAll()
+	serveErr := make(chan error, 2)
+	go func() { serveErr <- s.srv.Serve(s.ln) }()
+	s.log.Info("listening", slog.String("addr", s.ln.Addr().String()), slog.String("store", storeName(s.cfg)), slog.String("version", version))
+	if s.metricsSrv != nil {
+		go func() { serveErr <- s.metricsSrv.Serve(s.metricsLn) }()
+		s.log.Info("metrics listening", slog.String("addr", s.metricsLn.Addr().String()))
+	}
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	close(s.draining)
+	s.log.Info("shutting down", slog.Duration("drain_delay", s.cfg.DrainDelay), slog.Duration("shutdown_timeout", s.cfg.ShutdownTimeout))
+	select {
+	case <-time.After(s.cfg.DrainDelay):
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	servers := 1
+	if s.metricsSrv != nil {
+		servers = 2
+		if err := s.metricsSrv.Shutdown(shutdownCtx); err != nil {
+			return fmt.Errorf("shutdown metrics: %w", err)
+		}
+	}
+	for range servers {
+		if err := <-serveErr; err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("serve: %w", err)
+		}
+	}
+	s.log.Info("stopped")
+	return nil
+}
+
+// closeAll closes the servers and listeners (a no-op after a clean
+// shutdown), stops the memory guard, and closes the store last, after every
+// request that might use it is done.
+func (s *service) closeAll() {
+	for _, srv := range []*http.Server{s.srv, s.metricsSrv} {
+		if srv != nil {
+			_ = srv.Close()
+		}
+	}
+	for _, ln := range []net.Listener{s.ln, s.metricsLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	s.memory.Stop()
+	if s.store != nil {
+		if err := s.store.Close(); err != nil {
+			s.log.Warn("closing the store", slog.Any("error", err))
+		}
+	}
+}
