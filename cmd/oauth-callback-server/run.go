@@ -169,7 +169,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 		RequireRegistration: cfg.RequireRegistration,
 		Cluster:             clientConfig.Cluster(),
 		MinReplicas:         cfg.RedisMinReplicas,
-		MinReplicasTimeout:  cfg.RedisMinReplicasWait,
+		MinReplicasTimeout:  cfg.RedisMinReplicasTimeout,
 	}), nil
 }
 

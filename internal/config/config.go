@@ -30,17 +30,17 @@ type Config struct {
 	RedisPassword  string
 	RedisKeyPrefix string
 	// Other topologies, instead of RedisURL.
-	RedisSentinelAddrs    []string
-	RedisSentinelMaster   string
-	RedisSentinelPassword string
-	RedisClusterAddrs     []string
-	RedisUsername         string
-	RedisTLSCAFile        string // custom CA for rediss:// or RedisTLS
-	RedisTLSCertFile      string // client certificate
-	RedisTLSKeyFile       string
-	RedisTLS              bool // TLS for Sentinel and Cluster (a rediss:// URL implies it)
-	RedisMinReplicas      int  // WAIT for this many replicas after each stored callback
-	RedisMinReplicasWait  time.Duration
+	RedisSentinelAddrs      []string
+	RedisSentinelMaster     string
+	RedisSentinelPassword   string
+	RedisClusterAddrs       []string
+	RedisUsername           string
+	RedisTLSCAFile          string // custom CA for rediss:// or RedisTLS
+	RedisTLSCertFile        string // client certificate
+	RedisTLSKeyFile         string
+	RedisTLS                bool // TLS for Sentinel and Cluster (a rediss:// URL implies it)
+	RedisMinReplicas        int  // WAIT for this many replicas after each stored callback
+	RedisMinReplicasTimeout time.Duration
 
 	TTL              time.Duration // how long a callback waits to be taken
 	MaxEntries       int           // memory store bound
@@ -144,7 +144,7 @@ var variables = []variable{
 		set: func(c *Config, v string) error { return intIn(&c.RedisMinReplicas, v, 0, 16) }},
 	{name: "OAUTH_CALLBACK_REDIS_MIN_REPLICAS_TIMEOUT", def: "500ms", help: "how long to wait for those replicas (10ms..2s); past it the page asks the person to start again",
 		set: func(c *Config, v string) error {
-			return durationIn(&c.RedisMinReplicasWait, v, 10*time.Millisecond, 2*time.Second)
+			return durationIn(&c.RedisMinReplicasTimeout, v, 10*time.Millisecond, 2*time.Second)
 		}},
 	{name: "OAUTH_CALLBACK_REDIS_KEY_PREFIX", def: "oauth-callback:", help: "prefix of every Redis key",
 		set: func(c *Config, v string) error {

@@ -135,9 +135,9 @@ type Store struct {
 	maxBytes, maxBytesUnregistered int64
 	cluster                        bool
 	// WAIT for replicas after a put
-	minReplicas     int
-	minReplicasWait time.Duration
-	now             func() time.Time
+	minReplicas        int
+	minReplicasTimeout time.Duration
+	now                func() time.Time
 
 	// One subscription per process, started by the first Subscribe, fans
 	// wake-ups out to the local waiters.
@@ -179,10 +179,10 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		maxBytesUnregistered: int64(float64(opts.MaxBytes) * (1 - callback.RegisteredShare)),
 		cluster:              opts.Cluster,
 
-		minReplicas:     opts.MinReplicas,
-		minReplicasWait: opts.MinReplicasTimeout,
-		now:             opts.Now,
-		waiters:         wakeup.NewHub(),
+		minReplicas:        opts.MinReplicas,
+		minReplicasTimeout: opts.MinReplicasTimeout,
+		now:                opts.Now,
+		waiters:            wakeup.NewHub(),
 	}
 }
 
@@ -341,7 +341,7 @@ func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) ([]an
 	run := func() (*redis.Cmd, *redis.Cmd, error) {
 		pipe := s.client.Pipeline()
 		put := pipe.EvalSha(ctx, putScript.Hash(), keys, args...)
-		wait := pipe.Do(ctx, "WAIT", s.minReplicas, s.minReplicasWait.Milliseconds())
+		wait := pipe.Do(ctx, "WAIT", s.minReplicas, s.minReplicasTimeout.Milliseconds())
 		_, err := pipe.Exec(ctx)
 		return put, wait, err
 	}
