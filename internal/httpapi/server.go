@@ -112,8 +112,12 @@ type server struct {
 	tokenFailures     *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
 }
 
-// NewServer returns the service's HTTP handler.
+// NewServer returns the service's HTTP handler. opts.Store is required:
+// without one it panics, since that is a programming error, not a setting.
 func NewServer(opts Options) http.Handler {
+	if opts.Store == nil {
+		panic("httpapi: NewServer needs a Store")
+	}
 	s := &server{
 		store:        opts.Store,
 		log:          opts.Logger,

@@ -637,3 +637,12 @@ func trustedPrefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 	}
 	return out
 }
+
+func TestNewServerRefusesToRunWithoutAStore(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Error("NewServer without a store did not panic: the first request would have")
+		}
+	}()
+	httpapi.NewServer(httpapi.Options{})
+}
