@@ -4,15 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
@@ -139,7 +136,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 	if err != nil {
 		return nil, fmt.Errorf("invalid configuration: %w", err)
 	}
-	clientConfig := redisstore.ClientConfig{
+	store, err := redisstore.Open(ctx, redisstore.ClientConfig{
 		URL:              cfg.RedisURL,
 		SentinelAddrs:    cfg.RedisSentinelAddrs,
 		SentinelMaster:   cfg.RedisSentinelMaster,
@@ -149,28 +146,19 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 		Password:         cfg.RedisPassword,
 		TLS:              tlsConfig,
 		Timeout:          cfg.StoreTimeout,
-	}
-	client, err := redisstore.NewClient(clientConfig)
-	if err != nil {
-		return nil, err
-	}
-	if err := waitForRedis(ctx, client, log); err != nil {
-		_ = client.Close()
-		return nil, err
-	}
-	if err := redisstore.LoadScripts(ctx, client); err != nil {
-		log.Warn("could not preload the Redis scripts; they load on first use", slog.Any("error", err))
-	}
-	return redisstore.New(client, redisstore.Options{
+	}, redisstore.Options{
 		Prefix:              cfg.RedisKeyPrefix,
 		TTL:                 cfg.TTL,
 		Sealer:              seal.New(keyBytes(cfg.EncryptionKeys)...),
 		MaxBytes:            cfg.MaxMemory,
 		RequireRegistration: cfg.RequireRegistration,
-		Cluster:             clientConfig.Cluster(),
 		MinReplicas:         cfg.RedisMinReplicas,
 		MinReplicasTimeout:  cfg.RedisMinReplicasTimeout,
-	}), nil
+	}, redisStartupWait, log)
+	if err != nil {
+		return nil, err // not a nil *Store in a non-nil callback.Store
+	}
+	return store, nil
 }
 
 func keyBytes(keys []string) [][]byte {
@@ -217,25 +205,4 @@ func redisTLS(cfg config.Config) (*tls.Config, error) {
 		t.Certificates = []tls.Certificate{cert}
 	}
 	return t, nil
-}
-
-// waitForRedis checks the server's version, retrying while Redis cannot be
-// reached for up to redisStartupWait.
-func waitForRedis(ctx context.Context, client redis.UniversalClient, log *slog.Logger) error {
-	deadline := time.Now().Add(redisStartupWait)
-	for {
-		err := redisstore.CheckVersion(ctx, client)
-		if err == nil || !errors.Is(err, callback.ErrUnavailable) {
-			return err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("redis not reachable after %v: %w", redisStartupWait, err)
-		}
-		log.Warn("waiting for redis", slog.Any("error", err))
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("redis not reachable: %w", err)
-		case <-time.After(time.Second):
-		}
-	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -339,5 +340,27 @@ func TestRedisOutOfMemoryIsFull(t *testing.T) {
 	// sign-ins it holds complete.
 	if _, err := s.Take(ctx, "s0"); err != nil {
 		t.Fatalf("Take past maxmemory: %v", err)
+	}
+}
+
+func TestOpen(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	srv := redistest.Start(t)
+	s, err := redisstore.Open(context.Background(), redisstore.ClientConfig{URL: srv.URL(), Timeout: time.Second}, redisstore.Options{}, time.Second, log)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	if _, err := s.Put(context.Background(), callback.Callback{State: "s", Code: "c"}); err != nil {
+		t.Fatalf("Put on the opened store: %v", err)
+	}
+
+	// Nobody listens: unavailable once the start-up wait is over.
+	m := miniredis.RunT(t)
+	addr := m.Addr()
+	m.Close()
+	_, err = redisstore.Open(context.Background(), redisstore.ClientConfig{URL: "redis://" + addr, Timeout: 100 * time.Millisecond}, redisstore.Options{}, 200*time.Millisecond, log)
+	if !errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("Open without Redis: got %v, want ErrUnavailable", err)
 	}
 }
