@@ -111,18 +111,6 @@ func storeTimeout(cfg config.Config) time.Duration {
 	return cfg.StoreTimeout
 }
 
-func storeName(cfg config.Config) string {
-	switch {
-	case len(cfg.RedisClusterAddrs) > 0:
-		return "redis-cluster"
-	case len(cfg.RedisSentinelAddrs) > 0:
-		return "redis-sentinel"
-	case cfg.RedisURL != "":
-		return "redis"
-	}
-	return "memory"
-}
-
 // openStore returns the Redis store when a URL is configured, else the
 // memory store.
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callback.Store, error) {

@@ -114,7 +114,7 @@ func (s *service) serve(ctx context.Context) error {
 	defer s.closeAll()
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- s.srv.Serve(s.ln) }()
-	s.log.Info("listening", slog.String("addr", s.ln.Addr().String()), slog.String("store", storeName(s.cfg)), slog.String("version", version))
+	s.log.Info("listening", slog.String("addr", s.ln.Addr().String()), slog.String("store", s.cfg.Store()), slog.String("version", version))
 	if s.metricsSrv != nil {
 		go func() { serveErr <- s.metricsSrv.Serve(s.metricsLn) }()
 		s.log.Info("metrics listening", slog.String("addr", s.metricsLn.Addr().String()))

@@ -472,10 +472,22 @@ func checkRedisTopology(c *Config) *Error {
 	return nil
 }
 
-// UsesRedis reports whether a Redis topology is configured.
-func (c Config) UsesRedis() bool {
-	return c.RedisURL != "" || len(c.RedisSentinelAddrs) > 0 || len(c.RedisClusterAddrs) > 0
+// Store is the store a configuration selects, decided here once: "memory",
+// "redis", "redis-sentinel" or "redis-cluster" (Load refuses several).
+func (c Config) Store() string {
+	switch {
+	case len(c.RedisClusterAddrs) > 0:
+		return "redis-cluster"
+	case len(c.RedisSentinelAddrs) > 0:
+		return "redis-sentinel"
+	case c.RedisURL != "":
+		return "redis"
+	}
+	return "memory"
 }
+
+// UsesRedis reports whether a Redis topology is configured.
+func (c Config) UsesRedis() bool { return c.Store() != "memory" }
 
 func boolValue(dst *bool, v string) error {
 	b, err := strconv.ParseBool(v)
