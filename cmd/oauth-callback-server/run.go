@@ -2,13 +2,10 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -120,10 +117,6 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 		return memstore.New(cfg.TTL, cfg.MaxEntries, memstore.WithRequireRegistration(cfg.RequireRegistration),
 			memstore.WithMaxBytes(cfg.MaxMemory)), nil
 	}
-	tlsConfig, err := redisTLS(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("invalid configuration: %w", err)
-	}
 	store, err := redisstore.Open(ctx, redisstore.ClientConfig{
 		URL:              cfg.RedisURL,
 		SentinelAddrs:    cfg.RedisSentinelAddrs,
@@ -132,7 +125,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 		ClusterAddrs:     cfg.RedisClusterAddrs,
 		Username:         cfg.RedisUsername,
 		Password:         cfg.RedisPassword,
-		TLS:              tlsConfig,
+		TLS:              cfg.RedisTLSConfig,
 		Timeout:          cfg.StoreTimeout,
 	}, redisstore.Options{
 		Prefix:              cfg.RedisKeyPrefix,
@@ -162,35 +155,4 @@ func firstKey(keys []string) []byte {
 		return nil
 	}
 	return []byte(keys[0])
-}
-
-// redisTLS is the TLS configuration for Redis, or nil when the settings ask
-// for none (a rediss:// URL still brings its own). Errors are *config.Error
-// naming the file's variable.
-func redisTLS(cfg config.Config) (*tls.Config, error) {
-	if !cfg.RedisTLS && cfg.RedisTLSCAFile == "" && cfg.RedisTLSCertFile == "" {
-		return nil, nil
-	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.RedisTLSCAFile != "" {
-		caErr := func(reason string) error {
-			return &config.Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CA_FILE", Value: cfg.RedisTLSCAFile, Reason: reason}
-		}
-		pem, err := os.ReadFile(cfg.RedisTLSCAFile)
-		if err != nil {
-			return nil, caErr(err.Error())
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, caErr("no PEM certificate in the file")
-		}
-	}
-	if cfg.RedisTLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.RedisTLSCertFile, cfg.RedisTLSKeyFile)
-		if err != nil {
-			return nil, &config.Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Value: cfg.RedisTLSCertFile, Reason: err.Error()}
-		}
-		t.Certificates = []tls.Certificate{cert}
-	}
-	return t, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // service is one running oauth-callback-server: its store, its listeners
@@ -39,10 +38,6 @@ type service struct {
 // opened.
 func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service, err error) {
 	s := &service{cfg: cfg, log: newLogger(cfg, stdout), draining: make(chan struct{})}
-	pages, err := page.New(page.Options{TemplatesDir: cfg.TemplatesDir, ProductName: cfg.ProductName, CloseAfter: cfg.PageCloseAfter})
-	if err != nil {
-		return nil, fmt.Errorf("invalid configuration: %w", &config.Error{Var: "OAUTH_CALLBACK_TEMPLATES_DIR", Value: cfg.TemplatesDir, Reason: err.Error()})
-	}
 	warnAboutOpenSettings(cfg, s.log)
 	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
 		return nil, err
@@ -83,7 +78,7 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service,
 			MaxCallbackBytes:  cfg.MaxCallbackBytes,
 			StateHasher:       callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
 			MemoryNearLimit:   s.memory.Near,
-			Pages:             pages,
+			Pages:             cfg.Pages,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,

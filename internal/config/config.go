@@ -4,6 +4,8 @@
 package config
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // Config is the whole configuration of one process.
@@ -59,6 +63,11 @@ type Config struct {
 	TrustedProxies      []netip.Prefix // may set X-Forwarded-For
 	EncryptionKeys      []string       // server secrets for the at-rest encryption; the first seals, all open
 	StateMinLength      int
+
+	// Derived, and checked, by Load: the TLS configuration for Redis (nil:
+	// none beyond what a rediss:// URL brings), and the callback pages.
+	RedisTLSConfig *tls.Config
+	Pages          *page.Renderer
 
 	TemplatesDir   string        // success.html, error.html, expired.html
 	ProductName    string        // shown on the callback page
@@ -284,16 +293,52 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, &Error{Var: v.name, Value: raw, Reason: err.Error(), secret: v.secret})
 		}
 	}
-	if len(errs) == 0 { // combinations of values that are each valid
+	if len(errs) == 0 { // what values that are each valid make together
 		if err := checkRedisTopology(&c); err != nil {
 			errs = append(errs, err)
 		}
+		errs = append(errs, c.loadFiles()...)
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
 	}
 	c.GOMEMLIMIT = getenv("GOMEMLIMIT") != ""
 	return c, nil
+}
+
+// loadFiles reads what the settings name: the Redis TLS files and the page
+// templates, so that a file that is missing or wrong stops start-up here,
+// with the variable that names it, like any other bad value.
+func (c *Config) loadFiles() []error {
+	var errs []error
+	fail := func(name, value, reason string) { errs = append(errs, &Error{Var: name, Value: value, Reason: reason}) }
+	var err error
+	if c.Pages, err = page.New(page.Options{TemplatesDir: c.TemplatesDir, ProductName: c.ProductName, CloseAfter: c.PageCloseAfter}); err != nil {
+		fail("OAUTH_CALLBACK_TEMPLATES_DIR", c.TemplatesDir, err.Error())
+	}
+	if !c.RedisTLS && c.RedisTLSCAFile == "" && c.RedisTLSCertFile == "" {
+		return errs
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.RedisTLSCAFile != "" {
+		pem, err := os.ReadFile(c.RedisTLSCAFile)
+		t.RootCAs = x509.NewCertPool()
+		switch {
+		case err != nil:
+			fail("OAUTH_CALLBACK_REDIS_TLS_CA_FILE", c.RedisTLSCAFile, err.Error())
+		case !t.RootCAs.AppendCertsFromPEM(pem):
+			fail("OAUTH_CALLBACK_REDIS_TLS_CA_FILE", c.RedisTLSCAFile, "no PEM certificate in the file")
+		}
+	}
+	if c.RedisTLSCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.RedisTLSCertFile, c.RedisTLSKeyFile)
+		if err != nil {
+			fail("OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", c.RedisTLSCertFile, err.Error())
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	c.RedisTLSConfig = t
+	return errs
 }
 
 // PrintUsage writes the table of variables -h shows.

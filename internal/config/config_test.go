@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -220,5 +222,28 @@ func TestUsageListsEveryVariable(t *testing.T) {
 		if !strings.Contains(buf.String(), name) {
 			t.Errorf("usage lacks %s", name)
 		}
+	}
+}
+
+// Files the settings name are read by Load: a wrong one stops start-up
+// with the variable that names it, together with every other problem.
+func TestFilesAreCheckedByLoad(t *testing.T) {
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := config.Load(env(map[string]string{
+		"OAUTH_CALLBACK_REDIS_URL":         "rediss://127.0.0.1:6380",
+		"OAUTH_CALLBACK_REDIS_TLS_CA_FILE": notPEM,
+		"OAUTH_CALLBACK_TEMPLATES_DIR":     dir, // has no templates
+	}))
+	if err == nil || !strings.Contains(err.Error(), "OAUTH_CALLBACK_TEMPLATES_DIR") ||
+		!strings.Contains(err.Error(), "OAUTH_CALLBACK_REDIS_TLS_CA_FILE") || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("got %v, want both files named", err)
+	}
+	c, err := config.Load(env(nil))
+	if err != nil || c.Pages == nil || c.RedisTLSConfig != nil {
+		t.Fatalf("defaults: pages %v, TLS %v, %v", c.Pages, c.RedisTLSConfig, err)
 	}
 }
