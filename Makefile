@@ -34,6 +34,12 @@ test: lint ## lint, every test with -race (real-Redis tests need redis-server), 
 	$(MAKE) chart-test
 	$(MAKE) e2e
 
+.PHONY: check
+check: fmt-check vet ## The inner loop: gofmt, vet, staticcheck and the service module's tests with -race (no faults, chart or browser)
+	cd tools && $(GO) build -o ../bin/staticcheck honnef.co/go/tools/cmd/staticcheck
+	bin/staticcheck ./...
+	$(GO) test -race -count=1 -parallel 16 ./...
+
 .PHONY: test-faults
 test-faults: ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slow clients (real redis-server processes); figures in docs/reliability.md
 	$(GO) test -tags faults -count=1 -timeout 15m -run 'TestFault' -v ./cmd/oauth-callback-server/
