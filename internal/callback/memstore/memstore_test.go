@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -14,50 +14,29 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/storetest"
 )
 
-// fakeClock is a clock tests move by hand.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
+// The memory store reads time.Now: in a testing/synctest bubble that is a
+// fake clock, which time.Sleep moves at once.
 
 func TestStoreSuite(t *testing.T) {
-	clocks := map[*testing.T]*fakeClock{}
-	var mu sync.Mutex
-	clockFor := func(t *testing.T) *fakeClock {
-		mu.Lock()
-		defer mu.Unlock()
-		if clocks[t] == nil {
-			clocks[t] = &fakeClock{now: time.Unix(1_700_000_000, 0)}
-		}
-		return clocks[t]
-	}
 	storetest.Run(t, storetest.Harness{
+		Bubble: true,
 		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now), memstore.WithRequireRegistration(require))
+			return memstore.New(ttl, 1000, memstore.WithRequireRegistration(require))
 		},
-		Advance: func(t *testing.T, d time.Duration) { clockFor(t).Advance(d) },
+		Advance: func(t *testing.T, d time.Duration) { time.Sleep(d) },
 		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
-			return memstore.New(ttl, 1000, memstore.WithClock(clockFor(t).Now), memstore.WithMaxBytes(maxBytes))
+			return memstore.New(ttl, 1000, memstore.WithMaxBytes(maxBytes))
 		},
 	})
 }
 
 func TestFullStoreRefusesNewCallbacks(t *testing.T) {
+	synctest.Test(t, testFullStoreRefusesNewCallbacks)
+}
+
+func testFullStoreRefusesNewCallbacks(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	s := memstore.New(time.Minute, 3, memstore.WithClock(clock.Now))
+	s := memstore.New(time.Minute, 3)
 	t.Cleanup(func() { s.Close() })
 
 	for i := range 3 {
@@ -79,29 +58,28 @@ func TestFullStoreRefusesNewCallbacks(t *testing.T) {
 		t.Fatalf("Put with tombstone: got %v, want ErrFull", err)
 	}
 	// ...expiry does.
-	clock.Advance(time.Minute)
+	time.Sleep(time.Minute)
 	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); err != nil {
 		t.Fatalf("Put after expiry: %v", err)
 	}
 }
 
 func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	s := memstore.New(time.Minute, 100, memstore.WithClock(clock.Now), memstore.WithSweepInterval(time.Millisecond))
-	t.Cleanup(func() { s.Close() })
-	for i := range 10 {
-		if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		s := memstore.New(time.Minute, 100, memstore.WithSweepInterval(time.Second))
+		t.Cleanup(func() { s.Close() })
+		for i := range 10 {
+			if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
+				t.Fatal(err)
+			}
 		}
-	}
-	clock.Advance(time.Minute)
-	deadline := time.Now().Add(5 * time.Second)
-	for s.Len() != 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("entries left after sweep: %d", s.Len())
+		// Nothing reads the store: only the background sweep can free them.
+		time.Sleep(time.Minute + time.Second)
+		synctest.Wait()
+		if n := s.Len(); n != 0 {
+			t.Fatalf("entries left after the sweep: %d", n)
 		}
-		time.Sleep(time.Millisecond)
-	}
+	})
 }
 
 func TestPutDoesNotShareParams(t *testing.T) {
@@ -122,15 +100,18 @@ func TestPutDoesNotShareParams(t *testing.T) {
 }
 
 func TestManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
+	synctest.Test(t, testManyShortLivedEntriesDoNotAccumulate)
+}
+
+func testManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 	// Many short-lived entries must not grow the store without bound.
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	s := memstore.New(time.Second, 10, memstore.WithClock(clock.Now), memstore.WithSweepInterval(0))
+	s := memstore.New(time.Second, 10, memstore.WithSweepInterval(0))
 	t.Cleanup(func() { s.Close() })
 	for i := range 20_000 {
 		if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
 			t.Fatalf("Put %d: %v", i, err)
 		}
-		clock.Advance(time.Second)
+		time.Sleep(time.Second)
 	}
 	if s.Len() != 1 {
 		t.Fatalf("entries: got %d, want 1", s.Len())
@@ -146,9 +127,12 @@ func BenchmarkPutTake(b *testing.B) {
 // Every path that drops an entry must give its bytes back, or the budget
 // shrinks until the store refuses everything.
 func TestByteBudgetIsReturnedOnEveryPath(t *testing.T) {
+	synctest.Test(t, testByteBudgetIsReturnedOnEveryPath)
+}
+
+func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 	ctx := context.Background()
-	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
-	s := memstore.New(time.Minute, 1000, memstore.WithClock(clock.Now), memstore.WithMaxBytes(1<<20), memstore.WithSweepInterval(0))
+	s := memstore.New(time.Minute, 1000, memstore.WithMaxBytes(1<<20), memstore.WithSweepInterval(0))
 	t.Cleanup(func() { s.Close() })
 	put := func(state, code string) {
 		t.Helper()
@@ -170,7 +154,7 @@ func TestByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 	if all, unregistered := s.Bytes(); all <= 0 || unregistered <= 0 || unregistered >= all {
 		t.Fatalf("bytes while holding entries: all %d, unregistered %d", all, unregistered)
 	}
-	clock.Advance(time.Minute)
+	time.Sleep(time.Minute)
 	if _, err := s.Pending(ctx); err != nil { // runs the expiry
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -34,6 +35,10 @@ type Harness struct {
 	// Parallel runs the subtests in parallel: NewStore and Advance must
 	// then be safe for concurrent use, and each store independent.
 	Parallel bool
+	// Bubble runs each subtest in a testing/synctest bubble: time is fake,
+	// so Advance can simply time.Sleep, and the store's own goroutines
+	// must end when it is closed.
+	Bubble bool
 	// NewStoreWithBudget returns an empty store that holds at most maxBytes
 	// (OAUTH_CALLBACK_MAX_MEMORY), registration not required. Run closes it.
 	NewStoreWithBudget func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store
@@ -49,6 +54,10 @@ func Run(t *testing.T, h Harness) {
 		t.Run(name, func(t *testing.T) {
 			if h.Parallel {
 				t.Parallel()
+			}
+			if h.Bubble {
+				synctest.Test(t, f)
+				return
 			}
 			f(t)
 		})
@@ -356,7 +365,7 @@ func Run(t *testing.T, h Harness) {
 			{"same code", func(int) string { return "same" }, false},
 			{"different codes", func(i int) string { return fmt.Sprint("w", i) }, true},
 		} {
-			t.Run(tt.name, func(t *testing.T) {
+			func() { // not t.Run: subtests cannot be started in a bubble
 				s := newStore(t)
 				const writers = 16
 				var wg sync.WaitGroup
@@ -373,15 +382,15 @@ func Run(t *testing.T, h Harness) {
 				for i, err := range results {
 					switch {
 					case err == nil && winner >= 0:
-						t.Fatalf("writers %d and %d both stored", winner, i)
+						t.Fatalf("%s: writers %d and %d both stored", tt.name, winner, i)
 					case err == nil:
 						winner = i
 					case !errors.Is(err, callback.ErrExists) && !errors.Is(err, callback.ErrConflict):
-						t.Fatalf("writer %d: %v", i, err)
+						t.Fatalf("%s: writer %d: %v", tt.name, i, err)
 					}
 				}
 				if winner < 0 {
-					t.Fatal("no writer stored")
+					t.Fatalf("%s: no writer stored", tt.name)
 				}
 				got, err := s.Take(ctx, "race")
 				if tt.wantConflict {
@@ -393,7 +402,7 @@ func Run(t *testing.T, h Harness) {
 				if err != nil || got.Code != "same" {
 					t.Fatalf("Take: got %+v, %v", got, err)
 				}
-			})
+			}()
 		}
 	})
 
