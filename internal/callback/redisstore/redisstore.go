@@ -133,6 +133,8 @@ type Store struct {
 	require bool
 	// byte budget; 0: none
 	maxBytes, maxBytesUnregistered int64
+	accounting                     []string // see accountingKeys
+	channel                        string   // see storedChannel
 	cluster                        bool
 	// WAIT for replicas after a put
 	minReplicas        int
@@ -177,7 +179,10 @@ func New(client redis.UniversalClient, opts Options) *Store {
 
 		maxBytes:             opts.MaxBytes,
 		maxBytesUnregistered: int64(float64(opts.MaxBytes) * (1 - callback.RegisteredShare)),
-		cluster:              opts.Cluster,
+		accounting: []string{opts.Prefix + "{accounts}:pending", opts.Prefix + "{accounts}:sizes",
+			opts.Prefix + "{accounts}:bytes", opts.Prefix + "{accounts}:bytes:unregistered"},
+		channel: opts.Prefix + "stored",
+		cluster: opts.Cluster,
 
 		minReplicas:        opts.MinReplicas,
 		minReplicasTimeout: opts.MinReplicasTimeout,
@@ -548,18 +553,17 @@ func (s *Store) scriptKeys(k stateKeys) []string {
 	if s.cluster {
 		return keys
 	}
-	return append(keys, s.accountingKeys()...)
+	return append(keys, s.accounting...)
 }
 
 // accountingKeys are the pending set and the byte budget's keys, in the
 // order accounting.lua expects. Their hash tag keeps them in one Cluster
-// slot, so one script can keep them together.
-func (s *Store) accountingKeys() []string {
-	return []string{s.pendingKey(), s.prefix + "{accounts}:sizes", s.prefix + "{accounts}:bytes", s.prefix + "{accounts}:bytes:unregistered"}
-}
+// slot, so one script can keep them together. Built once: every request
+// passes them.
+func (s *Store) accountingKeys() []string { return s.accounting }
 
-func (s *Store) pendingKey() string    { return s.prefix + "{accounts}:pending" }
-func (s *Store) storedChannel() string { return s.prefix + "stored" }
+func (s *Store) pendingKey() string    { return s.accounting[0] }
+func (s *Store) storedChannel() string { return s.channel }
 
 // storeError maps a Redis error: out of memory (maxmemory with
 // noeviction) is a full store, a 503 that asks to come back later, like
