@@ -24,7 +24,7 @@ type server struct {
 
 func startServer(t *testing.T, maxWait time.Duration) *server {
 	t.Helper()
-	store := memstore.New(10*time.Minute, 1000)
+	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
 	h := httpapi.NewServer(httpapi.Options{Store: store, MaxWait: maxWait, MaxWaiters: 100})
 	s := &server{}
@@ -181,7 +181,7 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 }
 
 func TestWaitSendsTheToken(t *testing.T) {
-	store := memstore.New(10*time.Minute, 1000)
+	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10,
 		APITokens: []string{"tok-client-test-0123456789"}}))
@@ -201,7 +201,7 @@ func TestWaitSendsTheToken(t *testing.T) {
 }
 
 func TestRegisterThenWaitReturnsMetadata(t *testing.T) {
-	store := memstore.New(10*time.Minute, 1000, memstore.WithRequireRegistration(true))
+	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000, RequireRegistration: true})
 	t.Cleanup(func() { store.Close() })
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10}))
 	t.Cleanup(srv.Close)

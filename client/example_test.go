@@ -16,7 +16,7 @@ import (
 func ExampleClient_Wait() {
 	// A real server for the example; in production, the Service URL,
 	// e.g. "http://oauth-callback-server:8000".
-	store := memstore.New(10*time.Minute, 1000)
+	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
 	defer store.Close()
 	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10}))
 	defer srv.Close()

@@ -114,8 +114,7 @@ func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callba
 	if !cfg.UsesRedis() {
 		log.Warn("using the in-memory store: run ONE replica only; set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas",
 			slog.Int("max_entries", cfg.MaxEntries), slog.Int64("max_memory", cfg.MaxMemory))
-		return memstore.New(cfg.TTL, cfg.MaxEntries, memstore.WithRequireRegistration(cfg.RequireRegistration),
-			memstore.WithMaxBytes(cfg.MaxMemory)), nil
+		return memstore.New(memstore.Options{TTL: cfg.TTL, MaxEntries: cfg.MaxEntries, RequireRegistration: cfg.RequireRegistration, MaxBytes: cfg.MaxMemory}), nil
 	}
 	store, err := redisstore.Open(ctx, redisstore.ClientConfig{
 		URL:              cfg.RedisURL,

@@ -231,7 +231,7 @@ func TestRegistration(t *testing.T) {
 }
 
 func TestRequiredRegistrationRefusesUnknownStates(t *testing.T) {
-	store := memstore.New(ttl, 1000, memstore.WithRequireRegistration(true))
+	store := memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, RequireRegistration: true})
 	t.Cleanup(func() { store.Close() })
 	f := newFixture(t, func(o *httpapi.Options) { o.Store = store })
 	rec := f.get(t, "/callback?code=c&state=made-up")

@@ -16,7 +16,7 @@ import (
 // BenchmarkCycle is one callback→take cycle through the handler (no
 // network), with JSON request logs as in production.
 func BenchmarkCycle(b *testing.B) {
-	store := memstore.New(10*time.Minute, 1<<30)
+	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1 << 30})
 	b.Cleanup(func() { store.Close() })
 	h := httpapi.NewServer(httpapi.Options{Store: store, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
 	b.ReportAllocs()

@@ -73,7 +73,7 @@ func TestUnavailableStoreAnswers503Fast(t *testing.T) {
 }
 
 func TestFullMemoryStoreAnswers503Page(t *testing.T) {
-	store := memstore.New(time.Minute, 1)
+	store := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1})
 	t.Cleanup(func() { store.Close() })
 	f := newFixture(t, func(o *httpapi.Options) { o.Store = store })
 	wantStatus(t, f.get(t, "/callback?code=c&state=one"), http.StatusOK)

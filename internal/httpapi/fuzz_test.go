@@ -36,7 +36,7 @@ func FuzzCallback(f *testing.F) {
 	}
 	// Fuzzing stores many callbacks: a bound the fuzzer cannot reach keeps
 	// "store full" (a legitimate 503) out of the way.
-	store := memstore.New(time.Hour, 1<<30)
+	store := memstore.New(memstore.Options{TTL: time.Hour, MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
 	fx := newFixture(f, func(o *httpapi.Options) { o.Store = store })
 	f.Fuzz(func(t *testing.T, raw string, post bool) {
@@ -71,7 +71,7 @@ func FuzzAPI(f *testing.F) {
 	f.Add("s", "-1", "wait=99999999999", goodToken+"x", "", false)
 	f.Add("reg", "", "", goodToken, `{"ttl":"5m","metadata":{"a":1}}`, true)
 	f.Add("reg", "", "", goodToken, `{"ttl":1e309}`, true)
-	store := memstore.New(time.Hour, 1<<30)
+	store := memstore.New(memstore.Options{TTL: time.Hour, MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
 	fx := newFixture(f, func(o *httpapi.Options) {
 		o.Store = store

@@ -63,7 +63,7 @@ type fixture struct {
 func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
 	t.Helper()
 	f := &fixture{clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, draining: make(chan struct{})}
-	f.store = memstore.New(ttl, 1000, memstore.WithClock(f.clock.Now))
+	f.store = memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, Now: f.clock.Now})
 	t.Cleanup(func() { f.store.Close() })
 	opts := httpapi.Options{
 		Store:    f.store,

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -84,45 +85,53 @@ type record struct {
 // strings; rounded up.
 const recordOverhead = 192
 
-// Option changes a Store's defaults.
-type Option func(*Store)
-
-// WithClock replaces time.Now, for tests.
-func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
-
-// WithSweepInterval sets how often expired entries are removed in the
-// background (default one second). Zero disables the background sweep:
-// expired entries are then removed by the next operation that runs.
-func WithSweepInterval(d time.Duration) Option {
-	return func(s *Store) { s.sweepInterval = d }
+// Options configures a Store, as redisstore.Options configures its own.
+type Options struct {
+	// TTL is how long a callback, and the tombstone of a taken one, lives;
+	// the longest a registration may ask for. Default 10 minutes.
+	TTL time.Duration
+	// MaxEntries bounds registrations, pending callbacks and tombstones
+	// together, since all use memory; 0: no bound.
+	MaxEntries int
+	// MaxBytes bounds the bytes the store holds (OAUTH_CALLBACK_MAX_MEMORY);
+	// past it, Put and Register return callback.ErrFull. 0: no bound.
+	MaxBytes int64
+	// RequireRegistration makes Put refuse callbacks for states that were
+	// not registered (callback.ErrNotRegistered).
+	RequireRegistration bool
+	// SweepInterval is how often expired entries are removed in the
+	// background; default one second. Negative: no background sweep (the
+	// next operation removes them).
+	SweepInterval time.Duration
+	// Now replaces time.Now; tests use testing/synctest instead.
+	Now func() time.Time
 }
 
-// WithRequireRegistration makes Put refuse callbacks for states that were
-// not registered (callback.ErrNotRegistered).
-func WithRequireRegistration(require bool) Option {
-	return func(s *Store) { s.requireRegistration = require }
-}
-
-// WithMaxBytes bounds the bytes the store holds (OAUTH_CALLBACK_MAX_MEMORY);
-// past it, Put and Register return callback.ErrFull. Zero: no byte bound.
-func WithMaxBytes(n int64) Option { return func(s *Store) { s.maxBytes = n } }
-
-// New returns a Store whose callbacks live for ttl and which holds at most
-// maxEntries entries (registrations, pending callbacks and tombstones
-// together, since all use memory). Close stops its background sweep.
-func New(ttl time.Duration, maxEntries int, opts ...Option) *Store {
-	s := &Store{
-		ttl:           ttl,
-		maxEntries:    maxEntries,
-		now:           time.Now,
-		records:       make(map[string]*record),
-		waiters:       wakeup.NewHub(),
-		sweepInterval: time.Second,
-		stop:          make(chan struct{}),
-		done:          make(chan struct{}),
+// New returns a Store. Close stops its background sweep.
+func New(opts Options) *Store {
+	if opts.TTL <= 0 {
+		opts.TTL = 10 * time.Minute
 	}
-	for _, o := range opts {
-		o(s)
+	if opts.MaxEntries <= 0 {
+		opts.MaxEntries = math.MaxInt
+	}
+	if opts.SweepInterval == 0 {
+		opts.SweepInterval = time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Store{
+		ttl:                 opts.TTL,
+		maxEntries:          opts.MaxEntries,
+		maxBytes:            opts.MaxBytes,
+		requireRegistration: opts.RequireRegistration,
+		now:                 opts.Now,
+		records:             make(map[string]*record),
+		waiters:             wakeup.NewHub(),
+		sweepInterval:       opts.SweepInterval,
+		stop:                make(chan struct{}),
+		done:                make(chan struct{}),
 	}
 	go s.sweepLoop()
 	return s

@@ -21,11 +21,11 @@ func TestStoreSuite(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Bubble: true,
 		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-			return memstore.New(ttl, 1000, memstore.WithRequireRegistration(require))
+			return memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, RequireRegistration: require})
 		},
 		Advance: func(t *testing.T, d time.Duration) { time.Sleep(d) },
 		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
-			return memstore.New(ttl, 1000, memstore.WithMaxBytes(maxBytes))
+			return memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, MaxBytes: maxBytes})
 		},
 	})
 }
@@ -36,7 +36,7 @@ func TestFullStoreRefusesNewCallbacks(t *testing.T) {
 
 func testFullStoreRefusesNewCallbacks(t *testing.T) {
 	ctx := context.Background()
-	s := memstore.New(time.Minute, 3)
+	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 3})
 	t.Cleanup(func() { s.Close() })
 
 	for i := range 3 {
@@ -66,7 +66,7 @@ func testFullStoreRefusesNewCallbacks(t *testing.T) {
 
 func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := memstore.New(time.Minute, 100, memstore.WithSweepInterval(time.Second))
+		s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 100, SweepInterval: time.Second})
 		t.Cleanup(func() { s.Close() })
 		for i := range 10 {
 			if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
@@ -83,7 +83,7 @@ func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
 }
 
 func TestPutDoesNotShareParams(t *testing.T) {
-	s := memstore.New(time.Minute, 10)
+	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 10})
 	t.Cleanup(func() { s.Close() })
 	params := map[string]string{"k": "v"}
 	if _, err := s.Put(context.Background(), callback.Callback{State: "s", Code: "c", Params: params}); err != nil {
@@ -105,7 +105,7 @@ func TestManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 
 func testManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 	// Many short-lived entries must not grow the store without bound.
-	s := memstore.New(time.Second, 10, memstore.WithSweepInterval(0))
+	s := memstore.New(memstore.Options{TTL: time.Second, MaxEntries: 10, SweepInterval: -1})
 	t.Cleanup(func() { s.Close() })
 	for i := range 20_000 {
 		if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
@@ -119,7 +119,7 @@ func testManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 }
 
 func BenchmarkPutTake(b *testing.B) {
-	s := memstore.New(time.Minute, 1<<30)
+	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1 << 30})
 	b.Cleanup(func() { s.Close() })
 	storetest.Bench(b, s)
 }
@@ -132,7 +132,7 @@ func TestByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 
 func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 	ctx := context.Background()
-	s := memstore.New(time.Minute, 1000, memstore.WithMaxBytes(1<<20), memstore.WithSweepInterval(0))
+	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1000, MaxBytes: 1 << 20, SweepInterval: -1})
 	t.Cleanup(func() { s.Close() })
 	put := func(state, code string) {
 		t.Helper()
