@@ -36,7 +36,9 @@ var storeOutcomes = []storeOutcome{
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
 	{err: callback.ErrAlreadyTaken, status: http.StatusGone, reason: "already_retrieved", message: "Callback already retrieved", logName: "already_taken",
 		pageTitle: "Sign-in already completed", pageText: "Your application already received this sign-in. You can close this window."},
-	{err: callback.ErrExists, status: http.StatusConflict, reason: "duplicate", message: "Callback already received for this state", logName: "duplicate",
+	// On the API only a registration meets it: the state is registered or
+	// used already.
+	{err: callback.ErrExists, status: http.StatusConflict, reason: "duplicate", message: "State already registered or used", logName: "duplicate",
 		pageTitle: "Sign-in already received", pageText: "This sign-in was already received; nothing was changed. You can close this window and return to your application."},
 	// The take answers 410, so that the field client stops polling.
 	{err: callback.ErrConflict, status: http.StatusGone, pageStatus: http.StatusConflict, reason: "conflict",

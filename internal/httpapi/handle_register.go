@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 )
 
@@ -55,10 +54,6 @@ func (s *server) handleRegister() http.HandlerFunc {
 		}
 		ttl := req.ttl
 		if err := s.register(r.Context(), state, ttl, req.Metadata); err != nil {
-			if errors.Is(err, callback.ErrExists) {
-				writeError(w, r, http.StatusConflict, "duplicate", "State already registered or used")
-				return
-			}
 			s.writeStoreError(w, r, err)
 			return
 		}

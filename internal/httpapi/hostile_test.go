@@ -238,4 +238,10 @@ func TestEveryAPIErrorHasAReason(t *testing.T) {
 			t.Errorf("%s: %v, want reason %s", target, m, want)
 		}
 	}
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/reg", nil), http.StatusCreated)
+	rec := f.do(t, http.MethodPut, "/api/callback/reg", nil)
+	wantStatus(t, rec, http.StatusConflict)
+	if m := decode(t, rec); m["reason"] != "duplicate" || m["message"] != "State already registered or used" {
+		t.Errorf("second registration: %v", m)
+	}
 }
