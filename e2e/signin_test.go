@@ -155,13 +155,7 @@ func TestSignIn(t *testing.T) {
 		state := randomState(t)
 		// Registered, as an MCP server does: only then is the provider's
 		// own description shown on the page.
-		c, err := client.New(e.b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Register(context.Background(), state, 0, nil); err != nil {
-			t.Fatalf("Register: %v", err)
-		}
+		register(t, e.b, state)
 		waiting := e.waitOnB(t, state)
 		b.do(t, chromedp.Navigate(e.oauth.AuthCodeURL(state, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))))
 		b.do(t, chromedp.Click(chromedp.CSS("#deny")), chromedp.WaitVisible(chromedp.CSS("main h1")))
@@ -187,13 +181,7 @@ func TestSignIn(t *testing.T) {
 		b.do(t, chromedp.EmulateViewport(320, 640))
 		long := strings.Repeat("AADSTS65004: User declined to consent to access the app. ", 5)
 		state := randomState(t)
-		c, err := client.New(e.a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := c.Register(context.Background(), state, 0, nil); err != nil {
-			t.Fatalf("Register: %v", err)
-		}
+		register(t, e.a, state)
 		b.do(t, chromedp.Navigate(e.a+"/callback?error=access_denied&state="+state+"&error_description="+strings.ReplaceAll(long, " ", "+")))
 		if overflow := run(t, b, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth`)); overflow {
 			t.Error("the page scrolls sideways at 320 px")
@@ -283,6 +271,19 @@ const contrastJS = `(() => {
 
 // saveScreenshot keeps a PNG of the page as a test artifact, in
 // $E2E_ARTIFACTS or e2e/artifacts.
+// register announces state on the replica at base, as an MCP server does
+// before it sends the person to sign in.
+func register(t *testing.T, base, state string) {
+	t.Helper()
+	c, err := client.New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Register(context.Background(), state, 0, nil); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+}
+
 func saveScreenshot(t *testing.T, b *browser, name string) {
 	t.Helper()
 	png := run(t, b, chromedp.CaptureScreenshot())

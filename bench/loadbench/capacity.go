@@ -344,17 +344,7 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 
 // medianCapacity is the median round by RSS per held request.
 func medianCapacity(rs []capacityResult) capacityResult {
-	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b capacityResult) int {
-		switch {
-		case a.rssPer < b.rssPer:
-			return -1
-		case a.rssPer > b.rssPer:
-			return 1
-		}
-		return 0
-	})
-	return s[len(s)/2]
+	return medianBy(rs, func(r capacityResult) float64 { return r.rssPer })
 }
 
 // pollStorm measures the 404 path: 16 workers polling states that were

@@ -9,6 +9,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
@@ -231,16 +232,13 @@ type wrkResult struct {
 }
 
 func median(rs []wrkResult) wrkResult {
+	return medianBy(rs, func(r wrkResult) float64 { return r.rps })
+}
+
+// medianBy is the middle one of rs by key.
+func medianBy[T any](rs []T, key func(T) float64) T {
 	s := slices.Clone(rs)
-	slices.SortFunc(s, func(a, b wrkResult) int {
-		switch {
-		case a.rps < b.rps:
-			return -1
-		case a.rps > b.rps:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(s, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
 	return s[len(s)/2]
 }
 
