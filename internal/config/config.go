@@ -77,6 +77,7 @@ type Config struct {
 	GOMEMLIMIT  bool          // the operator set GOMEMLIMIT: it wins
 	MaxWait     time.Duration // longest long-poll a client may ask for
 	MaxWaiters  int           // long-polls held at once; more are answered at once
+	Recheck     time.Duration // how often a waiting long-poll looks again
 	MetricsAddr string        // separate listener for /metrics; empty: on the main one
 
 	LogLevel  slog.Level
@@ -194,6 +195,8 @@ var variables = []variable{
 		set: func(c *Config, v string) error { return durationIn(&c.MaxWait, v, 0, 5*time.Minute) }},
 	{name: "OAUTH_CALLBACK_MAX_WAITERS", def: "10000", help: "long-polls held at once per replica; past it, requests are answered at once like a plain poll",
 		set: func(c *Config, v string) error { return intIn(&c.MaxWaiters, v, 0, 1_000_000) }},
+	{name: "OAUTH_CALLBACK_LONG_POLL_RECHECK", def: "5s", help: "how often a waiting long-poll looks again, in case a wake-up was lost (Redis pub/sub delivers at most once); a Redis round trip per waiter each time (1s..10m)",
+		set: func(c *Config, v string) error { return durationIn(&c.Recheck, v, time.Second, 10*time.Minute) }},
 	{name: "OAUTH_CALLBACK_MEMORY_LIMIT", def: "0", help: "the container's memory limit (bytes, or with KiB/MiB/GiB; the chart sets it from the pod's limit): the Go runtime gets 90% of it as its soft limit (unless GOMEMLIMIT is set), and new long-polls are answered at once past 90% of that; 0: unknown",
 		set: func(c *Config, v string) error {
 			if v == "0" {
