@@ -373,20 +373,14 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	if err != nil {
 		return err
 	}
-	targets := []struct{ name, addr string }{
+	targets := []target{
 		{"bare net/http handler (200, empty)", bareAddr},
 		{"oauth-callback-server, memory store (404)", memAddr},
 		{"oauth-callback-server, Redis store (404)", redisSvc},
 	}
-	results := make([][]wrkResult, len(targets))
-	for round := range *rounds {
-		for i, tg := range targets {
-			r, err := wrkWith(script, tg.addr, fmt.Sprintf("s%d-%d-", round, i), 2, 16)
-			if err != nil {
-				return err
-			}
-			results[i] = append(results[i], r)
-		}
+	results, err := wrkRounds(script, targets, "s", 2, 16)
+	if err != nil {
+		return err
 	}
 	fmt.Printf("\n## Poll storm: 16 connections polling states never stored (wrk -t2 -c16 -d%s, %d rounds)\n\n", *duration, *rounds)
 	fmt.Println("| server | polls/s, median | ratio to bare |")

@@ -132,20 +132,14 @@ func run() error {
 
 	// Rounds interleave the three servers so that drift in the machine's
 	// speed hits all of them alike; each figure is the median round.
-	targets := []struct{ name, addr string }{
+	targets := []target{
 		{"bare net/http handler", bareAddr},
 		{"oauth-callback-server, memory store", memAddr},
 		{"oauth-callback-server, Redis store", redisSvcAddr},
 	}
-	results := make([][]wrkResult, len(targets))
-	for round := range *rounds {
-		for i, tg := range targets {
-			r, err := wrk(script, tg.addr, fmt.Sprintf("r%d-%d-", round, i))
-			if err != nil {
-				return err
-			}
-			results[i] = append(results[i], r)
-		}
+	results, err := wrkRounds(script, targets, "r", *threads, *connections)
+	if err != nil {
+		return err
 	}
 	bare := median(results[0])
 	for i, tg := range targets {
@@ -248,8 +242,22 @@ var (
 	errorsRe = regexp.MustCompile(`Socket errors:.*`)
 )
 
-func wrk(script, addr, run string) (wrkResult, error) {
-	return wrkWith(script, addr, run, *threads, *connections)
+type target struct{ name, addr string }
+
+// wrkRounds runs wrk against each target, rounds times, interleaved, and
+// returns each target's results.
+func wrkRounds(script string, targets []target, tag string, threads, connections int) ([][]wrkResult, error) {
+	results := make([][]wrkResult, len(targets))
+	for round := range *rounds {
+		for i, tg := range targets {
+			r, err := wrkWith(script, tg.addr, fmt.Sprintf("%s%d-%d-", tag, round, i), threads, connections)
+			if err != nil {
+				return nil, err
+			}
+			results[i] = append(results[i], r)
+		}
+	}
+	return results, nil
 }
 
 func wrkWith(script, addr, run string, threads, connections int) (wrkResult, error) {
