@@ -44,7 +44,7 @@ func await(t *testing.T, ch <-chan *httptest.ResponseRecorder, within time.Durat
 func TestLongPollDeliversWhenTheCallbackArrives(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 100))
 	waiting := f.async(t, "/api/callback/lp?wait=30s")
-	time.Sleep(50 * time.Millisecond)
+	waitForMetric(t, f, "oauth_callback_waiters 1")
 	wantStatus(t, f.get(t, "/callback?code=lp-code&state=lp"), http.StatusOK)
 	rec := await(t, waiting, 10*time.Second)
 	wantStatus(t, rec, http.StatusOK)
@@ -138,7 +138,7 @@ func TestTenWaitersOneWinner(t *testing.T) {
 	for range 10 {
 		answers = append(answers, f.async(t, "/api/callback/shared?wait=30s"))
 	}
-	time.Sleep(100 * time.Millisecond)
+	waitForMetric(t, f, "oauth_callback_waiters 10")
 	f.get(t, "/callback?code=c&state=shared")
 	statuses := map[int]int{}
 	for _, ch := range answers {
@@ -152,7 +152,7 @@ func TestTenWaitersOneWinner(t *testing.T) {
 func TestShutdownAnswersWaiters(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 100))
 	waiting := f.async(t, "/api/callback/s?wait=50s")
-	time.Sleep(50 * time.Millisecond)
+	waitForMetric(t, f, "oauth_callback_waiters 1")
 	close(f.draining)
 	wantStatus(t, await(t, waiting, 5*time.Second), http.StatusNotFound)
 	// While draining, a new long-poll is answered at once.
@@ -162,7 +162,7 @@ func TestShutdownAnswersWaiters(t *testing.T) {
 func TestWaitersAreBounded(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 1))
 	first := f.async(t, "/api/callback/a?wait=30s")
-	time.Sleep(50 * time.Millisecond)
+	waitForMetric(t, f, "oauth_callback_waiters 1")
 	// Over the bound: answered at once, like a plain poll, and not "applied".
 	rec := await(t, f.async(t, "/api/callback/b", "Prefer", "wait=30"), 5*time.Second)
 	wantStatus(t, rec, http.StatusNotFound)

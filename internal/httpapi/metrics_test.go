@@ -12,7 +12,7 @@ import (
 func TestMetricsAfterAKnownSequence(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 10), func(o *httpapi.Options) { o.ServeMetrics = true })
 	waiting := f.async(t, "/api/callback/w?wait=30s")
-	time.Sleep(50 * time.Millisecond)
+	waitForMetric(t, f, "oauth_callback_waiters 1")
 	f.get(t, "/callback?code=c&state=w")              // stored
 	f.get(t, "/callback?code=c&state=a")              // stored
 	f.get(t, "/callback?code=c&state=a")              // duplicate
