@@ -59,6 +59,7 @@ func (c *fieldClient) wait(state string) (*fieldResult, error) {
 }
 
 func TestFieldClientKeepsWorking(t *testing.T) {
+	t.Parallel()
 	stores := map[string]func(t *testing.T) map[string]string{
 		"memory": func(*testing.T) map[string]string { return nil },
 		"redis": func(t *testing.T) map[string]string {

@@ -23,6 +23,8 @@ const floodBudget = 2 << 20
 // callback is a 503, never a 5xx of another kind, and a sign-in the MCP
 // server registered still completes during the flood.
 func TestFloodStaysInsideTheByteBudget(t *testing.T) {
+	// Not parallel: it measures the process's live heap. Go runs it before
+	// the parallel tests start.
 	t.Run("memory", func(t *testing.T) {
 		inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_MAX_MEMORY": strconv.Itoa(floodBudget)})
 		before := liveHeap()

@@ -13,6 +13,7 @@ import (
 // TestLongPollAcrossReplicas: waiters on replica B are woken by a callback
 // that lands on replica A, through Redis pub/sub; one of them gets it.
 func TestLongPollAcrossReplicas(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	// The re-check out of reach: only the wake-up through pub/sub can
 	// deliver, and the test fails without it.

@@ -12,6 +12,7 @@ import (
 // it get a 503 within the store timeout and the process stays alive; when
 // Redis comes back, the service serves again without a restart.
 func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
+	t.Parallel()
 	redis := redistest.Start(t)
 	inst := startInstance(t, map[string]string{
 		"OAUTH_CALLBACK_REDIS_URL":        redis.URL(),

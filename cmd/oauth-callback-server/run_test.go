@@ -94,6 +94,7 @@ func waitReady(t *testing.T, base string) {
 }
 
 func TestRunStartsServesAndStopsCleanly(t *testing.T) {
+	t.Parallel()
 	inst := startInstance(t, nil)
 	resp, err := http.Get(inst.URL + "/callback?code=c&state=s")
 	if err != nil {
@@ -113,6 +114,7 @@ func TestRunStartsServesAndStopsCleanly(t *testing.T) {
 }
 
 func TestRunDrainsBeforeShutdown(t *testing.T) {
+	t.Parallel()
 	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_DRAIN_DELAY": "1s"})
 	inst.stop()
 	// During the drain delay the replica says it is not ready but still
@@ -140,6 +142,7 @@ func TestRunDrainsBeforeShutdown(t *testing.T) {
 }
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
+	t.Parallel()
 	getenv := func(k string) string {
 		if k == "OAUTH_CALLBACK_PORT" {
 			return "eighty"
@@ -157,6 +160,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 }
 
 func TestRunHelpListsVariables(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"oauth-callback-server", "-h"}, func(string) string { return "" }, &out, io.Discard); err != nil {
 		t.Fatalf("-h: %v", err)
@@ -171,6 +175,7 @@ func TestRunHelpListsVariables(t *testing.T) {
 }
 
 func TestRunFailsWhenPortIsTaken(t *testing.T) {
+	t.Parallel()
 	inst := startInstance(t, nil)
 	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
 	vars := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_DRAIN_DELAY": "0"}
@@ -184,6 +189,7 @@ func TestRunFailsWhenPortIsTaken(t *testing.T) {
 // When the metrics listener cannot be bound, start-up fails and lets go of
 // what it had opened: the main port is free again at once.
 func TestRunReleasesEverythingWhenTheMetricsPortIsTaken(t *testing.T) {
+	t.Parallel()
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -212,6 +218,7 @@ func TestRunReleasesEverythingWhenTheMetricsPortIsTaken(t *testing.T) {
 // at a time, so one idle client stopped everyone. Here, connections that
 // send nothing (or half a request) neither block others nor live forever.
 func TestIdleConnectionsDoNotBlock(t *testing.T) {
+	t.Parallel()
 	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_READ_HEADER_TIMEOUT": "500ms"})
 	host := strings.TrimPrefix(inst.URL, "http://")
 	var conns []net.Conn
@@ -250,6 +257,7 @@ func TestIdleConnectionsDoNotBlock(t *testing.T) {
 }
 
 func TestHealthcheckCommand(t *testing.T) {
+	t.Parallel()
 	inst := startInstance(t, nil)
 	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
 	env := func(k string) string {
@@ -266,6 +274,7 @@ func TestHealthcheckCommand(t *testing.T) {
 }
 
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"x", "version"}, func(string) string { return "" }, &out, io.Discard); err != nil {
 		t.Fatal(err)
@@ -279,6 +288,7 @@ func TestVersionCommand(t *testing.T) {
 }
 
 func TestRunRejectsATemplatesDirWithoutTemplates(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	getenv := func(k string) string {
 		return map[string]string{"OAUTH_CALLBACK_TEMPLATES_DIR": dir, "OAUTH_CALLBACK_PORT": "0"}[k]

@@ -38,6 +38,7 @@ func rawRequest(t *testing.T, base, raw string) string {
 }
 
 func TestTransportLevelAttacks(t *testing.T) {
+	t.Parallel()
 	inst := startInstance(t, nil)
 	tests := []struct {
 		name, raw, want string
@@ -68,6 +69,7 @@ func TestTransportLevelAttacks(t *testing.T) {
 // callback, and every command it received (MONITOR) during a callback and
 // its take: neither the code nor the state appears.
 func TestRedisNeverSeesCodeOrState(t *testing.T) {
+	t.Parallel()
 	srv := redistest.Start(t)
 	inst := startInstance(t, map[string]string{
 		"OAUTH_CALLBACK_REDIS_URL":        srv.URL(),

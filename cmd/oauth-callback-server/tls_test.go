@@ -68,6 +68,7 @@ func certs(t *testing.T, dir string) (ca, serverCert, serverKey, clientCert, cli
 // TestRedisOverTLSWithACL: rediss:// with a custom CA, a client certificate
 // and an ACL user, against a real redis-server that requires all three.
 func TestRedisOverTLSWithACL(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	ca, serverCert, serverKey, clientCert, clientKey := certs(t, dir)
 	redis := redistest.StartWith(t, func(_ string, port int) []string {

@@ -12,6 +12,7 @@ import (
 // Redis without a server secret is a warning, not an info line: key names
 // are then an unkeyed hash, and short states can be found from a key scan.
 func TestStartupWarnsAboutRedisWithoutAnEncryptionKey(t *testing.T) {
+	t.Parallel()
 	warnings := func(cfg config.Config) string {
 		var buf bytes.Buffer
 		warnAboutOpenSettings(cfg, slog.New(slog.NewTextHandler(&buf, nil)))

@@ -95,6 +95,7 @@ func TestStoreSuiteOnMiniredis(t *testing.T) {
 }
 
 func TestStoreSuiteOnRealRedis(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	srv := redistest.Start(t)
 	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, srv.URL()) }, nil))
 }
@@ -102,6 +103,7 @@ func TestStoreSuiteOnRealRedis(t *testing.T) {
 // TestStoreSuiteOnRealCluster runs the suite on a real Redis Cluster,
 // which, unlike miniredis, refuses a script whose keys span slots.
 func TestStoreSuiteOnRealCluster(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	cluster := redistest.StartCluster(t, 3)
 	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
 		client, err := redisstore.NewClient(redisstore.ClientConfig{ClusterAddrs: cluster.Addrs(), Timeout: time.Second})
@@ -117,6 +119,7 @@ func TestStoreSuiteOnRealCluster(t *testing.T) {
 // The script cache starts empty, so the first puts take the NOSCRIPT
 // reload.
 func TestStoreSuiteWaitingForAReplica(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	r := redistest.StartSentinel(t, 1, 0)
 	r.Primary.Cmd(t, "SCRIPT", "FLUSH")
 	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, r.Primary.URL()) },
@@ -196,6 +199,7 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 }
 
 func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	m := miniredis.RunT(t)
 	client, err := redisstore.NewClient(redisstore.ClientConfig{URL: "redis://" + m.Addr(), Timeout: 200 * time.Millisecond})
 	if err != nil {
@@ -214,6 +218,7 @@ func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
 	}
 	for name, op := range ops {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			if err := op(); !errors.Is(err, callback.ErrUnavailable) {
 				t.Fatalf("got %v, want ErrUnavailable", err)
 			}
@@ -222,6 +227,7 @@ func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
 }
 
 func TestCheckVersionOnRealRedis(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	srv := redistest.Start(t)
 	client := newClient(t, srv.URL())
 	t.Cleanup(func() { client.Close() })
@@ -323,6 +329,7 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 // A Redis at maxmemory with noeviction answers OOM to writes: a full
 // store (503, try later), never an unavailable one or a 500.
 func TestRedisOutOfMemoryIsFull(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	srv := redistest.Start(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
 	s := redisstore.New(newClient(t, srv.URL()), redisstore.Options{})
 	t.Cleanup(func() { s.Close() })
@@ -344,6 +351,7 @@ func TestRedisOutOfMemoryIsFull(t *testing.T) {
 }
 
 func TestOpen(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
 	log := slog.New(slog.DiscardHandler)
 	srv := redistest.Start(t)
 	s, err := redisstore.Open(context.Background(), redisstore.ClientConfig{URL: srv.URL(), Timeout: time.Second}, redisstore.Options{}, time.Second, log)

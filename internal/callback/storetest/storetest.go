@@ -480,7 +480,10 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	run("required registration", func(t *testing.T) {
-		s := newStoreRequiring(t, true)
+		// A callback TTL well past the registrations' (1 s) and the wait
+		// below, so that a slow put on a loaded machine cannot expire it.
+		s := h.NewStore(t, 2*TTL, true)
+		t.Cleanup(func() { _ = s.Close() })
 		_, err := s.Put(ctx, callback.Callback{State: "unknown", Code: "c", ReceivedAt: received})
 		if !errors.Is(err, callback.ErrNotRegistered) {
 			t.Fatalf("Put unregistered: got %v, want ErrNotRegistered", err)
