@@ -201,7 +201,7 @@ func TestFaultSentinelFailover(t *testing.T) {
 
 func TestFaultCluster(t *testing.T) {
 	noLeaks(t)
-	c := redistest.StartCluster(t, 3)
+	c := redistest.StartCluster(t, 3, 1)
 	env := map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": strings.Join(c.Addrs()[:3], ",")}
 	replicas := []*instance{startInstance(t, env), startInstance(t, env), startInstance(t, env)}
 	client := &http.Client{Timeout: 5 * time.Second}

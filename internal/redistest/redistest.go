@@ -237,7 +237,8 @@ func StartSentinel(t testing.TB, replicas, sentinels int) *Replicated {
 	return r
 }
 
-// Cluster is a Redis Cluster of primaries with one replica each.
+// Cluster is a Redis Cluster of primaries, each with the same number of
+// replicas.
 type Cluster struct {
 	Nodes []*Server
 }
@@ -251,17 +252,18 @@ func (c *Cluster) Addrs() []string {
 	return out
 }
 
-// StartCluster starts primaries*2 nodes and joins them with redis-cli
-// --cluster create, one replica per primary.
-func StartCluster(t testing.TB, primaries int) *Cluster {
+// StartCluster starts primaries*(1+replicas) nodes and joins them with
+// redis-cli --cluster create. Failover needs replicas; a test of slots
+// alone starts faster without.
+func StartCluster(t testing.TB, primaries, replicas int) *Cluster {
 	t.Helper()
 	c := &Cluster{}
-	for range primaries * 2 {
+	for range primaries * (1 + replicas) {
 		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
 			"--cluster-config-file", "nodes.conf", "--repl-diskless-sync-delay", "0"))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
+	args = append(args, "--cluster-replicas", strconv.Itoa(replicas), "--cluster-yes")
 	c.Nodes[0].Cmd(t, args...)
 	c.WaitHealthy(t, 30*time.Second)
 	// A replica that never synced refuses to take over (its data would be

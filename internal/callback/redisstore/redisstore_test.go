@@ -103,8 +103,8 @@ func TestStoreSuiteOnRealRedis(t *testing.T) {
 // TestStoreSuiteOnRealCluster runs the suite on a real Redis Cluster,
 // which, unlike miniredis, refuses a script whose keys span slots.
 func TestStoreSuiteOnRealCluster(t *testing.T) {
-	t.Parallel() // own servers; the suites mostly wait out TTLs
-	cluster := redistest.StartCluster(t, 3)
+	t.Parallel()                               // own servers; the suites mostly wait out TTLs
+	cluster := redistest.StartCluster(t, 3, 0) // slots, not failover: no replicas
 	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
 		client, err := redisstore.NewClient(redisstore.ClientConfig{ClusterAddrs: cluster.Addrs(), Timeout: time.Second})
 		if err != nil {
