@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -96,8 +97,8 @@ func TestAttackSuite(t *testing.T) {
 			if rec.Code != tt.want {
 				t.Fatalf("status %d, want %d; body %.200s", rec.Code, tt.want, rec.Body)
 			}
-			if n := f.store.Len(); n != tt.stored {
-				t.Errorf("store holds %d entries, want %d", n, tt.stored)
+			if n := f.store.writes(); n != tt.stored {
+				t.Errorf("stored %d callbacks or registrations, want %d", n, tt.stored)
 			}
 			body := rec.Body.String()
 			if strings.Contains(body, "<script>alert") || strings.Count(body, "<script") > 1 {
@@ -240,8 +241,8 @@ func TestRequiredRegistrationRefusesUnknownStates(t *testing.T) {
 		!strings.Contains(rec.Body.String(), "unknown or has expired. Start again from your application") {
 		t.Errorf("page: %.400s", rec.Body)
 	}
-	if store.Len() != 0 {
-		t.Error("a made-up state was stored")
+	if n, err := store.Pending(context.Background()); err != nil || n != 0 {
+		t.Errorf("a made-up state was stored: %d pending (%v)", n, err)
 	}
 	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/known", nil), http.StatusCreated)
 	wantStatus(t, f.get(t, "/callback?code=c&state=known"), http.StatusOK)
@@ -253,7 +254,7 @@ func TestStateMinLength(t *testing.T) {
 	wantStatus(t, f.get(t, "/callback?code=c&state=short"), http.StatusBadRequest)
 	wantStatus(t, f.get(t, "/api/callback/short"), http.StatusBadRequest)
 	wantStatus(t, f.get(t, "/callback?code=c&state=long-enough-state-1"), http.StatusOK)
-	if f.store.Len() != 1 {
-		t.Errorf("entries: %d", f.store.Len())
+	if n := f.store.writes(); n != 1 {
+		t.Errorf("stored %d callbacks, want 1", n)
 	}
 }

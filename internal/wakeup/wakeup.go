@@ -70,13 +70,6 @@ func (h *Hub) NotifyAll() {
 	}
 }
 
-// Len is the number of keys with subscribers; for tests.
-func (h *Hub) Len() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.subs)
-}
-
 func wake(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:

@@ -338,14 +338,6 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Len reports how many entries the store holds, expired ones not yet swept
-// included; for tests of the packages that use the store.
-func (s *Store) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.records)
-}
-
 func (s *Store) sweepLoop() {
 	defer close(s.done)
 	if s.sweepInterval <= 0 {
