@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -40,20 +41,13 @@ func buildService(t *testing.T) string {
 	return bin
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startReplica runs one instance of the service and waits until it is ready.
 func startReplica(t *testing.T, bin string, env ...string) string {
 	t.Helper()
-	port := freePort(t)
+	port, err := testnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),
@@ -68,20 +62,8 @@ func startReplica(t *testing.T, bin string, env ...string) string {
 		_ = cmd.Wait()
 	})
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return base
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("replica on %s not ready", base)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testnet.WaitReady(t, base, 30*time.Second)
+	return base
 }
 
 // provider is an OpenID Connect provider with one web client and a login

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
 // instance is one running copy of the service, started through run().
@@ -71,26 +72,8 @@ func startInstance(t *testing.T, env map[string]string) *instance {
 		inst.stop()
 		_ = inst.wait(t)
 	})
-	waitReady(t, inst.URL)
+	testnet.WaitReady(t, inst.URL, 10*time.Second)
 	return inst
-}
-
-func waitReady(t *testing.T, base string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never became ready (last error %v)", base, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func TestRunStartsServesAndStopsCleanly(t *testing.T) {

@@ -3,8 +3,9 @@
 package redistest
 
 import (
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+
 	"bufio"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -98,7 +99,7 @@ func startServer(t testing.TB, bin, ready string, argsFor func(dir string, port 
 	t.Helper()
 	var lastErr error
 	for range 5 {
-		port, err := freePort()
+		port, err := testnet.FreePort()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -311,12 +312,3 @@ func (c *Cluster) WaitHealthy(t testing.TB, within time.Duration) {
 
 // Running reports whether the node's process runs.
 func (s *Server) Running() bool { return s.cmd != nil }
-
-func freePort() (int, error) {
-	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
