@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/client"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 // server is a real oauth-callback-server handler on a real listener, with
@@ -26,7 +28,7 @@ func startServer(t *testing.T, maxWait time.Duration) *server {
 	t.Helper()
 	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
-	h := httpapi.NewServer(httpapi.Options{Store: store, MaxWait: maxWait, MaxWaiters: 100})
+	h := httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: maxWait, MaxWaiters: 100})
 	s := &server{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
@@ -183,7 +185,7 @@ func TestNewRejectsBadBaseURL(t *testing.T) {
 func TestWaitSendsTheToken(t *testing.T) {
 	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10,
+	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: time.Minute, MaxWaiters: 10,
 		APITokens: []string{"tok-client-test-0123456789"}}))
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL + "/callback?code=tokened&state=s6")
@@ -203,7 +205,7 @@ func TestWaitSendsTheToken(t *testing.T) {
 func TestRegisterThenWaitReturnsMetadata(t *testing.T) {
 	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000, RequireRegistration: true})
 	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10}))
+	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: time.Minute, MaxWaiters: 10}))
 	t.Cleanup(srv.Close)
 	c := newClient(t, srv.URL)
 	ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/client"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 func ExampleClient_Wait() {
@@ -18,7 +20,7 @@ func ExampleClient_Wait() {
 	// e.g. "http://oauth-callback-server:8000".
 	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
 	defer store.Close()
-	srv := httptest.NewServer(httpapi.NewServer(httpapi.Options{Store: store, MaxWait: time.Minute, MaxWaiters: 10}))
+	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: time.Minute, MaxWaiters: 10}))
 	defer srv.Close()
 
 	state := "Dq1tC7uFcNcOz9-5sK3y_VbmWYfH4G1oYzLrQ2aBcDe" // random, one per sign-in

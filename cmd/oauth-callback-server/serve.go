@@ -57,9 +57,7 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service,
 	}
 	m := metrics.New()
 	s.srv = &http.Server{
-		Handler: httpapi.NewServer(httpapi.Options{
-			Store:           s.store,
-			Logger:          s.log,
+		Handler: httpapi.NewServer(s.store, s.log, m, httpapi.Options{
 			StoreTimeout:    storeTimeout(cfg),
 			CORSOrigins:     cfg.CORSOrigins,
 			Draining:        s.draining,
@@ -67,7 +65,6 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service,
 			MaxWaiters:      cfg.MaxWaiters,
 			RecheckInterval: cfg.Recheck,
 			WriteTimeout:    cfg.WriteTimeout,
-			Metrics:         m,
 			ServeMetrics:    cfg.MetricsAddr == "",
 
 			TTL:               cfg.TTL,

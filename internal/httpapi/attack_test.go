@@ -234,7 +234,7 @@ func TestRegistration(t *testing.T) {
 func TestRequiredRegistrationRefusesUnknownStates(t *testing.T) {
 	store := memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, RequireRegistration: true})
 	t.Cleanup(func() { store.Close() })
-	f := newFixture(t, func(o *httpapi.Options) { o.Store = store })
+	f := newFixtureWithStore(t, store)
 	rec := f.get(t, "/callback?code=c&state=made-up")
 	wantStatus(t, rec, http.StatusNotFound)
 	if !strings.Contains(rec.Body.String(), "unknown or has expired; start again from your application") &&

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
 // BenchmarkCycle is one callback→take cycle through the handler (no
@@ -18,7 +19,7 @@ import (
 func BenchmarkCycle(b *testing.B) {
 	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1 << 30})
 	b.Cleanup(func() { store.Close() })
-	h := httpapi.NewServer(httpapi.Options{Store: store, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil))})
+	h := httpapi.NewServer(store, slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics.New(), httpapi.Options{})
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		state := "bench-" + strconv.Itoa(i)

@@ -37,7 +37,7 @@ func (hangingStore) Close() error                                 { return nil }
 
 func TestUnavailableStoreAnswers503Fast(t *testing.T) {
 	const timeout = 50 * time.Millisecond
-	f := newFixture(t, func(o *httpapi.Options) { o.Store = hangingStore{}; o.StoreTimeout = timeout })
+	f := newFixtureWithStore(t, hangingStore{}, func(o *httpapi.Options) { o.StoreTimeout = timeout })
 	tests := []struct {
 		target   string
 		wantPage bool
@@ -75,7 +75,7 @@ func TestUnavailableStoreAnswers503Fast(t *testing.T) {
 func TestFullMemoryStoreAnswers503Page(t *testing.T) {
 	store := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1})
 	t.Cleanup(func() { store.Close() })
-	f := newFixture(t, func(o *httpapi.Options) { o.Store = store })
+	f := newFixtureWithStore(t, store)
 	wantStatus(t, f.get(t, "/callback?code=c&state=one"), http.StatusOK)
 	rec := f.get(t, "/callback?code=c&state=two")
 	wantStatus(t, rec, http.StatusServiceUnavailable)
@@ -92,7 +92,7 @@ func (panickingStore) Take(context.Context, string) (callback.Callback, error) {
 }
 
 func TestPanicAnswers500WithoutInternals(t *testing.T) {
-	f := newFixture(t, func(o *httpapi.Options) { o.Store = panickingStore{} })
+	f := newFixtureWithStore(t, panickingStore{})
 	rec := f.get(t, "/api/callback/s")
 	wantStatus(t, rec, http.StatusInternalServerError)
 	if strings.Contains(rec.Body.String(), "secret internal detail") {

@@ -38,7 +38,7 @@ func FuzzCallback(f *testing.F) {
 	// "store full" (a legitimate 503) out of the way.
 	store := memstore.New(memstore.Options{TTL: time.Hour, MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
-	fx := newFixture(f, func(o *httpapi.Options) { o.Store = store })
+	fx := newFixtureWithStore(f, store)
 	f.Fuzz(func(t *testing.T, raw string, post bool) {
 		var req *http.Request
 		if post {
@@ -73,8 +73,7 @@ func FuzzAPI(f *testing.F) {
 	f.Add("reg", "", "", goodToken, `{"ttl":1e309}`, true)
 	store := memstore.New(memstore.Options{TTL: time.Hour, MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
-	fx := newFixture(f, func(o *httpapi.Options) {
-		o.Store = store
+	fx := newFixtureWithStore(f, store, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
 		o.MaxWait = time.Millisecond // a long-poll must not stall the fuzzer
 		o.MaxWaiters = 10

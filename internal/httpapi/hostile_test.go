@@ -50,7 +50,7 @@ func TestByteCapIsTheOperators(t *testing.T) {
 func TestFullStoreIs503WithRetryAfterAndOneWarningAMinute(t *testing.T) {
 	store := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1000, MaxBytes: 4 << 10})
 	t.Cleanup(func() { store.Close() })
-	f := newFixture(t, func(o *httpapi.Options) { o.Store = store })
+	f := newFixtureWithStore(t, store)
 	code := strings.Repeat("c", 1<<10)
 	var rec *httptest.ResponseRecorder
 	for i := range 10 {

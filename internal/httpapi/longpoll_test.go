@@ -121,7 +121,7 @@ func (s *lateStore) Take(ctx context.Context, state string) (callback.Callback, 
 func TestLongPollDoesNotLoseACallbackStoredDuringItsFirstLook(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 100))
 	store := &lateStore{Store: f.store, Notifier: f.store}
-	f = newFixture(t, withLongPoll(time.Minute, 100), func(o *httpapi.Options) { o.Store = store })
+	f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 100))
 	start := time.Now()
 	// The wait is longer than the periodic re-check (5 s), so only the
 	// wake-up can answer within 4 s.
@@ -299,7 +299,7 @@ func (s *panicOnSecondTake) Take(ctx context.Context, state string) (callback.Ca
 func TestPanicEndsTheWait(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 1))
 	store := &panicOnSecondTake{Store: f.store, Notifier: f.store}
-	f = newFixture(t, withLongPoll(time.Minute, 1), func(o *httpapi.Options) { o.Store = store })
+	f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 1))
 	waiting := f.async(t, "/api/callback/p?wait=30s")
 	waitForMetric(t, f, "oauth_callback_waiters 1")
 	if _, err := store.Store.Put(context.Background(), callback.Callback{State: "p", Code: "c"}); err != nil {

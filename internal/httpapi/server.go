@@ -21,10 +21,9 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
-// Options are the dependencies and settings of the HTTP handler.
+// Options are the settings of the HTTP handler; the zero value is the
+// defaults.
 type Options struct {
-	Store  callback.Store
-	Logger *slog.Logger
 	// StoreTimeout bounds every store call a request makes; past it the
 	// request gets a 503. Zero sets no deadline: for stores that never
 	// block, like the memory store, where it would only cost time.
@@ -43,8 +42,6 @@ type Options struct {
 	// WriteTimeout is the server's; a long-poll extends its own deadline by
 	// its wait on top of it. Default 15 s.
 	WriteTimeout time.Duration
-	// Metrics records what the service does; nil makes a private set.
-	Metrics *metrics.Metrics
 	// ServeMetrics adds GET /metrics to this handler (off when metrics have
 	// a listener of their own).
 	ServeMetrics bool
@@ -112,16 +109,23 @@ type server struct {
 	tokenFailures     *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
 }
 
-// NewServer returns the service's HTTP handler. opts.Store is required:
-// without one it panics, since that is a programming error, not a setting.
-func NewServer(opts Options) http.Handler {
-	if opts.Store == nil {
+// NewServer returns the service's HTTP handler: the routes of routes.go on
+// store, logging to log and recording to m. The three are required; a nil
+// one is a programming error, not a setting, and panics here rather than
+// on the first request.
+func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts Options) http.Handler {
+	switch {
+	case store == nil:
 		panic("httpapi: NewServer needs a Store")
+	case log == nil:
+		panic("httpapi: NewServer needs a Logger")
+	case m == nil:
+		panic("httpapi: NewServer needs Metrics")
 	}
 	s := &server{
-		store:        opts.Store,
-		log:          opts.Logger,
-		metrics:      opts.Metrics,
+		store:        store,
+		log:          log,
+		metrics:      m,
 		storeTimeout: opts.StoreTimeout,
 		writeTimeout: opts.WriteTimeout,
 		maxWait:      opts.MaxWait,
@@ -167,15 +171,9 @@ func NewServer(opts Options) http.Handler {
 	if len(s.tokenDigests) > 0 && s.rateLimitAPI > 0 {
 		s.tokenFailures = httprate.NewRateLimiter(s.rateLimitAPI, time.Minute)
 	}
-	s.notifier, _ = opts.Store.(callback.Notifier)
-	if s.metrics == nil {
-		s.metrics = metrics.New()
-	}
+	s.notifier, _ = store.(callback.Notifier)
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 15 * time.Second
-	}
-	if s.log == nil {
-		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.draining == nil {
 		s.draining = make(chan struct{}) // never closed

@@ -87,23 +87,30 @@ func (w *writeCounter) Register(ctx context.Context, state string, ttl time.Dura
 // writes is how many callbacks and registrations were stored.
 func (w *writeCounter) writes() int { return int(w.n.Load()) }
 
+// newFixture serves the API on the fixture's own memory store.
 func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
+	t.Helper()
+	return newFixtureWithStore(t, nil, mutate...)
+}
+
+// newFixtureWithStore serves the API on store; nil is the fixture's own
+// memory store, f.store.
+func newFixtureWithStore(t testing.TB, store callback.Store, mutate ...func(*httpapi.Options)) *fixture {
 	t.Helper()
 	f := &fixture{clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, draining: make(chan struct{})}
 	f.store = &writeCounter{Store: memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, Now: f.clock.Now})}
 	t.Cleanup(func() { f.store.Close() })
-	opts := httpapi.Options{
-		Store:    f.store,
-		Logger:   slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Draining: f.draining,
-		Now:      f.clock.Now,
-		Metrics:  metrics.New(),
+	if store == nil {
+		store = f.store
 	}
+	opts := httpapi.Options{Draining: f.draining, Now: f.clock.Now}
 	for _, m := range mutate {
 		m(&opts)
 	}
-	f.handler = httpapi.NewServer(opts)
-	f.metricsHandler = opts.Metrics.Handler()
+	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	m := metrics.New()
+	f.handler = httpapi.NewServer(store, log, m, opts)
+	f.metricsHandler = m.Handler()
 	return f
 }
 
@@ -665,11 +672,22 @@ func trustedPrefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 	return out
 }
 
-func TestNewServerRefusesToRunWithoutAStore(t *testing.T) {
-	defer func() {
-		if recover() == nil {
-			t.Error("NewServer without a store did not panic: the first request would have")
-		}
-	}()
-	httpapi.NewServer(httpapi.Options{})
+func TestNewServerRefusesMissingDependencies(t *testing.T) {
+	store := memstore.New(memstore.Options{})
+	t.Cleanup(func() { store.Close() })
+	log, m := slog.New(slog.DiscardHandler), metrics.New()
+	for name, newServer := range map[string]func(){
+		"store":   func() { httpapi.NewServer(nil, log, m, httpapi.Options{}) },
+		"logger":  func() { httpapi.NewServer(store, nil, m, httpapi.Options{}) },
+		"metrics": func() { httpapi.NewServer(store, log, nil, httpapi.Options{}) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("NewServer without a %s did not panic: the first request would have", name)
+				}
+			}()
+			newServer()
+		})
+	}
 }
