@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
@@ -195,14 +196,17 @@ func TestAPIRateLimitPerToken(t *testing.T) {
 	}
 }
 
-func TestRegistration(t *testing.T) {
+// In a testing/synctest bubble, time starts at midnight UTC, 1 January 2000.
+func TestRegistration(t *testing.T) { synctest.Test(t, testRegistration) }
+
+func testRegistration(t *testing.T) {
 	f := newFixture(t)
 	put := func(state, body string) *httptest.ResponseRecorder {
 		return f.do(t, http.MethodPut, "/api/callback/"+state, strings.NewReader(body), "Content-Type", "application/json")
 	}
 	rec := put("reg-1", `{"ttl":"5m","metadata":{"session":"abc","scopes":["Mail.Read"]}}`)
 	wantStatus(t, rec, http.StatusCreated)
-	if m := decode(t, rec); m["status"] != "registered" || m["expires_at"] != "2026-11-26T12:05:00Z" {
+	if m := decode(t, rec); m["status"] != "registered" || m["expires_at"] != "2000-01-01T00:05:00Z" {
 		t.Errorf("body: %v", m)
 	}
 	wantStatus(t, put("reg-1", ``), http.StatusConflict)

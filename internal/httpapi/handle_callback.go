@@ -7,6 +7,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
@@ -55,7 +56,7 @@ func (s *server) handleCallback() http.HandlerFunc {
 }
 
 func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callback.Callback) {
-	cb.ReceivedAt = s.now().UTC()
+	cb.ReceivedAt = time.Now().UTC()
 	annotateState(r, s.stateHash.Hash(cb.State))
 	registered, err := s.put(r.Context(), cb)
 	if err != nil {

@@ -25,7 +25,7 @@ func (s *server) handleHealth() http.HandlerFunc {
 		body := healthBody{
 			Status:    "healthy",
 			Service:   "oauth-callback-server",
-			Timestamp: s.now().UTC().Format(time.RFC3339Nano),
+			Timestamp: time.Now().UTC().Format(time.RFC3339Nano),
 		}
 		var (
 			n   int64

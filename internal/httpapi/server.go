@@ -74,8 +74,6 @@ type Options struct {
 	// Pages renders the callback page, as the operator customised it
 	// (page.New checks the templates at start-up); nil is the built-in page.
 	Pages *page.Renderer
-	// Now replaces time.Now for received_at and /health; for tests.
-	Now func() time.Time
 }
 
 type server struct {
@@ -90,7 +88,6 @@ type server struct {
 	waiters      atomic.Int64
 	draining     <-chan struct{}
 	serveMetrics bool
-	now          func() time.Time
 	cors         func(http.Handler) http.Handler
 
 	ttl               time.Duration
@@ -132,7 +129,6 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 		maxWaiters:   opts.MaxWaiters,
 		draining:     opts.Draining,
 		serveMetrics: opts.ServeMetrics,
-		now:          opts.Now,
 
 		ttl:               opts.TTL,
 		rateLimitCallback: opts.RateLimitCallback,
@@ -177,9 +173,6 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 	}
 	if s.draining == nil {
 		s.draining = make(chan struct{}) // never closed
-	}
-	if s.now == nil {
-		s.now = time.Now
 	}
 	origins := opts.CORSOrigins
 	if len(origins) == 0 {

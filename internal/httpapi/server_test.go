@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -26,18 +27,6 @@ import (
 )
 
 const ttl = 10 * time.Minute
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 // syncBuffer collects log output written from handler goroutines.
 type syncBuffer struct {
@@ -56,7 +45,6 @@ type fixture struct {
 	handler        http.Handler
 	metricsHandler http.Handler
 	store          *writeCounter
-	clock          *clock
 	logs           *syncBuffer
 	draining       chan struct{}
 }
@@ -97,13 +85,13 @@ func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
 // memory store, f.store.
 func newFixtureWithStore(t testing.TB, store callback.Store, mutate ...func(*httpapi.Options)) *fixture {
 	t.Helper()
-	f := &fixture{clock: &clock{now: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}, logs: &syncBuffer{}, draining: make(chan struct{})}
-	f.store = &writeCounter{Store: memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, Now: f.clock.Now})}
+	f := &fixture{logs: &syncBuffer{}, draining: make(chan struct{})}
+	f.store = &writeCounter{Store: memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000})}
 	t.Cleanup(func() { f.store.Close() })
 	if store == nil {
 		store = f.store
 	}
-	opts := httpapi.Options{Draining: f.draining, Now: f.clock.Now}
+	opts := httpapi.Options{Draining: f.draining}
 	for _, m := range mutate {
 		m(&opts)
 	}
@@ -200,7 +188,11 @@ func TestContractCallbackErrorPage(t *testing.T) {
 	}
 }
 
-func TestContractHealth(t *testing.T) {
+// Time is fake in a testing/synctest bubble: the sleep moves it past the TTL
+// at once.
+func TestContractHealth(t *testing.T) { synctest.Test(t, testContractHealth) }
+
+func testContractHealth(t *testing.T) {
 	f := newFixture(t)
 	f.get(t, "/callback?code=a&state=one")
 	f.get(t, "/callback?code=b&state=two")
@@ -214,7 +206,7 @@ func TestContractHealth(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339Nano, m["timestamp"].(string)); err != nil {
 		t.Errorf("timestamp %v is not ISO-8601: %v", m["timestamp"], err)
 	}
-	f.clock.Advance(ttl)
+	time.Sleep(ttl)
 	if m := decode(t, f.get(t, "/health")); m["active_callbacks"] != 0.0 {
 		t.Errorf("after expiry: active_callbacks %v, want 0", m["active_callbacks"])
 	}
@@ -249,9 +241,13 @@ func TestContractTake(t *testing.T) {
 }
 
 func TestContractExpiredEntryIsNotFound(t *testing.T) {
+	synctest.Test(t, testContractExpiredEntryIsNotFound)
+}
+
+func testContractExpiredEntryIsNotFound(t *testing.T) {
 	f := newFixture(t)
 	f.get(t, "/callback?code=c&state=old")
-	f.clock.Advance(ttl)
+	time.Sleep(ttl)
 	// No other callback arrives to trigger a sweep: expiry holds anyway.
 	wantStatus(t, f.get(t, "/api/callback/old"), http.StatusNotFound)
 }
@@ -305,7 +301,10 @@ func TestFormPost(t *testing.T) {
 	}
 }
 
-func TestParamsIssAndReceivedAt(t *testing.T) {
+// In a testing/synctest bubble, time starts at midnight UTC, 1 January 2000.
+func TestParamsIssAndReceivedAt(t *testing.T) { synctest.Test(t, testParamsIssAndReceivedAt) }
+
+func testParamsIssAndReceivedAt(t *testing.T) {
 	f := newFixture(t)
 	q := url.Values{
 		"code": {"c"}, "state": {"s"}, "session_state": {"abc"}, "client_info": {"eyJ1aWQiOiIxIn0"},
@@ -323,7 +322,7 @@ func TestParamsIssAndReceivedAt(t *testing.T) {
 	if m["iss"] != q.Get("iss") {
 		t.Errorf("iss: got %v", m["iss"])
 	}
-	if m["received_at"] != "2026-11-26T12:00:00Z" {
+	if m["received_at"] != "2000-01-01T00:00:00Z" {
 		t.Errorf("received_at: got %v", m["received_at"])
 	}
 }

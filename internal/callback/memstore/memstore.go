@@ -38,7 +38,6 @@ type Store struct {
 	maxEntries          int
 	maxBytes            int64 // 0: no byte bound
 	requireRegistration bool
-	now                 func() time.Time
 
 	mu            sync.Mutex
 	records       map[string]*record
@@ -103,8 +102,6 @@ type Options struct {
 	// background; default one second. Negative: no background sweep (the
 	// next operation removes them).
 	SweepInterval time.Duration
-	// Now replaces time.Now; tests use testing/synctest instead.
-	Now func() time.Time
 }
 
 // New returns a Store. Close stops its background sweep.
@@ -118,15 +115,11 @@ func New(opts Options) *Store {
 	if opts.SweepInterval == 0 {
 		opts.SweepInterval = time.Second
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
 	s := &Store{
 		ttl:                 opts.TTL,
 		maxEntries:          opts.MaxEntries,
 		maxBytes:            opts.MaxBytes,
 		requireRegistration: opts.RequireRegistration,
-		now:                 opts.Now,
 		records:             make(map[string]*record),
 		waiters:             wakeup.NewHub(),
 		sweepInterval:       opts.SweepInterval,
@@ -145,7 +138,7 @@ func (s *Store) Register(_ context.Context, state string, ttl time.Duration, met
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := time.Now()
 	s.expireLocked(now)
 	if _, ok := s.records[state]; ok {
 		return callback.ErrExists
@@ -190,7 +183,7 @@ func (s *Store) put(c callback.Callback) (bool, error) {
 	fingerprint := callback.Fingerprint(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := time.Now()
 	s.expireLocked(now)
 	r, ok := s.records[c.State]
 	if ok && r.kind != registered {
@@ -298,7 +291,7 @@ func (s *Store) Take(_ context.Context, state string) (callback.Callback, error)
 func (s *Store) take(state string) (value, metadata string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := s.now()
+	now := time.Now()
 	s.expireLocked(now)
 	r, ok := s.records[state]
 	switch {
@@ -324,7 +317,7 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 func (s *Store) Pending(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expireLocked(s.now())
+	s.expireLocked(time.Now())
 	return s.nPending, nil
 }
 
@@ -352,7 +345,7 @@ func (s *Store) sweepLoop() {
 			return
 		case <-t.C:
 			s.mu.Lock()
-			s.expireLocked(s.now())
+			s.expireLocked(time.Now())
 			s.mu.Unlock()
 		}
 	}
