@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
+	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +36,7 @@ func TestLongPollAcrossReplicas(t *testing.T) {
 			resp.Body.Close()
 			got <- resp.StatusCode
 		}()
-		time.Sleep(200 * time.Millisecond)
+		waitForWaiters(t, b.URL, 1)
 		resp, err := client.Get(a.URL + "/callback?code=c&state=cross")
 		if err != nil {
 			t.Fatal(err)
@@ -64,7 +67,8 @@ func TestLongPollAcrossReplicas(t *testing.T) {
 				mu.Unlock()
 			}()
 		}
-		time.Sleep(300 * time.Millisecond)
+		waitForWaiters(t, a.URL, 5)
+		waitForWaiters(t, b.URL, 5)
 		resp, err := client.Get(a.URL + "/callback?code=c&state=ten")
 		if err != nil {
 			t.Fatal(err)
@@ -90,7 +94,7 @@ func TestLongPollAcrossReplicas(t *testing.T) {
 				results <- resp.StatusCode
 			}()
 		}
-		time.Sleep(300 * time.Millisecond)
+		waitForWaiters(t, b.URL, n)
 		for i := range n {
 			resp, err := client.Get(fmt.Sprintf("%s/callback?code=c%d&state=many-%d", a.URL, i, i))
 			if err != nil {
@@ -104,4 +108,31 @@ func TestLongPollAcrossReplicas(t *testing.T) {
 			}
 		}
 	})
+}
+
+// waitForWaiters waits until the replica at base holds n long-polls, by
+// its oauth_callback_waiters gauge, so that a callback sent next must wake
+// them rather than be found by their first look.
+func waitForWaiters(t *testing.T, base string, n int) {
+	t.Helper()
+	want := fmt.Sprintf("oauth_callback_waiters %d", n)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(strings.Split(string(body), "\n"), want) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s never showed %q", base, want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
