@@ -29,6 +29,63 @@ type Callback struct {
 	// Metadata is what the MCP server attached when it registered the
 	// state (opaque JSON), returned with the callback; nil when none.
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// Bound: the browser that delivered the callback carries the binding
+	// cookie of the state's sign-in link. Checked by the caller, never
+	// stored; a state registered with a link refuses a callback without it.
+	Bound bool `json:"-"`
+}
+
+// Registration is what an MCP server announces before the person signs in.
+type Registration struct {
+	// TTL is how long the registration lives; zero, or above the store's
+	// TTL, is the store's.
+	TTL time.Duration
+	// Metadata is returned with the callback (opaque JSON); nil when none.
+	Metadata json.RawMessage
+	// Link, when set, is a sign-in link: the callback is then accepted only
+	// from the browser that opened it (Callback.Bound).
+	Link *Link
+}
+
+// Link is a sign-in link for MCP URL elicitation: /start/{ID} sends the
+// browser to AuthorizationURL and binds it to the state.
+type Link struct {
+	// ID is random (128 bits or more) and is not the state. Not part of
+	// the encoded link: stores keep it as the key that finds the state.
+	ID               string `json:"-"`
+	AuthorizationURL string `json:"authorization_url"`
+	// ReturnURL is where the person goes back to once the callback is
+	// stored; empty when none.
+	ReturnURL string `json:"return_url,omitempty"`
+}
+
+// Receipt is what Put reports about the state a stored callback belongs to.
+type Receipt struct {
+	// Registered: the state was registered before its callback arrived.
+	Registered bool
+	// ReturnURL is the sign-in link's way back; empty when none.
+	ReturnURL string
+}
+
+// Progress is where a state stands, as GET /api/status reports it.
+type Progress string
+
+// The progress of a state, in the order a sign-in goes through them.
+const (
+	ProgressUnknown    Progress = "unknown"    // never registered nor received, or expired
+	ProgressRegistered Progress = "registered" // registered, no callback yet
+	ProgressStarted    Progress = "started"    // its sign-in link was opened
+	ProgressReceived   Progress = "received"   // the callback is stored, not taken
+	ProgressTaken      Progress = "taken"      // the callback was handed out
+	ProgressConflict   Progress = "conflict"   // two different callbacks arrived
+	ProgressCancelled  Progress = "cancelled"  // the MCP server cancelled it
+)
+
+// Status is a state's progress and when what it holds expires (zero for
+// ProgressUnknown).
+type Status struct {
+	Progress  Progress
+	ExpiresAt time.Time
 }
 
 // RegisteredShare is the part of a store's byte budget that only callbacks
@@ -72,20 +129,35 @@ var (
 	// ErrUnreadable: a stored callback was found but cannot be read (written
 	// under another encryption key, or corrupted). It is gone either way.
 	ErrUnreadable = errors.New("stored callback cannot be read")
+	// ErrCancelled: the MCP server cancelled the sign-in (Cancel); its
+	// callback is refused and a take answers this.
+	ErrCancelled = errors.New("sign-in cancelled")
+	// ErrUnbound: the state was registered with a sign-in link and the
+	// callback did not come from the browser that opened it.
+	ErrUnbound = errors.New("sign-in not started in this browser")
 )
 
 // Store keeps callbacks under their state for a fixed time to live and hands
 // each one out exactly once, even to concurrent callers on many replicas.
 type Store interface {
-	// Register announces a state before the person signs in, for ttl, with
-	// opaque metadata to return with its callback. It returns ErrExists when
-	// the state is registered, or has a callback stored or taken, ErrFull
-	// and ErrUnavailable as Put.
-	Register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error
+	// Register announces a state before the person signs in. It returns
+	// ErrExists when the state is registered, or has a callback stored or
+	// taken (or, never in practice, the link's ID is in use), ErrFull and
+	// ErrUnavailable as Put.
+	Register(ctx context.Context, state string, r Registration) error
+
+	// Start opens the sign-in link id: it returns the state and link, and
+	// whether this is the first time the link was opened (the caller then
+	// binds the browser). It returns ErrNotFound when the link is unknown,
+	// expired, cancelled, or used (the state has a callback).
+	Start(ctx context.Context, id string) (state string, link Link, first bool, err error)
 
 	// Put stores c under c.State until the store's TTL runs out, with the
 	// state's registration metadata if it was registered, and reports
-	// whether the state was registered. It returns ErrExists when the same
+	// whether the state was registered, and its link's return URL. It
+	// returns ErrUnbound when the state has a sign-in link and c is not
+	// Bound (checked first: nothing else happens), ErrCancelled when the
+	// state was cancelled, ErrExists when the same
 	// callback (see Fingerprint) is stored or was taken within the TTL,
 	// ErrConflict when a different one is pending (the state becomes
 	// conflicted: neither is ever handed out) or the state is conflicted,
@@ -94,15 +166,27 @@ type Store interface {
 	// the store is at its bound (entries or bytes; unregistered states may
 	// not use the share of the bytes kept for registered ones), and
 	// ErrUnavailable when the store cannot be reached.
-	Put(ctx context.Context, c Callback) (registered bool, err error)
+	Put(ctx context.Context, c Callback) (Receipt, error)
 
 	// Take returns the callback stored under state and removes it, so that
 	// exactly one caller ever gets it. It returns ErrAlreadyTaken when it was
 	// taken before (within the TTL), ErrConflict when the state is
-	// conflicted, ErrNotFound when none was stored or it expired,
+	// conflicted, ErrCancelled when it was cancelled, ErrNotFound when none
+	// was stored or it expired,
 	// ErrUnreadable when it cannot be decoded (it is gone), and
 	// ErrUnavailable when the store cannot be reached.
 	Take(ctx context.Context, state string) (Callback, error)
+
+	// Status reports where the state stands, without handing anything out.
+	// It returns ErrUnavailable when the store cannot be reached.
+	Status(ctx context.Context, state string) (Status, error)
+
+	// Cancel discards the state's registration and pending callback, and
+	// leaves a tombstone for the TTL, so that a later callback or take
+	// answers ErrCancelled. Cancelling twice is not an error. It returns
+	// ErrNotFound when the state is unknown, ErrAlreadyTaken or ErrConflict
+	// when its sign-in is over already, and ErrUnavailable.
+	Cancel(ctx context.Context, state string) error
 
 	// Pending counts callbacks stored and neither taken nor expired, across
 	// every replica sharing the store. It returns ErrUnavailable when the

@@ -64,6 +64,12 @@ type Config struct {
 	EncryptionKeys      []string       // server secrets for the at-rest encryption; the first seals, all open
 	StateMinLength      int
 
+	// Sign-in links (MCP URL elicitation): off unless AuthorizeHosts is set.
+	PublicURL      string   // the service's public base URL, without a trailing slash
+	AuthorizeHosts []string // hosts an authorization_url may point to
+	ReturnHosts    []string // hosts a return_url may point to
+	ReturnRedirect bool     // send the browser to return_url instead of offering a link
+
 	// Derived, and checked, by Load: the TLS configuration for Redis (nil:
 	// none beyond what a rediss:// URL brings), and the callback pages.
 	RedisTLSConfig *tls.Config
@@ -229,6 +235,14 @@ var variables = []variable{
 	{name: "OAUTH_CALLBACK_ENCRYPTION_KEY", def: "", secret: true,
 		help: "server secret (32+ characters) mixed into the encryption of stored callbacks, the names of Redis keys and the state hashes in logs; a comma-separated list rotates keys: the first seals new entries, every one is tried when reading",
 		set:  setEncryptionKeys},
+	{name: "OAUTH_CALLBACK_PUBLIC_URL", def: "", help: "the service's public base URL, like https://auth.example.com (https, or http on a loopback host); sign-in links start there and the registered redirect_uri must be its /callback",
+		set: setPublicURL},
+	{name: "OAUTH_CALLBACK_AUTHORIZE_HOSTS", def: "", help: "comma-separated hosts (like login.microsoftonline.com) that a registration's authorization_url may point to; set, it turns sign-in links on (needs OAUTH_CALLBACK_PUBLIC_URL and OAUTH_CALLBACK_ENCRYPTION_KEY); empty, authorization_url is refused",
+		set: func(c *Config, v string) error { return setHosts(&c.AuthorizeHosts, v) }},
+	{name: "OAUTH_CALLBACK_RETURN_HOSTS", def: "", help: "comma-separated hosts that a registration's return_url may point to; empty, return_url is refused",
+		set: func(c *Config, v string) error { return setHosts(&c.ReturnHosts, v) }},
+	{name: "OAUTH_CALLBACK_RETURN_REDIRECT", def: "false", help: "true: after a sign-in link's callback is stored, the browser is sent to its return_url (303) instead of being offered a link",
+		set: func(c *Config, v string) error { return boolValue(&c.ReturnRedirect, v) }},
 	{name: "OAUTH_CALLBACK_STATE_MIN_LENGTH", def: "1", help: "shortest state accepted (1..512); below 16 a warning at start",
 		set: func(c *Config, v string) error { return intIn(&c.StateMinLength, v, 1, 512) }},
 	{name: "OAUTH_CALLBACK_TEMPLATES_DIR", def: "", help: "directory with success.html, error.html and expired.html (html/template) for the callback page",
@@ -300,6 +314,7 @@ func Load(getenv func(string) string) (Config, error) {
 		if err := checkRedisTopology(&c); err != nil {
 			errs = append(errs, err)
 		}
+		errs = append(errs, checkSignInLinks(&c)...)
 		errs = append(errs, c.loadFiles()...)
 	}
 	if len(errs) > 0 {
@@ -496,6 +511,62 @@ func readableFile(dst *string, v string) error {
 		}
 	}
 	*dst = v
+	return nil
+}
+
+// checkSignInLinks: sign-in links need the public URL (the start URL and
+// the redirect_uri check) and a server secret (the browser binding); each
+// missing one is an error of its own.
+func checkSignInLinks(c *Config) []error {
+	if len(c.AuthorizeHosts) == 0 {
+		return nil
+	}
+	var errs []error
+	if c.PublicURL == "" {
+		errs = append(errs, &Error{Var: "OAUTH_CALLBACK_PUBLIC_URL", Reason: "must be set when OAUTH_CALLBACK_AUTHORIZE_HOSTS is: sign-in links start there"})
+	}
+	if len(c.EncryptionKeys) == 0 {
+		errs = append(errs, &Error{Var: "OAUTH_CALLBACK_ENCRYPTION_KEY", Reason: "must be set when OAUTH_CALLBACK_AUTHORIZE_HOSTS is: it keys the browser binding of sign-in links", secret: true})
+	}
+	return errs
+}
+
+func setPublicURL(c *Config, v string) error {
+	c.PublicURL = ""
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		!(u.Scheme == "https" || u.Scheme == "http" && IsLoopback(u.Hostname())) {
+		return fmt.Errorf("must be https://host[:port][/path] (http only on a loopback host), like https://auth.example.com")
+	}
+	c.PublicURL = strings.TrimSuffix(v, "/")
+	return nil
+}
+
+// IsLoopback reports whether host (a name or an IP, without port) is
+// this machine: localhost or a loopback address.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	addr, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && addr.IsLoopback()
+}
+
+func setHosts(dst *[]string, v string) error {
+	*dst = nil
+	for _, h := range strings.Split(v, ",") {
+		h = strings.ToLower(strings.TrimSpace(h))
+		if h == "" {
+			continue
+		}
+		if strings.ContainsAny(h, "/:@*? ") {
+			return fmt.Errorf("each must be a host name without scheme, port or path, like login.microsoftonline.com")
+		}
+		*dst = append(*dst, h)
+	}
 	return nil
 }
 

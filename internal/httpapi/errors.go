@@ -47,6 +47,12 @@ var storeOutcomes = []storeOutcome{
 	{err: callback.ErrConflictAfterTake, status: http.StatusConflict, reason: "conflict",
 		message: "A different callback arrived after this state's callback was retrieved", logName: "conflict", warn: true,
 		pageTitle: "Sign-in link already used", pageText: "This sign-in was already completed with another response; this one was not used. If you did not just sign in, tell your administrator and quote the request ID below."},
+	{err: callback.ErrCancelled, status: http.StatusGone, reason: "cancelled", message: "Sign-in cancelled", logName: "cancelled",
+		pageTitle: "Sign-in cancelled", pageText: "Your application cancelled this sign-in, so this response was not used. If you still want to sign in, start again from your application."},
+	// A sign-in link's callback from a browser that did not open the link:
+	// a forwarded authorization URL, or login CSRF.
+	{err: callback.ErrUnbound, status: http.StatusForbidden, reason: "unbound", message: "Sign-in not started in this browser", logName: "unbound", warn: true,
+		pageTitle: "Sign-in not started in this browser", pageText: "This sign-in was not started in this browser, so it was not accepted and nothing was stored. Start again from your application, and finish the sign-in in the browser it opens."},
 	{err: callback.ErrFull, status: http.StatusServiceUnavailable, reason: "store_full", message: "Callback store is full, retry later", logName: "store_full", retryAfter: "60",
 		pageTitle: "Sign-in could not be completed", pageText: "The service is busy right now. Try again in a minute: go back to your application and start the sign-in again."},
 	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true,
@@ -183,6 +189,9 @@ func (s *server) noteOutcome(r *http.Request, err error, isCallback bool) storeO
 		annotate(r, slog.String("error", err.Error()))
 	}
 	switch {
+	case o.err == callback.ErrUnbound:
+		s.log.Warn("a sign-in link's callback came from a browser that did not open the link: a forwarded link, or login CSRF; nothing stored",
+			slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)))
 	case o.warn && isCallback:
 		s.log.Warn("conflicting callbacks for one state: someone else may have sent one; nobody gets either code",
 			slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)), slog.String("error", err.Error()))

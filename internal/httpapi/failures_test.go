@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -22,12 +21,19 @@ func (hangingStore) wait(ctx context.Context) error {
 	<-ctx.Done()
 	return fmt.Errorf("%w: %w", callback.ErrUnavailable, ctx.Err())
 }
-func (s hangingStore) Put(ctx context.Context, _ callback.Callback) (bool, error) {
-	return false, s.wait(ctx)
+func (s hangingStore) Put(ctx context.Context, _ callback.Callback) (callback.Receipt, error) {
+	return callback.Receipt{}, s.wait(ctx)
 }
-func (s hangingStore) Register(ctx context.Context, _ string, _ time.Duration, _ json.RawMessage) error {
+func (s hangingStore) Register(ctx context.Context, _ string, _ callback.Registration) error {
 	return s.wait(ctx)
 }
+func (s hangingStore) Start(ctx context.Context, _ string) (string, callback.Link, bool, error) {
+	return "", callback.Link{}, false, s.wait(ctx)
+}
+func (s hangingStore) Status(ctx context.Context, _ string) (callback.Status, error) {
+	return callback.Status{}, s.wait(ctx)
+}
+func (s hangingStore) Cancel(ctx context.Context, _ string) error { return s.wait(ctx) }
 func (s hangingStore) Take(ctx context.Context, _ string) (callback.Callback, error) {
 	return callback.Callback{}, s.wait(ctx)
 }

@@ -58,7 +58,12 @@ func (s *server) handleCallback() http.HandlerFunc {
 func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callback.Callback) {
 	cb.ReceivedAt = time.Now().UTC()
 	annotateState(r, s.stateHash.Hash(cb.State))
-	registered, err := s.put(r.Context(), cb)
+	cookie, bound := s.binding.bound(r, cb.State)
+	cb.Bound = bound
+	receipt, err := s.put(r.Context(), cb)
+	if cookie != "" {
+		clearCookie(w, cookie) // handled: the binding has served
+	}
 	if err != nil {
 		o := s.writeStorePage(w, r, err)
 		s.metrics.CallbackReceived(o.logName)
@@ -67,7 +72,19 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 	if cb.Error == "" {
 		annotate(r, logOutcome(metrics.CallbackStored))
 		s.metrics.CallbackReceived(metrics.CallbackStored)
-		s.writePage(w, r, http.StatusOK, successPage)
+		switch {
+		case receipt.ReturnURL != "" && s.returnRedirect:
+			// The code is never in this URL: the MCP server takes it.
+			w.Header()["Cache-Control"] = noStore
+			w.Header()["Referrer-Policy"] = noReferrer
+			http.Redirect(w, r, receipt.ReturnURL, http.StatusSeeOther)
+		case receipt.ReturnURL != "":
+			p := successPage
+			p.ReturnURL = receipt.ReturnURL
+			s.writePage(w, r, http.StatusOK, p)
+		default:
+			s.writePage(w, r, http.StatusOK, successPage)
+		}
 		return
 	}
 	annotate(r, logOutcome(metrics.CallbackErrorStored))
@@ -76,7 +93,8 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 	p.Message, p.Error = providerError(cb.Error)
 	// Only a flow the MCP server announced is real enough for the
 	// provider's own words: anyone can send an error to /callback.
-	if registered {
+	p.ReturnURL = receipt.ReturnURL
+	if receipt.Registered {
 		p.ErrorDescription = shownDescription(cb.ErrorDescription)
 	}
 	s.writePage(w, r, http.StatusOK, p)

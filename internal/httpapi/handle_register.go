@@ -10,11 +10,12 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 )
 
 const (
-	maxRegisterBody = 8 << 10
+	maxRegisterBody = 16 << 10
 	maxMetadata     = 4 << 10
 )
 
@@ -24,6 +25,10 @@ type registerRequest struct {
 	TTL json.RawMessage `json:"ttl"`
 	// Metadata: any JSON, returned with the callback.
 	Metadata json.RawMessage `json:"metadata"`
+	// AuthorizationURL makes a sign-in link (start_url in the answer);
+	// ReturnURL is where the person goes back to after the callback.
+	AuthorizationURL string `json:"authorization_url"`
+	ReturnURL        string `json:"return_url"`
 
 	ttl time.Duration // TTL, checked
 }
@@ -32,6 +37,7 @@ type registerBody struct {
 	Status    string    `json:"status"`
 	State     string    `json:"state"`
 	ExpiresAt time.Time `json:"expires_at"`
+	StartURL  string    `json:"start_url,omitempty"` // the sign-in link, when one was asked for
 }
 
 // handleRegister lets the MCP server announce a state before it sends the
@@ -48,17 +54,25 @@ func (s *server) handleRegister() http.HandlerFunc {
 		if rerr == nil {
 			req.ttl, rerr = s.registrationTTL(req.TTL)
 		}
+		var link *callback.Link
+		if rerr == nil {
+			link, rerr = s.linkOf(state, req)
+		}
 		if rerr != nil {
 			writeRequestError(w, r, rerr)
 			return
 		}
 		ttl := req.ttl
-		if err := s.register(r.Context(), state, ttl, req.Metadata); err != nil {
+		if err := s.register(r.Context(), state, callback.Registration{TTL: ttl, Metadata: req.Metadata, Link: link}); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
 		annotate(r, logOutcome("registered"))
-		writeJSON(w, http.StatusCreated, registerBody{Status: "registered", State: state, ExpiresAt: time.Now().UTC().Add(ttl)})
+		body := registerBody{Status: "registered", State: state, ExpiresAt: time.Now().UTC().Add(ttl)}
+		if link != nil {
+			body.StartURL = s.publicURL + "/start/" + link.ID
+		}
+		writeJSON(w, http.StatusCreated, body)
 	}
 }
 

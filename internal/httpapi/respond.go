@@ -36,6 +36,7 @@ var (
 	jsonContentType = []string{"application/json"}
 	noStore         = []string{"no-store"}
 	nosniff         = []string{"nosniff"}
+	noReferrer      = []string{"no-referrer"}
 	retryAfter      = []string{"2"}
 )
 
@@ -46,7 +47,7 @@ func (s *server) handleNotFound() http.HandlerFunc {
 }
 
 // allowedMethods are the ones routes.go may use.
-var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodOptions}
+var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions}
 
 // handleMethodNotAllowed answers 405 with the Allow header chi would set,
 // and a message.

@@ -13,6 +13,8 @@ func addRoutes(r chi.Router, s *server) {
 		r.Use(s.rateLimit(s.rateLimitCallback, byNetwork, true)) // per client IP, IPv6 per /56
 		r.Get("/callback", s.handleCallback())                   // compat: query (response_mode=query)
 		r.Post("/callback", s.handleCallback())                  // form_post (response_mode=form_post)
+		// A sign-in link: binds the browser, then 303 to the provider.
+		r.Get("/start/{id}", s.handleStart())
 	})
 
 	r.Group(func(r chi.Router) {
@@ -28,10 +30,16 @@ func addRoutes(r chi.Router, s *server) {
 		r.Use(s.cors, s.requireToken, s.rateLimit(s.rateLimitAPI, byTokenOrIP, false))
 		// compat; ?wait=25s or Prefer: wait=25 makes it a long-poll.
 		r.Get("/api/callback/{state}", s.handleTake())
-		// Register a state before the sign-in (optional TTL and metadata).
+		// Register a state before the sign-in (optional TTL and metadata;
+		// authorization_url for a sign-in link).
 		r.Put("/api/callback/{state}", s.handleRegister())
-		// Preflight requests reach the CORS middleware through this.
+		// Cancel a sign-in: later callbacks and takes get 410 cancelled.
+		r.Delete("/api/callback/{state}", s.handleCancel())
+		// Where a sign-in stands; never the code.
+		r.Get("/api/status/{state}", s.handleStatus())
+		// Preflight requests reach the CORS middleware through these.
 		r.Options("/api/callback/{state}", s.handleMethodNotAllowed())
+		r.Options("/api/status/{state}", s.handleMethodNotAllowed())
 	})
 
 	// For Kubernetes probes and load balancers.

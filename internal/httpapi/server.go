@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -71,6 +72,20 @@ type Options struct {
 	// MemoryNearLimit reports whether the process nears its memory limit;
 	// new long-polls are then answered at once. Nil: never.
 	MemoryNearLimit func() bool
+	// PublicURL is the service's public base URL, without a trailing
+	// slash: sign-in links start there, and a registered redirect_uri
+	// must be its /callback.
+	PublicURL string
+	// AuthorizeHosts turns sign-in links on: the hosts an authorization_url
+	// may point to. ReturnHosts: those a return_url may point to.
+	AuthorizeHosts []string
+	ReturnHosts    []string
+	// ReturnRedirect sends the browser to the return_url (303) once the
+	// callback is stored, instead of offering a link.
+	ReturnRedirect bool
+	// BindingSecrets key the sign-in links' browser binding: the first
+	// makes cookies, every one is accepted. Required with AuthorizeHosts.
+	BindingSecrets [][]byte
 	// Pages renders the callback page, as the operator customised it
 	// (page.New checks the templates at start-up); nil is the built-in page.
 	Pages *page.Renderer
@@ -104,6 +119,12 @@ type server struct {
 	router            http.Handler
 	fullWarning       onceAMinute
 	tokenFailures     *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
+
+	publicURL      string
+	authorizeHosts []string
+	returnHosts    []string
+	returnRedirect bool
+	binding        browserBinding
 }
 
 // NewServer returns the service's HTTP handler: the routes of routes.go on
@@ -139,6 +160,15 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 		stateHash:         opts.StateHasher,
 		memoryNearLimit:   opts.MemoryNearLimit,
 		recheck:           opts.RecheckInterval,
+
+		publicURL:      strings.TrimSuffix(opts.PublicURL, "/"),
+		authorizeHosts: opts.AuthorizeHosts,
+		returnHosts:    opts.ReturnHosts,
+		returnRedirect: opts.ReturnRedirect,
+		binding:        newBrowserBinding(opts.BindingSecrets),
+	}
+	if len(s.authorizeHosts) > 0 && (s.publicURL == "" || len(opts.BindingSecrets) == 0) {
+		panic("httpapi: sign-in links (AuthorizeHosts) need a PublicURL and BindingSecrets")
 	}
 	if s.recheck <= 0 {
 		s.recheck = defaultRecheck
@@ -180,7 +210,7 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 	}
 	s.cors = cors.Handler(cors.Options{
 		AllowedOrigins: origins,
-		AllowedMethods: []string{http.MethodGet, http.MethodPut},
+		AllowedMethods: []string{http.MethodGet, http.MethodPut, http.MethodDelete},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Prefer"},
 		ExposedHeaders: []string{"Preference-Applied", "X-Request-Id"},
 		MaxAge:         600,

@@ -56,16 +56,16 @@ type writeCounter struct {
 	n atomic.Int64
 }
 
-func (w *writeCounter) Put(ctx context.Context, c callback.Callback) (bool, error) {
-	registered, err := w.Store.Put(ctx, c)
+func (w *writeCounter) Put(ctx context.Context, c callback.Callback) (callback.Receipt, error) {
+	receipt, err := w.Store.Put(ctx, c)
 	if err == nil {
 		w.n.Add(1)
 	}
-	return registered, err
+	return receipt, err
 }
 
-func (w *writeCounter) Register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
-	err := w.Store.Register(ctx, state, ttl, metadata)
+func (w *writeCounter) Register(ctx context.Context, state string, reg callback.Registration) error {
+	err := w.Store.Register(ctx, state, reg)
 	if err == nil {
 		w.n.Add(1)
 	}
@@ -578,7 +578,9 @@ func TestMethodNotAllowed(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct{ method, path, allow string }{
 		{http.MethodPut, "/callback", "GET, POST"},
-		{http.MethodDelete, "/api/callback/s", "GET, PUT"},
+		{http.MethodPatch, "/api/callback/s", "GET, PUT, DELETE"},
+		{http.MethodPost, "/api/status/s", "GET"},
+		{http.MethodPost, "/start/AAAAAAAAAAAAAAAAAAAAAA", "GET"},
 		{http.MethodPost, "/health", "GET"},
 		{http.MethodPatch, "/readyz", "GET"},
 	}

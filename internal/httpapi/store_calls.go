@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"encoding/json"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -24,14 +23,35 @@ func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(context.WithoutCancel(ctx), s.storeTimeout)
 }
 
-func (s *server) register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
+func (s *server) register(ctx context.Context, state string, reg callback.Registration) error {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("register", time.Now())
-	return s.store.Register(ctx, state, ttl, metadata)
+	return s.store.Register(ctx, state, reg)
 }
 
-func (s *server) put(ctx context.Context, c callback.Callback) (bool, error) {
+func (s *server) start(ctx context.Context, id string) (string, callback.Link, bool, error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	defer s.timeStore("start", time.Now())
+	return s.store.Start(ctx, id)
+}
+
+func (s *server) status(ctx context.Context, state string) (callback.Status, error) {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	defer s.timeStore("status", time.Now())
+	return s.store.Status(ctx, state)
+}
+
+func (s *server) cancel(ctx context.Context, state string) error {
+	ctx, cancel := s.bounded(ctx)
+	defer cancel()
+	defer s.timeStore("cancel", time.Now())
+	return s.store.Cancel(ctx, state)
+}
+
+func (s *server) put(ctx context.Context, c callback.Callback) (callback.Receipt, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("put", time.Now())

@@ -49,6 +49,9 @@ type Content struct {
 	// RequestID is on every error page, so that a person can quote it to
 	// support and the operator can find the log line.
 	RequestID string
+	// ReturnURL, when set, is offered as a link back to the application
+	// (a sign-in link's return_url, checked against the allowlist).
+	ReturnURL string
 }
 
 // Options customise the pages.
@@ -99,7 +102,7 @@ func New(opts Options) (*Renderer, error) {
 		r.templates[kind] = t
 		// Render once now, so that a template that cannot render stops
 		// start-up instead of failing a person's sign-in later.
-		if _, err := r.render(Content{Kind: kind, Title: "t", Message: "m", Error: "e", ErrorDescription: "d", RequestID: "r"}); err != nil {
+		if _, err := r.render(Content{Kind: kind, Title: "t", Message: "m", Error: "e", ErrorDescription: "d", RequestID: "r", ReturnURL: "https://app.example/"}); err != nil {
 			return nil, fmt.Errorf("page template %s: %w", path, err)
 		}
 	}

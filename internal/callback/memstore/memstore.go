@@ -44,6 +44,7 @@ type Store struct {
 	pending       queue // callbacks not yet taken, oldest first
 	tombstones    queue // taken or conflicted states, oldest first
 	registrations expiryHeap
+	links         map[string]string // sign-in link ID -> state
 	nPending      int64
 	bytes         int64 // counted against maxBytes
 	bytesUnreg    int64 // the part of bytes held by unregistered states
@@ -62,6 +63,7 @@ const (
 	pending                // callback stored, not taken
 	taken                  // tombstone of a taken callback
 	conflicted             // two different callbacks arrived: neither is handed out
+	cancelled              // tombstone of a cancelled sign-in
 )
 
 // record is one state's entry. A callback is kept encoded: one string
@@ -69,10 +71,12 @@ const (
 // callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
 	kind         kind
-	registered   bool   // the state was registered before its callback
-	value        string // pending: the callback, encoded
-	fingerprint  string // pending and taken: callback.Fingerprint
-	metadata     string // from the registration, returned with the callback
+	registered   bool           // the state was registered before its callback
+	value        string         // pending: the callback, encoded
+	fingerprint  string         // pending and taken: callback.Fingerprint
+	metadata     string         // from the registration, returned with the callback
+	link         *callback.Link // the sign-in link, kept while the record lives: callbacks must be bound
+	started      bool           // the link was opened
 	expires      time.Time
 	size         int64 // what the record counts against maxBytes
 	unregistered bool  // size counts against the unregistered share too
@@ -121,6 +125,7 @@ func New(opts Options) *Store {
 		maxBytes:            opts.MaxBytes,
 		requireRegistration: opts.RequireRegistration,
 		records:             make(map[string]*record),
+		links:               make(map[string]string),
 		waiters:             wakeup.NewHub(),
 		sweepInterval:       opts.SweepInterval,
 		stop:                make(chan struct{}),
@@ -130,9 +135,9 @@ func New(opts Options) *Store {
 	return s
 }
 
-// Register implements callback.Store. A ttl of zero, or above the store's,
-// is the store's TTL.
-func (s *Store) Register(_ context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
+// Register implements callback.Store.
+func (s *Store) Register(_ context.Context, state string, reg callback.Registration) error {
+	ttl := reg.TTL
 	if ttl <= 0 || ttl > s.ttl {
 		ttl = s.ttl
 	}
@@ -146,26 +151,56 @@ func (s *Store) Register(_ context.Context, state string, ttl time.Duration, met
 	if len(s.records) >= s.maxEntries {
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
-	size := int64(len(state) + len(metadata) + recordOverhead)
+	size := int64(len(state) + len(reg.Metadata) + recordOverhead)
+	var link *callback.Link
+	if reg.Link != nil {
+		if _, used := s.links[reg.Link.ID]; used {
+			return callback.ErrExists
+		}
+		l := *reg.Link
+		link = &l
+		size += int64(len(l.ID) + len(l.AuthorizationURL) + len(l.ReturnURL))
+	}
 	if err := s.roomLocked(size, false); err != nil {
 		return err
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, metadata: string(metadata), expires: now.Add(ttl)}
+	r := &record{kind: registered, metadata: string(reg.Metadata), link: link, expires: now.Add(ttl)}
 	s.records[state] = r
+	if link != nil {
+		s.links[link.ID] = state
+	}
 	s.resizeLocked(r, size, false)
 	heap.Push(&s.registrations, queueItem{state: state, expires: r.expires})
 	return nil
 }
 
+// Start implements callback.Store.
+func (s *Store) Start(_ context.Context, id string) (string, callback.Link, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(time.Now())
+	state, ok := s.links[id]
+	if !ok {
+		return "", callback.Link{}, false, callback.ErrNotFound
+	}
+	r := s.records[state]
+	if r == nil || r.kind != registered || r.link == nil || r.link.ID != id {
+		return "", callback.Link{}, false, callback.ErrNotFound
+	}
+	first := !r.started
+	r.started = true
+	return state, *r.link, first, nil
+}
+
 // Put implements callback.Store.
-func (s *Store) Put(_ context.Context, c callback.Callback) (bool, error) {
-	registered, err := s.put(c)
+func (s *Store) Put(_ context.Context, c callback.Callback) (callback.Receipt, error) {
+	receipt, err := s.put(c)
 	if err == nil || errors.Is(err, callback.ErrConflict) {
 		// A conflict is news for a waiter too: its take now says so.
 		s.waiters.Notify(c.State)
 	}
-	return registered, err
+	return receipt, err
 }
 
 // Subscribe implements callback.Notifier: Put wakes the waiters directly.
@@ -173,12 +208,12 @@ func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
 	return s.waiters.Subscribe(state)
 }
 
-func (s *Store) put(c callback.Callback) (bool, error) {
+func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	// Encoded before taking the lock, and a copy: nothing the caller keeps,
 	// like the request's query string, stays alive with the entry.
 	encoded, err := callback.Encode(c)
 	if err != nil {
-		return false, fmt.Errorf("encode callback: %w", err)
+		return callback.Receipt{}, fmt.Errorf("encode callback: %w", err)
 	}
 	fingerprint := callback.Fingerprint(c)
 	s.mu.Lock()
@@ -186,23 +221,26 @@ func (s *Store) put(c callback.Callback) (bool, error) {
 	now := time.Now()
 	s.expireLocked(now)
 	r, ok := s.records[c.State]
+	if ok && r.link != nil && !c.Bound && r.kind != taken && r.kind != cancelled {
+		return callback.Receipt{}, callback.ErrUnbound
+	}
 	if ok && r.kind != registered {
-		return r.registered, s.secondCallbackLocked(c.State, r, fingerprint, now)
+		return receiptOf(r), s.secondCallbackLocked(c.State, r, fingerprint, now)
 	}
 	switch {
 	case ok:
 		// The registration becomes the callback, keeping its metadata.
 	case s.requireRegistration:
-		return false, callback.ErrNotRegistered
+		return callback.Receipt{}, callback.ErrNotRegistered
 	case len(s.records) >= s.maxEntries:
-		return false, fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
+		return callback.Receipt{}, fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
 	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
 	if ok {
 		size += int64(len(r.metadata))
 	}
 	if err := s.roomLocked(size-s.sizeOf(r), !ok); err != nil {
-		return false, err
+		return callback.Receipt{}, err
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
 	if !ok {
@@ -213,7 +251,15 @@ func (s *Store) put(c callback.Callback) (bool, error) {
 	s.resizeLocked(r, size, !ok)
 	s.pending.push(state, r.expires)
 	s.nPending++
-	return ok, nil
+	return receiptOf(r), nil
+}
+
+func receiptOf(r *record) callback.Receipt {
+	receipt := callback.Receipt{Registered: r.registered}
+	if r.link != nil {
+		receipt.ReturnURL = r.link.ReturnURL
+	}
+	return receipt
 }
 
 // secondCallbackLocked decides what a callback for a state that already
@@ -223,6 +269,8 @@ func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string
 	switch {
 	case r.kind == conflicted:
 		return callback.ErrConflict
+	case r.kind == cancelled:
+		return callback.ErrCancelled
 	case r.fingerprint == fingerprint:
 		return callback.ErrExists
 	case r.kind == taken:
@@ -301,6 +349,8 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 		return "", "", callback.ErrAlreadyTaken
 	case r.kind == conflicted:
 		return "", "", callback.ErrConflict
+	case r.kind == cancelled:
+		return "", "", callback.ErrCancelled
 	}
 	value, metadata = r.value, r.metadata
 	// The record stays as a tombstone, with the callback's fingerprint, so
@@ -311,6 +361,62 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 	s.tombstones.push(state, r.expires)
 	s.nPending--
 	return value, metadata, nil
+}
+
+// Status implements callback.Store.
+func (s *Store) Status(_ context.Context, state string) (callback.Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.expireLocked(time.Now())
+	r, ok := s.records[state]
+	if !ok {
+		return callback.Status{Progress: callback.ProgressUnknown}, nil
+	}
+	progress := map[kind]callback.Progress{
+		registered: callback.ProgressRegistered,
+		pending:    callback.ProgressReceived,
+		taken:      callback.ProgressTaken,
+		conflicted: callback.ProgressConflict,
+		cancelled:  callback.ProgressCancelled,
+	}[r.kind]
+	if r.kind == registered && r.started {
+		progress = callback.ProgressStarted
+	}
+	return callback.Status{Progress: progress, ExpiresAt: r.expires}, nil
+}
+
+// Cancel implements callback.Store.
+func (s *Store) Cancel(_ context.Context, state string) error {
+	err := s.cancel(state)
+	if err == nil {
+		// A waiter's take now answers "cancelled".
+		s.waiters.Notify(state)
+	}
+	return err
+}
+
+func (s *Store) cancel(state string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	s.expireLocked(now)
+	r, ok := s.records[state]
+	switch {
+	case !ok:
+		return callback.ErrNotFound
+	case r.kind == cancelled:
+		return nil
+	case r.kind == taken:
+		return callback.ErrAlreadyTaken
+	case r.kind == conflicted:
+		return callback.ErrConflict
+	case r.kind == pending:
+		s.nPending--
+	}
+	r.kind, r.value, r.fingerprint, r.metadata, r.expires = cancelled, "", "", "", now.Add(s.ttl)
+	s.resizeLocked(r, int64(len(state)+recordOverhead), r.unregistered)
+	s.tombstones.push(state, r.expires)
+	return nil
 }
 
 // Pending implements callback.Store.
@@ -363,6 +469,9 @@ func (s *Store) expireLocked(now time.Time) {
 			return
 		}
 		delete(s.records, item.state)
+		if r.link != nil {
+			delete(s.links, r.link.ID)
+		}
 		s.resizeLocked(r, 0, false)
 		if r.kind == pending {
 			s.nPending--
@@ -374,7 +483,7 @@ func (s *Store) expireLocked(now time.Time) {
 	}
 	for item, ok := s.tombstones.peek(); ok && !now.Before(item.expires); item, ok = s.tombstones.peek() {
 		s.tombstones.pop()
-		expire(item, taken, conflicted)
+		expire(item, taken, conflicted, cancelled)
 	}
 	for len(s.registrations) > 0 && !now.Before(s.registrations[0].expires) {
 		expire(heap.Pop(&s.registrations).(queueItem), registered)

@@ -47,7 +47,7 @@ func testFullStoreRefusesNewCallbacks(t *testing.T) {
 	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Put when full: got %v, want ErrFull", err)
 	}
-	if err := s.Register(ctx, "r", 0, nil); !errors.Is(err, callback.ErrFull) {
+	if err := s.Register(ctx, "r", callback.Registration{}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Register when full: got %v, want ErrFull", err)
 	}
 	// A tombstone still holds memory: taking does not free a place...
@@ -144,10 +144,10 @@ func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 	put("conflicted", "b")
 	put("pending", "c")
 	put("pending", "c") // duplicate
-	if err := s.Register(ctx, "registered", 10*time.Second, json.RawMessage(`{"k":"v"}`)); err != nil {
+	if err := s.Register(ctx, "registered", callback.Registration{TTL: 10 * time.Second, Metadata: json.RawMessage(`{"k":"v"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Register(ctx, "registered-then-stored", 10*time.Second, nil); err != nil {
+	if err := s.Register(ctx, "registered-then-stored", callback.Registration{TTL: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	put("registered-then-stored", "c")

@@ -68,13 +68,23 @@ var (
 	clusterAdmitLua string
 	//go:embed scripts/cluster_release.lua
 	clusterReleaseLua string
+	//go:embed scripts/start.lua
+	startLua string
+	//go:embed scripts/status.lua
+	statusLua string
+	//go:embed scripts/cancel.lua
+	cancelLua string
 
 	registerScript       = redis.NewScript(registerLua)
 	putScript            = redis.NewScript(accountingLua + putLua)
 	takeScript           = redis.NewScript(accountingLua + takeLua)
 	clusterAdmitScript   = redis.NewScript(accountingLua + clusterAdmitLua)
 	clusterReleaseScript = redis.NewScript(accountingLua + clusterReleaseLua)
-	scripts              = []*redis.Script{registerScript, putScript, takeScript, clusterAdmitScript, clusterReleaseScript}
+	startScript          = redis.NewScript(startLua)
+	statusScript         = redis.NewScript(statusLua)
+	cancelScript         = redis.NewScript(accountingLua + cancelLua)
+	scripts              = []*redis.Script{registerScript, putScript, takeScript, clusterAdmitScript, clusterReleaseScript,
+		startScript, statusScript, cancelScript}
 )
 
 // Results of put.lua.
@@ -85,6 +95,8 @@ const (
 	putConflict          = 3
 	putConflictAfterTake = 4
 	putOverBudget        = 5
+	putUnbound           = 6
+	putCancelled         = 7
 )
 
 // fingerprintLen is the length of callback.Fingerprint, the head of every
@@ -193,36 +205,212 @@ func New(client redis.UniversalClient, opts Options) *Store {
 
 // Register implements callback.Store. A ttl of zero, or above the store's,
 // is the store's TTL.
-func (s *Store) Register(ctx context.Context, state string, ttl time.Duration, metadata json.RawMessage) error {
+func (s *Store) Register(ctx context.Context, state string, reg callback.Registration) error {
+	ttl := reg.TTL
 	if ttl <= 0 || ttl > s.ttl {
 		ttl = s.ttl
 	}
 	k := s.keys(state)
-	value, err := s.sealer.Seal(state, metadata, []byte(k.names[0].registration))
-	if err != nil {
-		return fmt.Errorf("seal registration: %w", err)
+	aad := []byte(k.names[0].registration)
+	var value []byte
+	if reg.Link == nil {
+		sealed, err := s.sealer.Seal(state, reg.Metadata, aad)
+		if err != nil {
+			return fmt.Errorf("seal registration: %w", err)
+		}
+		value = sealed
+	} else {
+		plain, err := json.Marshal(linkRegistration{Link: *reg.Link, Metadata: reg.Metadata})
+		if err != nil {
+			return fmt.Errorf("encode registration: %w", err)
+		}
+		sealed, err := s.sealer.Seal(state, plain, aad)
+		if err != nil {
+			return fmt.Errorf("seal registration: %w", err)
+		}
+		value = append([]byte(linkNotOpened), sealed...)
 	}
 	secs := max(int64(ttl/time.Second), 1)
+	var linkKey string
+	if reg.Link != nil {
+		// The link's key first, in its own slot: it finds the state, sealed
+		// under the link's ID, so that Redis sees neither.
+		linkKey = s.linkKeys(reg.Link.ID)[0]
+		sealedState, err := s.sealer.Seal(linkDomain+reg.Link.ID, []byte(state), []byte(linkKey))
+		if err != nil {
+			return fmt.Errorf("seal link: %w", err)
+		}
+		ok, err := s.client.SetNX(ctx, linkKey, sealedState, time.Duration(secs)*time.Second).Result()
+		if err != nil {
+			return storeError("register link", err)
+		}
+		if !ok {
+			return callback.ErrExists
+		}
+	}
 	ok, err := registerScript.Run(ctx, s.client, k.stateKeys(), value, secs).Int()
+	if err == nil && ok == 0 {
+		err = callback.ErrExists
+	}
+	if err != nil && linkKey != "" {
+		_ = s.client.Del(ctx, linkKey).Err()
+	}
+	if errors.Is(err, callback.ErrExists) {
+		return err
+	}
 	if err != nil {
 		return storeError("register state", err)
 	}
-	if ok == 0 {
-		return callback.ErrExists
+	return nil
+}
+
+// linkRegistration is what a registration with a sign-in link seals.
+type linkRegistration struct {
+	callback.Link
+	Metadata json.RawMessage `json:"metadata,omitempty"`
+}
+
+// A registration with a sign-in link starts with linkNotOpened, which
+// start.lua turns into linkOpened; the sealed link follows.
+const (
+	linkNotOpened = "Lr"
+	linkOpened    = "Ls"
+	// linkDomain keeps a link ID's names and keys apart from a state's.
+	linkDomain = "sign-in-link\x00"
+)
+
+// linkKeys are the keys under which a link's state may be stored, one per
+// secret (the current one first), in a slot of their own.
+func (s *Store) linkKeys(id string) []string {
+	tag := sha256.Sum256([]byte(linkDomain + id))
+	base := s.prefix + "{" + hex.EncodeToString(tag[:2]) + "}:link:"
+	var keys []string
+	for _, n := range s.sealer.Names(linkDomain + id) {
+		keys = append(keys, base+n)
+	}
+	return keys
+}
+
+// openRegistration reads a registration value stored under aad: the
+// metadata, and the link if it has one.
+func (s *Store) openRegistration(state, value string, aad string) (json.RawMessage, *callback.Link, error) {
+	if !strings.HasPrefix(value, "L") {
+		metadata, err := s.sealer.Open(state, []byte(value), []byte(aad))
+		return metadata, nil, err
+	}
+	if len(value) < len(linkNotOpened) {
+		return nil, nil, fmt.Errorf("registration: %d bytes", len(value))
+	}
+	plain, err := s.sealer.Open(state, []byte(value[len(linkNotOpened):]), []byte(aad))
+	if err != nil {
+		return nil, nil, err
+	}
+	var r linkRegistration
+	if err := json.Unmarshal(plain, &r); err != nil {
+		return nil, nil, err
+	}
+	return r.Metadata, &r.Link, nil
+}
+
+// Start implements callback.Store.
+func (s *Store) Start(ctx context.Context, id string) (string, callback.Link, bool, error) {
+	var state string
+	for _, key := range s.linkKeys(id) {
+		sealed, err := s.client.Get(ctx, key).Bytes()
+		if errors.Is(err, redis.Nil) {
+			continue
+		}
+		if err != nil {
+			return "", callback.Link{}, false, storeError("open link", err)
+		}
+		plain, err := s.sealer.Open(linkDomain+id, sealed, []byte(key))
+		if err != nil {
+			return "", callback.Link{}, false, fmt.Errorf("%w: link: %w", callback.ErrUnreadable, err)
+		}
+		state = string(plain)
+		break
+	}
+	if state == "" {
+		return "", callback.Link{}, false, callback.ErrNotFound
+	}
+	k := s.keys(state)
+	res, err := startScript.Run(ctx, s.client, k.stateKeys(), len(k.names)).Slice()
+	if err != nil {
+		return "", callback.Link{}, false, storeError("open link", err)
+	}
+	if len(res) != 4 || res[0] != int64(1) {
+		return "", callback.Link{}, false, callback.ErrNotFound
+	}
+	reg, _ := res[2].(string)
+	at, _ := res[3].(int64)
+	if at < 1 || int(at) > len(k.names) {
+		return "", callback.Link{}, false, fmt.Errorf("open link: unexpected reply")
+	}
+	_, link, err := s.openRegistration(state, reg, k.names[at-1].registration)
+	if err != nil || link == nil {
+		return "", callback.Link{}, false, fmt.Errorf("%w: registration: %v", callback.ErrUnreadable, err)
+	}
+	link.ID = id
+	return state, *link, res[1] == int64(1), nil
+}
+
+// Status implements callback.Store.
+func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
+	k := s.keys(state)
+	res, err := statusScript.Run(ctx, s.client, k.stateKeys(), len(k.names)).Slice()
+	if err != nil {
+		return callback.Status{}, storeError("read status", err)
+	}
+	progress, _ := res[0].(string)
+	ms, _ := res[1].(int64)
+	if len(res) != 2 || progress == "" {
+		return callback.Status{}, fmt.Errorf("read status: unexpected reply %v", res)
+	}
+	st := callback.Status{Progress: callback.Progress(progress)}
+	if st.Progress != callback.ProgressUnknown {
+		st.ExpiresAt = s.now().Add(time.Duration(ms) * time.Millisecond)
+	}
+	return st, nil
+}
+
+// Cancel implements callback.Store.
+func (s *Store) Cancel(ctx context.Context, state string) error {
+	k := s.keys(state)
+	args := []any{s.ttlSecs, s.storedChannel(), len(k.names)}
+	for _, n := range k.names {
+		args = append(args, n.name)
+	}
+	res, err := cancelScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	if err != nil {
+		return storeError("cancel", err)
+	}
+	if len(res) == 0 {
+		return fmt.Errorf("cancel: empty reply")
+	}
+	switch res[0] {
+	case int64(0):
+		return callback.ErrNotFound
+	case int64(2):
+		return callback.ErrAlreadyTaken
+	case int64(3):
+		return callback.ErrConflict
+	}
+	if released, ok := res[1].(string); ok && s.cluster {
+		s.releaseOnCluster(ctx, released)
 	}
 	return nil
 }
 
 // Put implements callback.Store.
-func (s *Store) Put(ctx context.Context, c callback.Callback) (bool, error) {
+func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt, error) {
 	plain, err := callback.Encode(c)
 	if err != nil {
-		return false, fmt.Errorf("encode callback: %w", err)
+		return callback.Receipt{}, fmt.Errorf("encode callback: %w", err)
 	}
 	k := s.keys(c.State)
 	sealed, err := s.sealer.Seal(c.State, plain, []byte(k.names[0].callback))
 	if err != nil {
-		return false, fmt.Errorf("seal callback: %w", err)
+		return callback.Receipt{}, fmt.Errorf("seal callback: %w", err)
 	}
 	fingerprint := callback.Fingerprint(c)
 	value := append([]byte(fingerprint), sealed...)
@@ -233,13 +421,17 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (bool, error) {
 	now := s.now()
 	expiry := now.Add(s.ttl).UnixMilli()
 	size := len(value)
+	bound := "0"
+	if c.Bound {
+		bound = "1"
+	}
 	args := []any{value, s.ttlSecs, expiry, now.UnixMilli(), s.storedChannel(), require, fingerprint,
-		s.maxBytes, s.maxBytesUnregistered, size, len(k.names)}
+		s.maxBytes, s.maxBytesUnregistered, size, len(k.names), bound}
 	for _, n := range k.names {
 		args = append(args, n.name)
 	}
 	if s.cluster {
-		return s.putOnCluster(ctx, k, args, size, expiry, now)
+		return s.putOnCluster(ctx, c.State, k, args, size, expiry, now)
 	}
 	var res []any
 	if s.minReplicas > 0 {
@@ -248,24 +440,24 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (bool, error) {
 		res, err = putScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
 	}
 	if errors.Is(err, callback.ErrNotReplicated) {
-		return false, err
+		return callback.Receipt{}, err
 	}
 	if err != nil {
-		return false, storeError("store callback", err)
+		return callback.Receipt{}, storeError("store callback", err)
 	}
-	return putResult(res)
+	return s.putResult(c.State, k, res)
 }
 
 // putOnCluster admits the callback's bytes in the accounting slot, stores
 // it in the state's slot, and releases what was not stored. A state that
 // has an entry already is not admitted: the put refuses it anyway, and
 // admitting its name twice would count it twice.
-func (s *Store) putOnCluster(ctx context.Context, k stateKeys, args []any, size int, expiry int64, now time.Time) (bool, error) {
+func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, args []any, size int, expiry int64, now time.Time) (callback.Receipt, error) {
 	pipe := s.client.Pipeline()
 	entries := pipe.Exists(ctx, k.entryKeys()...)
 	registrations := pipe.Exists(ctx, k.registrationKeys()...)
 	if _, err := pipe.Exec(ctx); err != nil {
-		return false, storeError("store callback", err)
+		return callback.Receipt{}, storeError("store callback", err)
 	}
 	admitted := false
 	if entries.Val() == 0 {
@@ -276,10 +468,10 @@ func (s *Store) putOnCluster(ctx context.Context, k stateKeys, args []any, size 
 		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, unregistered,
 			s.maxBytes, s.maxBytesUnregistered, expiry, now.UnixMilli()).Int()
 		if err != nil {
-			return false, storeError("store callback", err)
+			return callback.Receipt{}, storeError("store callback", err)
 		}
 		if ok == 0 {
-			return false, fmt.Errorf("%w: the byte budget of %d is used", callback.ErrFull, s.maxBytes)
+			return callback.Receipt{}, fmt.Errorf("%w: the byte budget of %d is used", callback.ErrFull, s.maxBytes)
 		}
 		admitted = true
 	}
@@ -288,19 +480,19 @@ func (s *Store) putOnCluster(ctx context.Context, k stateKeys, args []any, size 
 		if admitted {
 			s.releaseOnCluster(ctx, k.names[0].name)
 		}
-		return false, storeError("store callback", err)
+		return callback.Receipt{}, storeError("store callback", err)
 	}
-	registered, err := putResult(res)
+	receipt, err := s.putResult(state, k, res)
 	if len(res) == 2 && res[0] == int64(putConflict) {
 		if name, ok := res[1].(string); ok {
 			s.releaseOnCluster(ctx, name) // the discarded callback's bytes
 		}
 	}
 	if !admitted {
-		return registered, err
+		return receipt, err
 	}
 	switch {
-	case err == nil && registered == (registrations.Val() > 0):
+	case err == nil && receipt.Registered == (registrations.Val() > 0):
 	case err == nil:
 		// The registration expired between the look and the put: count the
 		// bytes as unregistered now.
@@ -309,7 +501,7 @@ func (s *Store) putOnCluster(ctx context.Context, k stateKeys, args []any, size 
 	default:
 		s.releaseOnCluster(ctx, k.names[0].name)
 	}
-	return registered, err
+	return receipt, err
 }
 
 // releaseOnCluster gives back a name's bytes. If it fails, only the budget
@@ -318,25 +510,43 @@ func (s *Store) releaseOnCluster(ctx context.Context, name string) {
 	_ = clusterReleaseScript.Run(ctx, s.client, s.accountingKeys(), name).Err()
 }
 
-func putResult(res []any) (bool, error) {
+// putResult reads put.lua's reply: for a stored callback, whether the
+// state was registered, and its sign-in link's return URL.
+func (s *Store) putResult(state string, k stateKeys, res []any) (callback.Receipt, error) {
 	if len(res) == 0 {
-		return false, fmt.Errorf("store callback: empty reply")
+		return callback.Receipt{}, fmt.Errorf("store callback: empty reply")
 	}
 	switch res[0] {
 	case int64(putStored):
-		return len(res) == 2 && res[1] == int64(1), nil
+		receipt := callback.Receipt{Registered: len(res) >= 2 && res[1] == int64(1)}
+		if len(res) == 4 {
+			reg, _ := res[2].(string)
+			at, _ := res[3].(int64)
+			if at < 1 || int(at) > len(k.names) {
+				return callback.Receipt{}, fmt.Errorf("store callback: unexpected reply")
+			}
+			// Stored already: an unreadable link only loses the way back.
+			if _, link, err := s.openRegistration(state, reg, k.names[at-1].registration); err == nil && link != nil {
+				receipt.ReturnURL = link.ReturnURL
+			}
+		}
+		return receipt, nil
 	case int64(putDuplicate):
-		return false, callback.ErrExists
+		return callback.Receipt{}, callback.ErrExists
 	case int64(putNotRegistered):
-		return false, callback.ErrNotRegistered
+		return callback.Receipt{}, callback.ErrNotRegistered
 	case int64(putConflict):
-		return false, callback.ErrConflict
+		return callback.Receipt{}, callback.ErrConflict
 	case int64(putConflictAfterTake):
-		return false, callback.ErrConflictAfterTake
+		return callback.Receipt{}, callback.ErrConflictAfterTake
 	case int64(putOverBudget):
-		return false, fmt.Errorf("%w: the byte budget is used", callback.ErrFull)
+		return callback.Receipt{}, fmt.Errorf("%w: the byte budget is used", callback.ErrFull)
+	case int64(putUnbound):
+		return callback.Receipt{}, callback.ErrUnbound
+	case int64(putCancelled):
+		return callback.Receipt{}, callback.ErrCancelled
 	}
-	return false, fmt.Errorf("store callback: unexpected reply %v", res)
+	return callback.Receipt{}, fmt.Errorf("store callback: unexpected reply %v", res)
 }
 
 // putAndWait runs the put script and WAIT on one connection (a pipeline):
@@ -396,6 +606,8 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		return callback.Callback{}, callback.ErrAlreadyTaken
 	case int64(3):
 		return callback.Callback{}, callback.ErrConflict
+	case int64(4):
+		return callback.Callback{}, callback.ErrCancelled
 	}
 	value, ok := res[1].(string)
 	at, ok2 := res[2].(int64)
@@ -422,7 +634,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		if regAt < 1 || int(regAt) > len(k.names) {
 			return callback.Callback{}, fmt.Errorf("take callback: unexpected reply")
 		}
-		metadata, err := s.sealer.Open(state, []byte(reg), []byte(k.names[regAt-1].registration))
+		metadata, _, err := s.openRegistration(state, reg, k.names[regAt-1].registration)
 		if err != nil {
 			return callback.Callback{}, fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
 		}

@@ -272,16 +272,16 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 			state := "state-" + tt.name
 			wake, cancel := tt.peer.Subscribe(state)
 			defer cancel()
-			if err := tt.peer.Register(ctx, state, 0, json.RawMessage(`{"by":"peer"}`)); err != nil {
+			if err := tt.peer.Register(ctx, state, callback.Registration{Metadata: json.RawMessage(`{"by":"peer"}`)}); err != nil {
 				t.Fatalf("Register on the peer: %v", err)
 			}
-			if err := tt.writer.Register(ctx, state, 0, nil); !errors.Is(err, callback.ErrExists) {
+			if err := tt.writer.Register(ctx, state, callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 				t.Fatalf("Register under the other first key: got %v, want ErrExists", err)
 			}
 			storetest.Drain(wake)
-			registered, err := tt.writer.Put(ctx, callback.Callback{State: state, Code: "code"})
-			if err != nil || !registered {
-				t.Fatalf("Put: registered=%v, %v", registered, err)
+			receipt, err := tt.writer.Put(ctx, callback.Callback{State: state, Code: "code"})
+			if err != nil || !receipt.Registered {
+				t.Fatalf("Put: %+v, %v", receipt, err)
 			}
 			select {
 			case <-wake:

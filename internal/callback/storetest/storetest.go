@@ -210,14 +210,14 @@ func Run(t *testing.T, h Harness) {
 
 	run("put reports whether the state was registered", func(t *testing.T) {
 		s := newStore(t)
-		if registered, err := s.Put(ctx, callback.Callback{State: "u", Code: "c", ReceivedAt: received}); err != nil || registered {
-			t.Fatalf("unregistered Put: registered=%v, %v", registered, err)
+		if receipt, err := s.Put(ctx, callback.Callback{State: "u", Code: "c", ReceivedAt: received}); err != nil || receipt.Registered {
+			t.Fatalf("unregistered Put: %+v, %v", receipt, err)
 		}
-		if err := s.Register(ctx, "r", 0, nil); err != nil {
+		if err := s.Register(ctx, "r", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
-		if registered, err := s.Put(ctx, callback.Callback{State: "r", Code: "c", ReceivedAt: received}); err != nil || !registered {
-			t.Fatalf("registered Put: registered=%v, %v", registered, err)
+		if receipt, err := s.Put(ctx, callback.Callback{State: "r", Code: "c", ReceivedAt: received}); err != nil || !receipt.Registered {
+			t.Fatalf("registered Put: %+v, %v", receipt, err)
 		}
 	})
 
@@ -245,7 +245,7 @@ func Run(t *testing.T, h Harness) {
 		if max := budget * 8 / 10 / (4 << 10); stored == 0 || stored > max {
 			t.Fatalf("flood stored %d callbacks of 4 KiB, want 1..%d in a budget of %d", stored, max, budget)
 		}
-		if err := s.Register(ctx, "real", 0, nil); err != nil {
+		if err := s.Register(ctx, "real", callback.Registration{}); err != nil {
 			t.Fatalf("Register during the flood: %v", err)
 		}
 		if _, err := s.Put(ctx, big("real")); err != nil {
@@ -448,7 +448,7 @@ func Run(t *testing.T, h Harness) {
 	run("registration metadata comes back with the callback", func(t *testing.T) {
 		s := newStore(t)
 		meta := json.RawMessage(`{"session":"abc","n":1}`)
-		if err := s.Register(ctx, "reg", 0, meta); err != nil {
+		if err := s.Register(ctx, "reg", callback.Registration{Metadata: meta}); err != nil {
 			t.Fatalf("Register: %v", err)
 		}
 		assertPending(t, s, 0) // a registration is not a callback
@@ -467,14 +467,14 @@ func Run(t *testing.T, h Harness) {
 
 	run("register twice, or after a callback, is refused", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.Register(ctx, "r", 0, nil); err != nil {
+		if err := s.Register(ctx, "r", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Register(ctx, "r", 0, nil); !errors.Is(err, callback.ErrExists) {
+		if err := s.Register(ctx, "r", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Register: got %v, want ErrExists", err)
 		}
 		mustPut(t, s, callback.Callback{State: "p", Code: "c", ReceivedAt: received})
-		if err := s.Register(ctx, "p", 0, nil); !errors.Is(err, callback.ErrExists) {
+		if err := s.Register(ctx, "p", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("Register after Put: got %v, want ErrExists", err)
 		}
 	})
@@ -492,7 +492,7 @@ func Run(t *testing.T, h Harness) {
 		if _, err := s.Take(ctx, "unknown"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take: got %v, want ErrNotFound", err)
 		}
-		if err := s.Register(ctx, "known", time.Second, nil); err != nil {
+		if err := s.Register(ctx, "known", callback.Registration{TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "known", Code: "c", ReceivedAt: received})
@@ -500,7 +500,7 @@ func Run(t *testing.T, h Harness) {
 		if !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Put of a registered state: got %v, want ErrExists", err)
 		}
-		if err := s.Register(ctx, "late", time.Second, nil); err != nil {
+		if err := s.Register(ctx, "late", callback.Registration{TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond)
@@ -511,6 +511,115 @@ func Run(t *testing.T, h Harness) {
 		// The callback outlives a shorter registration, metadata included.
 		if _, err := s.Take(ctx, "known"); err != nil {
 			t.Fatalf("Take of a callback whose registration TTL passed: %v", err)
+		}
+	})
+
+	run("sign-in link: opened once, binds the callback, used up by it", func(t *testing.T) {
+		s := newStore(t)
+		link := callback.Link{ID: "link-0123456789abcdef0123", AuthorizationURL: "https://idp.example/authorize?state=L", ReturnURL: "https://app.example/back"}
+		if err := s.Register(ctx, "L", callback.Registration{Metadata: json.RawMessage(`{"m":1}`), Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		assertProgress(t, s, "L", callback.ProgressRegistered)
+		if _, _, _, err := s.Start(ctx, "link-unknown"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Start of an unknown link: %v, want ErrNotFound", err)
+		}
+		for i, wantFirst := range []bool{true, false} {
+			state, got, first, err := s.Start(ctx, link.ID)
+			if err != nil || state != "L" || got.AuthorizationURL != link.AuthorizationURL || got.ReturnURL != link.ReturnURL || first != wantFirst {
+				t.Fatalf("Start #%d: %q %+v first=%v %v; want L, the link, first=%v", i+1, state, got, first, err, wantFirst)
+			}
+		}
+		assertProgress(t, s, "L", callback.ProgressStarted)
+		if _, err := s.Put(ctx, callback.Callback{State: "L", Code: "forwarded", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
+			t.Fatalf("unbound Put: %v, want ErrUnbound", err)
+		}
+		assertPending(t, s, 0)
+		receipt, err := s.Put(ctx, callback.Callback{State: "L", Code: "c", ReceivedAt: received, Bound: true})
+		if err != nil || !receipt.Registered || receipt.ReturnURL != link.ReturnURL {
+			t.Fatalf("bound Put: %+v, %v; want registered with the return URL", receipt, err)
+		}
+		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Start after the callback: %v, want ErrNotFound (used)", err)
+		}
+		// An unbound callback cannot make the state conflicted either.
+		if _, err := s.Put(ctx, callback.Callback{State: "L", Code: "other", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
+			t.Fatalf("unbound Put after the callback: %v, want ErrUnbound", err)
+		}
+		assertProgress(t, s, "L", callback.ProgressReceived)
+		got, err := s.Take(ctx, "L")
+		if err != nil || got.Code != "c" || string(got.Metadata) != `{"m":1}` {
+			t.Fatalf("Take: %+v, %v", got, err)
+		}
+		assertProgress(t, s, "L", callback.ProgressTaken)
+	})
+
+	run("sign-in link lives as long as its registration", func(t *testing.T) {
+		s := newStore(t)
+		link := callback.Link{ID: "link-short-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
+		if err := s.Register(ctx, "short", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, 1500*time.Millisecond)
+		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Start after the registration expired: %v, want ErrNotFound", err)
+		}
+		assertProgress(t, s, "short", callback.ProgressUnknown)
+	})
+
+	run("cancel discards, leaves a tombstone, and refuses what comes after", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Cancel(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Cancel of an unknown state: %v, want ErrNotFound", err)
+		}
+		assertProgress(t, s, "never", callback.ProgressUnknown)
+
+		link := callback.Link{ID: "link-cancel-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
+		if err := s.Register(ctx, "registered", callback.Registration{Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, callback.Callback{State: "received", Code: "c", ReceivedAt: received})
+		for _, state := range []string{"registered", "received"} {
+			if err := s.Cancel(ctx, state); err != nil {
+				t.Fatalf("Cancel %s: %v", state, err)
+			}
+			if err := s.Cancel(ctx, state); err != nil {
+				t.Fatalf("Cancel %s twice: %v, want nil", state, err)
+			}
+			assertProgress(t, s, state, callback.ProgressCancelled)
+			if _, err := s.Take(ctx, state); !errors.Is(err, callback.ErrCancelled) {
+				t.Fatalf("Take of cancelled %s: %v, want ErrCancelled", state, err)
+			}
+			if _, err := s.Put(ctx, callback.Callback{State: state, Code: "late", ReceivedAt: received, Bound: true}); !errors.Is(err, callback.ErrCancelled) {
+				t.Fatalf("Put to cancelled %s: %v, want ErrCancelled", state, err)
+			}
+		}
+		assertPending(t, s, 0)
+		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Start of a cancelled link: %v, want ErrNotFound", err)
+		}
+
+		mustPut(t, s, callback.Callback{State: "taken", Code: "c", ReceivedAt: received})
+		if _, err := s.Take(ctx, "taken"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Cancel(ctx, "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
+			t.Fatalf("Cancel after the take: %v, want ErrAlreadyTaken", err)
+		}
+		assertProgress(t, s, "taken", callback.ProgressTaken)
+	})
+
+	run("status of a conflicted state", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "x", Code: "a", ReceivedAt: received})
+		st, err := s.Status(ctx, "x")
+		if err != nil || st.Progress != callback.ProgressReceived || st.ExpiresAt.IsZero() {
+			t.Fatalf("Status: %+v, %v; want received with an expiry", st, err)
+		}
+		_, _ = s.Put(ctx, callback.Callback{State: "x", Code: "b", ReceivedAt: received})
+		assertProgress(t, s, "x", callback.ProgressConflict)
+		if err := s.Cancel(ctx, "x"); !errors.Is(err, callback.ErrConflict) {
+			t.Fatalf("Cancel of a conflicted state: %v, want ErrConflict", err)
 		}
 	})
 
@@ -582,4 +691,18 @@ func Bench(b *testing.B, s callback.Store) {
 func randomState(buf []byte) string {
 	_, _ = rand.Read(buf)
 	return hex.EncodeToString(buf)
+}
+
+func assertProgress(t *testing.T, s callback.Store, state string, want callback.Progress) {
+	t.Helper()
+	st, err := s.Status(context.Background(), state)
+	if err != nil {
+		t.Fatalf("Status %s: %v", state, err)
+	}
+	if st.Progress != want {
+		t.Fatalf("Status %s: %q, want %q", state, st.Progress, want)
+	}
+	if (want == callback.ProgressUnknown) != st.ExpiresAt.IsZero() {
+		t.Fatalf("Status %s: expires %v", state, st.ExpiresAt)
+	}
 }

@@ -9,22 +9,38 @@
 --       Cluster (another slot: the caller admits and releases separately).
 -- ARGV: value (fingerprint .. sealed), ttl seconds, expiry ms, now ms,
 --       channel, require registration (1/0), fingerprint, budget bytes,
---       unregistered limit bytes, size, n, the n names.
--- Returns {1, registered} stored, {0} duplicate, {2} not registered,
+--       unregistered limit bytes, size, n, bound (1/0), the n names.
+-- Returns {1, registered, registration if it has a sign-in link, its name
+--         index} stored, {0} duplicate, {2} not registered,
 --         {3} conflicted (a second value: the name of the discarded one),
---         {4} different callback after a take, {5} over the budget.
+--         {4} different callback after a take, {5} over the budget,
+--         {6} not bound to the browser that opened the sign-in link,
+--         {7} cancelled.
+--
+-- A registration with a sign-in link is 'L', then 'r' (not opened yet) or
+-- 's' (opened), then the sealed link; one without is the sealed metadata.
 local n = tonumber(ARGV[11])
 local fingerprint = ARGV[7]
+local bound = ARGV[12]
 local acct = nil
 if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
 local function publishAll()
-  for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[11 + i]) end
+  for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
+end
+
+-- Checked first: a browser that did not open the link changes nothing.
+if bound ~= '1' then
+  for i = 1, n do
+    local reg = redis.call('GET', KEYS[3*i])
+    if reg and string.sub(reg, 1, 1) == 'L' then return {6} end
+  end
 end
 
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
   if tombstone then
     if tombstone == 'c' then return {3} end
+    if tombstone == 'x' then return {7} end
     if string.sub(tombstone, 2) == fingerprint then return {0} end
     return {4}
   end
@@ -35,9 +51,9 @@ for i = 1, n do
     if string.sub(v, 1, 32) == fingerprint then return {0} end
     redis.call('DEL', KEYS[3*i - 2])
     redis.call('SET', KEYS[3*i - 1], 'c', 'EX', ARGV[2])
-    if acct then release(acct, ARGV[11 + i]) end
+    if acct then release(acct, ARGV[12 + i]) end
     publishAll()
-    return {3, ARGV[11 + i]}
+    return {3, ARGV[12 + i]}
   end
 end
 local registered = 0
@@ -47,7 +63,7 @@ end
 if ARGV[6] == '1' and registered == 0 then return {2} end
 if acct then
   prune(acct, ARGV[4])
-  if not admit(acct, ARGV[12], tonumber(ARGV[10]), registered == 0, tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[3]) then
+  if not admit(acct, ARGV[13], tonumber(ARGV[10]), registered == 0, tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[3]) then
     return {5}
   end
 end
@@ -55,5 +71,9 @@ redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 -- The registration lives as long as the callback, for its metadata.
 if registered > 0 then redis.call('EXPIRE', KEYS[3*registered], ARGV[2]) end
 publishAll()
-if registered > 0 then return {1, 1} end
+if registered > 0 then
+  local reg = redis.call('GET', KEYS[3*registered])
+  if string.sub(reg, 1, 1) == 'L' then return {1, 1, reg, registered} end
+  return {1, 1}
+end
 return {1, 0}

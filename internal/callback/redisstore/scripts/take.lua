@@ -4,7 +4,8 @@
 --
 -- KEYS: as put.lua. ARGV: ttl seconds, n, the n names.
 -- Returns {1, value, i, registration or false, j} taken (under name i, the
--- registration under name j), {2} taken before, {3} conflicted, {0} nothing.
+-- registration under name j), {2} taken before, {3} conflicted,
+-- {4} cancelled, {0} nothing.
 local n = tonumber(ARGV[2])
 local acct = nil
 if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
@@ -24,6 +25,7 @@ end
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
   if tombstone == 'c' then return {3} end
+  if tombstone == 'x' then return {4} end
   if tombstone then return {2} end
 end
 return {0}

@@ -1,0 +1,28 @@
+-- Cancels a sign-in: discards the state's pending callback (releasing its
+-- bytes) and registration, leaves a tombstone 'x' and wakes the waiters,
+-- whose take now answers "cancelled". Cancelling twice changes nothing.
+--
+-- KEYS: as put.lua. ARGV: ttl seconds, channel, n, the n names.
+-- Returns {1, the released name or false} cancelled (or already),
+--         {2} taken, {3} conflicted, {0} nothing known.
+local n = tonumber(ARGV[3])
+local acct = nil
+if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
+for i = 1, n do
+  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone == 'x' then return {1, false} end
+  if tombstone == 'c' then return {3} end
+  if tombstone then return {2} end
+end
+local found, released = false, false
+for i = 1, n do
+  if redis.call('DEL', KEYS[3*i - 2]) == 1 then
+    found, released = true, ARGV[3 + i]
+    if acct then release(acct, ARGV[3 + i]) end
+  end
+  if redis.call('DEL', KEYS[3*i]) == 1 then found = true end
+end
+if not found then return {0} end
+redis.call('SET', KEYS[2], 'x', 'EX', ARGV[1])
+for i = 1, n do redis.call('PUBLISH', ARGV[2], ARGV[3 + i]) end
+return {1, released}

@@ -1,0 +1,22 @@
+-- Opens a sign-in link: finds the state's registration with a link, marks
+-- it opened, and says whether this was the first time. A state that has a
+-- callback, a tombstone (taken, conflicted, cancelled) or no registration
+-- has no usable link.
+--
+-- KEYS: as register.lua. ARGV: n.
+-- Returns {1, first (1/0), registration, i} (under name i), {0} none.
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  if redis.call('EXISTS', KEYS[3*i - 2], KEYS[3*i - 1]) > 0 then return {0} end
+end
+for i = 1, n do
+  local reg = redis.call('GET', KEYS[3*i])
+  if reg and string.sub(reg, 1, 1) == 'L' then
+    if string.sub(reg, 2, 2) == 'r' then
+      redis.call('SETRANGE', KEYS[3*i], 1, 's') -- keeps the TTL
+      return {1, 1, reg, i}
+    end
+    return {1, 0, reg, i}
+  end
+end
+return {0}

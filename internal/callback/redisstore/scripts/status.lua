@@ -1,0 +1,27 @@
+-- Reads where a state stands, changing nothing.
+--
+-- KEYS: as register.lua. ARGV: n.
+-- Returns {progress, milliseconds until what it holds expires}.
+local n = tonumber(ARGV[1])
+for i = 1, n do
+  local ttl = redis.call('PTTL', KEYS[3*i - 2])
+  if ttl > 0 then return {'received', ttl} end
+end
+for i = 1, n do
+  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone then
+    local ttl = redis.call('PTTL', KEYS[3*i - 1])
+    if tombstone == 'c' then return {'conflict', ttl} end
+    if tombstone == 'x' then return {'cancelled', ttl} end
+    return {'taken', ttl}
+  end
+end
+for i = 1, n do
+  local reg = redis.call('GET', KEYS[3*i])
+  if reg then
+    local ttl = redis.call('PTTL', KEYS[3*i])
+    if string.sub(reg, 1, 2) == 'Ls' then return {'started', ttl} end
+    return {'registered', ttl}
+  end
+end
+return {'unknown', 0}
