@@ -247,3 +247,38 @@ func TestFilesAreCheckedByLoad(t *testing.T) {
 		t.Fatalf("defaults: pages %v, TLS %v, %v", c.Pages, c.RedisTLSConfig, err)
 	}
 }
+
+func TestSignInLinksNeedAPublicURLAndASecret(t *testing.T) {
+	_, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "login.microsoftonline.com"}))
+	if err == nil {
+		t.Fatal("AUTHORIZE_HOSTS alone was accepted")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], "OAUTH_CALLBACK_PUBLIC_URL") || !strings.HasPrefix(lines[1], "OAUTH_CALLBACK_ENCRYPTION_KEY") {
+		t.Fatalf("want one line naming each missing variable, got:\n%v", err)
+	}
+	c, err := config.Load(env(map[string]string{
+		"OAUTH_CALLBACK_AUTHORIZE_HOSTS": " Login.MicrosoftOnline.com ,",
+		"OAUTH_CALLBACK_PUBLIC_URL":      "https://auth.example.com/",
+		"OAUTH_CALLBACK_ENCRYPTION_KEY":  strings.Repeat("k", 32),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PublicURL != "https://auth.example.com" || len(c.AuthorizeHosts) != 1 || c.AuthorizeHosts[0] != "login.microsoftonline.com" {
+		t.Fatalf("got %q %v", c.PublicURL, c.AuthorizeHosts)
+	}
+	for _, bad := range []map[string]string{
+		{"OAUTH_CALLBACK_PUBLIC_URL": "http://auth.example.com"}, // http off loopback: the cookie is Secure
+		{"OAUTH_CALLBACK_PUBLIC_URL": "auth.example.com"},
+		{"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "https://login.microsoftonline.com"},
+		{"OAUTH_CALLBACK_RETURN_HOSTS": "*.example.com"},
+	} {
+		if _, err := config.Load(env(bad)); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": "http://127.0.0.1:8000"})); err != nil {
+		t.Errorf("loopback http refused: %v", err)
+	}
+}

@@ -1,0 +1,280 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+// Sign-in links (docs/api.md, "Sign-in links"): each rule with a test.
+
+const (
+	publicURL = "https://auth.example.com"
+	authorize = "https://login.example.com/tenant/oauth2/v2.0/authorize?client_id=app&response_type=code"
+)
+
+func withLinks(o *httpapi.Options) {
+	o.PublicURL = publicURL
+	o.AuthorizeHosts = []string{"login.example.com"}
+	o.ReturnHosts = []string{"app.example.com"}
+	o.BindingSecrets = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
+}
+
+func authorizeURL(state string) string {
+	return authorize + "&state=" + url.QueryEscape(state) + "&redirect_uri=" + url.QueryEscape(publicURL+"/callback")
+}
+
+// registerLink registers state with a sign-in link and returns its start
+// URL's path.
+func registerLink(t *testing.T, f *fixture, state, returnURL string) string {
+	t.Helper()
+	body := `{"authorization_url":` + quote(authorizeURL(state))
+	if returnURL != "" {
+		body += `,"return_url":` + quote(returnURL)
+	}
+	rec := f.do(t, http.MethodPut, "/api/callback/"+state, strings.NewReader(body+"}"), "Content-Type", "application/json")
+	wantStatus(t, rec, http.StatusCreated)
+	start, _ := decode(t, rec)["start_url"].(string)
+	if !strings.HasPrefix(start, publicURL+"/start/") {
+		t.Fatalf("start_url %q, want %s/start/<id>", start, publicURL)
+	}
+	id := strings.TrimPrefix(start, publicURL+"/start/")
+	if len(id) < 22 || strings.Contains(start, state) {
+		t.Fatalf("start_url %q: the id must be 128 random bits, not the state", start)
+	}
+	return "/start/" + id
+}
+
+func quote(s string) string { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"` }
+
+// open sends a browser request, with the cookies given.
+func (f *fixture) open(t *testing.T, method, target string, body string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+	t.Helper()
+	var req *http.Request
+	if method == http.MethodPost {
+		req = httptest.NewRequest(method, target, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	} else {
+		req = httptest.NewRequest(method, target, nil)
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestSignInLinkBindsTheBrowserThatOpensIt(t *testing.T) {
+	f := newFixture(t, withLinks)
+	start := registerLink(t, f, "st-bind", "https://app.example.com/done")
+
+	rec := f.open(t, http.MethodGet, start, "", nil)
+	wantStatus(t, rec, http.StatusSeeOther)
+	if got := rec.Header().Get("Location"); got != authorizeURL("st-bind") {
+		t.Fatalf("Location %q, want the authorization URL", got)
+	}
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("cookies: %v", cookies)
+	}
+	c := cookies[0]
+	if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HttpOnly || c.SameSite != http.SameSiteNoneMode || c.Path != "/" || c.Domain != "" {
+		t.Fatalf("binding cookie %+v: want __Host-, Secure, HttpOnly, SameSite=None, Path=/", c)
+	}
+	if strings.Contains(c.Name+c.Value, "st-bind") {
+		t.Fatalf("the cookie names the state: %+v", c)
+	}
+
+	// A reload from the same browser works; another browser is refused.
+	wantStatus(t, f.open(t, http.MethodGet, start, "", cookies), http.StatusSeeOther)
+	rec = f.open(t, http.MethodGet, start, "", nil)
+	wantStatus(t, rec, http.StatusForbidden)
+	if !strings.Contains(rec.Body.String(), "already opened in another browser") {
+		t.Errorf("403 page: %.400s", rec.Body)
+	}
+
+	// The callback with the cookie is stored; the page offers the way back
+	// and clears the cookie.
+	rec = f.open(t, http.MethodGet, "/callback?code=the-code&state=st-bind", "", cookies)
+	wantStatus(t, rec, http.StatusOK)
+	if !strings.Contains(rec.Body.String(), `href="https://app.example.com/done"`) {
+		t.Errorf("no link back on the success page: %.600s", rec.Body)
+	}
+	if cleared := rec.Result().Cookies(); len(cleared) != 1 || cleared[0].Name != c.Name || cleared[0].MaxAge >= 0 {
+		t.Errorf("cookie not cleared: %v", cleared)
+	}
+	// Used: the link is gone.
+	wantStatus(t, f.open(t, http.MethodGet, start, "", cookies), http.StatusNotFound)
+	m := decode(t, f.get(t, "/api/callback/st-bind"))
+	if m["auth_code"] != "the-code" {
+		t.Fatalf("take: %v", m)
+	}
+}
+
+// The attack: the authorization URL (or the start URL) is forwarded to
+// someone else, whose sign-in would reach the MCP session of the sender.
+func TestForwardedSignInIsRefusedAndStoresNothing(t *testing.T) {
+	f := newFixture(t, withLinks)
+	start := registerLink(t, f, "st-forwarded", "")
+	opener := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+
+	// The victim's browser never opened the start URL: no cookie, or a
+	// cookie of another sign-in.
+	other := registerLink(t, f, "st-other", "")
+	otherCookies := f.open(t, http.MethodGet, other, "", nil).Result().Cookies()
+	for name, cookies := range map[string][]*http.Cookie{"no cookie": nil, "another sign-in's cookie": otherCookies} {
+		for _, method := range []string{http.MethodGet, http.MethodPost} {
+			var rec *httptest.ResponseRecorder
+			if method == http.MethodGet {
+				rec = f.open(t, method, "/callback?code=victim-code&state=st-forwarded", "", cookies)
+			} else {
+				rec = f.open(t, method, "/callback", "code=victim-code&state=st-forwarded", cookies)
+			}
+			if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "not started in this browser") {
+				t.Fatalf("%s, %s: %d %.300s; want the 403 page", name, method, rec.Code, rec.Body)
+			}
+		}
+	}
+	if n := f.pending(t); n != 0 {
+		t.Fatalf("stored %d callbacks", n)
+	}
+	waitForMetric(t, f, `oauth_callback_callbacks_received_total{outcome="unbound"} 4`)
+	// The person who opened the link still completes, by form_post.
+	wantStatus(t, f.open(t, http.MethodPost, "/callback", "code=own-code&state=st-forwarded", opener), http.StatusOK)
+	if m := decode(t, f.get(t, "/api/callback/st-forwarded")); m["auth_code"] != "own-code" {
+		t.Fatalf("take: %v", m)
+	}
+}
+
+func TestReturnRedirectSendsTheBrowserBackWithoutTheCode(t *testing.T) {
+	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.ReturnRedirect = true })
+	start := registerLink(t, f, "st-back", "https://app.example.com/back?x=1")
+	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	rec := f.open(t, http.MethodGet, "/callback?code=secret-code&state=st-back", "", cookies)
+	wantStatus(t, rec, http.StatusSeeOther)
+	if got := rec.Header().Get("Location"); got != "https://app.example.com/back?x=1" {
+		t.Fatalf("Location %q", got)
+	}
+	if strings.Contains(rec.Header().Get("Location")+rec.Body.String(), "secret-code") {
+		t.Fatal("the code reached the browser's next URL")
+	}
+}
+
+func TestSignInLinkRegistrationRules(t *testing.T) {
+	good := authorizeURL("st-rule")
+	tests := []struct {
+		name, body string
+		off        bool // the server has no AUTHORIZE_HOSTS
+		want       int
+	}{
+		{"accepted", `{"authorization_url":` + quote(good) + `}`, false, 201},
+		{"loopback over http", `{"authorization_url":` + quote("http://127.0.0.1:9/authorize?state=st-rule") + `}`, false, 400}, // not on the allowlist
+		{"links off", `{"authorization_url":` + quote(good) + `}`, true, 400},
+		{"http", `{"authorization_url":` + quote(strings.Replace(good, "https:", "http:", 1)) + `}`, false, 400},
+		{"host not allowed", `{"authorization_url":` + quote(strings.Replace(good, "login.example.com", "evil.example", 1)) + `}`, false, 400},
+		{"look-alike host", `{"authorization_url":` + quote(strings.Replace(good, "login.example.com", "login.example.com.evil.example", 1)) + `}`, false, 400},
+		{"user info", `{"authorization_url":` + quote(strings.Replace(good, "https://", "https://login.example.com@", 1)) + `}`, false, 400},
+		{"other state", `{"authorization_url":` + quote(authorizeURL("someone-else")) + `}`, false, 400},
+		{"two states", `{"authorization_url":` + quote(good+"&state=st-rule") + `}`, false, 400},
+		{"no state", `{"authorization_url":` + quote(authorize) + `}`, false, 400},
+		{"foreign redirect_uri", `{"authorization_url":` + quote(authorize+"&state=st-rule&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback") + `}`, false, 400},
+		{"relative", `{"authorization_url":"/authorize?state=st-rule"}`, false, 400},
+		{"javascript", `{"authorization_url":"javascript:alert(1)//?state=st-rule"}`, false, 400},
+		{"return_url accepted", `{"authorization_url":` + quote(good) + `,"return_url":"https://app.example.com/x"}`, false, 201},
+		{"return_url host not allowed", `{"authorization_url":` + quote(good) + `,"return_url":"https://evil.example/x"}`, false, 400},
+		{"return_url without a link", `{"return_url":"https://app.example.com/x"}`, false, 400},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			mutate := withLinks
+			if tt.off {
+				mutate = func(*httpapi.Options) {}
+			}
+			f := newFixture(t, mutate)
+			rec := f.do(t, http.MethodPut, "/api/callback/st-rule", strings.NewReader(tt.body), "Content-Type", "application/json")
+			wantStatus(t, rec, tt.want)
+			m := decode(t, rec)
+			if tt.want == 400 {
+				if m["reason"] != "invalid_request" || m["message"] == "" {
+					t.Errorf("400 body: %v", m)
+				}
+				if n := f.store.writes(); n != 0 {
+					t.Errorf("registered anyway (%d writes)", n)
+				}
+			}
+		})
+	}
+}
+
+func TestStatusAndCancel(t *testing.T) {
+	f := newFixture(t, withLinks)
+	status := func(state string) map[string]any {
+		t.Helper()
+		rec := f.get(t, "/api/status/"+state)
+		wantStatus(t, rec, http.StatusOK)
+		m := decode(t, rec)
+		if m["state"] != state {
+			t.Fatalf("status body: %v", m)
+		}
+		return m
+	}
+	if m := status("nobody"); m["status"] != "unknown" || m["expires_at"] != nil {
+		t.Fatalf("unknown: %v", m)
+	}
+	start := registerLink(t, f, "st-s", "")
+	if m := status("st-s"); m["status"] != "registered" || m["expires_at"] == nil {
+		t.Fatalf("registered: %v", m)
+	}
+	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	if m := status("st-s"); m["status"] != "started" {
+		t.Fatalf("started: %v", m)
+	}
+	f.open(t, http.MethodGet, "/callback?code=c&state=st-s", "", cookies)
+	if m := status("st-s"); m["status"] != "received" {
+		t.Fatalf("received: %v", m)
+	}
+	if strings.Contains(f.get(t, "/api/status/st-s").Body.String(), `"c"`) {
+		t.Fatal("status hands out the code")
+	}
+
+	// Cancel: 204, then later callbacks and takes are refused as cancelled.
+	wantStatus(t, f.do(t, http.MethodDelete, "/api/callback/st-s", nil), http.StatusNoContent)
+	if m := status("st-s"); m["status"] != "cancelled" {
+		t.Fatalf("cancelled: %v", m)
+	}
+	rec := f.get(t, "/api/callback/st-s")
+	wantStatus(t, rec, http.StatusGone)
+	if m := decode(t, rec); m["reason"] != "cancelled" {
+		t.Fatalf("take after cancel: %v", m)
+	}
+	mustRegister := f.do(t, http.MethodPut, "/api/callback/st-late", nil)
+	wantStatus(t, mustRegister, http.StatusCreated)
+	wantStatus(t, f.do(t, http.MethodDelete, "/api/callback/st-late", nil), http.StatusNoContent)
+	rec = f.get(t, "/callback?code=late&state=st-late")
+	wantStatus(t, rec, http.StatusGone)
+	if !strings.Contains(rec.Body.String(), "cancelled this sign-in") {
+		t.Errorf("callback after cancel: %.300s", rec.Body)
+	}
+	rec = f.do(t, http.MethodDelete, "/api/callback/never-seen", nil)
+	wantStatus(t, rec, http.StatusNotFound)
+	if m := decode(t, rec); m["reason"] != "not_found" {
+		t.Errorf("cancel unknown: %v", m)
+	}
+}
+
+func TestSignInLinkRoutesNeedTheToken(t *testing.T) {
+	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.APITokens = []string{goodToken} })
+	wantStatus(t, f.get(t, "/api/status/s"), http.StatusUnauthorized)
+	wantStatus(t, f.do(t, http.MethodDelete, "/api/callback/s", nil), http.StatusUnauthorized)
+	// The start URL is the browser's: no token, and an unknown one is a page.
+	rec := f.get(t, "/start/AAAAAAAAAAAAAAAAAAAAAA")
+	wantStatus(t, rec, http.StatusNotFound)
+	if !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
+		t.Errorf("unknown start URL: %s", rec.Header().Get("Content-Type"))
+	}
+}
