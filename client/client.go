@@ -110,7 +110,7 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 const requestSlack = 10 * time.Second
 
 // Wait returns the callback for state once it arrives. It returns
-// ErrAlreadyRetrieved, ErrConflict, a *ProviderError, ErrTimeout when ctx's deadline
+// ErrAlreadyRetrieved, ErrConflict, ErrCancelled, a *ProviderError, ErrTimeout when ctx's deadline
 // passes, or ctx's error when it is cancelled. Network errors and 5xx
 // answers are retried.
 func (c *Client) Wait(ctx context.Context, state string) (*Result, error) {
@@ -143,6 +143,31 @@ var ErrAlreadyRegistered = errors.New("state already registered or used")
 // metadata (any JSON-encodable value, returned as Result.Metadata). A ttl of
 // zero is the server's TTL.
 func (c *Client) Register(ctx context.Context, state string, ttl time.Duration, metadata any) error {
+	_, err := c.register(ctx, state, ttl, metadata, nil)
+	return err
+}
+
+// Link asks for a sign-in link (MCP URL elicitation): the service answers
+// a start URL that sends the person's browser to AuthorizationURL and binds
+// that browser to the state, so that a forwarded link is refused.
+type Link struct {
+	// AuthorizationURL is the identity provider's authorization URL for
+	// this state; its host must be in the server's
+	// OAUTH_CALLBACK_AUTHORIZE_HOSTS, its state parameter the state.
+	AuthorizationURL string
+	// ReturnURL, optional, is where the person goes back to afterwards
+	// (a host in OAUTH_CALLBACK_RETURN_HOSTS).
+	ReturnURL string
+}
+
+// RegisterLink registers state with a sign-in link and returns the start
+// URL to send in the elicitation. Errors as Register; a link the server
+// refuses (a host not allowed, links off) is an error naming the reason.
+func (c *Client) RegisterLink(ctx context.Context, state string, link Link, ttl time.Duration, metadata any) (startURL string, err error) {
+	return c.register(ctx, state, ttl, metadata, &link)
+}
+
+func (c *Client) register(ctx context.Context, state string, ttl time.Duration, metadata any, link *Link) (string, error) {
 	body := map[string]any{}
 	if ttl > 0 {
 		body["ttl"] = int(ttl / time.Second)
@@ -150,31 +175,124 @@ func (c *Client) Register(ctx context.Context, state string, ttl time.Duration, 
 	if metadata != nil {
 		body["metadata"] = metadata
 	}
+	if link != nil {
+		body["authorization_url"] = link.AuthorizationURL
+		if link.ReturnURL != "" {
+			body["return_url"] = link.ReturnURL
+		}
+	}
 	encoded, err := json.Marshal(body)
 	if err != nil {
-		return fmt.Errorf("client: encode registration: %w", err)
+		return "", fmt.Errorf("client: encode registration: %w", err)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, c.base+"/api/callback/"+url.PathEscape(state), bytes.NewReader(encoded))
+	resp, err := c.do(ctx, http.MethodPut, "/api/callback/"+url.PathEscape(state), encoded)
 	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("client: register: %w", err)
+		return "", fmt.Errorf("client: register: %w", err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {
 	case http.StatusCreated:
-		return nil
+		var b struct {
+			StartURL string `json:"start_url"`
+		}
+		if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b); err != nil {
+			return "", fmt.Errorf("client: register: %w", err)
+		}
+		if link != nil && b.StartURL == "" {
+			return "", fmt.Errorf("client: register: the server gave no start_url (does it support sign-in links?)")
+		}
+		return b.StartURL, nil
 	case http.StatusConflict:
-		return ErrAlreadyRegistered
+		return "", ErrAlreadyRegistered
 	default:
-		return fmt.Errorf("client: register: %s", message(resp.Body, resp.Status))
+		return "", fmt.Errorf("client: register: %s", message(resp.Body, resp.Status))
 	}
+}
+
+// ErrNotFound: Cancel found no such state (never registered nor received,
+// or expired).
+var ErrNotFound = errors.New("state unknown or expired")
+
+// ErrCancelled: the sign-in was cancelled (Cancel); start it again.
+var ErrCancelled = errors.New("sign-in cancelled")
+
+// Status is where a sign-in stands: registered, started (its sign-in link
+// was opened), received, taken, conflict, cancelled or unknown.
+type Status struct {
+	State     string     `json:"state"`
+	Status    string     `json:"status"`
+	ExpiresAt *time.Time `json:"expires_at"` // nil when unknown
+}
+
+// Status reads where the sign-in for state stands; it never takes the
+// callback.
+func (c *Client) Status(ctx context.Context, state string) (*Status, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/api/status/"+url.PathEscape(state), nil)
+	if err != nil {
+		return nil, fmt.Errorf("client: status: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("client: status: %s", message(resp.Body, resp.Status))
+	}
+	var st Status
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&st); err != nil {
+		return nil, fmt.Errorf("client: status: %w", err)
+	}
+	return &st, nil
+}
+
+// Cancel cancels the sign-in for state: a later callback, and any Wait,
+// get ErrCancelled. It returns ErrNotFound for an unknown state, and
+// ErrAlreadyRetrieved or ErrConflict when the sign-in is over already.
+func (c *Client) Cancel(ctx context.Context, state string) error {
+	resp, err := c.do(ctx, http.MethodDelete, "/api/callback/"+url.PathEscape(state), nil)
+	if err != nil {
+		return fmt.Errorf("client: cancel: %w", err)
+	}
+	defer resp.Body.Close()
+	switch resp.StatusCode {
+	case http.StatusNoContent:
+		return nil
+	case http.StatusNotFound:
+		return ErrNotFound
+	case http.StatusGone:
+		var b struct{ Reason string }
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b)
+		return goneError(b.Reason)
+	default:
+		return fmt.Errorf("client: cancel: %s", message(resp.Body, resp.Status))
+	}
+}
+
+// goneError is what a 410 means, by its reason.
+func goneError(reason string) error {
+	switch reason {
+	case "conflict":
+		return ErrConflict
+	case "cancelled":
+		return ErrCancelled
+	}
+	return ErrAlreadyRetrieved
+}
+
+// do sends one API request with the token, and body as JSON when set.
+func (c *Client) do(ctx context.Context, method, path string, body []byte) (*http.Response, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, r)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	return c.http.Do(req)
 }
 
 var (
@@ -216,10 +334,8 @@ func (c *Client) poll(ctx context.Context, state string, wait time.Duration) (re
 		return nil, longPolled, errNotYet
 	case http.StatusGone:
 		var b struct{ Reason string }
-		if json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b) == nil && b.Reason == "conflict" {
-			return nil, longPolled, ErrConflict
-		}
-		return nil, longPolled, ErrAlreadyRetrieved
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b)
+		return nil, longPolled, goneError(b.Reason)
 	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
 		return nil, longPolled, fmt.Errorf("client: server refused the request: %s", message(resp.Body, resp.Status))
 	default:

@@ -225,3 +225,37 @@ func TestRegisterThenWaitReturnsMetadata(t *testing.T) {
 		t.Fatalf("got %+v (metadata %s), %v", res, res.Metadata, err)
 	}
 }
+
+func TestSignInLinkStatusAndCancel(t *testing.T) {
+	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
+	t.Cleanup(func() { store.Close() })
+	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{
+		MaxWait: time.Minute, MaxWaiters: 10,
+		PublicURL: "https://auth.example.com", AuthorizeHosts: []string{"login.example.com"},
+		BindingSecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
+	}))
+	t.Cleanup(srv.Close)
+	c := newClient(t, srv.URL)
+	ctx := context.Background()
+
+	start, err := c.RegisterLink(ctx, "s8", client.Link{AuthorizationURL: "https://login.example.com/authorize?state=s8"}, 0, nil)
+	if err != nil || !strings.HasPrefix(start, "https://auth.example.com/start/") {
+		t.Fatalf("RegisterLink: %q, %v", start, err)
+	}
+	if _, err := c.RegisterLink(ctx, "s9", client.Link{AuthorizationURL: "https://evil.example/authorize?state=s9"}, 0, nil); err == nil || !strings.Contains(err.Error(), "OAUTH_CALLBACK_AUTHORIZE_HOSTS") {
+		t.Fatalf("a host the server does not allow: %v", err)
+	}
+	st, err := c.Status(ctx, "s8")
+	if err != nil || st.Status != "registered" || st.ExpiresAt == nil {
+		t.Fatalf("Status: %+v, %v", st, err)
+	}
+	if err := c.Cancel(ctx, "s8"); err != nil {
+		t.Fatalf("Cancel: %v", err)
+	}
+	if _, err := c.Wait(ctx, "s8"); !errors.Is(err, client.ErrCancelled) {
+		t.Fatalf("Wait after Cancel: %v, want ErrCancelled", err)
+	}
+	if err := c.Cancel(ctx, "never"); !errors.Is(err, client.ErrNotFound) {
+		t.Fatalf("Cancel of an unknown state: %v, want ErrNotFound", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
@@ -276,5 +277,19 @@ func TestSignInLinkRoutesNeedTheToken(t *testing.T) {
 	wantStatus(t, rec, http.StatusNotFound)
 	if !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("unknown start URL: %s", rec.Header().Get("Content-Type"))
+	}
+}
+
+// A waiting long-poll learns of the cancel at once, not at its next look.
+func TestCancelWakesTheWaiter(t *testing.T) {
+	f := newFixture(t, withLongPoll(time.Minute, 10))
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/st-wait", nil), http.StatusCreated)
+	held := f.async(t, "/api/callback/st-wait", "Prefer", "wait=30")
+	waitForMetric(t, f, "oauth_callback_waiters 1")
+	wantStatus(t, f.do(t, http.MethodDelete, "/api/callback/st-wait", nil), http.StatusNoContent)
+	rec := await(t, held, 5*time.Second)
+	wantStatus(t, rec, http.StatusGone)
+	if m := decode(t, rec); m["reason"] != "cancelled" {
+		t.Fatalf("waiter's answer: %v", m)
 	}
 }
