@@ -634,3 +634,17 @@ func TestCapacityAgreesWithTheMemoryLimit(t *testing.T) {
 		t.Errorf("a limit too small for any long-poll rendered: %v", err)
 	}
 }
+
+// Sign-in links start at OAUTH_CALLBACK_PUBLIC_URL: the chart passes
+// publicURL on, without its trailing slash, and nothing when it is unset
+// (an address made up from the Service would be wrong for a browser).
+func TestPublicURLReachesTheContainer(t *testing.T) {
+	_, c := mustRender(t, "--set", "publicURL=https://auth.example.com/").app(t)
+	if e := env(c, "OAUTH_CALLBACK_PUBLIC_URL"); e == nil || e.Value != "https://auth.example.com" {
+		t.Errorf("OAUTH_CALLBACK_PUBLIC_URL: %+v", e)
+	}
+	_, c = mustRender(t).app(t)
+	if e := env(c, "OAUTH_CALLBACK_PUBLIC_URL"); e != nil {
+		t.Errorf("OAUTH_CALLBACK_PUBLIC_URL without publicURL: %+v", e)
+	}
+}
