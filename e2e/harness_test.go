@@ -48,6 +48,13 @@ func startReplica(t *testing.T, bin string, env ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startReplicaOn(t, bin, port, env...)
+}
+
+// startReplicaOn is startReplica on a port chosen before, for settings
+// that name the replica's own address (OAUTH_CALLBACK_PUBLIC_URL).
+func startReplicaOn(t *testing.T, bin string, port int, env ...string) string {
+	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
 		"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),

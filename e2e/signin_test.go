@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/client"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
 // env is one provider, and two replicas of the service on one Redis: the
@@ -37,8 +39,17 @@ func newEnv(t *testing.T) *env {
 	bin := buildService(t)
 	redis := redistest.Start(t)
 	e := &env{}
-	common := []string{"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(), "OAUTH_CALLBACK_PRODUCT_NAME=Mail MCP (e2e)"}
-	e.a = startReplica(t, bin, common...)
+	// A is the public address (the browser's); sign-in links start there,
+	// and only the test provider's host may be linked to.
+	portA, err := testnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a = "http://127.0.0.1:" + strconv.Itoa(portA)
+	common := []string{"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(), "OAUTH_CALLBACK_PRODUCT_NAME=Mail MCP (e2e)",
+		"OAUTH_CALLBACK_PUBLIC_URL=" + e.a, "OAUTH_CALLBACK_AUTHORIZE_HOSTS=127.0.0.1",
+		"OAUTH_CALLBACK_ENCRYPTION_KEY=e2e-server-secret-0123456789abcdef"}
+	startReplicaOn(t, bin, portA, common...)
 	e.b = startReplica(t, bin, common...)
 	e.provider = startProvider(t, e.a+"/callback")
 
@@ -176,6 +187,48 @@ func TestSignIn(t *testing.T) {
 		}
 	})
 
+	// MCP URL elicitation: the MCP server registers the authorization URL
+	// and sends the start URL; only the browser that opened it may
+	// complete the sign-in, by query and by form_post.
+	for _, mode := range []string{"query", "form_post"} {
+		t.Run("sign-in link, response_mode="+mode, func(t *testing.T) {
+			state, verifier := randomState(t), oauth2.GenerateVerifier()
+			opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+			if mode == "form_post" {
+				opts = append(opts, oauth2.SetAuthURLParam("response_mode", "form_post"))
+			}
+			authURL := e.oauth.AuthCodeURL(state, opts...)
+			start := registerLink(t, e.b, state, authURL)
+			waiting := e.waitOnB(t, state)
+
+			person := newBrowser(t, true)
+			person.do(t, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS("#allow")))
+
+			// Someone the links were forwarded to, in a browser of their own.
+			other := newBrowser(t, true)
+			other.do(t, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			if h := run(t, other, chromedp.Text(chromedp.CSS("h1"))); h != "Sign-in link opened in another browser" {
+				t.Errorf("forwarded start URL: heading %q", h)
+			}
+			other.do(t, chromedp.Navigate(authURL))
+			other.do(t, chromedp.Click(chromedp.CSS("#allow")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			e.checkPage(t, other, "Sign-in not started in this browser")
+			if mode == "query" {
+				saveScreenshot(t, other, "not-started-here.png")
+			}
+
+			person.do(t, chromedp.Click(chromedp.CSS("#allow")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			e.checkPage(t, person, "Sign-in complete")
+			got := <-waiting
+			if got.err != nil {
+				t.Fatalf("Wait on replica B: %v", got.err)
+			}
+			if _, err := e.oauth.Exchange(context.Background(), got.res.AuthCode, oauth2.VerifierOption(verifier)); err != nil {
+				t.Fatalf("token exchange of the person's code: %v", err)
+			}
+		})
+	}
+
 	t.Run("readable at 320 px", func(t *testing.T) {
 		b := newBrowser(t, true)
 		b.do(t, chromedp.EmulateViewport(320, 640))
@@ -282,6 +335,21 @@ func register(t *testing.T, base, state string) {
 	if err := c.Register(context.Background(), state, 0, nil); err != nil {
 		t.Fatalf("Register: %v", err)
 	}
+}
+
+// registerLink registers state with a sign-in link for authURL on the
+// replica at base, and returns the start URL.
+func registerLink(t *testing.T, base, state, authURL string) string {
+	t.Helper()
+	c, err := client.New(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, err := c.RegisterLink(context.Background(), state, client.Link{AuthorizationURL: authURL}, 0, nil)
+	if err != nil {
+		t.Fatalf("RegisterLink: %v", err)
+	}
+	return start
 }
 
 func saveScreenshot(t *testing.T, b *browser, name string) {
