@@ -72,6 +72,10 @@ func (b browserBinding) cookieName(key []byte, state string) string {
 // cookie must come along with a form_post callback, a cross-site POST.
 func (b browserBinding) cookie(state string, maxAge int) *http.Cookie {
 	key := b.keys[0]
+	// #nosec G124 -- SameSite=None on purpose: a form_post callback is a
+	// cross-site POST, which Lax would strip the cookie from. It is Secure,
+	// HttpOnly and __Host-, and worth nothing without the browser that
+	// opened the link.
 	return &http.Cookie{
 		Name:     b.cookieName(key, state),
 		Value:    base64.RawURLEncoding.EncodeToString(b.mac(key, "value", state)),
@@ -103,6 +107,7 @@ func (b browserBinding) bound(r *http.Request, state string) (string, bool) {
 
 // clear removes the cookie named name.
 func clearCookie(w http.ResponseWriter, name string) {
+	// #nosec G124 -- the same attributes as the cookie it clears.
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})
 }
 

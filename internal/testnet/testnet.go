@@ -31,7 +31,7 @@ func WaitReady(t testing.TB, base string, within time.Duration) {
 	for {
 		resp, err := http.Get(base + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return
 			}
