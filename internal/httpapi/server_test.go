@@ -97,7 +97,7 @@ func newFixtureWithStore(t testing.TB, store callback.Store, mutate ...func(*htt
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	m := metrics.New()
-	f.handler = httpapi.NewServer(store, log, m, opts)
+	f.handler = checkedAgainstSpec(t, httpapi.NewServer(store, log, m, opts))
 	f.metricsHandler = m.Handler()
 	return f
 }
