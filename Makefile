@@ -3,6 +3,8 @@
 BINARY  := oauth-callback-server
 PKG     := ./cmd/oauth-callback-server
 GO      ?= go
+# Debian's python3-httpx and python3-pytest belong to the system Python.
+PYTHON  ?= /usr/bin/python3
 FUZZTIME ?= 60s
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
@@ -25,7 +27,7 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: lint ## lint, every test with -race (real-Redis tests need redis-server), fuzz smoke, test-faults, chart-test and e2e
+test: lint ## lint, every test with -race (real-Redis tests need redis-server), fuzz smoke, test-faults, chart-test, test-clients and e2e
 	# -parallel: the store suites on real Redis wait out TTLs in parallel
 	# subtests, which sleep rather than compute.
 	$(GO) test -race -count=1 -parallel 16 ./...
@@ -35,6 +37,7 @@ test: lint ## lint, every test with -race (real-Redis tests need redis-server), 
 	$(MAKE) fuzz FUZZTIME=20000x
 	$(MAKE) test-faults
 	$(MAKE) chart-test
+	$(MAKE) test-clients
 	$(MAKE) e2e
 
 .PHONY: check
@@ -46,6 +49,10 @@ check: fmt-check vet ## The inner loop: gofmt, vet, staticcheck and the service 
 .PHONY: test-faults
 test-faults: ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slow clients (real redis-server processes); figures in docs/reliability.md
 	$(GO) test -tags faults -count=1 -timeout 15m -run 'TestFault' -v ./cmd/oauth-callback-server/
+
+.PHONY: test-clients
+test-clients: build ## The Python and TypeScript clients' shared scenarios (clients/SCENARIOS.md) against the built binary, on memory and on Redis
+	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) $(PYTHON) -m pytest -q -p no:cacheprovider
 
 .PHONY: e2e
 e2e: ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)

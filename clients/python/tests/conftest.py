@@ -1,0 +1,179 @@
+"""The real service for the client's tests: the binary in $OCS_BIN (make
+test-clients builds it), on the memory store, and on a real redis-server
+with two replicas (callbacks land on A, the client waits on B)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import httpx
+import pytest
+
+TOKEN = "tok-python-client-0123456789"
+SECRET = "python-client-test-secret-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_ready(url: str, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} not ready after {within} s")
+        time.sleep(0.02)
+
+
+@dataclass
+class Replica:
+    port: int
+    env: Dict[str, str]
+    proc: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        env = dict(os.environ, OAUTH_CALLBACK_HOST="127.0.0.1", OAUTH_CALLBACK_PORT=str(self.port),
+                   OAUTH_CALLBACK_DRAIN_DELAY="0", OAUTH_CALLBACK_LOG_LEVEL="warn", **self.env)
+        self.proc = subprocess.Popen([binary()], env=env)
+        wait_ready(self.url)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@dataclass
+class Service:
+    """a takes the callbacks, b the waits; the same replica on memory."""
+
+    a: Replica
+    b: Replica
+    store: str
+    extra: List[subprocess.Popen] = field(default_factory=list)
+    # One client for the test's own requests: a new httpx client per
+    # request costs milliseconds, which would show in the wake latency.
+    http: httpx.Client = field(default_factory=httpx.Client)
+
+    def callback(self, state: str, **params: str) -> httpx.Response:
+        return self.http.get(self.a.url + "/callback", params={"state": state, **params})
+
+    def waiters(self) -> int:
+        body = self.http.get(self.b.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
+        for line in body.splitlines():
+            if line.startswith("oauth_callback_waiters "):
+                return int(float(line.split()[1]))
+        return 0
+
+    def wait_for_waiters(self, n: int, within: float = 10.0) -> None:
+        deadline = time.monotonic() + within
+        while self.waiters() != n:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the server never held {n} long-polls (holds {self.waiters()})")
+            time.sleep(0.005)
+
+    def restart_b(self) -> None:
+        self.b.stop()
+        self.b.start()
+
+
+def binary() -> str:
+    path = os.environ.get("OCS_BIN")
+    if not path or not os.access(path, os.X_OK):
+        pytest.fail("set OCS_BIN to the built service (make test-clients does)")
+    return path
+
+
+def settings(**extra: str) -> Dict[str, str]:
+    env = {
+        "OAUTH_CALLBACK_API_TOKENS": TOKEN,
+        "OAUTH_CALLBACK_RATE_LIMIT_CALLBACK": "0",
+        "OAUTH_CALLBACK_RATE_LIMIT_API": "0",
+        "OAUTH_CALLBACK_ENCRYPTION_KEY": SECRET,
+        "OAUTH_CALLBACK_AUTHORIZE_HOSTS": "login.example.com",
+        # Only a wake-up can deliver within a test's time.
+        "OAUTH_CALLBACK_LONG_POLL_RECHECK": "10m",
+    }
+    env.update(extra)
+    return env
+
+
+def start_service(store: str, **extra: str) -> Service:
+    if store == "memory":
+        port = free_port()
+        r = Replica(port, settings(OAUTH_CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}", **extra))
+        r.start()
+        return Service(r, r, store)
+    if shutil.which("redis-server") is None:
+        if os.environ.get("CI"):
+            pytest.fail("redis-server is missing (CI)")
+        pytest.skip("redis-server is not installed")
+    redis_port = free_port()
+    workdir = tempfile.mkdtemp(prefix="ocs-python-redis-")
+    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                              "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", redis_port), timeout=0.2).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+    port_a = free_port()
+    env = settings(OAUTH_CALLBACK_REDIS_URL=f"redis://127.0.0.1:{redis_port}",
+                   OAUTH_CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port_a}", **extra)
+    a, b = Replica(port_a, env), Replica(free_port(), env)
+    a.start()
+    b.start()
+    return Service(a, b, store, [redis])
+
+
+def stop_service(svc: Service) -> None:
+    svc.http.close()
+    svc.a.stop()
+    svc.b.stop()
+    for p in svc.extra:
+        p.terminate()
+        p.wait(10)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def svc(request):
+    s = start_service(request.param)
+    yield s
+    stop_service(s)
+
+
+@pytest.fixture
+def no_long_poll():
+    """A server that grants no wait, like the original service."""
+    s = start_service("memory", OAUTH_CALLBACK_MAX_WAIT="0")
+    yield s
+    stop_service(s)
+
+
+@pytest.fixture
+def redis_svc():
+    s = start_service("redis")
+    yield s
+    stop_service(s)

@@ -1,0 +1,179 @@
+"""The shared scenarios (clients/SCENARIOS.md) against the real service."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import statistics
+import threading
+import time
+
+import pytest
+
+from conftest import TOKEN, Service
+from oauth_callback_client import (
+    AlreadyRetrieved,
+    CallbackTimeout,
+    Cancelled,
+    Conflict,
+    NotFound,
+    ProviderError,
+    Unauthorized,
+    cancel,
+    register,
+    status,
+    wait_for_callback,
+    wait_for_callback_async,
+)
+
+
+def new_state() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Waiter(threading.Thread):
+    """wait_for_callback in the background."""
+
+    def __init__(self, base_url: str, state: str, **kwargs) -> None:
+        super().__init__(daemon=True)
+        self.args = (base_url, state)
+        self.kwargs = {"token": TOKEN, "timeout": 30.0, **kwargs}
+        self.result = None
+        self.error = None
+        self.finished_at = 0.0
+
+    def run(self) -> None:
+        try:
+            self.result = wait_for_callback(*self.args, **self.kwargs)
+        except Exception as e:  # noqa: BLE001 - handed to the test
+            self.error = e
+        self.finished_at = time.monotonic()
+
+    def outcome(self):
+        self.join(30)
+        assert not self.is_alive(), "the wait never returned"
+        return self.result, self.error
+
+
+def scenario_takes_a_callback_stored_before_the_wait(svc: Service) -> None:
+    state = new_state()
+    assert svc.callback(state, code="c-1", session_state="ss").status_code == 200
+    cb = wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+    assert (cb.auth_code, cb.state, cb.params.get("session_state")) == ("c-1", state, "ss")
+
+
+def scenario_long_poll_wakes_on_the_callback(svc: Service, capsys) -> None:
+    latencies = []
+    for _ in range(20):
+        state = new_state()
+        w = Waiter(svc.b.url, state)
+        w.start()
+        svc.wait_for_waiters(1)
+        sent = time.monotonic()
+        assert svc.callback(state, code="woken").status_code == 200
+        result, error = w.outcome()
+        assert error is None and result.auth_code == "woken"
+        latencies.append((w.finished_at - sent) * 1000)
+    with capsys.disabled():
+        print(f"\n  python sync client, {svc.store}: wake latency median {statistics.median(latencies):.1f} ms, "
+              f"max {max(latencies):.1f} ms (20 waits; from sending the callback to the client returning)")
+
+
+def scenario_polls_a_server_without_long_poll(no_long_poll: Service) -> None:
+    state = new_state()
+    w = Waiter(no_long_poll.b.url, state)
+    w.start()
+    time.sleep(0.3)  # the first poll has found nothing
+    assert no_long_poll.callback(state, code="polled").status_code == 200
+    result, error = w.outcome()
+    assert error is None and result.auth_code == "polled"
+    assert no_long_poll.waiters() == 0  # it never held a request
+
+
+def scenario_provider_error_is_typed(svc: Service) -> None:
+    state = new_state()
+    register(svc.a.url, state, token=TOKEN)  # only then is the description kept for the page
+    svc.callback(state, error="access_denied", error_description="The user declined")
+    with pytest.raises(ProviderError) as e:
+        wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+    assert (e.value.code, e.value.description) == ("access_denied", "The user declined")
+
+
+def scenario_second_take_is_already_retrieved(svc: Service) -> None:
+    state = new_state()
+    svc.callback(state, code="once")
+    assert wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10).auth_code == "once"
+    with pytest.raises(AlreadyRetrieved):
+        wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+
+
+def scenario_conflict_is_reported(svc: Service) -> None:
+    state = new_state()
+    svc.callback(state, code="first")
+    svc.callback(state, code="second")
+    with pytest.raises(Conflict):
+        wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+
+
+def scenario_cancel_ends_the_wait(svc: Service) -> None:
+    state = new_state()
+    register(svc.a.url, state, token=TOKEN)
+    w = Waiter(svc.b.url, state)
+    w.start()
+    svc.wait_for_waiters(1)
+    cancel(svc.a.url, state, token=TOKEN)
+    _, error = w.outcome()
+    assert isinstance(error, Cancelled)
+
+
+def scenario_deadline_raises_timeout(svc: Service) -> None:
+    started = time.monotonic()
+    with pytest.raises(CallbackTimeout):
+        wait_for_callback(svc.b.url, new_state(), token=TOKEN, timeout=1.5)
+    assert time.monotonic() - started < 10
+
+
+def scenario_token_is_sent_and_required(svc: Service) -> None:
+    state = new_state()
+    svc.callback(state, code="tokened")
+    with pytest.raises(Unauthorized):
+        wait_for_callback(svc.b.url, state, timeout=5)
+    assert wait_for_callback(svc.b.url, state, token=TOKEN, timeout=5).auth_code == "tokened"
+
+
+def scenario_sign_in_link_register_status_cancel(svc: Service) -> None:
+    state = new_state()
+    auth = f"https://login.example.com/authorize?client_id=x&state={state}"
+    reg = register(svc.a.url, state, ttl=300, authorization_url=auth, token=TOKEN)
+    assert reg.start_url and reg.start_url.startswith(svc.a.url + "/start/")
+    assert status(svc.b.url, state, token=TOKEN).status == "registered"
+    cancel(svc.b.url, state, token=TOKEN)
+    assert status(svc.a.url, state, token=TOKEN).status == "cancelled"
+    with pytest.raises(NotFound):
+        cancel(svc.a.url, new_state(), token=TOKEN)
+
+
+def scenario_survives_a_server_restart(redis_svc: Service) -> None:
+    state = new_state()
+    w = Waiter(redis_svc.b.url, state)
+    w.start()
+    redis_svc.wait_for_waiters(1)
+    redis_svc.restart_b()  # the held request is answered or cut; the client asks again
+    assert redis_svc.callback(state, code="after-restart").status_code == 200
+    result, error = w.outcome()
+    assert error is None and result.auth_code == "after-restart"
+
+
+def scenario_cancellation_leaves_no_request(svc: Service) -> None:
+    async def main() -> None:
+        task = asyncio.ensure_future(wait_for_callback_async(svc.b.url, new_state(), token=TOKEN, timeout=30))
+        deadline = time.monotonic() + 10
+        while svc.waiters() != 1:
+            assert time.monotonic() < deadline, "the async wait never reached the server"
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    svc.wait_for_waiters(0)  # the server saw the request go
