@@ -53,6 +53,7 @@ test-faults: ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slo
 .PHONY: test-clients
 test-clients: build ## The Python and TypeScript clients' shared scenarios (clients/SCENARIOS.md) against the built binary, on memory and on Redis
 	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) $(PYTHON) -m pytest -q -p no:cacheprovider
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test --test-reporter=spec test/scenarios.test.mjs
 
 .PHONY: e2e
 e2e: ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)

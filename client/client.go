@@ -110,30 +110,58 @@ func New(baseURL string, opts ...Option) (*Client, error) {
 const requestSlack = 10 * time.Second
 
 // Wait returns the callback for state once it arrives. It returns
-// ErrAlreadyRetrieved, ErrConflict, ErrCancelled, a *ProviderError, ErrTimeout when ctx's deadline
-// passes, or ctx's error when it is cancelled. Network errors and 5xx
-// answers are retried.
+// ErrAlreadyRetrieved (ErrAnswerLost when the answer carrying the code was
+// lost), ErrConflict, ErrCancelled, a *ProviderError, ErrUnauthorized,
+// ErrTimeout when ctx's deadline passes, or ctx's error when it is
+// cancelled. Network errors, 429 and 5xx answers are retried with backoff
+// (Retry-After when the server gives it).
 func (c *Client) Wait(ctx context.Context, state string) (*Result, error) {
+	backoff, lost := firstBackoff, false
 	for {
-		res, longPolled, err := c.poll(ctx, state, c.longPoll)
+		res, longPolled, retryAfter, err := c.poll(ctx, state, c.longPoll)
+		delay := c.pollInterval
 		switch {
 		case err == nil:
 			return res, nil
 		case errors.Is(err, errNotYet) && longPolled:
+			backoff = firstBackoff
 			continue // the server waited for us; ask again at once
-		case errors.Is(err, errNotYet), errors.Is(err, errRetry):
+		case errors.Is(err, errNotYet):
 			// Plain polling: a server without long-poll, or one that could
-			// not grant it (busy, shutting down), or a transient failure.
+			// not grant it (busy, shutting down).
+			backoff = firstBackoff
+		case errors.Is(err, errLost), errors.Is(err, errRetry):
+			lost = lost || errors.Is(err, errLost) // the server may have answered with the code
+			delay = backoff
+			if retryAfter > 0 {
+				delay = retryAfter
+			}
+			backoff = min(backoff*2, maxBackoff)
+		case errors.Is(err, ErrAlreadyRetrieved) && lost:
+			return nil, ErrAnswerLost
 		default:
 			return nil, err
 		}
 		select {
 		case <-ctx.Done():
 			return nil, ctxErr(ctx)
-		case <-time.After(c.pollInterval):
+		case <-time.After(delay):
 		}
 	}
 }
+
+// Backoff after a network error, a 429 or a 5xx: doubling up to maxBackoff.
+const (
+	firstBackoff = 250 * time.Millisecond
+	maxBackoff   = 10 * time.Second
+)
+
+// ErrAnswerLost: the callback was handed out in an answer this client never
+// received (the connection failed mid-request). Start the sign-in again.
+var ErrAnswerLost = fmt.Errorf("%w: the answer carrying it was lost; start the sign-in again", ErrAlreadyRetrieved)
+
+// ErrUnauthorized: the server needs an API token (WithToken), or refused it.
+var ErrUnauthorized = errors.New("the server requires a valid API token")
 
 // ErrAlreadyRegistered means the state was registered, or used, before.
 var ErrAlreadyRegistered = errors.New("state already registered or used")
@@ -298,16 +326,18 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte) (*htt
 var (
 	errNotYet = errors.New("not yet")
 	errRetry  = errors.New("retry")
+	errLost   = errors.New("no answer")
 )
 
 // poll makes one request. longPolled reports whether the server granted
-// the wait (Preference-Applied).
-func (c *Client) poll(ctx context.Context, state string, wait time.Duration) (res *Result, longPolled bool, err error) {
+// the wait (Preference-Applied); retryAfter is the server's Retry-After on
+// a 429 or 5xx.
+func (c *Client) poll(ctx context.Context, state string, wait time.Duration) (res *Result, longPolled bool, retryAfter time.Duration, err error) {
 	reqCtx, cancel := context.WithTimeout(ctx, wait+requestSlack)
 	defer cancel()
 	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, c.base+"/api/callback/"+url.PathEscape(state), nil)
 	if err != nil {
-		return nil, false, err
+		return nil, false, 0, err
 	}
 	if wait > 0 {
 		req.Header.Set("Prefer", "wait="+strconv.Itoa(int(wait/time.Second)))
@@ -318,28 +348,33 @@ func (c *Client) poll(ctx context.Context, state string, wait time.Duration) (re
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil, false, ctxErr(ctx)
+			return nil, false, 0, ctxErr(ctx)
 		}
-		return nil, false, errRetry
+		return nil, false, 0, errLost
 	}
 	defer resp.Body.Close()
 	longPolled = strings.HasPrefix(resp.Header.Get("Preference-Applied"), "wait=") &&
 		resp.Header.Get("Preference-Applied") != "wait=0"
 
-	switch resp.StatusCode {
-	case http.StatusOK:
+	switch code := resp.StatusCode; {
+	case code == http.StatusOK:
 		res, err := decode(resp.Body)
-		return res, longPolled, err
-	case http.StatusNotFound:
-		return nil, longPolled, errNotYet
-	case http.StatusGone:
+		return res, longPolled, 0, err
+	case code == http.StatusNotFound:
+		return nil, longPolled, 0, errNotYet
+	case code == http.StatusGone:
 		var b struct{ Reason string }
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b)
-		return nil, longPolled, goneError(b.Reason)
-	case http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden:
-		return nil, longPolled, fmt.Errorf("client: server refused the request: %s", message(resp.Body, resp.Status))
+		return nil, longPolled, 0, goneError(b.Reason)
+	case code == http.StatusUnauthorized:
+		return nil, longPolled, 0, fmt.Errorf("%w: %s", ErrUnauthorized, message(resp.Body, resp.Status))
+	case code == http.StatusTooManyRequests || code >= 500:
+		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs >= 0 {
+			retryAfter = time.Duration(secs) * time.Second
+		}
+		return nil, longPolled, retryAfter, errRetry
 	default:
-		return nil, longPolled, errRetry
+		return nil, longPolled, 0, fmt.Errorf("client: server refused the request: %s", message(resp.Body, resp.Status))
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,12 +49,15 @@ func startReplica(t *testing.T, bin string, env ...string) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return startReplicaOn(t, bin, port, env...)
+	base, _ := startReplicaOn(t, bin, port, env...)
+	return base
 }
 
 // startReplicaOn is startReplica on a port chosen before, for settings
-// that name the replica's own address (OAUTH_CALLBACK_PUBLIC_URL).
-func startReplicaOn(t *testing.T, bin string, port int, env ...string) string {
+// that name the replica's own address (OAUTH_CALLBACK_PUBLIC_URL), or for
+// a restart on the same port. stop ends it (SIGTERM) and waits; the test's
+// end does too.
+func startReplicaOn(t *testing.T, bin string, port int, env ...string) (base string, stop func()) {
 	t.Helper()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(),
@@ -64,13 +68,17 @@ func startReplicaOn(t *testing.T, bin string, port int, env ...string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	})
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			_ = cmd.Process.Signal(syscall.SIGTERM)
+			_ = cmd.Wait()
+		})
+	}
+	t.Cleanup(stop)
+	base = "http://127.0.0.1:" + strconv.Itoa(port)
 	testnet.WaitReady(t, base, 30*time.Second)
-	return base
+	return base, stop
 }
 
 // provider is an OpenID Connect provider with one web client and a login

@@ -51,7 +51,7 @@ class Replica:
 
     def start(self) -> None:
         env = dict(os.environ, OAUTH_CALLBACK_HOST="127.0.0.1", OAUTH_CALLBACK_PORT=str(self.port),
-                   OAUTH_CALLBACK_DRAIN_DELAY="0", OAUTH_CALLBACK_LOG_LEVEL="warn", **self.env)
+                   OAUTH_CALLBACK_DRAIN_DELAY="0", OAUTH_CALLBACK_LOG_LEVEL="error", **self.env)
         self.proc = subprocess.Popen([binary()], env=env)
         wait_ready(self.url)
 

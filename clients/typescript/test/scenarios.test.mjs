@@ -1,0 +1,251 @@
+// The shared scenarios (clients/SCENARIOS.md) against the real service: the
+// binary in $OCS_BIN (make test-clients builds it), on the memory store and
+// on a real redis-server with two replicas (callbacks on A, waits on B).
+
+import { test, describe, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, spawnSync } from "node:child_process";
+import { createServer, connect } from "node:net";
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+
+import {
+  waitForCallback, register, status, cancel,
+  ProviderError, AlreadyRetrieved, Conflict, Cancelled, CallbackTimeout, Unauthorized, NotFound,
+} from "../dist/index.js";
+
+const TOKEN = "tok-typescript-client-0123456789";
+const bin = process.env.OCS_BIN;
+if (!bin) throw new Error("set OCS_BIN to the built service (make test-clients does)");
+const haveRedis = spawnSync("redis-server", ["--version"]).status === 0;
+if (!haveRedis && process.env.CI) throw new Error("redis-server is missing (CI)");
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const newState = () => randomBytes(32).toString("base64url");
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+}
+
+async function until(check, what, withinMs = 10_000) {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${withinMs} ms`);
+    await sleep(5);
+  }
+}
+
+class Replica {
+  constructor(port, env) {
+    this.port = port;
+    this.env = env;
+    this.url = `http://127.0.0.1:${port}`;
+  }
+  async start() {
+    this.proc = spawn(bin, [], {
+      env: { ...process.env, OAUTH_CALLBACK_HOST: "127.0.0.1", OAUTH_CALLBACK_PORT: String(this.port),
+        OAUTH_CALLBACK_DRAIN_DELAY: "0", OAUTH_CALLBACK_LOG_LEVEL: "error", ...this.env },
+      stdio: ["ignore", "inherit", "inherit"],
+    });
+    await until(async () => {
+      try {
+        return (await fetch(this.url + "/readyz")).status === 200;
+      } catch {
+        return false;
+      }
+    }, `${this.url} ready`);
+  }
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((r) => this.proc.once("exit", r));
+    this.proc.kill("SIGTERM");
+    await exited;
+  }
+}
+
+function settings(extra) {
+  return {
+    OAUTH_CALLBACK_API_TOKENS: TOKEN,
+    OAUTH_CALLBACK_RATE_LIMIT_CALLBACK: "0",
+    OAUTH_CALLBACK_RATE_LIMIT_API: "0",
+    OAUTH_CALLBACK_ENCRYPTION_KEY: "typescript-client-test-secret-0123456789",
+    OAUTH_CALLBACK_AUTHORIZE_HOSTS: "login.example.com",
+    OAUTH_CALLBACK_LONG_POLL_RECHECK: "10m", // only a wake-up delivers in time
+    ...extra,
+  };
+}
+
+async function startService(store, extra = {}) {
+  const svc = { store, extra: [] };
+  if (store === "memory") {
+    const port = await freePort();
+    svc.a = svc.b = new Replica(port, settings({ OAUTH_CALLBACK_PUBLIC_URL: `http://127.0.0.1:${port}`, ...extra }));
+    await svc.a.start();
+  } else {
+    const redisPort = await freePort();
+    const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "",
+      "--appendonly", "no", "--dir", mkdtempSync(join(tmpdir(), "ocs-ts-redis-"))], { stdio: "ignore" });
+    svc.extra.push(redis);
+    await until(() => new Promise((resolve) => {
+      const c = connect(redisPort, "127.0.0.1", () => { c.end(); resolve(true); });
+      c.on("error", () => resolve(false));
+    }), "redis-server listening");
+    const portA = await freePort();
+    const env = settings({ OAUTH_CALLBACK_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+      OAUTH_CALLBACK_PUBLIC_URL: `http://127.0.0.1:${portA}`, ...extra });
+    svc.a = new Replica(portA, env);
+    svc.b = new Replica(await freePort(), env);
+    await svc.a.start();
+    await svc.b.start();
+  }
+  svc.callback = (state, params) => fetch(`${svc.a.url}/callback?${new URLSearchParams({ state, ...params })}`);
+  svc.waiters = async () => {
+    const body = await (await fetch(svc.b.url + "/metrics", { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
+    const line = body.split("\n").find((l) => l.startsWith("oauth_callback_waiters "));
+    return line ? Number(line.split(" ")[1]) : 0;
+  };
+  svc.waitForWaiters = (n) => until(async () => (await svc.waiters()) === n, `the server holding ${n} long-polls`);
+  svc.stop = async () => {
+    await svc.a.stop();
+    await svc.b.stop();
+    for (const p of svc.extra) {
+      const exited = new Promise((r) => p.once("exit", r));
+      p.kill("SIGTERM");
+      await exited;
+    }
+  };
+  return svc;
+}
+
+const opts = { token: TOKEN, timeoutMs: 30_000 };
+
+for (const store of ["memory", "redis"]) {
+  describe(store, { skip: store === "redis" && !haveRedis ? "redis-server is not installed" : false }, () => {
+    let svc;
+    before(async () => { svc = await startService(store); });
+    after(async () => { await svc?.stop(); });
+
+    test("scenario takes_a_callback_stored_before_the_wait", async () => {
+      const state = newState();
+      assert.equal((await svc.callback(state, { code: "c-1", session_state: "ss" })).status, 200);
+      const cb = await waitForCallback(svc.b.url, state, opts);
+      assert.deepEqual([cb.auth_code, cb.state, cb.params.session_state], ["c-1", state, "ss"]);
+    });
+
+    test("scenario long_poll_wakes_on_the_callback", async (t) => {
+      const latencies = [];
+      for (let i = 0; i < 20; i++) {
+        const state = newState();
+        let finished = 0;
+        const waiting = waitForCallback(svc.b.url, state, opts).then((cb) => { finished = performance.now(); return cb; });
+        await svc.waitForWaiters(1);
+        const sent = performance.now();
+        assert.equal((await svc.callback(state, { code: "woken" })).status, 200);
+        assert.equal((await waiting).auth_code, "woken");
+        latencies.push(finished - sent);
+      }
+      latencies.sort((x, y) => x - y);
+      t.diagnostic(`typescript client, ${store}: wake latency median ${latencies[10].toFixed(1)} ms, max ${latencies[19].toFixed(1)} ms (20 waits)`);
+    });
+
+    test("scenario provider_error_is_typed", async () => {
+      const state = newState();
+      await register(svc.a.url, state, { token: TOKEN });
+      await svc.callback(state, { error: "access_denied", error_description: "The user declined" });
+      await assert.rejects(waitForCallback(svc.b.url, state, opts), (e) =>
+        e instanceof ProviderError && e.code === "access_denied" && e.description === "The user declined");
+    });
+
+    test("scenario second_take_is_already_retrieved", async () => {
+      const state = newState();
+      await svc.callback(state, { code: "once" });
+      assert.equal((await waitForCallback(svc.b.url, state, opts)).auth_code, "once");
+      await assert.rejects(waitForCallback(svc.b.url, state, opts), AlreadyRetrieved);
+    });
+
+    test("scenario conflict_is_reported", async () => {
+      const state = newState();
+      await svc.callback(state, { code: "first" });
+      await svc.callback(state, { code: "second" });
+      await assert.rejects(waitForCallback(svc.b.url, state, opts), Conflict);
+    });
+
+    test("scenario cancel_ends_the_wait", async () => {
+      const state = newState();
+      await register(svc.a.url, state, { token: TOKEN });
+      const waiting = waitForCallback(svc.b.url, state, opts);
+      await svc.waitForWaiters(1);
+      await cancel(svc.a.url, state, { token: TOKEN });
+      await assert.rejects(waiting, Cancelled);
+    });
+
+    test("scenario deadline_raises_timeout", async () => {
+      const started = Date.now();
+      await assert.rejects(waitForCallback(svc.b.url, newState(), { token: TOKEN, timeoutMs: 1500 }), CallbackTimeout);
+      assert.ok(Date.now() - started < 10_000);
+    });
+
+    test("scenario token_is_sent_and_required", async () => {
+      const state = newState();
+      await svc.callback(state, { code: "tokened" });
+      await assert.rejects(waitForCallback(svc.b.url, state, { timeoutMs: 5000 }), Unauthorized);
+      assert.equal((await waitForCallback(svc.b.url, state, opts)).auth_code, "tokened");
+    });
+
+    test("scenario sign_in_link_register_status_cancel", async () => {
+      const state = newState();
+      const reg = await register(svc.a.url, state, { ttlSeconds: 300, token: TOKEN,
+        authorizationUrl: `https://login.example.com/authorize?client_id=x&state=${state}` });
+      assert.ok(reg.start_url?.startsWith(svc.a.url + "/start/"), reg.start_url);
+      assert.equal((await status(svc.b.url, state, { token: TOKEN })).status, "registered");
+      await cancel(svc.b.url, state, { token: TOKEN });
+      assert.equal((await status(svc.a.url, state, { token: TOKEN })).status, "cancelled");
+      await assert.rejects(cancel(svc.a.url, newState(), { token: TOKEN }), NotFound);
+    });
+
+    test("scenario cancellation_leaves_no_request", async () => {
+      const controller = new AbortController();
+      const waiting = waitForCallback(svc.b.url, newState(), { ...opts, signal: controller.signal });
+      await svc.waitForWaiters(1);
+      controller.abort();
+      await assert.rejects(waiting, (e) => e.name === "AbortError");
+      await svc.waitForWaiters(0);
+    });
+
+    if (store === "redis") {
+      test("scenario survives_a_server_restart", async () => {
+        const state = newState();
+        const waiting = waitForCallback(svc.b.url, state, opts);
+        await svc.waitForWaiters(1);
+        await svc.b.stop();
+        await svc.b.start();
+        assert.equal((await svc.callback(state, { code: "after-restart" })).status, 200);
+        assert.equal((await waiting).auth_code, "after-restart");
+      });
+    }
+  });
+}
+
+describe("a server without long-poll", () => {
+  let svc;
+  before(async () => { svc = await startService("memory", { OAUTH_CALLBACK_MAX_WAIT: "0" }); });
+  after(async () => { await svc?.stop(); });
+
+  test("scenario polls_a_server_without_long_poll", async () => {
+    const state = newState();
+    const waiting = waitForCallback(svc.b.url, state, opts);
+    await sleep(300); // the first poll has found nothing
+    assert.equal((await svc.callback(state, { code: "polled" })).status, 200);
+    assert.equal((await waiting).auth_code, "polled");
+    assert.equal(await svc.waiters(), 0);
+  });
+});

@@ -1,0 +1,388 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/client"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+)
+
+// The Go client's run of the shared scenarios (clients/SCENARIOS.md),
+// against the real binary: on the memory store, and on a real redis-server
+// with two replicas (callbacks land on A, the client waits on B). The
+// Python and TypeScript clients run the same names (make test-clients).
+
+const scenarioToken = "tok-go-client-scenarios-0123456789"
+
+// scenarioService is one setup of the service under the scenarios.
+type scenarioService struct {
+	store    string
+	a, b     string // callbacks go to a, waits to b; the same on memory
+	restartB func(t *testing.T)
+	hasRedis bool
+}
+
+func startScenarioService(t *testing.T, bin, store string, extra ...string) *scenarioService {
+	t.Helper()
+	env := append([]string{
+		"OAUTH_CALLBACK_API_TOKENS=" + scenarioToken,
+		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0",
+		"OAUTH_CALLBACK_ENCRYPTION_KEY=go-client-scenarios-secret-0123456789",
+		"OAUTH_CALLBACK_AUTHORIZE_HOSTS=login.example.com",
+		"OAUTH_CALLBACK_LONG_POLL_RECHECK=10m", // only a wake-up delivers in time
+		"OAUTH_CALLBACK_LOG_LEVEL=error",
+	}, extra...)
+	portA, err := testnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, fmt.Sprintf("OAUTH_CALLBACK_PUBLIC_URL=http://127.0.0.1:%d", portA))
+	s := &scenarioService{store: store}
+	if store == "memory" {
+		s.a, _ = startReplicaOn(t, bin, portA, env...)
+		s.b = s.a
+		return s
+	}
+	redis := redistest.Start(t)
+	env = append(env, "OAUTH_CALLBACK_REDIS_URL="+redis.URL())
+	s.a, _ = startReplicaOn(t, bin, portA, env...)
+	portB, err := testnet.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stopB func()
+	s.b, stopB = startReplicaOn(t, bin, portB, env...)
+	s.hasRedis = true
+	// The new process belongs to the service's test, not to the subtest
+	// that restarts it.
+	owner := t
+	s.restartB = func(*testing.T) {
+		stopB()
+		_, stopB = startReplicaOn(owner, bin, portB, env...)
+	}
+	return s
+}
+
+func (s *scenarioService) callback(t *testing.T, state string, params ...string) {
+	t.Helper()
+	q := url.Values{"state": {state}}
+	for i := 0; i+1 < len(params); i += 2 {
+		q.Set(params[i], params[i+1])
+	}
+	resp, err := http.Get(s.a + "/callback?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusConflict {
+		t.Fatalf("callback: %d", resp.StatusCode)
+	}
+}
+
+func (s *scenarioService) waiters(t *testing.T) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, s.b+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+scenarioToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(body), "\n") {
+		if v, ok := strings.CutPrefix(line, "oauth_callback_waiters "); ok {
+			n, _ := strconv.ParseFloat(v, 64)
+			return int(n)
+		}
+	}
+	return 0
+}
+
+func (s *scenarioService) waitForWaiters(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.waiters(t) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server never held %d long-polls", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func newScenarioClient(t *testing.T, base string, opts ...client.Option) *client.Client {
+	t.Helper()
+	c, err := client.New(base, append([]client.Option{client.WithToken(scenarioToken)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+type waited struct {
+	res *client.Result
+	err error
+	at  time.Time
+}
+
+func waitAsync(ctx context.Context, c *client.Client, state string) <-chan waited {
+	out := make(chan waited, 1)
+	go func() {
+		res, err := c.Wait(ctx, state)
+		out <- waited{res, err, time.Now()}
+	}()
+	return out
+}
+
+func timeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// scenarios are the shared scenarios, by name, as the Go client runs them.
+var scenarios = map[string]func(t *testing.T, s *scenarioService){
+	"takes_a_callback_stored_before_the_wait": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		s.callback(t, state, "code", "c-1", "session_state", "ss")
+		res, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state)
+		if err != nil || res.AuthCode != "c-1" || res.State != state || res.Params["session_state"] != "ss" {
+			t.Fatalf("Wait: %+v, %v", res, err)
+		}
+	},
+	"long_poll_wakes_on_the_callback": func(t *testing.T, s *scenarioService) {
+		var latencies []time.Duration
+		c := newScenarioClient(t, s.b)
+		for range 20 {
+			state := randomState(t)
+			w := waitAsync(timeout(t, 30*time.Second), c, state)
+			s.waitForWaiters(t, 1)
+			sent := time.Now()
+			s.callback(t, state, "code", "woken")
+			got := <-w
+			if got.err != nil || got.res.AuthCode != "woken" {
+				t.Fatalf("Wait: %+v, %v", got.res, got.err)
+			}
+			latencies = append(latencies, got.at.Sub(sent))
+		}
+		slices.Sort(latencies)
+		t.Logf("go client, %s: wake latency median %.1f ms, max %.1f ms (20 waits)", s.store,
+			float64(latencies[10].Microseconds())/1000, float64(latencies[19].Microseconds())/1000)
+	},
+	"provider_error_is_typed": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		if err := newScenarioClient(t, s.a).Register(context.Background(), state, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		s.callback(t, state, "error", "access_denied", "error_description", "The user declined")
+		_, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state)
+		var pe *client.ProviderError
+		if !errors.As(err, &pe) || pe.Code != "access_denied" || pe.Description != "The user declined" {
+			t.Fatalf("Wait: %v, want the typed provider error", err)
+		}
+	},
+	"second_take_is_already_retrieved": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		s.callback(t, state, "code", "once")
+		c := newScenarioClient(t, s.b)
+		if res, err := c.Wait(timeout(t, 10*time.Second), state); err != nil || res.AuthCode != "once" {
+			t.Fatalf("first Wait: %+v, %v", res, err)
+		}
+		if _, err := c.Wait(timeout(t, 10*time.Second), state); !errors.Is(err, client.ErrAlreadyRetrieved) {
+			t.Fatalf("second Wait: %v", err)
+		}
+	},
+	"conflict_is_reported": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		s.callback(t, state, "code", "first")
+		s.callback(t, state, "code", "second")
+		if _, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state); !errors.Is(err, client.ErrConflict) {
+			t.Fatalf("Wait: %v, want ErrConflict", err)
+		}
+	},
+	"cancel_ends_the_wait": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		if err := newScenarioClient(t, s.a).Register(context.Background(), state, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		w := waitAsync(timeout(t, 30*time.Second), newScenarioClient(t, s.b), state)
+		s.waitForWaiters(t, 1)
+		if err := newScenarioClient(t, s.a).Cancel(context.Background(), state); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-w; !errors.Is(got.err, client.ErrCancelled) {
+			t.Fatalf("Wait: %v, want ErrCancelled", got.err)
+		}
+	},
+	"deadline_raises_timeout": func(t *testing.T, s *scenarioService) {
+		if _, err := newScenarioClient(t, s.b).Wait(timeout(t, 1500*time.Millisecond), randomState(t)); !errors.Is(err, client.ErrTimeout) {
+			t.Fatalf("Wait: %v, want ErrTimeout", err)
+		}
+	},
+	"token_is_sent_and_required": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		s.callback(t, state, "code", "tokened")
+		anonymous, err := client.New(s.b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := anonymous.Wait(timeout(t, 5*time.Second), state); !errors.Is(err, client.ErrUnauthorized) {
+			t.Fatalf("without the token: %v, want ErrUnauthorized", err)
+		}
+		if res, err := newScenarioClient(t, s.b).Wait(timeout(t, 5*time.Second), state); err != nil || res.AuthCode != "tokened" {
+			t.Fatalf("with the token: %+v, %v", res, err)
+		}
+	},
+	"sign_in_link_register_status_cancel": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		ctx := context.Background()
+		start, err := newScenarioClient(t, s.a).RegisterLink(ctx, state,
+			client.Link{AuthorizationURL: "https://login.example.com/authorize?client_id=x&state=" + state}, 5*time.Minute, nil)
+		if err != nil || !strings.HasPrefix(start, s.a+"/start/") {
+			t.Fatalf("RegisterLink: %q, %v", start, err)
+		}
+		c := newScenarioClient(t, s.b)
+		if st, err := c.Status(ctx, state); err != nil || st.Status != "registered" {
+			t.Fatalf("Status: %+v, %v", st, err)
+		}
+		if err := c.Cancel(ctx, state); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := newScenarioClient(t, s.a).Status(ctx, state); err != nil || st.Status != "cancelled" {
+			t.Fatalf("Status after Cancel: %+v, %v", st, err)
+		}
+		if err := c.Cancel(ctx, randomState(t)); !errors.Is(err, client.ErrNotFound) {
+			t.Fatalf("Cancel of an unknown state: %v", err)
+		}
+	},
+	"survives_a_server_restart": func(t *testing.T, s *scenarioService) {
+		if !s.hasRedis {
+			t.Skip("on Redis only: the memory store forgets on restart")
+		}
+		state := randomState(t)
+		w := waitAsync(timeout(t, 30*time.Second), newScenarioClient(t, s.b), state)
+		s.waitForWaiters(t, 1)
+		s.restartB(t)
+		s.callback(t, state, "code", "after-restart")
+		if got := <-w; got.err != nil || got.res.AuthCode != "after-restart" {
+			t.Fatalf("Wait: %+v, %v", got.res, got.err)
+		}
+	},
+	"cancellation_leaves_no_request": func(t *testing.T, s *scenarioService) {
+		ctx, cancel := context.WithCancel(context.Background())
+		w := waitAsync(ctx, newScenarioClient(t, s.b), randomState(t))
+		s.waitForWaiters(t, 1)
+		cancel()
+		if got := <-w; !errors.Is(got.err, context.Canceled) {
+			t.Fatalf("Wait: %v, want context.Canceled", got.err)
+		}
+		s.waitForWaiters(t, 0)
+	},
+}
+
+func TestScenarios(t *testing.T) {
+	bin := buildService(t)
+	for _, store := range []string{"memory", "redis"} {
+		t.Run(store, func(t *testing.T) {
+			s := startScenarioService(t, bin, store)
+			for _, name := range scenarioNames(t) {
+				if name == "polls_a_server_without_long_poll" {
+					continue // its own server, below
+				}
+				t.Run(name, func(t *testing.T) { scenarios[name](t, s) })
+			}
+		})
+	}
+	t.Run("no long-poll", func(t *testing.T) {
+		s := startScenarioService(t, bin, "memory", "OAUTH_CALLBACK_MAX_WAIT=0")
+		t.Run("polls_a_server_without_long_poll", func(t *testing.T) {
+			state := randomState(t)
+			w := waitAsync(timeout(t, 30*time.Second), newScenarioClient(t, s.b), state)
+			time.Sleep(300 * time.Millisecond) // the first poll has found nothing
+			s.callback(t, state, "code", "polled")
+			if got := <-w; got.err != nil || got.res.AuthCode != "polled" {
+				t.Fatalf("Wait: %+v, %v", got.res, got.err)
+			}
+			if n := s.waiters(t); n != 0 {
+				t.Fatalf("the server held %d long-polls", n)
+			}
+		})
+	})
+}
+
+var scenarioRow = regexp.MustCompile("^\\| `([a-z_]+)` \\|")
+
+// scenarioNames reads the shared list from clients/SCENARIOS.md.
+func scenarioNames(t *testing.T) []string {
+	t.Helper()
+	f, err := os.Open("../clients/SCENARIOS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var names []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if m := scenarioRow.FindStringSubmatch(sc.Text()); m != nil {
+			names = append(names, m[1])
+		}
+	}
+	if len(names) == 0 {
+		t.Fatal("no scenarios in clients/SCENARIOS.md")
+	}
+	return names
+}
+
+// TestEveryClientRunsEveryScenario: each scenario of the shared list is in
+// the Go, Python and TypeScript suites under its name, and nothing else is.
+func TestEveryClientRunsEveryScenario(t *testing.T) {
+	names := scenarioNames(t)
+	read := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	python := read("../clients/python/tests/test_scenarios.py")
+	typescript := read("../clients/typescript/test/scenarios.test.mjs")
+	for _, name := range names {
+		if _, inGo := scenarios[name]; !inGo && name != "polls_a_server_without_long_poll" {
+			t.Errorf("Go (e2e/scenarios_test.go) lacks %s", name)
+		}
+		if !strings.Contains(python, "def scenario_"+name+"(") {
+			t.Errorf("Python (clients/python/tests/test_scenarios.py) lacks scenario_%s", name)
+		}
+		if !strings.Contains(typescript, `"scenario `+name+`"`) {
+			t.Errorf("TypeScript (clients/typescript/test/scenarios.test.mjs) lacks \"scenario %s\"", name)
+		}
+	}
+	for name := range scenarios {
+		if !slices.Contains(names, name) {
+			t.Errorf("Go runs %s, which clients/SCENARIOS.md does not list", name)
+		}
+	}
+	for _, m := range regexp.MustCompile(`def scenario_([a-z_]+)\(`).FindAllStringSubmatch(python, -1) {
+		if !slices.Contains(names, m[1]) {
+			t.Errorf("Python runs %s, which clients/SCENARIOS.md does not list", m[1])
+		}
+	}
+	for _, m := range regexp.MustCompile(`"scenario ([a-z_]+)"`).FindAllStringSubmatch(typescript, -1) {
+		if !slices.Contains(names, m[1]) {
+			t.Errorf("TypeScript runs %s, which clients/SCENARIOS.md does not list", m[1])
+		}
+	}
+}
