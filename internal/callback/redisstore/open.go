@@ -16,8 +16,10 @@ import (
 // topology cfg selects, the version check (waiting up to startupWait while
 // Redis cannot be reached, so that a service started together with its
 // Redis does not crash-loop while Redis boots), the scripts, and the store.
-// The topology decides opts.Cluster; log gets the waiting.
+// The topology decides opts.Cluster; log gets the waiting, and go-redis's
+// own lines (RouteClientLogs).
 func Open(ctx context.Context, cfg ClientConfig, opts Options, startupWait time.Duration, log *slog.Logger) (*Store, error) {
+	RouteClientLogs(log, 10*time.Second)
 	client, err := NewClient(cfg)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -372,3 +373,51 @@ func TestOpen(t *testing.T) {
 		t.Fatalf("Open without Redis: got %v, want ErrUnavailable", err)
 	}
 }
+
+// go-redis's own lines while Redis is down go through slog, once per
+// interval, with the count of those left out.
+func TestClientLogsGoThroughSlogRateLimited(t *testing.T) {
+	var buf bytes.Buffer
+	var mu sync.Mutex
+	log := slog.New(slog.NewJSONHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return buf.Write(p)
+	}), nil))
+	redisstore.RouteClientLogs(log, time.Hour)
+	t.Cleanup(func() { redisstore.RouteClientLogs(slog.New(slog.DiscardHandler), time.Hour) })
+
+	m := miniredis.RunT(t)
+	client, err := redisstore.NewClient(redisstore.ClientConfig{URL: "redis://" + m.Addr(), Timeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	m.Close()
+	for range 3 { // each one: a failed dial, logged by go-redis
+		_ = client.Ping(context.Background()).Err()
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) == 0 || lines[0] == "" {
+		t.Fatal("go-redis logged nothing through slog while Redis was down")
+	}
+	seen := map[string]bool{}
+	for _, line := range lines {
+		var rec struct {
+			Msg, Level, Detail string
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Msg != "redis client" {
+			t.Fatalf("not a JSON slog line: %q", line)
+		}
+		if seen[rec.Detail] {
+			t.Errorf("the same line twice within the interval: %s", rec.Detail)
+		}
+		seen[rec.Detail] = true
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
