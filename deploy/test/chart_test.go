@@ -39,6 +39,7 @@ type rendered struct {
 	ingresses       []*networkingv1.Ingress
 	netpols         []*networkingv1.NetworkPolicy
 	serviceMonitors []*monitoringv1.ServiceMonitor
+	prometheusRules []*monitoringv1.PrometheusRule
 }
 
 func chartDir(t *testing.T) string {
@@ -122,6 +123,10 @@ func render(t *testing.T, args ...string) (*rendered, error) {
 			var o monitoringv1.ServiceMonitor
 			strict(&o)
 			r.serviceMonitors = append(r.serviceMonitors, &o)
+		case "monitoring.coreos.com/v1 PrometheusRule":
+			var o monitoringv1.PrometheusRule
+			strict(&o)
+			r.prometheusRules = append(r.prometheusRules, &o)
 		default:
 			t.Fatalf("unexpected object %s %s", head.APIVersion, head.Kind)
 		}

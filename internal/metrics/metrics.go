@@ -82,8 +82,19 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
+	// The series the chart's alerts and dashboard read exist from the start,
+	// at 0: increase() needs a sample before the first event to see it.
+	for _, outcome := range []string{CallbackStored, CallbackErrorStored, CallbackInvalid, "conflict", "store_full", "store_unavailable", "unbound"} {
+		m.callbacks.WithLabelValues(outcome)
+	}
+	for _, code := range []string{"200", "404", "410"} {
+		m.takes.WithLabelValues(code)
+	}
+	for _, reason := range []string{"waiters", "memory", "draining"} {
+		m.waitsRefused.WithLabelValues(reason)
+	}
 	m.storeOps = make(map[string]prometheus.Observer)
-	for _, op := range []string{"register", "put", "take", "pending", "ping"} {
+	for _, op := range []string{"register", "put", "take", "pending", "ping", "start", "status", "cancel"} {
 		m.storeOps[op] = m.storeLatency.WithLabelValues(op)
 	}
 	reg.MustRegister(
