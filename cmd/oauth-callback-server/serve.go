@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -15,6 +16,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/tracing"
 )
 
 // service is one running oauth-callback-server: its store, its listeners
@@ -32,6 +34,8 @@ type service struct {
 	ln         net.Listener
 	metricsSrv *http.Server // nil without OAUTH_CALLBACK_METRICS_ADDR
 	metricsLn  net.Listener
+
+	traceShutdown func(context.Context) error // flushes buffered spans
 }
 
 // open opens the store and binds the listeners. On error it closes what it
@@ -54,6 +58,15 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service,
 
 	if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
+	}
+	// OpenTelemetry, when the standard OTEL_* variables ask for it.
+	tp, traceShutdown, err := tracing.Start(ctx, os.Getenv, version)
+	if err != nil {
+		return nil, err
+	}
+	s.traceShutdown = traceShutdown
+	if tp != nil {
+		s.log.Info("tracing on: spans go to the OTLP endpoint of OTEL_EXPORTER_OTLP_ENDPOINT")
 	}
 	m := metrics.New()
 	s.srv = &http.Server{
@@ -83,6 +96,7 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service,
 			ReturnHosts:    cfg.ReturnHosts,
 			ReturnRedirect: cfg.ReturnRedirect,
 			BindingSecrets: keyBytes(cfg.EncryptionKeys),
+			TracerProvider: tp,
 		}),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
@@ -167,6 +181,13 @@ func (s *service) closeAll() {
 		}
 	}
 	s.memory.Stop()
+	if s.traceShutdown != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.traceShutdown(ctx); err != nil {
+			s.log.Warn("flushing the last spans", slog.Any("error", err))
+		}
+		cancel()
+	}
 	if s.store != nil {
 		if err := s.store.Close(); err != nil {
 			s.log.Warn("closing the store", slog.Any("error", err))

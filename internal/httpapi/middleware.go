@@ -91,6 +91,7 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header()["X-Request-Id"] = []string{id}
 	info := &requestInfo{id: id}
 	ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+	r, span := s.startRequestSpan(r)
 	r = r.WithContext(context.WithValue(r.Context(), ctxKey{}, info))
 	if s.mayWait(r) {
 		info.mayWait = true
@@ -98,7 +99,23 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		s.router.ServeHTTP(ww, r)
 	}
-	s.logRequest(r, info, ww.Status(), time.Since(start))
+	route, status := routeName(info), statusOf(ww)
+	s.logRequest(r, info, route, status, time.Since(start))
+	endRequestSpan(span, r.Method, route, status, info)
+}
+
+func routeName(info *requestInfo) string {
+	if info.route == "" {
+		return "unmatched"
+	}
+	return info.route
+}
+
+func statusOf(ww middleware.WrapResponseWriter) int {
+	if ww.Status() == 0 {
+		return http.StatusOK
+	}
+	return ww.Status()
 }
 
 // noteRoute records the route pattern once chi has routed the request; the
@@ -114,14 +131,7 @@ func (s *server) noteRoute(next http.Handler) http.Handler {
 	})
 }
 
-func (s *server) logRequest(r *http.Request, info *requestInfo, status int, elapsed time.Duration) {
-	route := info.route
-	if route == "" {
-		route = "unmatched"
-	}
-	if status == 0 {
-		status = http.StatusOK
-	}
+func (s *server) logRequest(r *http.Request, info *requestInfo, route string, status int, elapsed time.Duration) {
 	s.metrics.Request(route, r.Method, status, elapsed)
 	level := slog.LevelInfo
 	if status >= 500 {

@@ -4,6 +4,8 @@
 package httpapi
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
@@ -86,6 +88,9 @@ type Options struct {
 	// BindingSecrets key the sign-in links' browser binding: the first
 	// makes cookies, every one is accepted. Required with AuthorizeHosts.
 	BindingSecrets [][]byte
+	// TracerProvider, when set, traces every request and store operation
+	// (internal/tracing makes one from the OTEL_* variables); nil: off.
+	TracerProvider trace.TracerProvider
 	// Pages renders the callback page, as the operator customised it
 	// (page.New checks the templates at start-up); nil is the built-in page.
 	Pages *page.Renderer
@@ -125,6 +130,7 @@ type server struct {
 	returnHosts    []string
 	returnRedirect bool
 	binding        browserBinding
+	tracer         trace.Tracer // nil: tracing off
 }
 
 // NewServer returns the service's HTTP handler: the routes of routes.go on
@@ -198,6 +204,9 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 		s.tokenFailures = httprate.NewRateLimiter(s.rateLimitAPI, time.Minute)
 	}
 	s.notifier, _ = store.(callback.Notifier)
+	if opts.TracerProvider != nil {
+		s.tracer = opts.TracerProvider.Tracer(tracerName)
+	}
 	if s.writeTimeout <= 0 {
 		s.writeTimeout = 15 * time.Second
 	}

@@ -27,56 +27,80 @@ func (s *server) register(ctx context.Context, state string, reg callback.Regist
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("register", time.Now())
-	return s.store.Register(ctx, state, reg)
+	ctx, end := s.startStoreSpan(ctx, "register")
+	err := s.store.Register(ctx, state, reg)
+	end(err)
+	return err
 }
 
 func (s *server) start(ctx context.Context, id string) (string, callback.Link, bool, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("start", time.Now())
-	return s.store.Start(ctx, id)
+	ctx, end := s.startStoreSpan(ctx, "start")
+	state, link, first, err := s.store.Start(ctx, id)
+	end(err)
+	return state, link, first, err
 }
 
 func (s *server) status(ctx context.Context, state string) (callback.Status, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("status", time.Now())
-	return s.store.Status(ctx, state)
+	ctx, end := s.startStoreSpan(ctx, "status")
+	st, err := s.store.Status(ctx, state)
+	end(err)
+	return st, err
 }
 
 func (s *server) cancel(ctx context.Context, state string) error {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("cancel", time.Now())
-	return s.store.Cancel(ctx, state)
+	ctx, end := s.startStoreSpan(ctx, "cancel")
+	err := s.store.Cancel(ctx, state)
+	end(err)
+	return err
 }
 
 func (s *server) put(ctx context.Context, c callback.Callback) (callback.Receipt, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("put", time.Now())
-	return s.store.Put(ctx, c)
+	ctx, end := s.startStoreSpan(ctx, "put")
+	receipt, err := s.store.Put(ctx, c)
+	end(err)
+	return receipt, err
 }
 
 func (s *server) take(ctx context.Context, state string) (callback.Callback, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("take", time.Now())
-	return s.store.Take(ctx, state)
+	ctx, end := s.startStoreSpan(ctx, "take")
+	cb, err := s.store.Take(ctx, state)
+	end(err)
+	return cb, err
 }
 
 func (s *server) pending(ctx context.Context) (int64, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("pending", time.Now())
-	return s.store.Pending(ctx)
+	ctx, end := s.startStoreSpan(ctx, "pending")
+	n, err := s.store.Pending(ctx)
+	end(err)
+	return n, err
 }
 
 func (s *server) ping(ctx context.Context) error {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
 	defer s.timeStore("ping", time.Now())
-	return s.store.Ping(ctx)
+	ctx, end := s.startStoreSpan(ctx, "ping")
+	err := s.store.Ping(ctx)
+	end(err)
+	return err
 }
 
 func (s *server) timeStore(op string, start time.Time) {
