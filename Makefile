@@ -6,7 +6,8 @@ GO      ?= go
 # Debian's python3-httpx and python3-pytest belong to the system Python.
 PYTHON  ?= /usr/bin/python3
 FUZZTIME ?= 60s
-VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# The tag without its v (v0.1.0 -> 0.1.0), as GoReleaser and the image stamp it.
+VERSION ?= $(shell (git describe --tags --always --dirty 2>/dev/null || echo dev) | sed 's/^v//')
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 
@@ -87,9 +88,13 @@ tidy-check: ## Fail if go mod tidy would change any of the four modules
 	cd deploy/test && $(GO) mod tidy -diff
 
 .PHONY: lint
-lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck and gosec (versions pinned in tools/go.mod)
+lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck, gosec, actionlint and goreleaser check (versions pinned in tools/go.mod)
 	cd tools && $(GO) build -o ../bin/staticcheck honnef.co/go/tools/cmd/staticcheck
 	cd tools && $(GO) build -o ../bin/gosec github.com/securego/gosec/v2/cmd/gosec
+	cd tools && $(GO) build -o ../bin/actionlint github.com/rhysd/actionlint/cmd/actionlint
+	cd tools && $(GO) build -o ../bin/goreleaser github.com/goreleaser/goreleaser/v2
+	bin/actionlint
+	bin/goreleaser check
 	bin/staticcheck ./...
 	cd deploy/test && ../../bin/staticcheck ./...
 	cd e2e && ../bin/staticcheck ./...
