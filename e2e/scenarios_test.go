@@ -95,6 +95,12 @@ func (s *scenarioService) callback(t *testing.T, state string, params ...string)
 
 func (s *scenarioService) waiters(t *testing.T) int {
 	t.Helper()
+	return int(s.metric(t, "oauth_callback_waiters"))
+}
+
+// metric reads one series from replica b's /metrics.
+func (s *scenarioService) metric(t *testing.T, series string) float64 {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, s.b+"/metrics", nil)
 	req.Header.Set("Authorization", "Bearer "+scenarioToken)
 	resp, err := http.DefaultClient.Do(req)
@@ -104,9 +110,9 @@ func (s *scenarioService) waiters(t *testing.T) int {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, "oauth_callback_waiters "); ok {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			n, _ := strconv.ParseFloat(v, 64)
-			return int(n)
+			return n
 		}
 	}
 	return 0
@@ -118,6 +124,18 @@ func (s *scenarioService) waitForWaiters(t *testing.T, n int) {
 	for s.waiters(t) != n {
 		if time.Now().After(deadline) {
 			t.Fatalf("the server never held %d long-polls", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitForFirstPoll waits until the replica has answered a take with 404.
+func (s *scenarioService) waitForFirstPoll(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for s.metric(t, `oauth_callback_takes_total{code="404"}`) < 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never polled")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -311,7 +329,7 @@ func TestScenarios(t *testing.T) {
 		t.Run("polls_a_server_without_long_poll", func(t *testing.T) {
 			state := randomState(t)
 			w := waitAsync(timeout(t, 30*time.Second), newScenarioClient(t, s.b), state)
-			time.Sleep(300 * time.Millisecond) // the first poll has found nothing
+			s.waitForFirstPoll(t) // it found nothing: the callback comes later
 			s.callback(t, state, "code", "polled")
 			if got := <-w; got.err != nil || got.res.AuthCode != "polled" {
 				t.Fatalf("Wait: %+v, %v", got.res, got.err)

@@ -3,6 +3,7 @@ package deploytest
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -94,7 +95,20 @@ func scrapeRunningService(t *testing.T) exposition {
 		defer close(done)
 		get("/api/callback/woken", "Prefer", "wait=5")
 	}()
-	time.Sleep(200 * time.Millisecond)
+	// The callback goes once the long-poll is held, so that a wake-up,
+	// and its latency, is recorded.
+	for held := false; !held; {
+		resp, err := http.Get(base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		held = strings.Contains(string(body), "\noauth_callback_waiters 1\n")
+		if !held && time.Now().After(deadline) {
+			t.Fatal("the long-poll was never held")
+		}
+	}
 	get("/callback?code=c&state=woken")
 	<-done
 	get("/callback?code=a&state=conflicted")

@@ -76,12 +76,24 @@ class Service:
     def callback(self, state: str, **params: str) -> httpx.Response:
         return self.http.get(self.a.url + "/callback", params={"state": state, **params})
 
-    def waiters(self) -> int:
+    def metric(self, series: str) -> float:
+        """One series of replica b's /metrics."""
         body = self.http.get(self.b.url + "/metrics", headers={"Authorization": f"Bearer {TOKEN}"}).text
         for line in body.splitlines():
-            if line.startswith("oauth_callback_waiters "):
-                return int(float(line.split()[1]))
-        return 0
+            if line.startswith(series + " "):
+                return float(line.split()[1])
+        return 0.0
+
+    def waiters(self) -> int:
+        return int(self.metric("oauth_callback_waiters"))
+
+    def wait_for_first_poll(self, within: float = 10.0) -> None:
+        """Until replica b has answered a take with 404."""
+        deadline = time.monotonic() + within
+        while self.metric('oauth_callback_takes_total{code="404"}') < 1:
+            if time.monotonic() > deadline:
+                raise AssertionError("the client never polled")
+            time.sleep(0.005)
 
     def wait_for_waiters(self, n: int, within: float = 10.0) -> None:
         deadline = time.monotonic() + within

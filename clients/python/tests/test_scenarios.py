@@ -83,7 +83,7 @@ def scenario_polls_a_server_without_long_poll(no_long_poll: Service) -> None:
     state = new_state()
     w = Waiter(no_long_poll.b.url, state)
     w.start()
-    time.sleep(0.3)  # the first poll has found nothing
+    no_long_poll.wait_for_first_poll()  # it found nothing: the callback comes later
     assert no_long_poll.callback(state, code="polled").status_code == 200
     result, error = w.outcome()
     assert error is None and result.auth_code == "polled"

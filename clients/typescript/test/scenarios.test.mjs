@@ -111,11 +111,14 @@ async function startService(store, extra = {}) {
     await svc.b.start();
   }
   svc.callback = (state, params) => fetch(`${svc.a.url}/callback?${new URLSearchParams({ state, ...params })}`);
-  svc.waiters = async () => {
+  svc.metric = async (series) => {
     const body = await (await fetch(svc.b.url + "/metrics", { headers: { Authorization: `Bearer ${TOKEN}` } })).text();
-    const line = body.split("\n").find((l) => l.startsWith("oauth_callback_waiters "));
+    const line = body.split("\n").find((l) => l.startsWith(series + " "));
     return line ? Number(line.split(" ")[1]) : 0;
   };
+  svc.waiters = () => svc.metric("oauth_callback_waiters");
+  // Until replica b has answered a take with 404.
+  svc.waitForFirstPoll = () => until(async () => (await svc.metric('oauth_callback_takes_total{code="404"}')) >= 1, "a first poll");
   svc.waitForWaiters = (n) => until(async () => (await svc.waiters()) === n, `the server holding ${n} long-polls`);
   svc.stop = async () => {
     await svc.a.stop();
@@ -249,7 +252,7 @@ describe("a server without long-poll", () => {
   test("scenario polls_a_server_without_long_poll", async () => {
     const state = newState();
     const waiting = settled(waitForCallback(svc.b.url, state, opts));
-    await sleep(300); // the first poll has found nothing
+    await svc.waitForFirstPoll(); // it found nothing: the callback comes later
     assert.equal((await svc.callback(state, { code: "polled" })).status, 200);
     const { value, error } = await waiting;
     assert.equal(value?.auth_code, "polled", String(error));
