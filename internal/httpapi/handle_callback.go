@@ -61,8 +61,10 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 	cookie, bound := s.binding.bound(r, cb.State)
 	cb.Bound = bound
 	receipt, err := s.put(r.Context(), cb)
-	if cookie != "" {
-		clearCookie(w, cookie) // handled: the binding has served
+	// Handled: the binding has served. Not after a 5xx ("try again"): the
+	// person reloads this page, and the binding must still be there.
+	if cookie != "" && (err == nil || outcomeOf(err).statusForPage() < 500) {
+		clearCookie(w, cookie)
 	}
 	if err != nil {
 		o := s.writeStorePage(w, r, err)

@@ -293,3 +293,20 @@ func TestCancelWakesTheWaiter(t *testing.T) {
 		t.Fatalf("waiter's answer: %v", m)
 	}
 }
+
+// A store that cannot be reached asks the person to try again: the retry
+// must still carry the binding, so the cookie is kept on a 5xx.
+func TestBindingSurvivesARetryAfterA503(t *testing.T) {
+	f := newFixture(t, withLinks)
+	start := registerLink(t, f, "st-retry", "")
+	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+
+	down := newFixtureWithStore(t, hangingStore{}, withLinks, func(o *httpapi.Options) { o.StoreTimeout = 10 * time.Millisecond })
+	rec := down.open(t, http.MethodGet, "/callback?code=c&state=st-retry", "", cookies)
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if cleared := rec.Result().Cookies(); len(cleared) != 0 {
+		t.Fatalf("the binding was cleared on a 503: %v", cleared)
+	}
+	// The retry, with the store back, completes.
+	wantStatus(t, f.open(t, http.MethodGet, "/callback?code=c&state=st-retry", "", cookies), http.StatusOK)
+}
