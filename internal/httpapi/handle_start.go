@@ -29,7 +29,8 @@ func (s *server) handleStart() http.HandlerFunc {
 			s.writePage(w, r, http.StatusNotFound, linkUnknownPage)
 			return
 		}
-		state, link, first, err := s.start(r.Context(), id)
+		st, err := s.start(r.Context(), id)
+		state, link, first := st.state, st.link, st.first
 		if errors.Is(err, callback.ErrNotFound) {
 			annotate(r, logOutcome("link_unknown"))
 			s.writePage(w, r, http.StatusNotFound, linkUnknownPage)

@@ -23,83 +23,72 @@ func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFu
 	return context.WithTimeout(context.WithoutCancel(ctx), s.storeTimeout)
 }
 
-func (s *server) register(ctx context.Context, state string, reg callback.Registration) error {
+// storeCall runs one store operation: bounded by the store timeout, timed
+// for the metrics and traced. Every method below goes through it.
+func storeCall[T any](s *server, ctx context.Context, op string, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := s.bounded(ctx)
 	defer cancel()
-	defer s.timeStore("register", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "register")
-	err := s.store.Register(ctx, state, reg)
+	defer s.timeStore(op, time.Now())
+	ctx, end := s.startStoreSpan(ctx, op)
+	v, err := f(ctx)
 	end(err)
+	return v, err
+}
+
+func (s *server) register(ctx context.Context, state string, reg callback.Registration) error {
+	_, err := storeCall(s, ctx, "register", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.store.Register(ctx, state, reg)
+	})
 	return err
 }
 
-func (s *server) start(ctx context.Context, id string) (string, callback.Link, bool, error) {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("start", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "start")
-	state, link, first, err := s.store.Start(ctx, id)
-	end(err)
-	return state, link, first, err
+// started is what Store.Start returns.
+type started struct {
+	state string
+	link  callback.Link
+	first bool
+}
+
+func (s *server) start(ctx context.Context, id string) (started, error) {
+	return storeCall(s, ctx, "start", func(ctx context.Context) (started, error) {
+		state, link, first, err := s.store.Start(ctx, id)
+		return started{state, link, first}, err
+	})
 }
 
 func (s *server) status(ctx context.Context, state string) (callback.Status, error) {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("status", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "status")
-	st, err := s.store.Status(ctx, state)
-	end(err)
-	return st, err
+	return storeCall(s, ctx, "status", func(ctx context.Context) (callback.Status, error) {
+		return s.store.Status(ctx, state)
+	})
 }
 
 func (s *server) cancel(ctx context.Context, state string) error {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("cancel", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "cancel")
-	err := s.store.Cancel(ctx, state)
-	end(err)
+	_, err := storeCall(s, ctx, "cancel", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.store.Cancel(ctx, state)
+	})
 	return err
 }
 
 func (s *server) put(ctx context.Context, c callback.Callback) (callback.Receipt, error) {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("put", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "put")
-	receipt, err := s.store.Put(ctx, c)
-	end(err)
-	return receipt, err
+	return storeCall(s, ctx, "put", func(ctx context.Context) (callback.Receipt, error) {
+		return s.store.Put(ctx, c)
+	})
 }
 
 func (s *server) take(ctx context.Context, state string) (callback.Callback, error) {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("take", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "take")
-	cb, err := s.store.Take(ctx, state)
-	end(err)
-	return cb, err
+	return storeCall(s, ctx, "take", func(ctx context.Context) (callback.Callback, error) {
+		return s.store.Take(ctx, state)
+	})
 }
 
 func (s *server) pending(ctx context.Context) (int64, error) {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("pending", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "pending")
-	n, err := s.store.Pending(ctx)
-	end(err)
-	return n, err
+	return storeCall(s, ctx, "pending", s.store.Pending)
 }
 
 func (s *server) ping(ctx context.Context) error {
-	ctx, cancel := s.bounded(ctx)
-	defer cancel()
-	defer s.timeStore("ping", time.Now())
-	ctx, end := s.startStoreSpan(ctx, "ping")
-	err := s.store.Ping(ctx)
-	end(err)
+	_, err := storeCall(s, ctx, "ping", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.store.Ping(ctx)
+	})
 	return err
 }
 
