@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,6 +19,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
 // The chart's alerts and dashboard are held to the binary: every
@@ -40,12 +41,10 @@ func scrapeRunningService(t *testing.T) exposition {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testnet.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),
 		"OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=error", "OAUTH_CALLBACK_MAX_WAIT=5s")
@@ -69,20 +68,8 @@ func scrapeRunningService(t *testing.T) exposition {
 		}
 		resp.Body.Close()
 	}
+	testnet.WaitReady(t, base, 20*time.Second)
 	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the service never became ready")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 
 	// A few sign-ins: stored and taken, one woken from a long-poll, one
 	// conflicted, one never stored.
