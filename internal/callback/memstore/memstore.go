@@ -372,17 +372,20 @@ func (s *Store) Status(_ context.Context, state string) (callback.Status, error)
 	if !ok {
 		return callback.Status{Progress: callback.ProgressUnknown}, nil
 	}
-	progress := map[kind]callback.Progress{
-		registered: callback.ProgressRegistered,
-		pending:    callback.ProgressReceived,
-		taken:      callback.ProgressTaken,
-		conflicted: callback.ProgressConflict,
-		cancelled:  callback.ProgressCancelled,
-	}[r.kind]
+	progress := progressOf[r.kind]
 	if r.kind == registered && r.started {
 		progress = callback.ProgressStarted
 	}
 	return callback.Status{Progress: progress, ExpiresAt: r.expires}, nil
+}
+
+// progressOf is what Status reports for each kind of record.
+var progressOf = [...]callback.Progress{
+	registered: callback.ProgressRegistered,
+	pending:    callback.ProgressReceived,
+	taken:      callback.ProgressTaken,
+	conflicted: callback.ProgressConflict,
+	cancelled:  callback.ProgressCancelled,
 }
 
 // Cancel implements callback.Store.
