@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
@@ -247,7 +248,7 @@ func TestComposeProxy(t *testing.T) {
 
 // The shipped proxy gives a long-poll more room than the service's longest
 // wait, so that the service answers first: proxy_read_timeout against
-// OAUTH_CALLBACK_MAX_WAIT's default (60 s) plus its write timeout's margin.
+// the longest wait compose's replicas grant, plus a margin.
 func TestComposeProxyOutwaitsTheLongestLongPoll(t *testing.T) {
 	conf, err := os.ReadFile("../deploy/compose/nginx.conf")
 	if err != nil {
@@ -258,7 +259,21 @@ func TestComposeProxyOutwaitsTheLongestLongPoll(t *testing.T) {
 		t.Fatal("deploy/compose/nginx.conf sets no proxy_read_timeout in seconds")
 	}
 	readTimeout, _ := strconv.Atoi(string(m[1]))
-	const maxWait = 60 // OAUTH_CALLBACK_MAX_WAIT's default, which compose keeps
+	// The longest wait compose's replicas grant: the default, unless
+	// docker-compose.yml sets one.
+	env := map[string]string{}
+	compose, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if set := regexp.MustCompile(`(?m)^\s+OAUTH_CALLBACK_MAX_WAIT: (\S+)$`).FindSubmatch(compose); set != nil {
+		env["OAUTH_CALLBACK_MAX_WAIT"] = string(set[1])
+	}
+	cfg, err := config.Load(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	maxWait := int(cfg.MaxWait / time.Second)
 	if readTimeout <= maxWait+5 {
 		t.Errorf("proxy_read_timeout %ds leaves a %ds long-poll no margin: nginx would answer 504 first", readTimeout, maxWait)
 	}
