@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/activation"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
@@ -69,7 +70,11 @@ Environment:
 	if command == "healthcheck" {
 		return healthcheck(ctx, cfg)
 	}
-	svc, err := open(ctx, cfg, stdout)
+	inherited, err := activation.Listener(getenv)
+	if err != nil {
+		return &config.Error{Var: "LISTEN_FDS", Value: getenv("LISTEN_FDS"), Reason: err.Error()}
+	}
+	svc, err := open(ctx, cfg, stdout, inherited)
 	if err != nil {
 		return err
 	}

@@ -38,12 +38,17 @@ type service struct {
 	traceShutdown func(context.Context) error // flushes buffered spans
 }
 
-// open opens the store and binds the listeners. On error it closes what it
-// opened.
-func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service, err error) {
-	s := &service{cfg: cfg, log: newLogger(cfg, stdout), draining: make(chan struct{})}
+// open opens the store and binds the listeners. It serves on ln instead of
+// OAUTH_CALLBACK_HOST:PORT when ln is not nil: a socket handed over by a
+// supervisor (systemd socket activation, a test holding the port). On error
+// it closes what it opened, ln included.
+func open(ctx context.Context, cfg config.Config, stdout io.Writer, ln net.Listener) (_ *service, err error) {
+	s := &service{cfg: cfg, log: newLogger(cfg, stdout), draining: make(chan struct{}), ln: ln}
 	warnAboutOpenSettings(cfg, s.log)
 	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
+		if ln != nil {
+			_ = ln.Close()
+		}
 		return nil, err
 	}
 	defer func() {
@@ -56,8 +61,13 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer) (_ *service,
 		s.log.Info("memory limit", slog.Int64("runtime_limit_bytes", s.memory.Limit()), slog.Int64("container_limit_bytes", cfg.MemoryLimit))
 	}
 
-	if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
-		return nil, fmt.Errorf("listen: %w", err)
+	if s.ln == nil {
+		if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
+			return nil, fmt.Errorf("listen: %w", err)
+		}
+	} else {
+		s.log.Info("serving on the socket handed over (LISTEN_FDS); OAUTH_CALLBACK_HOST and OAUTH_CALLBACK_PORT are not used",
+			slog.String("addr", s.ln.Addr().String()))
 	}
 	// OpenTelemetry, when the standard OTEL_* variables ask for it.
 	tp, traceShutdown, err := tracing.Start(ctx, os.Getenv, version)
