@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -45,27 +44,26 @@ func buildService(t *testing.T) string {
 // startReplica runs one instance of the service and waits until it is ready.
 func startReplica(t *testing.T, bin string, env ...string) string {
 	t.Helper()
-	port, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, _ := startReplicaOn(t, bin, port, env...)
+	base, _ := startReplicaOn(t, bin, testnet.Listen(t), env...)
 	return base
 }
 
-// startReplicaOn is startReplica on a port chosen before, for settings
-// that name the replica's own address (OAUTH_CALLBACK_PUBLIC_URL), or for
-// a restart on the same port. stop ends it (SIGTERM) and waits; the test's
-// end does too.
-func startReplicaOn(t *testing.T, bin string, port int, env ...string) (base string, stop func()) {
+// startReplicaOn is startReplica on a socket the test holds (handed over
+// by socket activation), for settings that name the replica's own address
+// (OAUTH_CALLBACK_PUBLIC_URL), or for a restart on the same port: the port
+// is never free for another test to take. stop ends it (SIGTERM) and
+// waits; the test's end does too.
+func startReplicaOn(t *testing.T, bin string, l *net.TCPListener, env ...string) (base string, stop func()) {
 	t.Helper()
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(),
-		"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),
-		"OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=warn")
 	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Start(); err != nil {
+	sock := testnet.File(t, l)
+	cmd.ExtraFiles = []*os.File{sock}
+	err := cmd.Start()
+	_ = sock.Close() // the child has its own copy
+	if err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
@@ -76,7 +74,7 @@ func startReplicaOn(t *testing.T, bin string, port int, env ...string) (base str
 		})
 	}
 	t.Cleanup(stop)
-	base = "http://127.0.0.1:" + strconv.Itoa(port)
+	base = testnet.URL(l)
 	testnet.WaitReady(t, base, 30*time.Second)
 	return base, stop
 }

@@ -41,20 +41,19 @@ func (b *lockedBuffer) String() string {
 func TestOnlyJSONLogsDuringARedisOutage(t *testing.T) {
 	bin := buildService(t)
 	redis := redistest.Start(t)
-	port, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testnet.Listen(t)
 	var stdout, stderr lockedBuffer
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),
-		"OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_REDIS_URL="+redis.URL(),
+	sock := testnet.File(t, l)
+	defer sock.Close()
+	cmd.ExtraFiles = []*os.File{sock}
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_REDIS_URL="+redis.URL(),
 		"OAUTH_CALLBACK_STORE_TIMEOUT=200ms")
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	base := "http://127.0.0.1:" + strconv.Itoa(port)
+	base := testnet.URL(l)
 	testnet.WaitReady(t, base, 30*time.Second)
 
 	redis.Stop()

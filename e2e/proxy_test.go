@@ -79,11 +79,7 @@ func startProxied(t *testing.T, env ...string) *proxied {
 		// connects from, which stands for the compose network.
 		"OAUTH_CALLBACK_TRUSTED_PROXIES=" + composeTrustedProxies(t) + ",127.0.0.1"}, env...)
 	for range 2 {
-		port, err := testnet.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, stop := startReplicaOn(t, bin, port, common...)
+		base, stop := startReplicaOn(t, bin, testnet.Listen(t), common...)
 		p.replicas, p.stop = append(p.replicas, base), append(p.stop, stop)
 	}
 
@@ -92,10 +88,7 @@ func startProxied(t *testing.T, env ...string) *proxied {
 		t.Fatal(err)
 	}
 	conf := string(shipped)
-	listen, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	listen := testnet.ReservePort(t) // nginx must be told its port
 	for old, repl := range map[string]string{
 		"server oauth-callback-server-a:8000;": "server " + strings.TrimPrefix(p.replicas[0], "http://") + ";",
 		"server oauth-callback-server-b:8000;": "server " + strings.TrimPrefix(p.replicas[1], "http://") + ";",

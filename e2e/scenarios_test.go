@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -46,33 +45,27 @@ func startScenarioService(t *testing.T, bin, store string, extra ...string) *sce
 		"OAUTH_CALLBACK_LONG_POLL_RECHECK=10m", // only a wake-up delivers in time
 		"OAUTH_CALLBACK_LOG_LEVEL=error",
 	}, extra...)
-	portA, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	env = append(env, fmt.Sprintf("OAUTH_CALLBACK_PUBLIC_URL=http://127.0.0.1:%d", portA))
+	la := testnet.Listen(t)
+	env = append(env, "OAUTH_CALLBACK_PUBLIC_URL="+testnet.URL(la))
 	s := &scenarioService{store: store}
 	if store == "memory" {
-		s.a, _ = startReplicaOn(t, bin, portA, env...)
+		s.a, _ = startReplicaOn(t, bin, la, env...)
 		s.b = s.a
 		return s
 	}
 	redis := redistest.Start(t)
 	env = append(env, "OAUTH_CALLBACK_REDIS_URL="+redis.URL())
-	s.a, _ = startReplicaOn(t, bin, portA, env...)
-	portB, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	s.a, _ = startReplicaOn(t, bin, la, env...)
+	lb := testnet.Listen(t)
 	var stopB func()
-	s.b, stopB = startReplicaOn(t, bin, portB, env...)
+	s.b, stopB = startReplicaOn(t, bin, lb, env...)
 	s.hasRedis = true
 	// The new process belongs to the service's test, not to the subtest
 	// that restarts it.
 	owner := t
 	s.restartB = func(*testing.T) {
 		stopB()
-		_, stopB = startReplicaOn(owner, bin, portB, env...)
+		_, stopB = startReplicaOn(owner, bin, lb, env...)
 	}
 	return s
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -41,15 +40,12 @@ func newEnv(t *testing.T) *env {
 	e := &env{}
 	// A is the public address (the browser's); sign-in links start there,
 	// and only the test provider's host may be linked to.
-	portA, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.a = "http://127.0.0.1:" + strconv.Itoa(portA)
+	la := testnet.Listen(t)
+	e.a = testnet.URL(la)
 	common := []string{"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(), "OAUTH_CALLBACK_PRODUCT_NAME=Mail MCP (e2e)",
 		"OAUTH_CALLBACK_PUBLIC_URL=" + e.a, "OAUTH_CALLBACK_AUTHORIZE_HOSTS=127.0.0.1",
 		"OAUTH_CALLBACK_ENCRYPTION_KEY=e2e-server-secret-0123456789abcdef"}
-	startReplicaOn(t, bin, portA, common...)
+	startReplicaOn(t, bin, la, common...)
 	e.b = startReplica(t, bin, common...)
 	e.provider = startProvider(t, e.a+"/callback")
 

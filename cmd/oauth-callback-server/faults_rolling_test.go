@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +19,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/client"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
 // roundRobin is the small load balancer of the rolling-restart test: it
@@ -102,27 +102,21 @@ func newRoundRobin(t *testing.T, urls []string) *httptest.Server {
 func TestFaultRollingRestart(t *testing.T) {
 	noLeaks(t)
 	redis := redistest.Start(t)
-	var ports []string
+	// Each instance comes back on its own port, which the test holds
+	// throughout: released in between, another test could take it.
+	var listeners []*net.TCPListener
 	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
-		l.Close()
+		listeners = append(listeners, testnet.Listen(t))
 	}
-	envFor := func(port string) map[string]string {
-		return map[string]string{
-			"OAUTH_CALLBACK_REDIS_URL":        redis.URL(),
-			"OAUTH_CALLBACK_PORT":             port,
-			"OAUTH_CALLBACK_DRAIN_DELAY":      "500ms", // the proxy sees /readyz 503 within 50 ms
-			"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT": "5s",
-		}
+	env := map[string]string{
+		"OAUTH_CALLBACK_REDIS_URL":        redis.URL(),
+		"OAUTH_CALLBACK_DRAIN_DELAY":      "500ms", // the proxy sees /readyz 503 within 50 ms
+		"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT": "5s",
 	}
 	instances := make([]*instance, 3)
 	var urls []string
-	for i, p := range ports {
-		instances[i] = startInstance(t, envFor(p))
+	for i, l := range listeners {
+		instances[i] = startInstanceOn(t, env, testnet.Dup(t, l))
 		urls = append(urls, instances[i].URL)
 	}
 	proxy := newRoundRobin(t, urls)
@@ -191,12 +185,12 @@ func TestFaultRollingRestart(t *testing.T) {
 
 	time.Sleep(time.Second)
 	start := time.Now()
-	for i, p := range ports {
+	for i, l := range listeners {
 		instances[i].stop() // SIGTERM: not ready, drain, answer waiters, shut down
 		if err := instances[i].wait(t); err != nil {
 			t.Fatalf("instance %d: %v", i, err)
 		}
-		instances[i] = startInstance(t, envFor(p))
+		instances[i] = startInstanceOn(t, env, testnet.Dup(t, l))
 		time.Sleep(500 * time.Millisecond)
 	}
 	restarts := time.Since(start)

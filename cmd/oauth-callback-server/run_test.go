@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -36,10 +37,17 @@ func (inst *instance) wait(t *testing.T) error {
 	}
 }
 
-// startInstance runs the service with env (port 0 unless set), as run
-// does, waits for /readyz, and stops it when the test ends. The service
-// says where it listens; nothing reads its log for that.
+// startInstance runs the service with env on port 0, as run does, waits
+// for /readyz, and stops it when the test ends. The service says where it
+// listens; nothing reads its log for that.
 func startInstance(t *testing.T, env map[string]string) *instance {
+	t.Helper()
+	return startInstanceOn(t, env, nil)
+}
+
+// startInstanceOn is startInstance serving on ln (testnet.Dup of a
+// listener the test holds, to restart on the same port) when ln is not nil.
+func startInstanceOn(t *testing.T, env map[string]string, ln net.Listener) *instance {
 	t.Helper()
 	vars := map[string]string{
 		"OAUTH_CALLBACK_HOST":        "127.0.0.1",
@@ -58,7 +66,7 @@ func startInstance(t *testing.T, env map[string]string) *instance {
 		t.Fatalf("configuration: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := open(ctx, cfg, io.Discard)
+	svc, err := open(ctx, cfg, io.Discard, ln)
 	if err != nil {
 		cancel()
 		t.Fatalf("open: %v", err)
@@ -170,31 +178,33 @@ func TestRunFailsWhenPortIsTaken(t *testing.T) {
 }
 
 // When the metrics listener cannot be bound, start-up fails and lets go of
-// what it had opened: the main port is free again at once.
+// what it had opened: the main listener is closed at once. The test hands
+// the service its main listener, so that it can see it closed without
+// binding the port again (which another test could have taken meanwhile).
 func TestRunReleasesEverythingWhenTheMetricsPortIsTaken(t *testing.T) {
 	t.Parallel()
-	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	taken := testnet.Listen(t) // held: the metrics address is in use
+	main := testnet.Listen(t)
+	handed := testnet.Dup(t, main)
+	env := map[string]string{"OAUTH_CALLBACK_METRICS_ADDR": taken.Addr().String()}
+	cfg, err := config.Load(func(k string) string { return env[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer taken.Close()
-	main, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	svc, err := open(context.Background(), cfg, io.Discard, handed)
+	if err == nil {
+		svc.closeAll()
+		t.Fatal("open succeeded with the metrics address taken")
 	}
-	mainAddr := main.Addr().String()
-	main.Close()
-	_, port, _ := net.SplitHostPort(mainAddr)
-	env := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_METRICS_ADDR": taken.Addr().String()}
-	err = run(context.Background(), []string{"oauth-callback-server"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "listen for metrics") {
+	if !strings.Contains(err.Error(), "listen for metrics") {
 		t.Fatalf("got %v, want a metrics listen error", err)
 	}
-	again, err := net.Listen("tcp", mainAddr)
-	if err != nil {
-		t.Fatalf("the main port is still held after the failed start: %v", err)
+	// An open listener would wait for a connection: with the deadline past,
+	// it answers a timeout instead of net.ErrClosed.
+	_ = handed.(*net.TCPListener).SetDeadline(time.Now())
+	if _, err := handed.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("the main listener is still open after the failed start (Accept: %v)", err)
 	}
-	again.Close()
 }
 
 // TestIdleConnectionsDoNotBlock: the original service served one connection
@@ -249,11 +259,26 @@ func TestHealthcheckCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"x", "healthcheck"}, env, io.Discard, io.Discard); err != nil {
 		t.Fatalf("healthcheck against a live instance: %v", err)
 	}
-	inst.stop()
-	_ = inst.wait(t)
+	// A port the test holds and nobody serves: the instance's own port,
+	// once it stopped, could be taken by another test's server.
+	silent := testnet.Listen(t)
+	port = strconv.Itoa(silent.Addr().(*net.TCPAddr).Port)
+	closed := make(chan struct{})
+	go func() { // accept and hang up, as a process that is not the service
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				close(closed)
+				return
+			}
+			_ = c.Close()
+		}
+	}()
 	if err := run(context.Background(), []string{"x", "healthcheck"}, env, io.Discard, io.Discard); err == nil {
-		t.Fatal("healthcheck passed with nothing listening")
+		t.Fatal("healthcheck passed with no service answering")
 	}
+	_ = silent.Close()
+	<-closed
 }
 
 func TestVersionCommand(t *testing.T) {

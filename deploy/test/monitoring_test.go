@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -41,13 +40,12 @@ func scrapeRunningService(t *testing.T) exposition {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	port, err := testnet.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := testnet.Listen(t)
 	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), "OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT="+strconv.Itoa(port),
-		"OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=error", "OAUTH_CALLBACK_MAX_WAIT=5s")
+	sock := testnet.File(t, l)
+	defer sock.Close()
+	cmd.ExtraFiles = []*os.File{sock} // the test holds the port (socket activation)
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=error", "OAUTH_CALLBACK_MAX_WAIT=5s")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -55,7 +53,7 @@ func scrapeRunningService(t *testing.T) exposition {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		_ = cmd.Wait()
 	})
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
+	base := testnet.URL(l)
 	get := func(path string, header ...string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)

@@ -93,29 +93,20 @@ func StartWith(t testing.TB, argsFor func(dir string, port int) []string) *Serve
 	return startServer(t, binary(t), "Ready to accept connections", argsFor)
 }
 
-// startServer starts a server, on a fresh port when another process took
-// the one probed (a race between the probe and the bind).
+// startServer starts a server on a port reserved for the test, which keeps
+// it across a Restart.
 func startServer(t testing.TB, bin, ready string, argsFor func(dir string, port int) []string) *Server {
 	t.Helper()
-	var lastErr error
-	for range 5 {
-		port, err := testnet.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir := t.TempDir()
-		args := argsFor(dir, port)
-		cmd, err := launch(bin, port, dir, ready, args...)
-		if err != nil {
-			lastErr = err
-			continue
-		}
-		s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, bin: bin, args: args, ready: ready, dir: dir, cmd: cmd}
-		t.Cleanup(s.Stop)
-		return s
+	port := testnet.ReservePort(t)
+	dir := t.TempDir()
+	args := argsFor(dir, port)
+	cmd, err := launch(bin, port, dir, ready, args...)
+	if err != nil {
+		t.Fatalf("start redis-server: %v", err)
 	}
-	t.Fatalf("start redis-server: %v", lastErr)
-	return nil
+	s := &Server{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Port: port, bin: bin, args: args, ready: ready, dir: dir, cmd: cmd}
+	t.Cleanup(s.Stop)
+	return s
 }
 
 // launch runs redis-server on port and waits until it logs ready.
@@ -260,7 +251,10 @@ func StartCluster(t testing.TB, primaries, replicas int) *Cluster {
 	t.Helper()
 	c := &Cluster{}
 	for range primaries * (1 + replicas) {
+		// The bus port is reserved too: by default it is the port + 10000,
+		// which may lie in the kernel's ephemeral range.
 		c.Nodes = append(c.Nodes, Start(t, "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
+			"--cluster-port", strconv.Itoa(testnet.ReservePort(t)),
 			"--cluster-config-file", "nodes.conf", "--repl-diskless-sync-delay", "0"))
 	}
 	args := append([]string{"--cluster", "create"}, c.Addrs()...)

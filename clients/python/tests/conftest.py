@@ -20,10 +20,14 @@ TOKEN = "tok-python-client-0123456789"
 SECRET = "python-client-test-secret-0123456789"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def held_socket() -> socket.socket:
+    """A listening socket the test holds for a replica's whole life, handed
+    to each of its processes (socket activation): a port picked, released
+    and reused could be taken by another test in between."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(128)
+    return s
 
 
 def wait_ready(url: str, within: float = 15.0) -> None:
@@ -41,24 +45,40 @@ def wait_ready(url: str, within: float = 15.0) -> None:
 
 @dataclass
 class Replica:
-    port: int
+    sock: socket.socket
     env: Dict[str, str]
     proc: Optional[subprocess.Popen] = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host, port = self.sock.getsockname()
+        return f"http://{host}:{port}"
 
     def start(self) -> None:
-        env = dict(os.environ, OAUTH_CALLBACK_HOST="127.0.0.1", OAUTH_CALLBACK_PORT=str(self.port),
-                   OAUTH_CALLBACK_DRAIN_DELAY="0", OAUTH_CALLBACK_LOG_LEVEL="error", **self.env)
-        self.proc = subprocess.Popen([binary()], env=env)
+        env = dict(os.environ, LISTEN_FDS="1", OAUTH_CALLBACK_DRAIN_DELAY="0", OAUTH_CALLBACK_LOG_LEVEL="error",
+                   **self.env)
+        fd = self.sock.fileno()
+
+        def socket_at_fd3() -> None:
+            # Socket activation looks for the socket at file descriptor 3.
+            # The parent's other descriptors are not inheritable (PEP 446),
+            # so close_fds=False passes this one alone.
+            if fd == 3:
+                os.set_inheritable(3, True)
+            else:
+                os.dup2(fd, 3)  # inheritable
+
+        self.proc = subprocess.Popen([binary()], env=env, close_fds=False, preexec_fn=socket_at_fd3)
         wait_ready(self.url)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+    def close(self) -> None:
+        self.stop()
+        self.sock.close()
 
 
 @dataclass
@@ -130,31 +150,33 @@ def settings(**extra: str) -> Dict[str, str]:
 
 def start_service(store: str, **extra: str) -> Service:
     if store == "memory":
-        port = free_port()
-        r = Replica(port, settings(OAUTH_CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port}", **extra))
+        sock = held_socket()
+        r = Replica(sock, {})
+        r.env = settings(OAUTH_CALLBACK_PUBLIC_URL=r.url, **extra)
         r.start()
         return Service(r, r, store)
     if shutil.which("redis-server") is None:
         if os.environ.get("CI"):
             pytest.fail("redis-server is missing (CI)")
         pytest.skip("redis-server is not installed")
-    redis_port = free_port()
+    # Redis on a unix socket of the test's own: no TCP port at all.
     workdir = tempfile.mkdtemp(prefix="ocs-python-redis-")
-    redis = subprocess.Popen(["redis-server", "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+    redis_sock = os.path.join(workdir, "redis.sock")
+    redis = subprocess.Popen(["redis-server", "--port", "0", "--unixsocket", redis_sock, "--save", "",
                               "--appendonly", "no", "--dir", workdir], stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 10
     while True:
         try:
-            socket.create_connection(("127.0.0.1", redis_port), timeout=0.2).close()
+            with socket.socket(socket.AF_UNIX) as probe:
+                probe.connect(redis_sock)
             break
         except OSError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.02)
-    port_a = free_port()
-    env = settings(OAUTH_CALLBACK_REDIS_URL=f"redis://127.0.0.1:{redis_port}",
-                   OAUTH_CALLBACK_PUBLIC_URL=f"http://127.0.0.1:{port_a}", **extra)
-    a, b = Replica(port_a, env), Replica(free_port(), env)
+    a, b = Replica(held_socket(), {}), Replica(held_socket(), {})
+    env = settings(OAUTH_CALLBACK_REDIS_URL=f"unix://{redis_sock}", OAUTH_CALLBACK_PUBLIC_URL=a.url, **extra)
+    a.env, b.env = env, env
     a.start()
     b.start()
     return Service(a, b, store, [redis])
@@ -162,8 +184,8 @@ def start_service(store: str, **extra: str) -> Service:
 
 def stop_service(svc: Service) -> None:
     svc.http.close()
-    svc.a.stop()
-    svc.b.stop()
+    svc.a.close()
+    svc.b.close()
     for p in svc.extra:
         p.terminate()
         p.wait(10)

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from "node:child_process";
 import { createServer, connect } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
 import {
@@ -28,16 +28,6 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const settled = (p) => p.then((value) => ({ value }), (error) => ({ error }));
 const newState = () => randomBytes(32).toString("base64url");
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-}
-
 async function until(check, what, withinMs = 10_000) {
   const deadline = Date.now() + withinMs;
   for (;;) {
@@ -47,17 +37,75 @@ async function until(check, what, withinMs = 10_000) {
   }
 }
 
+// A replica behind a front the test holds for its whole life, as a
+// Kubernetes Service stands before its pods: each process binds port 0 and
+// says where in its log, and the front forwards to it. A port picked,
+// released and reused could be taken by another test in between (Node
+// cannot hold a listening socket without accepting on it, so it cannot
+// hand one over as the Go and Python suites do).
 class Replica {
-  constructor(port, env) {
-    this.port = port;
+  static async create(env) {
+    const r = new Replica(env);
+    r.conns = new Set();
+    r.front = createServer((c) => r.forward(c));
+    await new Promise((resolve, reject) => {
+      r.front.once("error", reject);
+      r.front.listen(0, "127.0.0.1", resolve);
+    });
+    r.url = `http://127.0.0.1:${r.front.address().port}`;
+    return r;
+  }
+  constructor(env) {
     this.env = env;
-    this.url = `http://127.0.0.1:${port}`;
+  }
+  // forward pipes one connection to the running process; while none runs,
+  // the connection is reset, as a Service with no ready pod would.
+  forward(client) {
+    this.conns.add(client);
+    client.on("close", () => this.conns.delete(client));
+    if (!this.backend) {
+      client.destroy();
+      return;
+    }
+    const up = connect(this.backend.port, this.backend.host);
+    this.conns.add(up);
+    const close = () => { client.destroy(); up.destroy(); this.conns.delete(up); };
+    for (const s of [client, up]) {
+      s.on("error", close);
+      s.on("close", close);
+    }
+    client.pipe(up);
+    up.pipe(client);
   }
   async start() {
     this.proc = spawn(bin, [], {
-      env: { ...process.env, OAUTH_CALLBACK_HOST: "127.0.0.1", OAUTH_CALLBACK_PORT: String(this.port),
-        OAUTH_CALLBACK_DRAIN_DELAY: "0", OAUTH_CALLBACK_LOG_LEVEL: "error", ...this.env },
-      stdio: ["ignore", "inherit", "inherit"],
+      env: { ...process.env, OAUTH_CALLBACK_HOST: "127.0.0.1", OAUTH_CALLBACK_PORT: "0",
+        OAUTH_CALLBACK_DRAIN_DELAY: "0", OAUTH_CALLBACK_LOG_LEVEL: "info", OAUTH_CALLBACK_LOG_FORMAT: "json", ...this.env },
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    const proc = this.proc;
+    this.backend = await new Promise((resolve, reject) => {
+      let buffered = "";
+      const onData = (chunk) => {
+        buffered += chunk;
+        let nl;
+        while ((nl = buffered.indexOf("\n")) >= 0) {
+          const line = buffered.slice(0, nl);
+          buffered = buffered.slice(nl + 1);
+          let entry;
+          try { entry = JSON.parse(line); } catch { continue; }
+          if (entry.msg === "listening") {
+            proc.stdout.off("data", onData);
+            proc.stdout.resume(); // the rest of the log is not needed
+            const at = entry.addr.lastIndexOf(":");
+            resolve({ host: entry.addr.slice(0, at), port: Number(entry.addr.slice(at + 1)) });
+            return;
+          }
+        }
+      };
+      proc.stdout.setEncoding("utf8");
+      proc.stdout.on("data", onData);
+      proc.once("exit", (code) => reject(new Error(`the service exited (${code}) before it listened`)));
     });
     await until(async () => {
       try {
@@ -68,10 +116,16 @@ class Replica {
     }, `${this.url} ready`);
   }
   async stop() {
+    this.backend = undefined;
     if (!this.proc || this.proc.exitCode !== null) return;
     const exited = new Promise((r) => this.proc.once("exit", r));
     this.proc.kill("SIGTERM");
     await exited;
+  }
+  async close() {
+    await this.stop();
+    for (const c of this.conns) c.destroy();
+    await new Promise((r) => this.front.close(r));
   }
 }
 
@@ -90,23 +144,23 @@ function settings(extra) {
 async function startService(store, extra = {}) {
   const svc = { store, extra: [] };
   if (store === "memory") {
-    const port = await freePort();
-    svc.a = svc.b = new Replica(port, settings({ OAUTH_CALLBACK_PUBLIC_URL: `http://127.0.0.1:${port}`, ...extra }));
+    svc.a = svc.b = await Replica.create({});
+    svc.a.env = settings({ OAUTH_CALLBACK_PUBLIC_URL: svc.a.url, ...extra });
     await svc.a.start();
   } else {
-    const redisPort = await freePort();
-    const redis = spawn("redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "",
-      "--appendonly", "no", "--dir", mkdtempSync(join(tmpdir(), "ocs-ts-redis-"))], { stdio: "ignore" });
+    // Redis on a unix socket of the test's own: no TCP port at all.
+    const redisSock = join(mkdtempSync(join(tmpdir(), "ocs-ts-redis-")), "redis.sock");
+    const redis = spawn("redis-server", ["--port", "0", "--unixsocket", redisSock, "--save", "",
+      "--appendonly", "no", "--dir", dirname(redisSock)], { stdio: "ignore" });
     svc.extra.push(redis);
     await until(() => new Promise((resolve) => {
-      const c = connect(redisPort, "127.0.0.1", () => { c.end(); resolve(true); });
+      const c = connect(redisSock, () => { c.end(); resolve(true); });
       c.on("error", () => resolve(false));
     }), "redis-server listening");
-    const portA = await freePort();
-    const env = settings({ OAUTH_CALLBACK_REDIS_URL: `redis://127.0.0.1:${redisPort}`,
-      OAUTH_CALLBACK_PUBLIC_URL: `http://127.0.0.1:${portA}`, ...extra });
-    svc.a = new Replica(portA, env);
-    svc.b = new Replica(await freePort(), env);
+    svc.a = await Replica.create({});
+    svc.b = await Replica.create({});
+    svc.a.env = svc.b.env = settings({ OAUTH_CALLBACK_REDIS_URL: `unix://${redisSock}`,
+      OAUTH_CALLBACK_PUBLIC_URL: svc.a.url, ...extra });
     await svc.a.start();
     await svc.b.start();
   }
@@ -121,8 +175,8 @@ async function startService(store, extra = {}) {
   svc.waitForFirstPoll = () => until(async () => (await svc.metric('oauth_callback_takes_total{code="404"}')) >= 1, "a first poll");
   svc.waitForWaiters = (n) => until(async () => (await svc.waiters()) === n, `the server holding ${n} long-polls`);
   svc.stop = async () => {
-    await svc.a.stop();
-    await svc.b.stop();
+    await svc.a.close();
+    if (svc.b !== svc.a) await svc.b.close();
     for (const p of svc.extra) {
       const exited = new Promise((r) => p.once("exit", r));
       p.kill("SIGTERM");
