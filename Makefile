@@ -10,6 +10,10 @@ FUZZTIME ?= 60s
 VERSION ?= $(shell (git describe --tags --always --dirty 2>/dev/null || echo dev) | sed 's/^v//')
 COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
+# Every suite's results (go test -json, JUnit), read by tools/testreport at
+# the end of make test to say what ran and what was skipped.
+RESULTS := $(CURDIR)/bin/test-results
+GOTESTSUM := $(CURDIR)/bin/gotestsum
 
 .DEFAULT_GOAL := help
 
@@ -28,10 +32,12 @@ build: ## Build bin/oauth-callback-server (static, no cgo)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
-test: lint ## lint, every test with -race (real-Redis tests need redis-server), fuzz smoke, test-faults, chart-test, test-clients and e2e
+test: lint $(GOTESTSUM) ## lint, every test with -race (real-Redis tests need redis-server), fuzz smoke, test-faults, chart-test, test-clients and e2e; ends with what ran and what was skipped
+	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
 	# -parallel: the store suites on real Redis wait out TTLs in parallel
 	# subtests, which sleep rather than compute.
-	$(GO) test -race -count=1 -parallel 16 ./...
+	$(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/go.json -- -race -count=1 -parallel 16 ./...
+	cd tools && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/tools.json -- -count=1 ./testreport/
 	# A count, not a duration: a duration -fuzztime can fail with a bare
 	# "context deadline exceeded" and no crasher (golang/go#75804, fixed in
 	# Go 1.27), which failed CI once.
@@ -40,6 +46,10 @@ test: lint ## lint, every test with -race (real-Redis tests need redis-server), 
 	$(MAKE) chart-test
 	$(MAKE) test-clients
 	$(MAKE) e2e
+	cd tools && $(GO) run ./testreport $(RESULTS)
+
+$(GOTESTSUM): tools/go.mod tools/go.sum
+	cd tools && $(GO) build -o $(GOTESTSUM) gotest.tools/gotestsum
 
 .PHONY: check
 check: fmt-check vet ## The inner loop: gofmt, vet, staticcheck and the service module's tests with -race (no faults, chart or browser)
@@ -48,21 +58,27 @@ check: fmt-check vet ## The inner loop: gofmt, vet, staticcheck and the service 
 	$(GO) test -race -count=1 -parallel 16 ./...
 
 .PHONY: test-faults
-test-faults: ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slow clients (real redis-server processes); figures in docs/reliability.md
-	$(GO) test -tags faults -count=1 -timeout 15m -run 'TestFault' -v ./cmd/oauth-callback-server/
+test-faults: $(GOTESTSUM) ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slow clients (real redis-server processes); figures in docs/reliability.md
+	@mkdir -p $(RESULTS)
+	$(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/faults.json -- -tags faults -count=1 -timeout 15m -run 'TestFault' ./cmd/oauth-callback-server/
 
 .PHONY: test-clients
 test-clients: build ## The Python and TypeScript clients' shared scenarios (clients/SCENARIOS.md) against the built binary, on memory and on Redis
-	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) $(PYTHON) -m pytest -q -p no:cacheprovider
-	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test --test-reporter=spec test/scenarios.test.mjs
+	@mkdir -p $(RESULTS)
+	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) $(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test \
+		--test-reporter=spec --test-reporter-destination=stdout \
+		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs
 
 .PHONY: e2e
-e2e: ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)
-	cd e2e && $(GO) vet ./... && $(GO) test -count=1 -timeout 10m ./...
+e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)
+	@mkdir -p $(RESULTS)
+	cd e2e && $(GO) vet ./... && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/e2e.json -- -count=1 -timeout 10m ./...
 
 .PHONY: chart-test
-chart-test: ## Helm lint + render every scenario, compose file and Dockerfile checks (module deploy/test; first run compiles Helm, ~3 min)
-	cd deploy/test && $(GO) vet ./... && $(GO) test -count=1 -timeout 20m ./...
+chart-test: $(GOTESTSUM) ## Helm lint + render every scenario, compose file and Dockerfile checks (module deploy/test; first run compiles Helm, ~3 min)
+	@mkdir -p $(RESULTS)
+	cd deploy/test && $(GO) vet ./... && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/chart.json -- -count=1 -timeout 20m ./...
 
 .PHONY: chart-docs
 chart-docs: ## Regenerate the chart's README values table from values.yaml
