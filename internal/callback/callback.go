@@ -79,6 +79,7 @@ const (
 	ProgressTaken      Progress = "taken"      // the callback was handed out
 	ProgressConflict   Progress = "conflict"   // two different callbacks arrived
 	ProgressCancelled  Progress = "cancelled"  // the MCP server cancelled it
+	ProgressExpired    Progress = "expired"    // its sign-in link expired with no callback
 )
 
 // Status is a state's progress and when what it holds expires (zero for
@@ -135,7 +136,21 @@ var (
 	// ErrUnbound: the state was registered with a sign-in link and the
 	// callback did not come from the browser that opened it.
 	ErrUnbound = errors.New("sign-in not started in this browser")
+	// ErrLinkExpired: the state was registered with a sign-in link whose
+	// registration ended with no callback. For a store TTL after that, a
+	// take answers this and a callback is refused: ErrUnbound when it does
+	// not come from the browser that opened the link (a forwarded
+	// authorization URL must never succeed once the link is gone), this
+	// when it does.
+	ErrLinkExpired = errors.New("sign-in link expired")
 )
+
+// LinkMarkerTTL is how long a state registered with a sign-in link keeps
+// refusing unbound callbacks: its registration's TTL and then a store TTL,
+// as long as anything about the state may be kept.
+func LinkMarkerTTL(registration, store time.Duration) time.Duration {
+	return registration + store
+}
 
 // Store keeps callbacks under their state for a fixed time to live and hands
 // each one out exactly once, even to concurrent callers on many replicas.
@@ -155,8 +170,11 @@ type Store interface {
 	// Put stores c under c.State until the store's TTL runs out, with the
 	// state's registration metadata if it was registered, and reports
 	// whether the state was registered, and its link's return URL. It
-	// returns ErrUnbound when the state has a sign-in link and c is not
-	// Bound (checked first: nothing else happens), ErrCancelled when the
+	// returns ErrUnbound when the state has (or had, within LinkMarkerTTL)
+	// a sign-in link and c is not Bound (checked first: nothing else
+	// happens; ErrNotRegistered instead once the link expired, when the
+	// store requires registration), ErrLinkExpired when the link expired
+	// and c is Bound, ErrCancelled when the
 	// state was cancelled, ErrExists when the same
 	// callback (see Fingerprint) is stored or was taken within the TTL,
 	// ErrConflict when a different one is pending (the state becomes
@@ -171,7 +189,8 @@ type Store interface {
 	// Take returns the callback stored under state and removes it, so that
 	// exactly one caller ever gets it. It returns ErrAlreadyTaken when it was
 	// taken before (within the TTL), ErrConflict when the state is
-	// conflicted, ErrCancelled when it was cancelled, ErrNotFound when none
+	// conflicted, ErrCancelled when it was cancelled, ErrLinkExpired when
+	// its sign-in link expired with no callback, ErrNotFound when none
 	// was stored or it expired,
 	// ErrUnreadable when it cannot be decoded (it is gone), and
 	// ErrUnavailable when the store cannot be reached.

@@ -53,6 +53,11 @@ var storeOutcomes = []storeOutcome{
 	// a forwarded authorization URL, or login CSRF.
 	{err: callback.ErrUnbound, status: http.StatusForbidden, reason: "unbound", message: "Sign-in not started in this browser", logName: "unbound", warn: true,
 		pageTitle: "Sign-in not started in this browser", pageText: "This sign-in was not started in this browser, so it was not accepted and nothing was stored. Start again from your application, and finish the sign-in in the browser it opens."},
+	// A sign-in link that ended with no callback: the take answers 410, so
+	// that a waiting MCP server stops; the browser that opened it is told
+	// to start again (any other browser gets ErrUnbound's page).
+	{err: callback.ErrLinkExpired, status: http.StatusGone, reason: "link_expired", message: "Sign-in link expired; start the sign-in again", logName: "link_expired",
+		pageTitle: "Sign-in link expired", pageText: "This sign-in link expired before the sign-in finished, so this response was not used. Start again from your application."},
 	{err: callback.ErrFull, status: http.StatusServiceUnavailable, reason: "store_full", message: "Callback store is full, retry later", logName: "store_full", retryAfter: "60",
 		pageTitle: "Sign-in could not be completed", pageText: "The service is busy right now. Try again in a minute: go back to your application and start the sign-in again."},
 	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true,

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
@@ -309,4 +310,44 @@ func TestBindingSurvivesARetryAfterA503(t *testing.T) {
 	}
 	// The retry, with the store back, completes.
 	wantStatus(t, f.open(t, http.MethodGet, "/callback?code=c&state=st-retry", "", cookies), http.StatusOK)
+}
+
+// The attack of "Hostile traffic, round 3", item 1: the registration's ttl
+// ends while the MCP server still waits (the README's order: register,
+// elicit, wait up to 300 s), and a forwarded authorization URL is
+// completed by another person's browser. Before the fix the callback was
+// stored (200) and taken by the waiting server.
+func TestForwardedSignInAfterTheLinkExpiredIsRefused(t *testing.T) {
+	synctest.Test(t, testForwardedSignInAfterTheLinkExpiredIsRefused)
+}
+
+func testForwardedSignInAfterTheLinkExpiredIsRefused(t *testing.T) {
+	f := newFixture(t, withLinks)
+	body := `{"authorization_url":` + quote(authorizeURL("st-late")) + `,"ttl":"5m"}`
+	rec := f.do(t, http.MethodPut, "/api/callback/st-late", strings.NewReader(body), "Content-Type", "application/json")
+	wantStatus(t, rec, http.StatusCreated)
+	start := strings.TrimPrefix(decode(t, rec)["start_url"].(string), publicURL)
+	opener := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+
+	time.Sleep(5*time.Minute + time.Second) // the registration's ttl is over; the wait is not
+
+	rec = f.open(t, http.MethodGet, "/callback?code=victim-code&state=st-late", "", nil)
+	if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "not started in this browser") {
+		t.Fatalf("forwarded callback after the link expired: %d %.300s; want the 403 page", rec.Code, rec.Body)
+	}
+	rec = f.open(t, http.MethodGet, "/callback?code=own-code&state=st-late", "", opener)
+	if rec.Code != http.StatusGone || !strings.Contains(rec.Body.String(), "Sign-in link expired") {
+		t.Fatalf("the opener's callback after the link expired: %d %.300s; want the 410 expired page", rec.Code, rec.Body)
+	}
+	if n := f.pending(t); n != 0 {
+		t.Fatalf("stored %d callbacks", n)
+	}
+	rec = f.get(t, "/api/callback/st-late")
+	wantStatus(t, rec, http.StatusGone)
+	if m := decode(t, rec); m["reason"] != "link_expired" || m["status"] != "error" {
+		t.Fatalf("take after the link expired: %v, want 410 link_expired", m)
+	}
+	if m := decode(t, f.get(t, "/api/status/st-late")); m["status"] != "expired" {
+		t.Fatalf("status after the link expired: %v", m)
+	}
 }

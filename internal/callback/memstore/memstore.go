@@ -64,6 +64,11 @@ const (
 	taken                  // tombstone of a taken callback
 	conflicted             // two different callbacks arrived: neither is handed out
 	cancelled              // tombstone of a cancelled sign-in
+	// linkExpired: the state's sign-in link ended (its registration, or its
+	// callback, expired untaken). For a TTL more it refuses unbound
+	// callbacks, so that a forwarded authorization URL never succeeds
+	// after the link is gone, and answers takes with ErrLinkExpired.
+	linkExpired
 )
 
 // record is one state's entry. A callback is kept encoded: one string
@@ -221,6 +226,15 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	now := time.Now()
 	s.expireLocked(now)
 	r, ok := s.records[c.State]
+	if ok && r.kind == linkExpired {
+		switch {
+		case s.requireRegistration:
+			return callback.Receipt{}, callback.ErrNotRegistered
+		case !c.Bound:
+			return callback.Receipt{}, callback.ErrUnbound
+		}
+		return callback.Receipt{}, callback.ErrLinkExpired
+	}
 	if ok && r.link != nil && !c.Bound && r.kind != taken && r.kind != cancelled {
 		return callback.Receipt{}, callback.ErrUnbound
 	}
@@ -351,6 +365,8 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 		return "", "", callback.ErrConflict
 	case r.kind == cancelled:
 		return "", "", callback.ErrCancelled
+	case r.kind == linkExpired:
+		return "", "", callback.ErrLinkExpired
 	}
 	value, metadata = r.value, r.metadata
 	// The record stays as a tombstone, with the callback's fingerprint, so
@@ -381,11 +397,12 @@ func (s *Store) Status(_ context.Context, state string) (callback.Status, error)
 
 // progressOf is what Status reports for each kind of record.
 var progressOf = [...]callback.Progress{
-	registered: callback.ProgressRegistered,
-	pending:    callback.ProgressReceived,
-	taken:      callback.ProgressTaken,
-	conflicted: callback.ProgressConflict,
-	cancelled:  callback.ProgressCancelled,
+	registered:  callback.ProgressRegistered,
+	pending:     callback.ProgressReceived,
+	taken:       callback.ProgressTaken,
+	conflicted:  callback.ProgressConflict,
+	cancelled:   callback.ProgressCancelled,
+	linkExpired: callback.ProgressExpired,
 }
 
 // Cancel implements callback.Store.
@@ -405,7 +422,7 @@ func (s *Store) cancel(state string) error {
 	s.expireLocked(now)
 	r, ok := s.records[state]
 	switch {
-	case !ok:
+	case !ok || r.kind == linkExpired:
 		return callback.ErrNotFound
 	case r.kind == cancelled:
 		return nil
@@ -471,14 +488,22 @@ func (s *Store) expireLocked(now time.Time) {
 		if !ok || !slices.Contains(kinds, r.kind) || !r.expires.Equal(item.expires) {
 			return
 		}
-		delete(s.records, item.state)
-		if r.link != nil {
-			delete(s.links, r.link.ID)
-		}
-		s.resizeLocked(r, 0, false)
 		if r.kind == pending {
 			s.nPending--
 		}
+		if r.link != nil {
+			delete(s.links, r.link.ID)
+			if r.kind == registered || r.kind == pending {
+				// The link ended untaken: it leaves a marker for a TTL.
+				r.kind, r.link, r.value, r.fingerprint, r.metadata, r.started = linkExpired, nil, "", "", "", false
+				r.expires = now.Add(s.ttl)
+				s.resizeLocked(r, int64(len(item.state)+recordOverhead), false)
+				s.tombstones.push(item.state, r.expires)
+				return
+			}
+		}
+		delete(s.records, item.state)
+		s.resizeLocked(r, 0, false)
 	}
 	for item, ok := s.pending.peek(); ok && !now.Before(item.expires); item, ok = s.pending.peek() {
 		s.pending.pop()
@@ -486,7 +511,7 @@ func (s *Store) expireLocked(now time.Time) {
 	}
 	for item, ok := s.tombstones.peek(); ok && !now.Before(item.expires); item, ok = s.tombstones.peek() {
 		s.tombstones.pop()
-		expire(item, taken, conflicted, cancelled)
+		expire(item, taken, conflicted, cancelled, linkExpired)
 	}
 	for len(s.registrations) > 0 && !now.Before(s.registrations[0].expires) {
 		expire(heap.Pop(&s.registrations).(queueItem), registered)

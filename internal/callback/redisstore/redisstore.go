@@ -97,6 +97,7 @@ const (
 	putOverBudget        = 5
 	putUnbound           = 6
 	putCancelled         = 7
+	putLinkExpired       = 8
 )
 
 // fingerprintLen is the length of callback.Fingerprint, the head of every
@@ -248,7 +249,11 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 			return callback.ErrExists
 		}
 	}
-	ok, err := registerScript.Run(ctx, s.client, k.stateKeys(), value, secs).Int()
+	var markerSecs int64 // 0: no sign-in link, no marker
+	if reg.Link != nil {
+		markerSecs = int64(callback.LinkMarkerTTL(time.Duration(secs)*time.Second, s.ttl) / time.Second)
+	}
+	ok, err := registerScript.Run(ctx, s.client, k.stateKeys(), value, secs, markerSecs).Int()
 	if err == nil && ok == 0 {
 		err = callback.ErrExists
 	}
@@ -277,6 +282,9 @@ const (
 	linkOpened    = "Ls"
 	// linkDomain keeps a link ID's names and keys apart from a state's.
 	linkDomain = "sign-in-link\x00"
+	// linkMarker, in a state's tombstone key, marks it registered with a
+	// sign-in link, and outlives the registration by a TTL (register.lua).
+	linkMarker = "l"
 )
 
 // linkKeys are the keys under which a link's state may be stored, one per
@@ -454,13 +462,20 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt,
 // admitting its name twice would count it twice.
 func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, args []any, size int, expiry int64, now time.Time) (callback.Receipt, error) {
 	pipe := s.client.Pipeline()
-	entries := pipe.Exists(ctx, k.entryKeys()...)
+	callbacks := pipe.Exists(ctx, k.callbackKeys()...)
+	tombstones := pipe.MGet(ctx, k.tombstoneKeys()...)
 	registrations := pipe.Exists(ctx, k.registrationKeys()...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return callback.Receipt{}, storeError("store callback", err)
 	}
+	hasEntry := callbacks.Val() > 0
+	for _, t := range tombstones.Val() {
+		if t != nil && t != linkMarker { // a sign-in link's marker is no entry
+			hasEntry = true
+		}
+	}
 	admitted := false
-	if entries.Val() == 0 {
+	if !hasEntry {
 		unregistered := "1"
 		if registrations.Val() > 0 {
 			unregistered = "0"
@@ -545,6 +560,8 @@ func (s *Store) putResult(state string, k stateKeys, res []any) (callback.Receip
 		return callback.Receipt{}, callback.ErrUnbound
 	case int64(putCancelled):
 		return callback.Receipt{}, callback.ErrCancelled
+	case int64(putLinkExpired):
+		return callback.Receipt{}, callback.ErrLinkExpired
 	}
 	return callback.Receipt{}, fmt.Errorf("store callback: unexpected reply %v", res)
 }
@@ -608,6 +625,8 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		return callback.Callback{}, callback.ErrConflict
 	case int64(4):
 		return callback.Callback{}, callback.ErrCancelled
+	case int64(5):
+		return callback.Callback{}, callback.ErrLinkExpired
 	}
 	value, ok := res[1].(string)
 	at, ok2 := res[2].(int64)
@@ -740,10 +759,18 @@ func (k stateKeys) stateKeys() []string {
 	return keys
 }
 
-func (k stateKeys) entryKeys() []string {
+func (k stateKeys) callbackKeys() []string {
 	var keys []string
 	for _, n := range k.names {
-		keys = append(keys, n.callback, n.tombstone)
+		keys = append(keys, n.callback)
+	}
+	return keys
+}
+
+func (k stateKeys) tombstoneKeys() []string {
+	var keys []string
+	for _, n := range k.names {
+		keys = append(keys, n.tombstone)
 	}
 	return keys
 }

@@ -564,7 +564,75 @@ func Run(t *testing.T, h Harness) {
 		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Start after the registration expired: %v, want ErrNotFound", err)
 		}
-		assertProgress(t, s, "short", callback.ProgressUnknown)
+		assertProgress(t, s, "short", callback.ProgressExpired)
+	})
+
+	// The attack: the MCP server waits longer than the registration's ttl
+	// (the README's order: register, elicit, wait 300 s), and a forwarded
+	// authorization URL is completed by another person after the link
+	// expired. Their callback must still be refused.
+	run("an expired sign-in link still refuses unbound callbacks", func(t *testing.T) {
+		s := newStore(t)
+		link := callback.Link{ID: "link-expired-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
+		if err := s.Register(ctx, "gone", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, 1500*time.Millisecond) // the registration expired; its marker lives for a TTL more
+		assertProgress(t, s, "gone", callback.ProgressExpired)
+		if _, err := s.Put(ctx, callback.Callback{State: "gone", Code: "forwarded", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
+			t.Fatalf("unbound Put after the link expired: %v, want ErrUnbound", err)
+		}
+		if _, err := s.Put(ctx, callback.Callback{State: "gone", Code: "late", ReceivedAt: received, Bound: true}); !errors.Is(err, callback.ErrLinkExpired) {
+			t.Fatalf("bound Put after the link expired: %v, want ErrLinkExpired", err)
+		}
+		assertPending(t, s, 0)
+		if _, err := s.Take(ctx, "gone"); !errors.Is(err, callback.ErrLinkExpired) {
+			t.Fatalf("Take after the link expired: %v, want ErrLinkExpired", err)
+		}
+		// Nor can the state be registered again without a link.
+		if err := s.Register(ctx, "gone", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("Register after the link expired: %v, want ErrExists", err)
+		}
+		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Start after the link expired: %v, want ErrNotFound", err)
+		}
+		h.Advance(t, TTL) // the marker is gone too: nothing about the state is kept
+		assertProgress(t, s, "gone", callback.ProgressUnknown)
+		if _, err := s.Take(ctx, "gone"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take once nothing is kept: %v, want ErrNotFound", err)
+		}
+	})
+
+	run("an expired sign-in link is not registered, when registration is required", func(t *testing.T) {
+		s := newStoreRequiring(t, true)
+		link := callback.Link{ID: "link-strict-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
+		if err := s.Register(ctx, "gone", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, 1500*time.Millisecond)
+		for _, bound := range []bool{false, true} {
+			if _, err := s.Put(ctx, callback.Callback{State: "gone", Code: "c", ReceivedAt: received, Bound: bound}); !errors.Is(err, callback.ErrNotRegistered) {
+				t.Fatalf("Put (bound %v) after the link expired, registration required: %v, want ErrNotRegistered", bound, err)
+			}
+		}
+	})
+
+	run("a sign-in link's callback that expires untaken leaves the marker", func(t *testing.T) {
+		s := newStore(t)
+		link := callback.Link{ID: "link-untaken-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
+		if err := s.Register(ctx, "untaken", callback.Registration{Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, callback.Callback{State: "untaken", Code: "c", ReceivedAt: received, Bound: true}); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, TTL+500*time.Millisecond) // the callback expired untaken
+		if _, err := s.Put(ctx, callback.Callback{State: "untaken", Code: "forwarded", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
+			t.Fatalf("unbound Put after the callback expired: %v, want ErrUnbound", err)
+		}
+		if _, err := s.Take(ctx, "untaken"); !errors.Is(err, callback.ErrLinkExpired) {
+			t.Fatalf("Take after the callback expired: %v, want ErrLinkExpired", err)
+		}
 	})
 
 	run("cancel discards, leaves a tombstone, and refuses what comes after", func(t *testing.T) {

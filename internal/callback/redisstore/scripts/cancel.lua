@@ -10,6 +10,7 @@ local acct = nil
 if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone == 'l' then tombstone = nil end -- a sign-in link's marker
   if tombstone == 'x' then return {1, false} end
   if tombstone == 'c' then return {3} end
   if tombstone then return {2} end

@@ -15,7 +15,7 @@
 --         {3} conflicted (a second value: the name of the discarded one),
 --         {4} different callback after a take, {5} over the budget,
 --         {6} not bound to the browser that opened the sign-in link,
---         {7} cancelled.
+--         {7} cancelled, {8} its sign-in link expired.
 --
 -- A registration with a sign-in link is 'L', then 'r' (not opened yet) or
 -- 's' (opened), then the sealed link; one without is the sealed metadata.
@@ -28,17 +28,30 @@ local function publishAll()
   for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
 end
 
+-- A tombstone 'l' marks a state registered with a sign-in link. Left
+-- alone (no callback, registration or other tombstone), the link expired.
+local marked, live = false, false
+for i = 1, n do
+  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone == 'l' then marked = true elseif tombstone then live = true end
+  if redis.call('EXISTS', KEYS[3*i - 2], KEYS[3*i]) > 0 then live = true end
+end
+local expiredLink = marked and not live
+if expiredLink and ARGV[6] == '1' then return {2} end
+
 -- Checked first: a browser that did not open the link changes nothing.
 if bound ~= '1' then
+  if expiredLink then return {6} end
   for i = 1, n do
     local reg = redis.call('GET', KEYS[3*i])
     if reg and string.sub(reg, 1, 1) == 'L' then return {6} end
   end
 end
+if expiredLink then return {8} end
 
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone then
+  if tombstone and tombstone ~= 'l' then
     if tombstone == 'c' then return {3} end
     if tombstone == 'x' then return {7} end
     if string.sub(tombstone, 2) == fingerprint then return {0} end
@@ -73,7 +86,11 @@ if registered > 0 then redis.call('EXPIRE', KEYS[3*registered], ARGV[2]) end
 publishAll()
 if registered > 0 then
   local reg = redis.call('GET', KEYS[3*registered])
-  if string.sub(reg, 1, 1) == 'L' then return {1, 1, reg, registered} end
+  if string.sub(reg, 1, 1) == 'L' then
+    -- Should the callback expire untaken, the marker outlives it by a TTL.
+    redis.call('SET', KEYS[3*registered - 1], 'l', 'EX', 2 * tonumber(ARGV[2]))
+    return {1, 1, reg, registered}
+  end
   return {1, 1}
 end
 return {1, 0}

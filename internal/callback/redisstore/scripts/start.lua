@@ -7,7 +7,9 @@
 -- Returns {1, first (1/0), registration, i} (under name i), {0} none.
 local n = tonumber(ARGV[1])
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[3*i - 2], KEYS[3*i - 1]) > 0 then return {0} end
+  if redis.call('EXISTS', KEYS[3*i - 2]) > 0 then return {0} end
+  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if tombstone and tombstone ~= 'l' then return {0} end -- 'l': the link's own marker
 end
 for i = 1, n do
   local reg = redis.call('GET', KEYS[3*i])

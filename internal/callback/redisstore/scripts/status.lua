@@ -7,9 +7,12 @@ for i = 1, n do
   local ttl = redis.call('PTTL', KEYS[3*i - 2])
   if ttl > 0 then return {'received', ttl} end
 end
+local marker = nil
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone then
+  if tombstone == 'l' then
+    marker = KEYS[3*i - 1] -- a sign-in link's marker: see the registration
+  elseif tombstone then
     local ttl = redis.call('PTTL', KEYS[3*i - 1])
     if tombstone == 'c' then return {'conflict', ttl} end
     if tombstone == 'x' then return {'cancelled', ttl} end
@@ -24,4 +27,5 @@ for i = 1, n do
     return {'registered', ttl}
   end
 end
+if marker then return {'expired', redis.call('PTTL', marker)} end
 return {'unknown', 0}

@@ -5,7 +5,8 @@
 -- KEYS: as put.lua. ARGV: ttl seconds, n, the n names.
 -- Returns {1, value, i, registration or false, j} taken (under name i, the
 -- registration under name j), {2} taken before, {3} conflicted,
--- {4} cancelled, {0} nothing.
+-- {4} cancelled, {5} its sign-in link expired (put.lua's marker 'l'
+-- alone), {0} nothing.
 local n = tonumber(ARGV[2])
 local acct = nil
 if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
@@ -22,10 +23,18 @@ for i = 1, n do
     return {1, v, i, reg, at}
   end
 end
+local marked = false
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone == 'c' then return {3} end
-  if tombstone == 'x' then return {4} end
-  if tombstone then return {2} end
+  if tombstone == 'l' then marked = true
+  elseif tombstone == 'c' then return {3}
+  elseif tombstone == 'x' then return {4}
+  elseif tombstone then return {2} end
+end
+if marked then
+  for i = 1, n do
+    if redis.call('EXISTS', KEYS[3*i]) == 1 then return {0} end -- still registered
+  end
+  return {5}
 end
 return {0}
