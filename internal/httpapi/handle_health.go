@@ -19,9 +19,17 @@ type healthBody struct {
 // handleHealth answers the original service's health check, with the number
 // of callbacks waiting to be taken across every replica. When API tokens
 // are set, only a caller with one sees that number: it tells an outsider
-// how many sign-ins are under way. Others get the same answer without it.
+// how many sign-ins are under way. Others get the same answer without it;
+// a wrong token counts against the client like one on the API (past the
+// limit: 429), so /health is no way round the API's limit on guesses.
 func (s *server) handleHealth() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		_, check := s.checkToken(r)
+		if check == tokenInvalid && s.failedToken(w, r) {
+			writeTokenLimited(w, r)
+			return
+		}
+		withCount := check == tokenValid
 		body := healthBody{
 			Status:    "healthy",
 			Service:   "oauth-callback-server",
@@ -31,7 +39,7 @@ func (s *server) handleHealth() http.HandlerFunc {
 			n   int64
 			err error
 		)
-		if s.hasToken(r) {
+		if withCount {
 			n, err = s.pending(r.Context())
 		} else {
 			err = s.ping(r.Context())
@@ -43,7 +51,7 @@ func (s *server) handleHealth() http.HandlerFunc {
 			writeJSON(w, http.StatusServiceUnavailable, body)
 			return
 		}
-		if s.hasToken(r) {
+		if withCount {
 			body.ActiveCallbacks = &n
 		}
 		writeJSON(w, http.StatusOK, body)

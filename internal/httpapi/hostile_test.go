@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -244,4 +245,74 @@ func TestEveryAPIErrorHasAReason(t *testing.T) {
 	if m := decode(t, rec); m["reason"] != "duplicate" || m["message"] != "State already registered or used" {
 		t.Errorf("second registration: %v", m)
 	}
+}
+
+// fromAddr sends a request from remote with the headers given.
+func (f *fixture) fromAddr(t *testing.T, remote, target string, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, target, nil)
+	req.RemoteAddr = remote
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	return rec
+}
+
+// Hostile traffic, round 3, item 7: wrong tokens from an address the MCP
+// server shares (a NAT, an egress) used to give its valid token 429, since
+// the failure count was checked before the token.
+func TestWrongTokensDoNotLockOutTheRightOne(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.APITokens = []string{goodToken}
+		o.RateLimitAPI = 3
+	})
+	const shared = "198.51.100.7:1000"
+	for range 10 {
+		f.fromAddr(t, shared, "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000")
+	}
+	wantStatus(t, f.fromAddr(t, shared, "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000"), http.StatusTooManyRequests)
+	wantStatus(t, f.fromAddr(t, shared, "/api/callback/s", "Authorization", "Bearer "+goodToken), http.StatusNotFound)
+}
+
+// Item 6: /health showed active_callbacks only to a valid token and was in
+// no rate-limit group: an unlimited oracle for guesses.
+func TestHealthCountsWrongTokens(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.APITokens = []string{goodToken}
+		o.RateLimitAPI = 3
+	})
+	const guesser = "203.0.113.50:1000"
+	codes := map[int]int{}
+	for range 10 {
+		codes[f.fromAddr(t, guesser, "/health", "Authorization", "Bearer tok-guess-000000000000").Code]++
+	}
+	if codes[http.StatusTooManyRequests] == 0 {
+		t.Fatalf("10 wrong tokens on /health: %v, want 429 past the limit of 3", codes)
+	}
+	// A probe without a token is no guess: never counted, never refused.
+	for range 10 {
+		wantStatus(t, f.fromAddr(t, "203.0.113.51:1000", "/health"), http.StatusOK)
+	}
+	// And the guesses count on the API too: one limit for both.
+	wantStatus(t, f.fromAddr(t, guesser, "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000"), http.StatusTooManyRequests)
+}
+
+// Item 11: IPv6 API clients and token failures were counted per /64 while
+// callbacks were per /56, so one client holding a /56 had 256 buckets.
+func TestIPv6APIClientsAndTokenFailuresCountPerSlash56(t *testing.T) {
+	open := newFixture(t, func(o *httpapi.Options) { o.RateLimitAPI = 1 })
+	wantStatus(t, open.fromAddr(t, "[2001:db8:0:1::1]:1000", "/api/callback/s"), http.StatusNotFound)
+	wantStatus(t, open.fromAddr(t, "[2001:db8:0:2::7]:1000", "/api/callback/s"), http.StatusTooManyRequests) // another /64, same /56
+	wantStatus(t, open.fromAddr(t, "[2001:db8:0:100::1]:1000", "/api/callback/s"), http.StatusNotFound)      // another /56
+
+	tokens := newFixture(t, func(o *httpapi.Options) {
+		o.APITokens = []string{goodToken}
+		o.RateLimitAPI = 2
+	})
+	for i := range 4 {
+		tokens.fromAddr(t, fmt.Sprintf("[2001:db8:0:%x::1]:1000", i+1), "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000")
+	}
+	wantStatus(t, tokens.fromAddr(t, "[2001:db8:0:9::1]:1000", "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000"), http.StatusTooManyRequests)
 }

@@ -18,43 +18,70 @@ import (
 
 type tokenKey struct{}
 
+// tokenCheck is what a request's bearer token turned out to be.
+type tokenCheck int
+
+const (
+	tokenValid   tokenCheck = iota // one of the configured tokens, or none is configured
+	tokenMissing                   // no Authorization: Bearer header
+	tokenInvalid                   // a token, but not one of them
+)
+
+// checkToken checks the request's token. It is checked before any count
+// of failures: wrong tokens sent from an address (a NAT, an egress, an IPv6
+// /56) never lock out a valid token sent from it.
+func (s *server) checkToken(r *http.Request) (id string, check tokenCheck) {
+	if len(s.tokenDigests) == 0 {
+		return "", tokenValid
+	}
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+		return "", tokenMissing
+	}
+	if id, valid := s.tokenID(token); valid {
+		return id, tokenValid
+	}
+	return "", tokenInvalid
+}
+
+// failedToken counts a request refused for its token against the client's
+// network, and reports whether that is past the API's rate limit. What
+// stops a guesser is the token's length (16+ characters); the count bounds
+// the noise, and its 429 tells a misconfigured client to stop.
+func (s *server) failedToken(w http.ResponseWriter, r *http.Request) (limited bool) {
+	if s.tokenFailures == nil {
+		return false
+	}
+	return s.tokenFailures.OnLimit(w, r, "ip:"+clientKey(s.clientIP(r)))
+}
+
+// writeTokenLimited answers a failure past the limit.
+func writeTokenLimited(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "60")
+	writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests with a wrong or missing token, retry later")
+}
+
 // requireToken lets through only requests with Authorization: Bearer and
 // one of the configured tokens; without configured tokens it lets everyone
-// through. Requests refused here count against their client IP (at the
-// API's rate limit), and that count is checked before the token: a client
-// guessing tokens gets 429, while clients with valid tokens keep the
-// per-token limit even when they share an address.
+// through.
 func (s *server) requireToken(next http.Handler) http.Handler {
 	if len(s.tokenDigests) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ip := "ip:" + clientKey(s.clientIP(r), false)
-		if s.tokenFailures != nil {
-			if _, rate, _ := s.tokenFailures.Status(ip); rate >= float64(s.rateLimitAPI) {
-				w.Header().Set("Retry-After", "60")
-				writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests with a wrong or missing token, retry later")
-				return
-			}
+		id, check := s.checkToken(r)
+		switch {
+		case check == tokenValid:
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, id)))
+		case s.failedToken(w, r):
+			writeTokenLimited(w, r)
+		case check == tokenMissing:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="oauth-callback-server"`)
+			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, "Missing API token: send Authorization: Bearer <token>")
+		default:
+			w.Header().Set("WWW-Authenticate", `Bearer realm="oauth-callback-server", error="invalid_token"`)
+			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, "Invalid API token")
 		}
-		refuse := func(challenge, message string) {
-			if s.tokenFailures != nil {
-				s.tokenFailures.OnLimit(w, r, ip) // counts it
-			}
-			w.Header().Set("WWW-Authenticate", challenge)
-			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, message)
-		}
-		scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-			refuse(`Bearer realm="oauth-callback-server"`, "Missing API token: send Authorization: Bearer <token>")
-			return
-		}
-		id, ok := s.tokenID(token)
-		if !ok {
-			refuse(`Bearer realm="oauth-callback-server", error="invalid_token"`, "Invalid API token")
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, id)))
 	})
 }
 
@@ -71,26 +98,12 @@ func (s *server) tokenID(token string) (string, bool) {
 	return "token:" + hex.EncodeToString(digest[:8]), match == 1
 }
 
-// hasToken reports whether the request carries a valid API token; true
-// when none is configured.
-func (s *server) hasToken(r *http.Request) bool {
-	if len(s.tokenDigests) == 0 {
-		return true
-	}
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
-	}
-	_, valid := s.tokenID(token)
-	return valid
-}
-
 // The keys the rate limits count by.
 type limitKey int
 
 const (
-	byTokenOrIP limitKey = iota // /api after the token check: per token, else per client IP (IPv6 per /64)
-	byNetwork                   // per client IP, IPv6 per /56: one household or site
+	byTokenOrIP limitKey = iota // /api after the token check: per token, else per client network
+	byNetwork                   // per client network: the address, IPv6 per /56 (one household or site)
 )
 
 // rateLimit allows perMinute requests per key on this replica; 0 turns the
@@ -104,7 +117,7 @@ func (s *server) rateLimit(perMinute int, key limitKey, page bool) func(http.Han
 			if id, ok := r.Context().Value(tokenKey{}).(string); ok && key == byTokenOrIP {
 				return id, nil
 			}
-			return "ip:" + clientKey(s.clientIP(r), key == byNetwork), nil
+			return "ip:" + clientKey(s.clientIP(r)), nil
 		},
 		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
 			if page {
@@ -118,23 +131,20 @@ func (s *server) rateLimit(perMinute int, key limitKey, page bool) func(http.Han
 	)
 }
 
-// clientKey is the bucket of a client address: the address itself, IPv6
-// per /64, or per /56 when perNetwork is set, since one IPv6 client holds
-// a whole prefix. A string that is no address (a hop that did not parse)
-// is its own bucket.
-func clientKey(client string, perNetwork bool) string {
+// clientKey is the bucket of a client address: the address itself, or for
+// IPv6 its /56, since one IPv6 client (a household, a site, a cloud VM)
+// holds a whole prefix and could otherwise pick a fresh bucket per request.
+// A string that is no address (a hop that did not parse) is its own bucket.
+func clientKey(client string) string {
 	addr, err := netip.ParseAddr(client)
 	if err != nil {
 		return client
 	}
 	addr = addr.Unmap()
-	switch {
-	case addr.Is4():
+	if addr.Is4() {
 		return addr.String()
-	case perNetwork:
-		return netip.PrefixFrom(addr, 56).Masked().String()
 	}
-	return netip.PrefixFrom(addr, 64).Masked().String()
+	return netip.PrefixFrom(addr, 56).Masked().String()
 }
 
 var rateLimitedPage = page.Content{
