@@ -123,7 +123,11 @@ type variable struct {
 	def    string
 	help   string
 	secret bool
-	set    func(c *Config, v string) error
+	// blankRefused: set to nothing but blanks (a space, a newline from a
+	// mounted Secret) is an error, not the default. For settings whose
+	// default turns a protection off.
+	blankRefused bool
+	set          func(c *Config, v string) error
 }
 
 // variables lists every setting, in the order -h shows them.
@@ -221,7 +225,7 @@ var variables = []variable{
 			c.MetricsAddr = v
 			return nil
 		}},
-	{name: "OAUTH_CALLBACK_API_TOKENS", def: "", secret: true,
+	{name: "OAUTH_CALLBACK_API_TOKENS", def: "", secret: true, blankRefused: true,
 		help: "comma-separated bearer tokens; when set, every /api route requires Authorization: Bearer <one of them> (16+ characters each)",
 		set:  setTokens},
 	{name: "OAUTH_CALLBACK_REQUIRE_REGISTRATION", def: "false", help: "true: callbacks are stored only for states registered with PUT /api/callback/{state}",
@@ -232,7 +236,7 @@ var variables = []variable{
 		set: func(c *Config, v string) error { return intIn(&c.RateLimitAPI, v, 0, 1_000_000) }},
 	{name: "OAUTH_CALLBACK_TRUSTED_PROXIES", def: "", help: "comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For gives the client IP",
 		set: setTrustedProxies},
-	{name: "OAUTH_CALLBACK_ENCRYPTION_KEY", def: "", secret: true,
+	{name: "OAUTH_CALLBACK_ENCRYPTION_KEY", def: "", secret: true, blankRefused: true,
 		help: "server secret (32+ characters) mixed into the encryption of stored callbacks, the names of Redis keys and the state hashes in logs; a comma-separated list rotates keys: the first seals new entries, every one is tried when reading",
 		set:  setEncryptionKeys},
 	{name: "OAUTH_CALLBACK_PUBLIC_URL", def: "", help: "the service's public base URL, like https://auth.example.com (https, or http on a loopback host); sign-in links start there and the registered redirect_uri must be its /callback",
@@ -302,7 +306,12 @@ func Load(getenv func(string) string) (Config, error) {
 		errs []error
 	)
 	for _, v := range variables {
-		raw := strings.TrimSpace(getenv(v.name))
+		given := getenv(v.name)
+		raw := strings.TrimSpace(given)
+		if raw == "" && given != "" && v.blankRefused {
+			errs = append(errs, &Error{Var: v.name, Reason: "set but blank: unset it, or give a value", secret: v.secret})
+			continue
+		}
 		if raw == "" {
 			raw = v.def
 		}

@@ -99,6 +99,11 @@ func TestInvalidValues(t *testing.T) {
 		// "," used to leave the API open without a word.
 		{"OAUTH_CALLBACK_API_TOKENS", ",", "holds no token"},
 		{"OAUTH_CALLBACK_API_TOKENS", " , ", "holds no token"},
+		// Hostile traffic, round 3, item 9: blanks started with the API open.
+		{"OAUTH_CALLBACK_API_TOKENS", " ", "set but blank"},
+		{"OAUTH_CALLBACK_API_TOKENS", "\n", "set but blank"},
+		{"OAUTH_CALLBACK_API_TOKENS", "\t", "set but blank"},
+		{"OAUTH_CALLBACK_ENCRYPTION_KEY", " \n", "set but blank"},
 		{"OAUTH_CALLBACK_MAX_MEMORY", "64 lots", "not a size"},
 		{"OAUTH_CALLBACK_MAX_MEMORY", "100KiB", "between 1MiB and 64GiB"},
 		{"OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "1MiB", "between 1KiB and 256KiB"},
