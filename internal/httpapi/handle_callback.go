@@ -25,8 +25,8 @@ const (
 // handleCallback receives the identity provider's redirect, as a query
 // (GET) or as a form (POST, response_mode=form_post), stores it under its
 // state, and tells the person the outcome. The page never shows text from
-// the request but a known error code and, for a registered state, a short
-// error_description.
+// the request but a known error code and, for a state registered with an
+// API token, a short error_description.
 func (s *server) handleCallback() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		values, rerr := callbackValues(w, r)
@@ -94,9 +94,11 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 	p := page.Content{Kind: page.Failure, Title: "Sign-in failed"}
 	p.Message, p.Error = providerError(cb.Error)
 	// Only a flow the MCP server announced is real enough for the
-	// provider's own words: anyone can send an error to /callback.
+	// provider's own words: anyone can send an error to /callback. And
+	// only when announcing takes a token: on an open API anyone can
+	// register a state, then show the page their own text.
 	p.ReturnURL = receipt.ReturnURL
-	if receipt.Registered {
+	if receipt.Registered && len(s.tokenDigests) > 0 {
 		p.ErrorDescription = shownDescription(cb.ErrorDescription)
 	}
 	s.writePage(w, r, http.StatusOK, p)

@@ -92,9 +92,23 @@ func TestPageShowsNoTextFromTheRequest(t *testing.T) {
 			t.Errorf("the API lost the description: %v", m)
 		}
 	})
-	t.Run("description of a registered state: one line of 300 characters", func(t *testing.T) {
+	// Hostile traffic, round 3, item 10: with the API open (the default)
+	// anyone can register a state, so registering proves nothing.
+	t.Run("description of a state registered on an open API: API only", func(t *testing.T) {
 		f := newFixture(t)
 		wantStatus(t, f.do(t, http.MethodPut, "/api/callback/reg", nil), http.StatusCreated)
+		rec := f.get(t, "/callback?state=reg&error=access_denied&error_description="+url.QueryEscape(phishing))
+		wantStatus(t, rec, http.StatusOK)
+		if strings.Contains(rec.Body.String(), "Call IT") {
+			t.Errorf("attacker text on the page of a state anyone could register")
+		}
+		if m := decode(t, f.get(t, "/api/callback/reg")); m["error_description"] != phishing {
+			t.Errorf("the API lost the description: %v", m)
+		}
+	})
+	t.Run("description of a state registered with a token: one line of 300 characters", func(t *testing.T) {
+		f := newFixture(t, func(o *httpapi.Options) { o.APITokens = []string{goodToken} })
+		wantStatus(t, f.do(t, http.MethodPut, "/api/callback/reg", nil, "Authorization", "Bearer "+goodToken), http.StatusCreated)
 		desc := "AADSTS65004: User declined to consent.\r\nTrace ID: 0f3e" + strings.Repeat(" more", 200)
 		rec := f.get(t, "/callback?state=reg&error=access_denied&error_description="+url.QueryEscape(desc))
 		body := rec.Body.String()
