@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -238,7 +239,7 @@ func TestSignInLinkStatusAndCancel(t *testing.T) {
 	c := newClient(t, srv.URL)
 	ctx := context.Background()
 
-	start, err := c.RegisterLink(ctx, "s8", client.Link{AuthorizationURL: "https://login.example.com/authorize?state=s8"}, 0, nil)
+	start, err := c.RegisterLink(ctx, "s8", client.Link{AuthorizationURL: "https://login.example.com/authorize?state=s8&redirect_uri=" + url.QueryEscape("https://auth.example.com/callback")}, 0, nil)
 	if err != nil || !strings.HasPrefix(start, "https://auth.example.com/start/") {
 		t.Fatalf("RegisterLink: %q, %v", start, err)
 	}

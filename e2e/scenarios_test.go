@@ -261,7 +261,7 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 		state := randomState(t)
 		ctx := context.Background()
 		start, err := newScenarioClient(t, s.a).RegisterLink(ctx, state,
-			client.Link{AuthorizationURL: "https://login.example.com/authorize?client_id=x&state=" + state}, 5*time.Minute, nil)
+			client.Link{AuthorizationURL: "https://login.example.com/authorize?client_id=x&state=" + state + "&redirect_uri=" + url.QueryEscape(s.a+"/callback")}, 5*time.Minute, nil)
 		if err != nil || !strings.HasPrefix(start, s.a+"/start/") {
 			t.Fatalf("RegisterLink: %q, %v", start, err)
 		}

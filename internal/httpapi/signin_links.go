@@ -112,8 +112,12 @@ func clearCookie(w http.ResponseWriter, name string) {
 }
 
 // checkAuthorizationURL: https (http only on loopback), a host on the
-// allowlist, a state parameter equal to the registered state, and a
-// redirect_uri, when present, that is this service's /callback.
+// allowlist, exactly one state parameter equal to the registered state, and
+// exactly one redirect_uri, this service's /callback. Parameter names are
+// compared without case, and a query that url.ParseQuery refuses (a ';', a
+// bad escape) is refused: Go's URL.Query drops such pairs silently, while
+// browsers and providers keep them, so a hidden "redirect_uri=…;" would
+// otherwise pass the check and reach the provider.
 func (s *server) checkAuthorizationURL(raw, state string) *requestError {
 	if len(s.authorizeHosts) == 0 {
 		return badRequest("authorization_url is not accepted: sign-in links are off on this server (OAUTH_CALLBACK_AUTHORIZE_HOSTS)")
@@ -122,14 +126,28 @@ func (s *server) checkAuthorizationURL(raw, state string) *requestError {
 	if rerr != nil {
 		return rerr
 	}
-	q := u.Query()
-	if got := q["state"]; len(got) != 1 || got[0] != state {
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return badRequest("authorization_url's query cannot be read unambiguously: use & between parameters, never ';', and escape every value")
+	}
+	if got := valuesFold(q, "state"); len(got) != 1 || got[0] != state {
 		return badRequest("authorization_url must carry exactly one state parameter, equal to the state registered")
 	}
-	if got, ok := q["redirect_uri"]; ok && (len(got) != 1 || got[0] != s.publicURL+"/callback") {
-		return badRequest("authorization_url's redirect_uri must be this service's %s/callback", s.publicURL)
+	if got := valuesFold(q, "redirect_uri"); len(got) != 1 || got[0] != s.publicURL+"/callback" {
+		return badRequest("authorization_url must carry exactly one redirect_uri, this service's %s/callback", s.publicURL)
 	}
 	return nil
+}
+
+// valuesFold is every value of the parameter name, in any case.
+func valuesFold(q url.Values, name string) []string {
+	var out []string
+	for k, vs := range q {
+		if strings.EqualFold(k, name) {
+			out = append(out, vs...)
+		}
+	}
+	return out
 }
 
 // checkReturnURL: as an authorization URL, against its own allowlist.

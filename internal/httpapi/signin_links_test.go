@@ -185,6 +185,14 @@ func TestSignInLinkRegistrationRules(t *testing.T) {
 		{"two states", `{"authorization_url":` + quote(good+"&state=st-rule") + `}`, false, 400},
 		{"no state", `{"authorization_url":` + quote(authorize) + `}`, false, 400},
 		{"foreign redirect_uri", `{"authorization_url":` + quote(authorize+"&state=st-rule&redirect_uri=https%3A%2F%2Fevil.example%2Fcallback") + `}`, false, 400},
+		// Hostile traffic, round 3, item 5: Go's URL.Query drops a pair with
+		// ';', browsers and providers keep it, and /start redirected there.
+		{"redirect_uri hidden by ';'", `{"authorization_url":` + quote(good+"&redirect_uri=https%3A%2F%2Fevil.example%2Fcb;") + `}`, false, 400},
+		{"state hidden by ';'", `{"authorization_url":` + quote(authorize+"&state=OTHER;&state=st-rule&redirect_uri="+url.QueryEscape(publicURL+"/callback")) + `}`, false, 400},
+		{"no redirect_uri", `{"authorization_url":` + quote(authorize+"&state=st-rule") + `}`, false, 400},
+		{"two redirect_uris", `{"authorization_url":` + quote(good+"&redirect_uri="+url.QueryEscape(publicURL+"/callback")) + `}`, false, 400},
+		{"redirect_uri in another case", `{"authorization_url":` + quote(good+"&Redirect_URI=https%3A%2F%2Fevil.example%2Fcb") + `}`, false, 400},
+		{"state in another case", `{"authorization_url":` + quote(good+"&STATE=OTHER") + `}`, false, 400},
 		{"relative", `{"authorization_url":"/authorize?state=st-rule"}`, false, 400},
 		{"javascript", `{"authorization_url":"javascript:alert(1)//?state=st-rule"}`, false, 400},
 		{"return_url accepted", `{"authorization_url":` + quote(good) + `,"return_url":"https://app.example.com/x"}`, false, 201},

@@ -7,6 +7,7 @@ import secrets
 import statistics
 import threading
 import time
+import urllib.parse
 
 import pytest
 
@@ -143,7 +144,8 @@ def scenario_token_is_sent_and_required(svc: Service) -> None:
 
 def scenario_sign_in_link_register_status_cancel(svc: Service) -> None:
     state = new_state()
-    auth = f"https://login.example.com/authorize?client_id=x&state={state}"
+    redirect = urllib.parse.quote(svc.a.url + "/callback", safe="")
+    auth = f"https://login.example.com/authorize?client_id=x&state={state}&redirect_uri={redirect}"
     reg = register(svc.a.url, state, ttl=300, authorization_url=auth, token=TOKEN)
     assert reg.start_url and reg.start_url.startswith(svc.a.url + "/start/")
     assert status(svc.b.url, state, token=TOKEN).status == "registered"

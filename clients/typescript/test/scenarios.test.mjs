@@ -265,7 +265,7 @@ for (const store of ["memory", "redis"]) {
     test("scenario sign_in_link_register_status_cancel", async () => {
       const state = newState();
       const reg = await register(svc.a.url, state, { ttlSeconds: 300, token: TOKEN,
-        authorizationUrl: `https://login.example.com/authorize?client_id=x&state=${state}` });
+        authorizationUrl: `https://login.example.com/authorize?client_id=x&state=${state}&redirect_uri=${encodeURIComponent(svc.a.url + "/callback")}` });
       assert.ok(reg.start_url?.startsWith(svc.a.url + "/start/"), reg.start_url);
       assert.equal((await status(svc.b.url, state, { token: TOKEN })).status, "registered");
       await cancel(svc.b.url, state, { token: TOKEN });
