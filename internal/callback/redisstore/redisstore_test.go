@@ -255,6 +255,56 @@ func BenchmarkPutTakeRealRedis(b *testing.B) {
 // During a key rotation, replicas run with "K1,K2" and "K2,K1" on one
 // Redis: exactly-once, replays and conflicts must hold in both directions,
 // and a waiter on one must be woken by a callback stored by the other.
+// Hostile traffic, round 3, item 8: a callback sealed under the old key
+// and taken in step 2 left its tombstone under the old key's name only, for
+// a TTL more; a replica of step 3 (the new key alone) stored a replay and
+// handed the same code out again. Tombstones, conflict and cancel markers
+// now go under every name the writing replica knows.
+func TestKeyRotationStep3SeesStep2sTombstones(t *testing.T) {
+	oldKey, newKey := []byte("key-old-0123456789abcdef0123456789"), []byte("key-new-0123456789abcdef0123456789")
+	m := miniredis.RunT(t)
+	open := func(keys ...[]byte) *redisstore.Store {
+		s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{Sealer: seal.New(keys...)})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	step1, step2, step3 := open(oldKey, newKey), open(newKey, oldKey), open(newKey)
+	ctx := context.Background()
+
+	if _, err := step1.Put(ctx, callback.Callback{State: "taken", Code: "code"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step2.Take(ctx, "taken"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step3.Put(ctx, callback.Callback{State: "taken", Code: "code"}); !errors.Is(err, callback.ErrExists) {
+		t.Fatalf("replay on a replica with the new key only: %v, want ErrExists", err)
+	}
+	if _, err := step3.Take(ctx, "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		t.Fatalf("take on a replica with the new key only: %v, want ErrAlreadyTaken", err)
+	}
+
+	if _, err := step1.Put(ctx, callback.Callback{State: "conflicted", Code: "person"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step2.Put(ctx, callback.Callback{State: "conflicted", Code: "attacker"}); !errors.Is(err, callback.ErrConflict) {
+		t.Fatal(err)
+	}
+	if _, err := step3.Put(ctx, callback.Callback{State: "conflicted", Code: "third"}); !errors.Is(err, callback.ErrConflict) {
+		t.Fatalf("callback for a conflicted state on the new key only: %v, want ErrConflict", err)
+	}
+
+	if _, err := step1.Put(ctx, callback.Callback{State: "cancelled", Code: "code"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := step2.Cancel(ctx, "cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step3.Put(ctx, callback.Callback{State: "cancelled", Code: "code"}); !errors.Is(err, callback.ErrCancelled) {
+		t.Fatalf("callback for a cancelled state on the new key only: %v, want ErrCancelled", err)
+	}
+}
+
 func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 	k1, k2 := []byte("key-one-0123456789abcdef0123456789"), []byte("key-two-0123456789abcdef0123456789")
 	m := miniredis.RunT(t)

@@ -24,6 +24,6 @@ for i = 1, n do
   if redis.call('DEL', KEYS[3*i]) == 1 then found = true end
 end
 if not found then return {0} end
-redis.call('SET', KEYS[2], 'x', 'EX', ARGV[1])
+for i = 1, n do redis.call('SET', KEYS[3*i - 1], 'x', 'EX', ARGV[1]) end -- under every name, as take.lua's
 for i = 1, n do redis.call('PUBLISH', ARGV[2], ARGV[3 + i]) end
 return {1, released}

@@ -63,7 +63,7 @@ for i = 1, n do
   if v then
     if string.sub(v, 1, 32) == fingerprint then return {0} end
     redis.call('DEL', KEYS[3*i - 2])
-    redis.call('SET', KEYS[3*i - 1], 'c', 'EX', ARGV[2])
+    for j = 1, n do redis.call('SET', KEYS[3*j - 1], 'c', 'EX', ARGV[2]) end -- under every name, as take.lua's
     if acct then release(acct, ARGV[12 + i]) end
     publishAll()
     return {3, ARGV[12 + i]}
@@ -88,7 +88,7 @@ if registered > 0 then
   local reg = redis.call('GET', KEYS[3*registered])
   if string.sub(reg, 1, 1) == 'L' then
     -- Should the callback expire untaken, the marker outlives it by a TTL.
-    redis.call('SET', KEYS[3*registered - 1], 'l', 'EX', 2 * tonumber(ARGV[2]))
+    for j = 1, n do redis.call('SET', KEYS[3*j - 1], 'l', 'EX', 2 * tonumber(ARGV[2])) end
     return {1, 1, reg, registered}
   end
   return {1, 1}

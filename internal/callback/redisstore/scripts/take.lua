@@ -13,7 +13,9 @@ if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3
 for i = 1, n do
   local v = redis.call('GETDEL', KEYS[3*i - 2])
   if v then
-    redis.call('SET', KEYS[3*i - 1], 't' .. string.sub(v, 1, 32), 'EX', ARGV[1])
+    -- The tombstone goes under every name, so that a replica left with
+    -- only the newest key after a rotation still refuses a replay.
+    for j = 1, n do redis.call('SET', KEYS[3*j - 1], 't' .. string.sub(v, 1, 32), 'EX', ARGV[1]) end
     if acct then release(acct, ARGV[2 + i]) end
     local reg, at = false, 0
     for j = 1, n do
