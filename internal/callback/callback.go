@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"hash"
+	"math"
 	"sync"
 	"time"
 )
@@ -286,16 +287,19 @@ func Encode(c Callback) ([]byte, error) {
 }
 
 // Size is what a callback counts against OAUTH_CALLBACK_MAX_CALLBACK_BYTES:
-// the bytes of everything the provider sent that is kept (code, error,
-// description, iss, and every other parameter, names included). The state
-// is not counted: it has its own limit.
+// its bytes as stored (Encode) beyond those of an empty callback received
+// at the same time. Every store's byte budget counts the stored bytes, so
+// the budget charges Size plus a cost that does not depend on what the
+// provider sent. Counting the raw bytes instead let a callback of escaped
+// characters (a quote, a line break, U+2028) cost up to six times its size
+// in the budget. The state is not in it: it has its own limit; neither is
+// the metadata, which the registration counts.
 func (c Callback) Size() int {
-	n := len(c.Code) + len(c.Error) + len(c.ErrorDescription)
-	for name, v := range c.Params { // iss is one of them
-		n += len(name) + len(v)
+	c.Metadata = nil
+	b, err := Encode(c)
+	empty, err2 := Encode(Callback{ReceivedAt: c.ReceivedAt})
+	if err != nil || err2 != nil {
+		return math.MaxInt // cannot be stored at any size
 	}
-	if _, ok := c.Params["iss"]; !ok {
-		n += len(c.Iss)
-	}
-	return n
+	return len(b) - len(empty)
 }

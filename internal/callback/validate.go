@@ -46,8 +46,10 @@ func ValidateCode(code string) error {
 }
 
 // ValidateValue checks any other parameter, or a parameter's name: valid
-// UTF-8, no NUL, bounded. Line breaks are allowed: Entra ID puts them in
-// error_description. Its errors never quote the value.
+// UTF-8, bounded, and no control character but tab, CR and LF. Line breaks
+// are allowed: Entra ID puts them in error_description. The other C0
+// controls have no place in a provider's answer, and each would be stored
+// as six bytes (\u00XX). Its errors never quote the value.
 func ValidateValue(value string) error {
 	switch {
 	case len(value) > MaxValueLength:
@@ -56,8 +58,8 @@ func ValidateValue(value string) error {
 		return fmt.Errorf("not valid UTF-8")
 	}
 	for i := 0; i < len(value); i++ {
-		if value[i] == 0 {
-			return fmt.Errorf("contains a NUL byte")
+		if b := value[i]; b < 0x20 && b != '\t' && b != '\r' && b != '\n' {
+			return fmt.Errorf("contains a control character")
 		}
 	}
 	return nil

@@ -188,7 +188,7 @@ var variables = []variable{
 		set: func(c *Config, v string) error { return intIn(&c.MaxEntries, v, 1, 100_000_000) }},
 	{name: "OAUTH_CALLBACK_MAX_MEMORY", def: "64MiB", help: "bytes of callbacks kept at once (KiB, MiB, GiB suffixes), on either store; past it new callbacks get 503, and 20% is kept for registered states; with Redis, keep it below Redis's maxmemory",
 		set: func(c *Config, v string) error { return bytesIn(&c.MaxMemory, v, 1<<20, 64<<30) }},
-	{name: "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", def: "16KiB", help: "most one callback may carry (code, error, description and every other parameter); above it the page says 413 and nothing is stored (1KiB..256KiB)",
+	{name: "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", def: "16KiB", help: "most one callback may carry (code, error, description and every other parameter), counted as stored (a quote or line break is two bytes); above it the page says 413 and nothing is stored (1KiB..256KiB)",
 		set: func(c *Config, v string) error {
 			var n int64
 			err := bytesIn(&n, v, 1<<10, 256<<10)

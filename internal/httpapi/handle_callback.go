@@ -56,7 +56,6 @@ func (s *server) handleCallback() http.HandlerFunc {
 }
 
 func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callback.Callback) {
-	cb.ReceivedAt = time.Now().UTC()
 	annotateState(r, s.stateHash.Hash(cb.State))
 	cookie, bound := s.binding.bound(r, cb.State)
 	cb.Bound = bound
@@ -190,6 +189,7 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 	if err := callback.ValidateCode(c.Code); err != nil {
 		return bad("The sign-in response's code is not valid: " + err.Error() + ".")
 	}
+	c.ReceivedAt = time.Now().UTC() // before Size: it is part of what is stored
 	if c.Size() > s.maxCallbackBytes {
 		return callback.Callback{}, &requestError{http.StatusRequestEntityTooLarge,
 			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.maxCallbackBytes>>10)}

@@ -330,3 +330,24 @@ func TestIPv6APIClientsAndTokenFailuresCountPerSlash56(t *testing.T) {
 	}
 	wantStatus(t, tokens.fromAddr(t, "[2001:db8:0:9::1]:1000", "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000"), http.StatusTooManyRequests)
 }
+
+// Hostile traffic, round 3, item 2: the cap counted raw bytes while the
+// budget counted their encoding, so callbacks under the cap made of
+// characters that escape (\u0001 is six bytes stored) cost up to six times
+// their size and one address filled the unregistered share.
+func TestTheByteCapCountsWhatIsStored(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) { o.MaxCallbackBytes = 1 << 10 })
+	for _, control := range []string{"%01", "%1F", "%1B%5B31m"} {
+		rec := f.get(t, "/callback?state=s&code=c&p="+strings.Repeat(control, 100))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "not valid text") {
+			t.Errorf("control %s: %d %.300s, want 400", control, rec.Code, rec.Body)
+		}
+	}
+	// Quotes are two bytes each once stored: 600 of them are over a 1 KiB cap.
+	wantStatus(t, f.get(t, "/callback?state=s&code=c&p="+strings.Repeat("%22", 600)), http.StatusRequestEntityTooLarge)
+	if n := f.store.writes(); n != 0 {
+		t.Fatalf("stored %d callbacks", n)
+	}
+	// Tab, CR and LF stay allowed: Entra ID sends line breaks.
+	wantStatus(t, f.get(t, "/callback?state=s&error=access_denied&error_description=line%0D%0Anext%09tab"), http.StatusOK)
+}

@@ -63,7 +63,8 @@ type Options struct {
 	// StateMinLength refuses shorter states (400); default 1.
 	StateMinLength int
 	// MaxCallbackBytes bounds what one callback may store (code, error,
-	// description and every other parameter); above it, 413. Default 16 KiB.
+	// description and every other parameter, as callback.Size counts them:
+	// as stored); above it, 413. Default 16 KiB.
 	MaxCallbackBytes int
 	// StateHasher names states in logs; default: no server secret.
 	StateHasher callback.StateHasher

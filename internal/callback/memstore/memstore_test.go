@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -160,5 +161,27 @@ func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 	}
 	if all, unregistered := s.Bytes(); all != 0 || unregistered != 0 || s.Len() != 0 {
 		t.Fatalf("after expiry: %d entries, %d bytes, %d unregistered; want none", s.Len(), all, unregistered)
+	}
+}
+
+// The budget charges a callback its Size plus a cost that does not depend
+// on what the provider sent: the cap (which counts Size) and the budget
+// agree byte for byte.
+func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
+	s := memstore.New(memstore.Options{})
+	defer s.Close()
+	received := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	charge := func(c callback.Callback) int64 {
+		before, _ := s.Bytes()
+		if _, err := s.Put(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := s.Bytes()
+		return after - before - int64(c.Size())
+	}
+	plain := charge(callback.Callback{State: "state-1", Code: "c", Params: map[string]string{"p": strings.Repeat("a", 600)}, ReceivedAt: received})
+	escaped := charge(callback.Callback{State: "state-2", Code: "c", Params: map[string]string{"p": strings.Repeat("\"\n\u2028", 100)}, ReceivedAt: received})
+	if plain != escaped {
+		t.Errorf("beyond Size, a plain callback costs %d bytes and an escaped one %d", plain, escaped)
 	}
 }

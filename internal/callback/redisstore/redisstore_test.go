@@ -471,3 +471,32 @@ func TestClientLogsGoThroughSlogRateLimited(t *testing.T) {
 type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// As on memory: the budget charges a callback its Size plus a cost that
+// does not depend on what the provider sent (Hostile traffic, round 3,
+// item 2).
+func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
+	received := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	charge := func(c callback.Callback) int {
+		m := miniredis.RunT(t)
+		s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{MaxBytes: 1 << 20})
+		defer s.Close()
+		if _, err := s.Put(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+		sizes, err := m.HKeys("oauth-callback:{accounts}:sizes")
+		if err != nil || len(sizes) != 1 {
+			t.Fatalf("sizes: %v, %v", sizes, err)
+		}
+		var n int
+		if _, err := fmt.Sscanf(m.HGet("oauth-callback:{accounts}:sizes", sizes[0]), "u%d", &n); err != nil {
+			t.Fatal(err)
+		}
+		return n - c.Size()
+	}
+	plain := charge(callback.Callback{State: "state-1", Code: "c", Params: map[string]string{"p": strings.Repeat("a", 600)}, ReceivedAt: received})
+	escaped := charge(callback.Callback{State: "state-2", Code: "c", Params: map[string]string{"p": strings.Repeat("\"\n\u2028", 100)}, ReceivedAt: received})
+	if plain != escaped {
+		t.Errorf("beyond Size, a plain callback costs %d bytes and an escaped one %d", plain, escaped)
+	}
+}
