@@ -94,6 +94,7 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer, ln net.Liste
 			APITokens:         cfg.APITokens,
 			RateLimitCallback: cfg.RateLimitCallback,
 			RateLimitAPI:      cfg.RateLimitAPI,
+			RateLimitRegister: cfg.RateLimitRegister,
 			TrustedProxies:    cfg.TrustedProxies,
 			StateMinLength:    cfg.StateMinLength,
 			MaxCallbackBytes:  cfg.MaxCallbackBytes,

@@ -90,10 +90,18 @@ type Status struct {
 	ExpiresAt time.Time
 }
 
-// RegisteredShare is the part of a store's byte budget that only callbacks
-// for registered states may use, so that a flood of made-up states cannot
-// block the sign-ins an MCP server announced.
-const RegisteredShare = 0.2
+// The byte budget (OAUTH_CALLBACK_MAX_MEMORY) in shares, the same on every
+// store. Registrations may hold RegistrationShare of it, and callbacks of
+// unregistered states UnregisteredShare: so neither a flood of made-up
+// states on /callback nor one of registrations on the API, nor both at
+// once, can take RegisteredShare from the callbacks of registered states,
+// the sign-ins an MCP server announced. A registration's bytes pass to its
+// callback when it arrives.
+const (
+	RegisteredShare   = 0.2
+	RegistrationShare = 0.2
+	UnregisteredShare = 1 - RegisteredShare - RegistrationShare
+)
 
 // Errors returned by every Store. Callers compare with errors.Is: stores may
 // wrap them with detail.

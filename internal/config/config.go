@@ -60,6 +60,7 @@ type Config struct {
 	RequireRegistration bool           // callbacks only for registered states
 	RateLimitCallback   int            // per client IP per minute on /callback; 0 off
 	RateLimitAPI        int            // per token (or IP) per minute on /api; 0 off
+	RateLimitRegister   int            // registrations per token (or IP) per minute; 0 off
 	TrustedProxies      []netip.Prefix // may set X-Forwarded-For
 	EncryptionKeys      []string       // server secrets for the at-rest encryption; the first seals, all open
 	StateMinLength      int
@@ -234,6 +235,8 @@ var variables = []variable{
 		set: func(c *Config, v string) error { return intIn(&c.RateLimitCallback, v, 0, 1_000_000) }},
 	{name: "OAUTH_CALLBACK_RATE_LIMIT_API", def: "1200", help: "requests per minute per token (or client IP) on /api, per replica; 0 turns it off",
 		set: func(c *Config, v string) error { return intIn(&c.RateLimitAPI, v, 0, 1_000_000) }},
+	{name: "OAUTH_CALLBACK_RATE_LIMIT_REGISTER", def: "300", help: "registrations (PUT /api/callback/{state}) per minute per token (or client IP), per replica, beside the API's limit; 0 turns it off",
+		set: func(c *Config, v string) error { return intIn(&c.RateLimitRegister, v, 0, 1_000_000) }},
 	{name: "OAUTH_CALLBACK_TRUSTED_PROXIES", def: "", help: "comma-separated CIDRs (or IPs) of proxies whose X-Forwarded-For gives the client IP",
 		set: setTrustedProxies},
 	{name: "OAUTH_CALLBACK_ENCRYPTION_KEY", def: "", secret: true, blankRefused: true,

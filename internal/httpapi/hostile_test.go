@@ -351,3 +351,27 @@ func TestTheByteCapCountsWhatIsStored(t *testing.T) {
 	// Tab, CR and LF stay allowed: Entra ID sends line breaks.
 	wantStatus(t, f.get(t, "/callback?state=s&error=access_denied&error_description=line%0D%0Anext%09tab"), http.StatusOK)
 }
+
+// Item 3's bound per client: registrations hold bytes for their TTL, so
+// they have a limit of their own per token (or client network), beside
+// the API's; takes and status are not held back by it.
+func TestRegistrationsAreLimitedPerToken(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.APITokens = []string{goodToken}
+		o.RateLimitRegister = 2
+	})
+	put := func(state string) int {
+		return f.do(t, http.MethodPut, "/api/callback/"+state, nil, "Authorization", "Bearer "+goodToken).Code
+	}
+	for _, state := range []string{"r1", "r2"} {
+		if got := put(state); got != http.StatusCreated {
+			t.Fatalf("registration %s: %d", state, got)
+		}
+	}
+	rec := f.do(t, http.MethodPut, "/api/callback/r3", nil, "Authorization", "Bearer "+goodToken)
+	wantStatus(t, rec, http.StatusTooManyRequests)
+	if m := decode(t, rec); m["reason"] != "rate_limited" {
+		t.Errorf("body: %v", m)
+	}
+	wantStatus(t, f.do(t, http.MethodGet, "/api/callback/r1", nil, "Authorization", "Bearer "+goodToken), http.StatusNotFound)
+}

@@ -24,15 +24,16 @@ func addRoutes(r chi.Router, s *server) {
 	})
 
 	// The MCP server polls here. CORS first (a preflight carries no token),
-	// then the token (when configured; wrong tokens count against the
-	// client IP, which is checked first), then the limit per token or IP.
+	// then the token (when configured; checked first, then wrong ones
+	// count against the client's network), then the limit per token or IP.
 	r.Group(func(r chi.Router) {
 		r.Use(s.cors, s.requireToken, s.rateLimit(s.rateLimitAPI, byTokenOrIP, false))
 		// compat; ?wait=25s or Prefer: wait=25 makes it a long-poll.
 		r.Get("/api/callback/{state}", s.handleTake())
 		// Register a state before the sign-in (optional TTL and metadata;
 		// authorization_url for a sign-in link).
-		r.Put("/api/callback/{state}", s.handleRegister())
+		// A registration holds bytes for its TTL: a limit of its own.
+		r.With(s.rateLimit(s.rateLimitRegister, byTokenOrIP, false)).Put("/api/callback/{state}", s.handleRegister())
 		// Cancel a sign-in: later callbacks and takes get 410 cancelled.
 		r.Delete("/api/callback/{state}", s.handleCancel())
 		// Where a sign-in stands; never the code.

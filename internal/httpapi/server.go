@@ -58,6 +58,10 @@ type Options struct {
 	// IP on /callback, and per token (or IP) on /api; 0 is no limit.
 	RateLimitCallback int
 	RateLimitAPI      int
+	// RateLimitRegister is registrations per minute per token (or client
+	// network), beside RateLimitAPI; 0 is no limit. The registrations'
+	// share of the byte budget bounds them all together.
+	RateLimitRegister int
 	// TrustedProxies may set X-Forwarded-For for the client IP.
 	TrustedProxies []netip.Prefix
 	// StateMinLength refuses shorter states (400); default 1.
@@ -115,6 +119,7 @@ type server struct {
 	tokenDigests      [][sha256.Size]byte
 	rateLimitCallback int
 	rateLimitAPI      int
+	rateLimitRegister int
 	trustedProxies    []netip.Prefix
 	stateMinLength    int
 	maxCallbackBytes  int
@@ -161,6 +166,7 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 		ttl:               opts.TTL,
 		rateLimitCallback: opts.RateLimitCallback,
 		rateLimitAPI:      opts.RateLimitAPI,
+		rateLimitRegister: opts.RateLimitRegister,
 		trustedProxies:    opts.TrustedProxies,
 		stateMinLength:    max(opts.StateMinLength, 1),
 		maxCallbackBytes:  opts.MaxCallbackBytes,

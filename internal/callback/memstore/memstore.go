@@ -47,7 +47,12 @@ type Store struct {
 	links         map[string]string // sign-in link ID -> state
 	nPending      int64
 	bytes         int64 // counted against maxBytes
-	bytesUnreg    int64 // the part of bytes held by unregistered states
+	bytesUnreg    int64 // the part of bytes held by callbacks of unregistered states
+	bytesReg      int64 // the part of bytes held by registrations
+	// bytesRegistered is the part held by callbacks of registered states,
+	// which have no share of their own: kept so that every class counts
+	// the same way.
+	bytesRegistered int64
 
 	waiters       *wakeup.Hub
 	sweepInterval time.Duration
@@ -75,17 +80,27 @@ const (
 // instead of a struct, its strings and a params map, which keeps a pending
 // callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
-	kind         kind
-	registered   bool           // the state was registered before its callback
-	value        string         // pending: the callback, encoded
-	fingerprint  string         // pending and taken: callback.Fingerprint
-	metadata     string         // from the registration, returned with the callback
-	link         *callback.Link // the sign-in link, kept while the record lives: callbacks must be bound
-	started      bool           // the link was opened
-	expires      time.Time
-	size         int64 // what the record counts against maxBytes
-	unregistered bool  // size counts against the unregistered share too
+	kind        kind
+	registered  bool           // the state was registered before its callback
+	value       string         // pending: the callback, encoded
+	fingerprint string         // pending and taken: callback.Fingerprint
+	metadata    string         // from the registration, returned with the callback
+	link        *callback.Link // the sign-in link, kept while the record lives: callbacks must be bound
+	started     bool           // the link was opened
+	expires     time.Time
+	size        int64     // what the record counts against maxBytes
+	class       byteClass // which share of the budget size counts against too
 }
+
+// byteClass is which share of the budget an entry's bytes count against,
+// beside the whole (callback.RegisteredShare and the others).
+type byteClass uint8
+
+const (
+	classRegistered   byteClass = iota // a callback of a registered state: the whole budget only
+	classUnregistered                  // a callback of an unregistered state
+	classRegistration                  // a registration, until its callback takes its bytes over
+)
 
 // recordOverhead is what an entry costs beyond its strings: the map slot,
 // the record, a queue item. Measured: 100 000 pending callbacks with 38-byte
@@ -166,7 +181,7 @@ func (s *Store) Register(_ context.Context, state string, reg callback.Registrat
 		link = &l
 		size += int64(len(l.ID) + len(l.AuthorizationURL) + len(l.ReturnURL))
 	}
-	if err := s.roomLocked(size, false); err != nil {
+	if err := s.roomLocked(size, classRegistration); err != nil {
 		return err
 	}
 	state = strings.Clone(state)
@@ -175,7 +190,7 @@ func (s *Store) Register(_ context.Context, state string, reg callback.Registrat
 	if link != nil {
 		s.links[link.ID] = state
 	}
-	s.resizeLocked(r, size, false)
+	s.resizeLocked(r, size, classRegistration)
 	heap.Push(&s.registrations, queueItem{state: state, expires: r.expires})
 	return nil
 }
@@ -253,7 +268,11 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	if ok {
 		size += int64(len(r.metadata))
 	}
-	if err := s.roomLocked(size-s.sizeOf(r), !ok); err != nil {
+	class := classRegistered
+	if !ok {
+		class = classUnregistered
+	}
+	if err := s.roomLocked(size-s.sizeOf(r), class); err != nil {
 		return callback.Receipt{}, err
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
@@ -262,7 +281,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 		s.records[state] = r
 	}
 	r.kind, r.registered, r.value, r.fingerprint, r.expires = pending, ok, string(encoded), fingerprint, now.Add(s.ttl)
-	s.resizeLocked(r, size, !ok)
+	s.resizeLocked(r, size, class) // a registration's bytes pass to its callback
 	s.pending.push(state, r.expires)
 	s.nPending++
 	return receiptOf(r), nil
@@ -292,37 +311,48 @@ func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string
 	}
 	// Pending, and different: neither callback may be handed out.
 	r.kind, r.value, r.fingerprint, r.metadata, r.expires = conflicted, "", "", "", now.Add(s.ttl)
-	s.resizeLocked(r, int64(len(state)+recordOverhead), r.unregistered)
+	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
 	return callback.ErrConflict
 }
 
-// roomLocked reports whether grow more bytes fit the budget, and, for an
-// unregistered state, its share of it.
-func (s *Store) roomLocked(grow int64, unregistered bool) error {
+// roomLocked reports whether grow more bytes fit the budget, and the share
+// of their class.
+func (s *Store) roomLocked(grow int64, class byteClass) error {
 	if s.maxBytes <= 0 || grow <= 0 {
 		return nil
 	}
 	if s.bytes+grow > s.maxBytes {
 		return fmt.Errorf("%w: %d of %d bytes", callback.ErrFull, s.bytes, s.maxBytes)
 	}
-	if limit := int64(float64(s.maxBytes) * (1 - callback.RegisteredShare)); unregistered && s.bytesUnreg+grow > limit {
+	if limit := int64(float64(s.maxBytes) * callback.UnregisteredShare); class == classUnregistered && s.bytesUnreg+grow > limit {
 		return fmt.Errorf("%w: unregistered states hold %d of their %d bytes", callback.ErrFull, s.bytesUnreg, limit)
+	}
+	if limit := int64(float64(s.maxBytes) * callback.RegistrationShare); class == classRegistration && s.bytesReg+grow > limit {
+		return fmt.Errorf("%w: registrations hold %d of their %d bytes", callback.ErrFull, s.bytesReg, limit)
 	}
 	return nil
 }
 
-// resizeLocked sets what r counts against the budget.
-func (s *Store) resizeLocked(r *record, size int64, unregistered bool) {
+// resizeLocked sets what r counts against the budget, and in which class.
+func (s *Store) resizeLocked(r *record, size int64, class byteClass) {
 	s.bytes += size - r.size
-	if r.unregistered {
-		s.bytesUnreg -= r.size
+	*s.classBytes(r.class) -= r.size
+	*s.classBytes(class) += size
+	r.size, r.class = size, class
+}
+
+// classBytes is the counter of a class's share; registered callbacks have
+// none but the whole, counted in a scratch field.
+func (s *Store) classBytes(class byteClass) *int64 {
+	switch class {
+	case classUnregistered:
+		return &s.bytesUnreg
+	case classRegistration:
+		return &s.bytesReg
 	}
-	if unregistered {
-		s.bytesUnreg += size
-	}
-	r.size, r.unregistered = size, unregistered
+	return &s.bytesRegistered
 }
 
 func (s *Store) sizeOf(r *record) int64 {
@@ -373,7 +403,7 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 	// that a second take answers "already retrieved" and a second callback
 	// cannot replace this one.
 	r.kind, r.value, r.metadata, r.expires = taken, "", "", now.Add(s.ttl)
-	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.unregistered)
+	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
 	return value, metadata, nil
@@ -434,7 +464,7 @@ func (s *Store) cancel(state string) error {
 		s.nPending--
 	}
 	r.kind, r.value, r.fingerprint, r.metadata, r.expires = cancelled, "", "", "", now.Add(s.ttl)
-	s.resizeLocked(r, int64(len(state)+recordOverhead), r.unregistered)
+	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	return nil
 }
@@ -497,13 +527,13 @@ func (s *Store) expireLocked(now time.Time) {
 				// The link ended untaken: it leaves a marker for a TTL.
 				r.kind, r.link, r.value, r.fingerprint, r.metadata, r.started = linkExpired, nil, "", "", "", false
 				r.expires = now.Add(s.ttl)
-				s.resizeLocked(r, int64(len(item.state)+recordOverhead), false)
+				s.resizeLocked(r, int64(len(item.state)+recordOverhead), r.class)
 				s.tombstones.push(item.state, r.expires)
 				return
 			}
 		}
 		delete(s.records, item.state)
-		s.resizeLocked(r, 0, false)
+		s.resizeLocked(r, 0, r.class)
 	}
 	for item, ok := s.pending.peek(); ok && !now.Before(item.expires); item, ok = s.pending.peek() {
 		s.pending.pop()

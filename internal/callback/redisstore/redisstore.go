@@ -15,9 +15,12 @@
 //	P{accounts}:pending
 //	              sorted set of n scored by expiry (ms), so active_callbacks is
 //	              a ZCOUNT (O(log n)) and never a scan of the keyspace
-//	P{accounts}:sizes, P{accounts}:bytes, P{accounts}:bytes:unregistered
-//	              the byte budget: each pending callback's size, their sum,
-//	              and the part of it held by unregistered states
+//	P{accounts}:sizes, P{accounts}:bytes, P{accounts}:bytes:unregistered,
+//	P{accounts}:bytes:registrations, P{accounts}:registrations
+//	              the byte budget: each pending callback's (and, as "g:n",
+//	              registration's) class and size, their sum, the parts held
+//	              by unregistered states' callbacks and by registrations,
+//	              and the registrations by expiry (accounting.lua)
 //	Pstored       pub/sub channel: n is published when a callback is stored
 //	              or a state conflicts, so waiters on every replica wake at once
 //
@@ -75,7 +78,7 @@ var (
 	//go:embed scripts/cancel.lua
 	cancelLua string
 
-	registerScript       = redis.NewScript(registerLua)
+	registerScript       = redis.NewScript(accountingLua + registerLua)
 	putScript            = redis.NewScript(accountingLua + putLua)
 	takeScript           = redis.NewScript(accountingLua + takeLua)
 	clusterAdmitScript   = redis.NewScript(accountingLua + clusterAdmitLua)
@@ -115,10 +118,10 @@ type Options struct {
 	// Sealer encrypts values and names keys; default: seal.New(nil), no
 	// server secret.
 	Sealer *seal.Sealer
-	// MaxBytes is the budget of callback bytes this deployment may keep in
-	// Redis (OAUTH_CALLBACK_MAX_MEMORY), counted by the scripts that write
-	// and take; 0: none. Unregistered states may use all but
-	// callback.RegisteredShare of it.
+	// MaxBytes is the budget of callback and registration bytes this
+	// deployment may keep in Redis (OAUTH_CALLBACK_MAX_MEMORY), counted by
+	// the scripts that write and remove; 0: none. Its shares are
+	// callback.RegistrationShare, UnregisteredShare and RegisteredShare.
 	MaxBytes int64
 	// RequireRegistration makes Put refuse callbacks for states that were
 	// not registered.
@@ -145,10 +148,10 @@ type Store struct {
 	sealer  *seal.Sealer
 	require bool
 	// byte budget; 0: none
-	maxBytes, maxBytesUnregistered int64
-	accounting                     []string // see accountingKeys
-	channel                        string   // see storedChannel
-	cluster                        bool
+	maxBytes, maxBytesUnregistered, maxBytesRegistrations int64
+	accounting                                            []string // see accountingKeys
+	channel                                               string   // see storedChannel
+	cluster                                               bool
 	// WAIT for replicas after a put
 	minReplicas        int
 	minReplicasTimeout time.Duration
@@ -190,10 +193,12 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		sealer:  opts.Sealer,
 		require: opts.RequireRegistration,
 
-		maxBytes:             opts.MaxBytes,
-		maxBytesUnregistered: int64(float64(opts.MaxBytes) * (1 - callback.RegisteredShare)),
+		maxBytes:              opts.MaxBytes,
+		maxBytesUnregistered:  int64(float64(opts.MaxBytes) * callback.UnregisteredShare),
+		maxBytesRegistrations: int64(float64(opts.MaxBytes) * callback.RegistrationShare),
 		accounting: []string{opts.Prefix + "{accounts}:pending", opts.Prefix + "{accounts}:sizes",
-			opts.Prefix + "{accounts}:bytes", opts.Prefix + "{accounts}:bytes:unregistered"},
+			opts.Prefix + "{accounts}:bytes", opts.Prefix + "{accounts}:bytes:unregistered",
+			opts.Prefix + "{accounts}:bytes:registrations", opts.Prefix + "{accounts}:registrations"},
 		channel: opts.Prefix + "stored",
 		cluster: opts.Cluster,
 
@@ -253,20 +258,66 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 	if reg.Link != nil {
 		markerSecs = int64(callback.LinkMarkerTTL(time.Duration(secs)*time.Second, s.ttl) / time.Second)
 	}
-	ok, err := registerScript.Run(ctx, s.client, k.stateKeys(), value, secs, markerSecs).Int()
-	if err == nil && ok == 0 {
-		err = callback.ErrExists
-	}
+	err := s.register(ctx, k, value, secs, markerSecs, len(value)+len(linkKey))
 	if err != nil && linkKey != "" {
 		_ = s.client.Del(ctx, linkKey).Err()
 	}
-	if errors.Is(err, callback.ErrExists) {
-		return err
+	return err
+}
+
+// register runs register.lua: the registration's size bytes are counted
+// against the registrations' share of the budget, in the script, or on
+// Cluster before it (the accounting keys live in another slot).
+func (s *Store) register(ctx context.Context, k stateKeys, value []byte, secs, markerSecs int64, size int) error {
+	now := s.now()
+	expiry := now.Add(time.Duration(secs) * time.Second).UnixMilli()
+	name := registrationName(k.names[0].name)
+	if s.cluster {
+		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), name, size, "g",
+			s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli()).Int()
+		if err != nil {
+			return storeError("register state", err)
+		}
+		if ok == 0 {
+			return fmt.Errorf("%w: the registrations' share of the byte budget is used", callback.ErrFull)
+		}
 	}
-	if err != nil {
+	res, err := registerScript.Run(ctx, s.client, s.scriptKeys(k), value, secs, markerSecs, len(k.names), k.names[0].name,
+		size, s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli()).Int()
+	if s.cluster && (err != nil || res != registerStored) {
+		s.releaseOnCluster(ctx, name)
+	}
+	switch {
+	case err != nil:
 		return storeError("register state", err)
+	case res == registerExists:
+		return callback.ErrExists
+	case res == registerOverBudget:
+		return fmt.Errorf("%w: the registrations' share of the byte budget is used", callback.ErrFull)
+	case res != registerStored:
+		return fmt.Errorf("register state: unexpected reply %d", res)
 	}
 	return nil
+}
+
+// Results of register.lua.
+const (
+	registerExists     = 0
+	registerStored     = 1
+	registerOverBudget = 2
+)
+
+// registrationName is what a registration's bytes are counted under in the
+// accounts, beside its callback's under name.
+func registrationName(name string) string { return "g:" + name }
+
+// releaseRegistrationOnCluster gives back a registration's bytes under
+// any of the state's names (register.lua counts them under the first name
+// of the replica that registered).
+func (s *Store) releaseRegistrationOnCluster(ctx context.Context, k stateKeys) {
+	for _, n := range k.names {
+		s.releaseOnCluster(ctx, registrationName(n.name))
+	}
 }
 
 // linkRegistration is what a registration with a sign-in link seals.
@@ -403,8 +454,11 @@ func (s *Store) Cancel(ctx context.Context, state string) error {
 	case int64(3):
 		return callback.ErrConflict
 	}
-	if released, ok := res[1].(string); ok && s.cluster {
-		s.releaseOnCluster(ctx, released)
+	if s.cluster {
+		if released, ok := res[1].(string); ok {
+			s.releaseOnCluster(ctx, released)
+		}
+		s.releaseRegistrationOnCluster(ctx, k)
 	}
 	return nil
 }
@@ -476,12 +530,12 @@ func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, arg
 	}
 	admitted := false
 	if !hasEntry {
-		unregistered := "1"
+		class, limit := "u", s.maxBytesUnregistered
 		if registrations.Val() > 0 {
-			unregistered = "0"
+			class, limit = "r", int64(0)
 		}
-		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, unregistered,
-			s.maxBytes, s.maxBytesUnregistered, expiry, now.UnixMilli()).Int()
+		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, class,
+			s.maxBytes, limit, expiry, now.UnixMilli()).Int()
 		if err != nil {
 			return callback.Receipt{}, storeError("store callback", err)
 		}
@@ -503,6 +557,9 @@ func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, arg
 			s.releaseOnCluster(ctx, name) // the discarded callback's bytes
 		}
 	}
+	if err == nil && receipt.Registered {
+		s.releaseRegistrationOnCluster(ctx, k) // the callback took its bytes over
+	}
 	if !admitted {
 		return receipt, err
 	}
@@ -512,7 +569,7 @@ func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, arg
 		// The registration expired between the look and the put: count the
 		// bytes as unregistered now.
 		s.releaseOnCluster(ctx, k.names[0].name)
-		_ = clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, "1", 0, 0, expiry, now.UnixMilli()).Err()
+		_ = clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, "u", 0, 0, expiry, now.UnixMilli()).Err()
 	default:
 		s.releaseOnCluster(ctx, k.names[0].name)
 	}
@@ -636,6 +693,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 	found := k.names[at-1]
 	if s.cluster {
 		s.releaseOnCluster(ctx, found.name)
+		s.releaseRegistrationOnCluster(ctx, k)
 	}
 	// Taken and unreadable (another server secret, corruption): the code
 	// is gone either way; say so rather than pretend it never arrived.

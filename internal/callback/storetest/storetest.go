@@ -242,7 +242,7 @@ func Run(t *testing.T, h Harness) {
 		if !errors.Is(err, callback.ErrFull) {
 			t.Fatalf("flood: got %v after %d callbacks, want ErrFull", err, stored)
 		}
-		if max := budget * 8 / 10 / (4 << 10); stored == 0 || stored > max {
+		if max := shareOf(budget, callback.UnregisteredShare) / (4 << 10); stored == 0 || stored > max {
 			t.Fatalf("flood stored %d callbacks of 4 KiB, want 1..%d in a budget of %d", stored, max, budget)
 		}
 		if err := s.Register(ctx, "real", callback.Registration{}); err != nil {
@@ -262,6 +262,55 @@ func Run(t *testing.T, h Harness) {
 			if _, err := s.Put(ctx, big(fmt.Sprint("later", i))); err != nil {
 				t.Fatalf("Put %d after the flood expired: %v", i, err)
 			}
+		}
+	})
+
+	// Hostile traffic, round 3, item 3: on Redis registrations were outside
+	// the byte accounting, so ~1 900 of them with 12 KiB each, under the API
+	// rate limit, filled Redis and every callback got 503.
+	run("byte budget: registrations have a share of their own", func(t *testing.T) {
+		if h.NewStoreWithBudget == nil {
+			t.Skip("store has no byte budget")
+		}
+		const budget = 64 << 10
+		s := h.NewStoreWithBudget(t, TTL, budget)
+		t.Cleanup(func() { _ = s.Close() })
+		if err := s.Register(ctx, "announced", callback.Registration{}); err != nil {
+			t.Fatal(err)
+		}
+		metadata := json.RawMessage(`"` + strings.Repeat("m", 2<<10) + `"`)
+		registered := 0
+		var err error
+		for i := range 100 {
+			if err = s.Register(ctx, fmt.Sprint("flood", i), callback.Registration{Metadata: metadata}); err != nil {
+				break
+			}
+			registered++
+		}
+		if !errors.Is(err, callback.ErrFull) {
+			t.Fatalf("registration flood: got %v after %d registrations of 2 KiB, want ErrFull", err, registered)
+		}
+		if max := shareOf(budget, callback.RegistrationShare) / (2 << 10); registered == 0 || registered > max {
+			t.Fatalf("registration flood: %d registrations of 2 KiB, want 1..%d in a budget of %d", registered, max, budget)
+		}
+		// And made-up states on /callback at the same time: their own share.
+		junk := 0
+		for i := range 100 {
+			if _, err = s.Put(ctx, callback.Callback{State: fmt.Sprint("junk", i), Code: strings.Repeat("c", 2<<10), ReceivedAt: received}); err != nil {
+				break
+			}
+			junk++
+		}
+		if !errors.Is(err, callback.ErrFull) || junk < shareOf(budget, callback.UnregisteredShare)/(2<<10)/2 {
+			t.Fatalf("callback flood after the registrations: %d stored, then %v", junk, err)
+		}
+		// Both floods at once leave the announced sign-in its share.
+		if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: strings.Repeat("c", 4<<10), ReceivedAt: received}); err != nil {
+			t.Fatalf("the registered state's callback during both floods: %v", err)
+		}
+		h.Advance(t, TTL+500*time.Millisecond) // expired registrations give their bytes back
+		if err := s.Register(ctx, "later", callback.Registration{Metadata: metadata}); err != nil {
+			t.Fatalf("Register after the flood expired: %v", err)
 		}
 	})
 
@@ -774,3 +823,6 @@ func assertProgress(t *testing.T, s callback.Store, state string, want callback.
 		t.Fatalf("Status %s: expires %v", state, st.ExpiresAt)
 	}
 }
+
+// shareOf is share of budget bytes, as the stores round it.
+func shareOf(budget int, share float64) int { return int(float64(budget) * share) }

@@ -1,40 +1,56 @@
--- Shared by put.lua, take.lua and the Cluster scripts: the byte budget.
+-- Shared by every script that writes or removes: the byte budget.
 -- A callback's bytes are counted from when it is stored until it is taken,
--- discarded in a conflict, or expires. Expired ones are found through the
--- pending set (scored by expiry) and released a bounded number at a time.
+-- discarded in a conflict, or expires; a registration's from when it is
+-- made until its callback arrives (which takes its bytes over), it is
+-- cancelled, or it expires. Expired ones are found through the two sorted
+-- sets (scored by expiry) and released a bounded number at a time.
 --
--- acct: the four accounting keys (pending set, sizes hash, bytes, bytes of
--- unregistered states); sizes holds "r<n>" or "u<n>" per name.
+-- acct: the six accounting keys (pending set, sizes hash, bytes, bytes of
+-- unregistered states' callbacks, bytes of registrations, registration
+-- set); sizes holds, per name, its class and size: "u<n>" a callback of an
+-- unregistered state, "r<n>" of a registered one, "g<n>" a registration
+-- (named "g:" .. its state's name).
+local function accountingKeys(n)
+  if #KEYS == 3 * n + 6 then
+    return {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4], KEYS[3*n+5], KEYS[3*n+6]}
+  end
+  return nil -- Cluster: the caller keeps the accounts in their own slot
+end
+
 local function release(acct, name)
   local v = redis.call('HGET', acct[2], name)
   if v then
     local n = tonumber(string.sub(v, 2))
+    local class = string.sub(v, 1, 1)
     redis.call('DECRBY', acct[3], n)
-    if string.sub(v, 1, 1) == 'u' then redis.call('DECRBY', acct[4], n) end
+    if class == 'u' then redis.call('DECRBY', acct[4], n) end
+    if class == 'g' then redis.call('DECRBY', acct[5], n) end
     redis.call('HDEL', acct[2], name)
   end
   redis.call('ZREM', acct[1], name)
+  redis.call('ZREM', acct[6], name)
 end
 
 local function prune(acct, now)
-  local expired = redis.call('ZRANGEBYSCORE', acct[1], '-inf', now, 'LIMIT', 0, 500)
-  for _, name in ipairs(expired) do release(acct, name) end
+  for _, set in ipairs({acct[1], acct[6]}) do
+    local expired = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, 500)
+    for _, name in ipairs(expired) do release(acct, name) end
+  end
 end
 
--- admit counts size bytes for name, or returns false when they do not fit
--- the budget (0: none) or, for an unregistered state, its share.
-local function admit(acct, name, size, unregistered, budget, unregisteredLimit, expiry)
+-- admit counts size bytes of class ('u', 'r' or 'g') for name, or returns
+-- false when they do not fit the budget (0: none) or the class's own limit
+-- (for 'u' and 'g'; 0 for 'r', which has none but the budget).
+local function admit(acct, name, size, class, budget, classLimit, expiry)
+  local classKey = nil
+  if class == 'u' then classKey = acct[4] elseif class == 'g' then classKey = acct[5] end
   if budget > 0 then
     if tonumber(redis.call('GET', acct[3]) or '0') + size > budget then return false end
-    if unregistered and tonumber(redis.call('GET', acct[4]) or '0') + size > unregisteredLimit then return false end
+    if classKey and tonumber(redis.call('GET', classKey) or '0') + size > classLimit then return false end
   end
-  redis.call('ZADD', acct[1], expiry, name)
-  if unregistered then
-    redis.call('HSET', acct[2], name, 'u' .. size)
-    redis.call('INCRBY', acct[4], size)
-  else
-    redis.call('HSET', acct[2], name, 'r' .. size)
-  end
+  if class == 'g' then redis.call('ZADD', acct[6], expiry, name) else redis.call('ZADD', acct[1], expiry, name) end
+  redis.call('HSET', acct[2], name, class .. size)
+  if classKey then redis.call('INCRBY', classKey, size) end
   redis.call('INCRBY', acct[3], size)
   return true
 end

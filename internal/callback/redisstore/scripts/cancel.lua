@@ -6,8 +6,7 @@
 -- Returns {1, the released name or false} cancelled (or already),
 --         {2} taken, {3} conflicted, {0} nothing known.
 local n = tonumber(ARGV[3])
-local acct = nil
-if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
+local acct = accountingKeys(n)
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
   if tombstone == 'l' then tombstone = nil end -- a sign-in link's marker
@@ -22,6 +21,7 @@ for i = 1, n do
     if acct then release(acct, ARGV[3 + i]) end
   end
   if redis.call('DEL', KEYS[3*i]) == 1 then found = true end
+  if acct then release(acct, 'g:' .. ARGV[3 + i]) end
 end
 if not found then return {0} end
 for i = 1, n do redis.call('SET', KEYS[3*i - 1], 'x', 'EX', ARGV[1]) end -- under every name, as take.lua's

@@ -5,7 +5,7 @@
 -- counts the bytes against the budget and wakes the waiters.
 --
 -- KEYS: for each of the state's n names (current secret first): callback,
---       tombstone, registration; then the four accounting keys, except on
+--       tombstone, registration; then the six accounting keys, except on
 --       Cluster (another slot: the caller admits and releases separately).
 -- ARGV: value (fingerprint .. sealed), ttl seconds, expiry ms, now ms,
 --       channel, require registration (1/0), fingerprint, budget bytes,
@@ -22,8 +22,7 @@
 local n = tonumber(ARGV[11])
 local fingerprint = ARGV[7]
 local bound = ARGV[12]
-local acct = nil
-if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
+local acct = accountingKeys(n)
 local function publishAll()
   for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
 end
@@ -76,8 +75,28 @@ end
 if ARGV[6] == '1' and registered == 0 then return {2} end
 if acct then
   prune(acct, ARGV[4])
-  if not admit(acct, ARGV[13], tonumber(ARGV[10]), registered == 0, tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[3]) then
-    return {5}
+  local class, limit = 'r', 0
+  if registered == 0 then class, limit = 'u', tonumber(ARGV[9]) end
+  -- The callback takes its registration's bytes over: released first, and
+  -- counted again if the callback does not fit, as nothing changes then.
+  local regName = nil
+  if registered > 0 then
+    regName = 'g:' .. ARGV[12 + registered]
+    local held = redis.call('HGET', acct[2], regName)
+    if held then
+      release(acct, regName)
+      if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
+        local ttl = redis.call('PTTL', KEYS[3*registered])
+        admit(acct, regName, tonumber(string.sub(held, 2)), 'g', 0, 0, tonumber(ARGV[4]) + math.max(ttl, 0))
+        return {5}
+      end
+      regName = nil -- admitted
+    end
+  end
+  if regName or registered == 0 then
+    if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
+      return {5}
+    end
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])

@@ -8,8 +8,7 @@
 -- {4} cancelled, {5} its sign-in link expired (put.lua's marker 'l'
 -- alone), {0} nothing.
 local n = tonumber(ARGV[2])
-local acct = nil
-if #KEYS == 3 * n + 4 then acct = {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4]} end
+local acct = accountingKeys(n)
 for i = 1, n do
   local v = redis.call('GETDEL', KEYS[3*i - 2])
   if v then
@@ -21,6 +20,7 @@ for i = 1, n do
     for j = 1, n do
       local r = redis.call('GETDEL', KEYS[3*j])
       if r and not reg then reg, at = r, j end
+      if acct then release(acct, 'g:' .. ARGV[2 + j]) end -- normally taken over by the callback already
     end
     return {1, v, i, reg, at}
   end
