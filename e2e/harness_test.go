@@ -71,6 +71,9 @@ func startReplicaOn(t *testing.T, bin string, l *net.TCPListener, env ...string)
 		once.Do(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			_ = cmd.Wait()
+			// Refused while stopped, as a stopped server's port is, so a
+			// proxy in front tries another replica; the port stays held.
+			testnet.Refuse(t, l)
 		})
 	}
 	t.Cleanup(stop)

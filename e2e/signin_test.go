@@ -42,7 +42,10 @@ func newEnv(t *testing.T) *env {
 	// and only the test provider's host may be linked to.
 	la := testnet.Listen(t)
 	e.a = testnet.URL(la)
+	// With a token, as an MCP server deployment should run: only then is a
+	// registered state's error_description shown on the page.
 	common := []string{"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(), "OAUTH_CALLBACK_PRODUCT_NAME=Mail MCP (e2e)",
+		"OAUTH_CALLBACK_API_TOKENS=" + signinToken,
 		"OAUTH_CALLBACK_PUBLIC_URL=" + e.a, "OAUTH_CALLBACK_AUTHORIZE_HOSTS=127.0.0.1",
 		"OAUTH_CALLBACK_ENCRYPTION_KEY=e2e-server-secret-0123456789abcdef"}
 	startReplicaOn(t, bin, la, common...)
@@ -89,7 +92,7 @@ type waitResult struct {
 
 // waitOnB starts the MCP server's wait on replica B before the person signs in.
 func (e *env) waitOnB(t *testing.T, state string) <-chan waitResult {
-	c, err := client.New(e.b)
+	c, err := client.New(e.b, client.WithToken(signinToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +149,9 @@ func TestSignIn(t *testing.T) {
 				t.Errorf("claims: subject %q issuer %q", claims.Subject, claims.Issuer)
 			}
 			// Exactly once: the code is gone from the service.
-			resp, err := http.Get(e.b + "/api/callback/" + state)
+			req, _ := http.NewRequest(http.MethodGet, e.b+"/api/callback/"+state, nil)
+			req.Header.Set("Authorization", "Bearer "+signinToken)
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -318,13 +323,11 @@ const contrastJS = `(() => {
   return min;
 })()`
 
-// saveScreenshot keeps a PNG of the page as a test artifact, in
-// $E2E_ARTIFACTS or e2e/artifacts.
 // register announces state on the replica at base, as an MCP server does
 // before it sends the person to sign in.
 func register(t *testing.T, base, state string) {
 	t.Helper()
-	c, err := client.New(base)
+	c, err := client.New(base, client.WithToken(signinToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -337,7 +340,7 @@ func register(t *testing.T, base, state string) {
 // replica at base, and returns the start URL.
 func registerLink(t *testing.T, base, state, authURL string) string {
 	t.Helper()
-	c, err := client.New(base)
+	c, err := client.New(base, client.WithToken(signinToken))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -348,6 +351,11 @@ func registerLink(t *testing.T, base, state, authURL string) string {
 	return start
 }
 
+// signinToken is the MCP server's API token in the sign-in tests.
+const signinToken = "e2e-signin-token-0123456789"
+
+// saveScreenshot keeps a PNG of the page as a test artifact, in
+// $E2E_ARTIFACTS or e2e/artifacts.
 func saveScreenshot(t *testing.T, b *browser, name string) {
 	t.Helper()
 	png := run(t, b, chromedp.CaptureScreenshot())

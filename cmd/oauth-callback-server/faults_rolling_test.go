@@ -190,6 +190,7 @@ func TestFaultRollingRestart(t *testing.T) {
 		if err := instances[i].wait(t); err != nil {
 			t.Fatalf("instance %d: %v", i, err)
 		}
+		testnet.Refuse(t, l) // as a stopped server's port; Dup listens again
 		instances[i] = startInstanceOn(t, env, testnet.Dup(t, l))
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -39,3 +39,27 @@ func TestAPortInUseIsNotReserved(t *testing.T) {
 		t.Fatalf("bindable(%v) with a listener on it", held.Addr())
 	}
 }
+
+// A held socket that Refuse stopped refuses connections, keeps its port
+// from the kernel's choices, and listens again when handed over.
+func TestRefuseKeepsThePortAndRefuses(t *testing.T) {
+	l := Listen(t)
+	addr := l.Addr().String()
+	Refuse(t, l)
+	if c, err := net.Dial("tcp", addr); err == nil {
+		c.Close()
+		t.Fatal("a refusing port accepted a connection")
+	}
+	d := Dup(t, l)
+	defer d.Close()
+	go func() {
+		if c, err := d.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("after Dup: %v", err)
+	}
+	c.Close()
+}

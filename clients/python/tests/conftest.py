@@ -21,12 +21,18 @@ SECRET = "python-client-test-secret-0123456789"
 
 
 def held_socket() -> socket.socket:
-    """A listening socket the test holds for a replica's whole life, handed
-    to each of its processes (socket activation): a port picked, released
-    and reused could be taken by another test in between."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(128)
+    """A socket the test holds for a replica's whole life, handed to each of
+    its processes (socket activation): a port picked, released and reused
+    could be taken by another test in between. It is bound to its port by
+    number (the kernel picks it for a first socket, SO_REUSEPORT lets a
+    second bind it, the first closes), so that it keeps the port while it
+    refuses connections between two processes."""
+    with socket.socket() as first:
+        first.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        first.bind(("127.0.0.1", 0))
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        s.bind(first.getsockname())
     return s
 
 
@@ -57,6 +63,7 @@ class Replica:
     def start(self) -> None:
         env = dict(os.environ, LISTEN_FDS="1", OAUTH_CALLBACK_DRAIN_DELAY="0", OAUTH_CALLBACK_LOG_LEVEL="error",
                    **self.env)
+        self.sock.listen(128)
         fd = self.sock.fileno()
 
         def socket_at_fd3() -> None:
@@ -75,6 +82,9 @@ class Replica:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+            # Refused while stopped, as a stopped server's port is; the
+            # port stays held, and start listens again.
+            self.sock.shutdown(socket.SHUT_RD)
 
     def close(self) -> None:
         self.stop()
