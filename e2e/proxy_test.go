@@ -208,6 +208,15 @@ func TestComposeProxy(t *testing.T) {
 		if n := allowed(clientFrom("127.0.0.3"), true); n != 10 {
 			t.Errorf("a client forging X-Forwarded-For got %d through, want 10 like anyone", n)
 		}
+		// Hostile traffic, round 3, item 4: a client whose own address the
+		// replicas trust (compose trusted every private range: a client
+		// behind Docker's userland proxy, Docker Desktop, rootless Docker,
+		// a LAN or a VPN) rotated X-Forwarded-For, nginx appended to it, and
+		// the client picked a fresh bucket per request. Here 127.0.0.1,
+		// trusted as nginx's own address is, stands for such a client.
+		if n := allowed(clientFrom("127.0.0.1"), true); n != 10 {
+			t.Errorf("a client at a trusted address rotating X-Forwarded-For got %d through, want 10 like anyone", n)
+		}
 		// Another client is not held back by the first: counted per client, not per nginx.
 		if code, _, _ := get(t, clientFrom("127.0.0.4"), p.url+"/callback?code=c&state=another-client"); code != http.StatusOK {
 			t.Errorf("another client after the first hit its limit: %d, want 200", code)

@@ -71,19 +71,27 @@ func TestCompose(t *testing.T) {
 			t.Errorf("%s: read_only %v cap_drop %v", name, s.ReadOnly, s.CapDrop)
 		}
 		for _, p := range s.Ports {
-			if p.Target != 8000 {
-				t.Errorf("%s: port target %d", name, p.Target)
-			}
 			published[p.Published] = name
 		}
+		// Hostile traffic, round 3, item 4: the replicas trust nginx's
+		// address alone, never a private range.
+		if v := s.Environment["OAUTH_CALLBACK_TRUSTED_PROXIES"]; v == nil || *v != "172.30.80.2" {
+			t.Errorf("%s: OAUTH_CALLBACK_TRUSTED_PROXIES %v, want nginx's fixed address 172.30.80.2 only", name, v)
+		}
 	}
-	if published["8001"] != "oauth-callback-server-a" || published["8002"] != "oauth-callback-server-b" {
-		t.Errorf("replica ports: %v", published)
+	if len(published) != 0 {
+		t.Errorf("replica ports published %v: only nginx may be reachable, or a client skips it", published)
 	}
 
 	proxy := svc("proxy")
 	if len(proxy.Ports) != 1 || proxy.Ports[0].Published != "8000" || proxy.Ports[0].Target != 8000 {
 		t.Errorf("proxy ports %+v, want 8000:8000", proxy.Ports)
+	}
+	if n, ok := proxy.Networks["edge"]; !ok || n == nil || n.Ipv4Address != "172.30.80.2" {
+		t.Errorf("proxy networks %+v, want edge at 172.30.80.2", proxy.Networks)
+	}
+	if _, ok := svc("redis").Networks["edge"]; ok {
+		t.Errorf("redis is on nginx's network")
 	}
 	for _, name := range []string{"oauth-callback-server-a", "oauth-callback-server-b"} {
 		if dep, ok := proxy.DependsOn[name]; !ok || dep.Condition != types.ServiceConditionHealthy {
@@ -97,7 +105,8 @@ func TestCompose(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nginx config: %v", err)
 	}
-	for _, want := range []string{"server oauth-callback-server-a:8000;", "server oauth-callback-server-b:8000;", "listen 8000;", "proxy_next_upstream error;"} {
+	for _, want := range []string{"server oauth-callback-server-a:8000;", "server oauth-callback-server-b:8000;", "listen 8000;", "proxy_next_upstream error;",
+		"proxy_set_header X-Forwarded-For $remote_addr;"} {
 		if !strings.Contains(string(conf), want) {
 			t.Errorf("nginx.conf lacks %q", want)
 		}
