@@ -324,7 +324,9 @@ func TestExternalRedisURLIsKeptInASecret(t *testing.T) {
 	}
 }
 
-func TestIngressExposesOnlyTheCallback(t *testing.T) {
+// Hostile traffic, round 3 (info): a start_url behind the Ingress was a 404,
+// and the obvious widening to / would publish /api and /metrics.
+func TestIngressExposesOnlyTheCallbackAndSignInLinks(t *testing.T) {
 	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "full-values.yaml"))
 	if len(r.ingresses) != 1 {
 		t.Fatalf("ingresses: %d", len(r.ingresses))
@@ -333,11 +335,17 @@ func TestIngressExposesOnlyTheCallback(t *testing.T) {
 	if len(ing.Spec.TLS) != 1 || ing.Spec.TLS[0].SecretName != "auth-tls" {
 		t.Errorf("TLS: %+v", ing.Spec.TLS)
 	}
+	allowed := map[string]networkingv1.PathType{"/callback": networkingv1.PathTypeExact, "/start/": networkingv1.PathTypePrefix}
 	for _, rule := range ing.Spec.Rules {
+		routed := map[string]bool{}
 		for _, p := range rule.HTTP.Paths {
-			if p.Path != "/callback" || p.PathType == nil || *p.PathType != networkingv1.PathTypeExact {
-				t.Errorf("ingress routes %q (%v): only /callback, exactly, may be public", p.Path, p.PathType)
+			if want, ok := allowed[p.Path]; !ok || p.PathType == nil || *p.PathType != want {
+				t.Errorf("ingress routes %q (%v): only /callback (Exact) and /start/ (Prefix) may be public", p.Path, p.PathType)
 			}
+			routed[p.Path] = true
+		}
+		if len(routed) != len(allowed) {
+			t.Errorf("host %s routes %v, want /callback and /start/", rule.Host, routed)
 		}
 	}
 	if len(r.netpols) != 1 {
