@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strings"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -12,8 +13,12 @@ import (
 )
 
 // Tracing (Options.TracerProvider; internal/tracing turns it on): a server
-// span per request, continuing the caller's traceparent, with a child span
-// per store operation. Spans are made here rather than by otelhttp, which
+// span per request, with a child span per store operation. On the API it
+// continues the caller's traceparent (the MCP server's own trace); on the
+// public routes (/callback, /start/, the health checks) anyone may send
+// one, so the span starts a trace of its own and only links the caller's:
+// an anonymous caller can neither hide its requests (sampled=00) nor join
+// them to someone else's trace. Spans are made here rather than by otelhttp, which
 // records the path: the path holds the state. A span carries the method,
 // the route pattern, the status, the outcome and the store operation,
 // never a code, a state or a token.
@@ -27,8 +32,15 @@ func (s *server) startRequestSpan(r *http.Request) (*http.Request, trace.Span) {
 		return r, nil
 	}
 	ctx := otel.GetTextMapPropagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
-	ctx, span := s.tracer.Start(ctx, r.Method, trace.WithSpanKind(trace.SpanKindServer),
-		trace.WithAttributes(attribute.String("http.request.method", r.Method)))
+	opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method))}
+	if !strings.HasPrefix(r.URL.Path, "/api/") {
+		opts = append(opts, trace.WithNewRoot())
+		if caller := trace.SpanContextFromContext(ctx); caller.IsValid() {
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: caller}))
+		}
+	}
+	ctx, span := s.tracer.Start(ctx, r.Method, opts...)
 	return r.WithContext(ctx), span
 }
 

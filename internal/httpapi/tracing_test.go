@@ -81,3 +81,32 @@ func names(spans []sdktrace.ReadOnlySpan) []string {
 	}
 	return out
 }
+
+// Hostile traffic, round 3 (info): an anonymous /callback caller steered
+// tracing with traceparent: sampled=00 hid its spans, and any trace id
+// could be joined. On public routes the span is a root of its own, linked
+// to what the caller sent.
+func TestPublicRoutesStartTracesOfTheirOwn(t *testing.T) {
+	recorder := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(recorder))
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	f := newFixture(t, func(o *httpapi.Options) { o.TracerProvider = tp })
+	const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736"
+	unsampled := "00-" + callerTrace + "-00f067aa0ba902b7-00"
+	wantStatus(t, f.do(t, http.MethodGet, "/callback?code=c&state=st-traced", nil, "traceparent", unsampled), http.StatusOK)
+	var callback sdktrace.ReadOnlySpan
+	for _, s := range recorder.Ended() {
+		if s.Name() == "GET /callback" {
+			callback = s
+		}
+	}
+	if callback == nil {
+		t.Fatalf("the callback's span was not recorded (the caller's sampled=00 hid it); spans: %v", names(recorder.Ended()))
+	}
+	if got := callback.SpanContext().TraceID().String(); got == callerTrace || callback.Parent().IsValid() {
+		t.Errorf("the callback's span joined the caller's trace %s (parent %v)", got, callback.Parent())
+	}
+	if links := callback.Links(); len(links) != 1 || links[0].SpanContext.TraceID().String() != callerTrace {
+		t.Errorf("links %+v, want one to the caller's span", links)
+	}
+}
