@@ -28,17 +28,43 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
-// buildService builds the service binary once per test run.
+// buildService builds the service binary once per test run, for every
+// test that starts it; TestMain removes it.
 func buildService(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "oauth-callback-server")
-	cmd := exec.Command("go", "build", "-o", bin, "./cmd/oauth-callback-server")
-	cmd.Dir = ".."
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	build.once.Do(func() {
+		dir, err := os.MkdirTemp("", "oauth-callback-server-e2e-")
+		if err != nil {
+			build.err = err
+			return
+		}
+		build.dir = dir
+		build.bin = filepath.Join(dir, "oauth-callback-server")
+		cmd := exec.Command("go", "build", "-o", build.bin, "./cmd/oauth-callback-server")
+		cmd.Dir = ".."
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			build.err = fmt.Errorf("%w\n%s", err, out)
+		}
+	})
+	if build.err != nil {
+		t.Fatalf("build: %v", build.err)
 	}
-	return bin
+	return build.bin
+}
+
+var build struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if build.dir != "" {
+		_ = os.RemoveAll(build.dir)
+	}
+	os.Exit(code)
 }
 
 // startReplica runs one instance of the service and waits until it is ready.

@@ -74,7 +74,7 @@ Environment:
 	if err != nil {
 		return &config.Error{Var: "LISTEN_FDS", Value: getenv("LISTEN_FDS"), Reason: err.Error()}
 	}
-	svc, err := open(ctx, cfg, stdout, inherited)
+	svc, err := open(ctx, cfg, getenv, stdout, inherited)
 	if err != nil {
 		return err
 	}

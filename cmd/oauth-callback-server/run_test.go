@@ -61,12 +61,13 @@ func startInstanceOn(t *testing.T, env map[string]string, ln net.Listener) *inst
 	for k, v := range env {
 		vars[k] = v
 	}
-	cfg, err := config.Load(func(k string) string { return vars[k] })
+	getenv := func(k string) string { return vars[k] }
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		t.Fatalf("configuration: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	svc, err := open(ctx, cfg, io.Discard, ln)
+	svc, err := open(ctx, cfg, getenv, io.Discard, ln)
 	if err != nil {
 		cancel()
 		t.Fatalf("open: %v", err)
@@ -187,11 +188,12 @@ func TestRunReleasesEverythingWhenTheMetricsPortIsTaken(t *testing.T) {
 	main := testnet.Listen(t)
 	handed := testnet.Dup(t, main)
 	env := map[string]string{"OAUTH_CALLBACK_METRICS_ADDR": taken.Addr().String()}
-	cfg, err := config.Load(func(k string) string { return env[k] })
+	getenv := func(k string) string { return env[k] }
+	cfg, err := config.Load(getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc, err := open(context.Background(), cfg, io.Discard, handed)
+	svc, err := open(context.Background(), cfg, getenv, io.Discard, handed)
 	if err == nil {
 		svc.closeAll()
 		t.Fatal("open succeeded with the metrics address taken")
@@ -317,4 +319,32 @@ func get(client *http.Client, url string) (int, string, error) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body), nil
+}
+
+// Tracing reads run's getenv, like every other setting: a developer's own
+// OTEL_EXPORTER_OTLP_ENDPOINT in the test process's environment must not
+// turn it on (it did: tracing read os.Getenv).
+func TestTracingReadsRunsGetenv(t *testing.T) {
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:9")
+	for _, want := range []bool{false, true} {
+		name := map[bool]string{false: "not in getenv", true: "in getenv"}[want]
+		vars := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": "0"}
+		if want {
+			vars["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://127.0.0.1:9"
+		}
+		getenv := func(k string) string { return vars[k] }
+		cfg, err := config.Load(getenv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out bytes.Buffer
+		svc, err := open(context.Background(), cfg, getenv, &out, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc.closeAll()
+		if got := strings.Contains(out.String(), "tracing on"); got != want {
+			t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT %s: tracing on %v, want %v", name, got, want)
+		}
+	}
 }

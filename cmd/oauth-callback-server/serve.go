@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -40,9 +39,10 @@ type service struct {
 
 // open opens the store and binds the listeners. It serves on ln instead of
 // OAUTH_CALLBACK_HOST:PORT when ln is not nil: a socket handed over by a
-// supervisor (systemd socket activation, a test holding the port). On error
-// it closes what it opened, ln included.
-func open(ctx context.Context, cfg config.Config, stdout io.Writer, ln net.Listener) (_ *service, err error) {
+// supervisor (systemd socket activation, a test holding the port). getenv
+// is run's, for the OTEL_* variables. On error it closes what it opened,
+// ln included.
+func open(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer, ln net.Listener) (_ *service, err error) {
 	s := &service{cfg: cfg, log: newLogger(cfg, stdout), draining: make(chan struct{}), ln: ln}
 	warnAboutOpenSettings(cfg, s.log)
 	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
@@ -70,7 +70,7 @@ func open(ctx context.Context, cfg config.Config, stdout io.Writer, ln net.Liste
 			slog.String("addr", s.ln.Addr().String()))
 	}
 	// OpenTelemetry, when the standard OTEL_* variables ask for it.
-	tp, traceShutdown, err := tracing.Start(ctx, os.Getenv, version)
+	tp, traceShutdown, err := tracing.Start(ctx, getenv, version)
 	if err != nil {
 		return nil, err
 	}

@@ -86,8 +86,10 @@ func outcomeOf(err error) storeOutcome {
 	return internalOutcome
 }
 
-// page is the callback page for this outcome: "expired" for a state the
-// store does not know, "error" for everything else.
+// page is the callback page for this outcome: "expired" for a 404 (a
+// state the store does not know, or no longer reads) and for a 410 that is
+// the same on the page (taken, cancelled, a link that expired), "error"
+// for everything else, a conflict's 410 included.
 func (o storeOutcome) page() page.Content {
 	kind := page.Failure
 	if o.status == http.StatusNotFound || o.status == http.StatusGone && o.pageStatus == 0 {

@@ -15,7 +15,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		body = []byte(`{"status":"error","message":"Internal server error"}`)
+		body = []byte(`{"status":"error","message":"Internal server error","reason":"internal_error"}`)
 	}
 	body = append(body, '\n')
 	h := w.Header()

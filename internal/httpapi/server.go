@@ -24,8 +24,9 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
-// Options are the settings of the HTTP handler; the zero value is the
-// defaults.
+// Options are the settings of the HTTP handler. A zero field is its
+// default, except MaxWait and MaxWaiters, whose zero turns long-poll off
+// (a server that grants no wait, like the original service).
 type Options struct {
 	// StoreTimeout bounds every store call a request makes; past it the
 	// request gets a 503. Zero sets no deadline: for stores that never

@@ -105,7 +105,7 @@ func (b browserBinding) bound(r *http.Request, state string) (string, bool) {
 	return "", false
 }
 
-// clear removes the cookie named name.
+// clearCookie removes the cookie named name.
 func clearCookie(w http.ResponseWriter, name string) {
 	// #nosec G124 -- the same attributes as the cookie it clears.
 	http.SetCookie(w, &http.Cookie{Name: name, Value: "", Path: "/", MaxAge: -1, Secure: true, HttpOnly: true, SameSite: http.SameSiteNoneMode})

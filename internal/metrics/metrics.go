@@ -69,7 +69,7 @@ func New() *Metrics {
 		}),
 		storeLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "oauth_callback_store_operation_duration_seconds",
-			Help:    "Duration of store operations, by operation (register, put, take, pending, ping).",
+			Help:    "Duration of store operations, by operation (register, start, status, cancel, put, take, pending, ping).",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"operation"}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
