@@ -2,7 +2,8 @@
 # Multi-stage build: a static binary on distroless, for amd64 and arm64
 # (docker buildx build --platform linux/amd64,linux/arm64 .).
 
-FROM --platform=$BUILDPLATFORM golang:1.26-bookworm AS build
+# The Go go.mod names (its go line); deploy/test checks that they agree.
+FROM --platform=$BUILDPLATFORM golang:1.26.8-bookworm AS build
 WORKDIR /src
 # Modules first, so that a source change does not download them again.
 COPY go.mod go.sum ./

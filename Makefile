@@ -22,10 +22,12 @@ help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-12s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: run
-run: ## Run the service on :8000 with the in-memory store (no Redis needed)
+run: build ## Run the service on :8000 with the in-memory store (no Redis needed)
+	@# The built binary, not go run: go run exits 1 on Ctrl-C, so make
+	@# would report an error for a clean stop.
 	OAUTH_CALLBACK_LOG_FORMAT=$${OAUTH_CALLBACK_LOG_FORMAT:-text} \
 	OAUTH_CALLBACK_DRAIN_DELAY=$${OAUTH_CALLBACK_DRAIN_DELAY:-0} \
-	$(GO) run $(PKG)
+	bin/$(BINARY)
 
 .PHONY: build
 build: ## Build bin/oauth-callback-server (static, no cgo)

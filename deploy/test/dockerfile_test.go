@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -42,8 +43,17 @@ func TestDockerfile(t *testing.T) {
 	}
 	build, runtime := stages[0], stages[1]
 
-	if !strings.HasPrefix(build.BaseName, "golang:1.26") || build.Platform != "$BUILDPLATFORM" {
-		t.Errorf("build stage FROM %s (platform %q): want golang:1.26 on $BUILDPLATFORM", build.BaseName, build.Platform)
+	// The Go version go.mod asks for, exactly: golang:1.26 may be older.
+	goMod, err := os.ReadFile(filepath.Join(repoRoot(t), "go.mod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	goLine := regexp.MustCompile(`(?m)^go (\S+)$`).FindSubmatch(goMod)
+	if goLine == nil {
+		t.Fatal("go.mod has no go line")
+	}
+	if want := "golang:" + string(goLine[1]) + "-"; !strings.HasPrefix(build.BaseName, want) || build.Platform != "$BUILDPLATFORM" {
+		t.Errorf("build stage FROM %s (platform %q): want %s… on $BUILDPLATFORM, the Go go.mod names", build.BaseName, build.Platform, want)
 	}
 	// go.mod and go.sum are copied and modules downloaded before the rest
 	// of the source, so that source changes reuse the module layer.
@@ -156,7 +166,7 @@ func TestDockerignoreKeepsTheContextSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
-	for _, want := range []string{".git", "bin", "charts"} {
+	for _, want := range []string{".git", "bin", "charts", "clients", "**/node_modules"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf(".dockerignore lacks %s", want)
 		}
