@@ -1,0 +1,39 @@
+package redisstore
+
+import (
+	"context"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// Cancel implements callback.Store.
+func (s *Store) Cancel(ctx context.Context, state string) error {
+	k := s.keys(state)
+	args := []any{s.ttlSecs, s.storedChannel(), len(k.names)}
+	for _, n := range k.names {
+		args = append(args, n.name)
+	}
+	vals, err := cancelScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	if err != nil {
+		return storeError("cancel", err)
+	}
+	res, err := parseCancel(vals)
+	if err != nil {
+		return err
+	}
+	switch res.code {
+	case cancelUnknown:
+		return callback.ErrNotFound
+	case cancelTaken:
+		return callback.ErrAlreadyTaken
+	case cancelConflicted:
+		return callback.ErrConflict
+	}
+	if s.cluster {
+		if res.released != "" {
+			s.releaseOnCluster(ctx, res.released)
+		}
+		s.releaseRegistrationOnCluster(ctx, k)
+	}
+	return nil
+}

@@ -1,0 +1,26 @@
+package redisstore
+
+import (
+	"context"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// Status implements callback.Store.
+func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
+	k := s.keys(state)
+	vals, err := statusScript.Run(ctx, s.client, k.stateKeys(), len(k.names)).Slice()
+	if err != nil {
+		return callback.Status{}, storeError("read status", err)
+	}
+	res, err := parseStatus(vals)
+	if err != nil {
+		return callback.Status{}, err
+	}
+	st := callback.Status{Progress: callback.Progress(res.progress)}
+	if st.Progress != callback.ProgressUnknown {
+		st.ExpiresAt = s.now().Add(time.Duration(res.ms) * time.Millisecond)
+	}
+	return st, nil
+}

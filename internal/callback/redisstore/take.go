@@ -1,0 +1,64 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// Take implements callback.Store.
+func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
+	k := s.keys(state)
+	args := []any{s.ttlSecs, len(k.names)}
+	for _, n := range k.names {
+		args = append(args, n.name)
+	}
+	res, err := takeScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	if err != nil {
+		return callback.Callback{}, storeError("take callback", err)
+	}
+	reply, err := parseTake(res, len(k.names))
+	if err != nil {
+		return callback.Callback{}, err
+	}
+	switch reply.code {
+	case takeNothing:
+		return callback.Callback{}, callback.ErrNotFound
+	case takeTakenBefore:
+		return callback.Callback{}, callback.ErrAlreadyTaken
+	case takeConflicted:
+		return callback.Callback{}, callback.ErrConflict
+	case takeCancelled:
+		return callback.Callback{}, callback.ErrCancelled
+	case takeLinkExpired:
+		return callback.Callback{}, callback.ErrLinkExpired
+	}
+	value, found := reply.value, k.names[reply.at-1]
+	if s.cluster {
+		s.releaseOnCluster(ctx, found.name)
+		s.releaseRegistrationOnCluster(ctx, k)
+	}
+	// Taken and unreadable (another server secret, corruption): the code
+	// is gone either way; say so rather than pretend it never arrived.
+	plain, err := s.sealer.Open(state, []byte(value[fingerprintLen:]), []byte(found.callback))
+	if err != nil {
+		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
+	}
+	var c callback.Callback
+	if err := json.Unmarshal(plain, &c); err != nil {
+		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
+	}
+	c.State = state
+	if reply.reg != "" {
+		metadata, _, err := s.openRegistration(state, reply.reg, k.names[reply.regAt-1].registration)
+		if err != nil {
+			return callback.Callback{}, fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
+		}
+		if len(metadata) > 0 {
+			c.Metadata = metadata
+		}
+	}
+	return c, nil
+}
