@@ -27,7 +27,7 @@ type storeOutcome struct {
 	pageText   string
 	logError   bool   // the error's detail goes into the log line
 	warn       bool   // a WARN line of its own: someone may be interfering with a sign-in
-	retryAfter string // seconds, on a 503
+	retryAfter string // seconds, on every 503 outcome: the only place they are set
 }
 
 // storeOutcomes is the ONE table from store errors to HTTP answers.
@@ -60,9 +60,9 @@ var storeOutcomes = []storeOutcome{
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link expired before the sign-in finished, so this response was not used. Start again from your application."},
 	{err: callback.ErrFull, status: http.StatusServiceUnavailable, reason: "store_full", message: "Callback store is full, retry later", logName: "store_full", retryAfter: "60",
 		pageTitle: "Sign-in could not be completed", pageText: "The service is busy right now. Try again in a minute: go back to your application and start the sign-in again."},
-	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true,
+	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true, retryAfter: "2",
 		pageTitle: "Sign-in could not be completed", pageText: "The service is temporarily unavailable. Go back to your application and sign in again."},
-	{err: callback.ErrNotReplicated, status: http.StatusServiceUnavailable, reason: "not_replicated", message: "Callback not acknowledged by enough replicas, retry", logName: "not_replicated", logError: true,
+	{err: callback.ErrNotReplicated, status: http.StatusServiceUnavailable, reason: "not_replicated", message: "Callback not acknowledged by enough replicas, retry", logName: "not_replicated", logError: true, retryAfter: "2",
 		pageTitle: "Sign-in could not be saved", pageText: "Your sign-in could not be saved safely. Go back to your application and sign in again."},
 	{err: callback.ErrNotRegistered, status: http.StatusNotFound, reason: "not_registered", message: "State not registered or registration expired", logName: "not_registered",
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},

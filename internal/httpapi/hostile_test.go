@@ -64,6 +64,13 @@ func TestFullStoreIs503WithRetryAfterAndOneWarningAMinute(t *testing.T) {
 		t.Errorf("503: Retry-After %q, page %.300s", rec.Header().Get("Retry-After"), rec.Body)
 	}
 	wantStatus(t, f.get(t, "/callback?state=zz&code="+code), http.StatusServiceUnavailable)
+	// The API says the same: a full store is a minute's wait, not two
+	// seconds' (writeJSON used to set 2 over the table's 60).
+	rec = f.do(t, http.MethodPut, "/api/callback/reg-when-full", strings.NewReader(`{"metadata":"`+strings.Repeat("m", 3<<10)+`"}`), "Content-Type", "application/json")
+	wantStatus(t, rec, http.StatusServiceUnavailable)
+	if got := rec.Header().Get("Retry-After"); got != "60" {
+		t.Errorf("API 503 for a full store: Retry-After %q, want 60 as the page and docs/api.md", got)
+	}
 	if n := strings.Count(f.logs.String(), `"msg":"the callback store is full`); n != 1 {
 		t.Errorf("WARN lines for a full store: got %d, want 1", n)
 	}

@@ -23,7 +23,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
-	if status == http.StatusServiceUnavailable {
+	if status == http.StatusServiceUnavailable && h["Retry-After"] == nil {
+		// A 503 that is no store outcome (/readyz, /health): come back
+		// soon. A store outcome's own Retry-After (the table's) stands.
 		h["Retry-After"] = retryAfter
 	}
 	w.WriteHeader(status)
