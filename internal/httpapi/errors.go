@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -157,24 +158,32 @@ func writeError(w http.ResponseWriter, r *http.Request, status int, reason, mess
 	writeJSON(w, status, errorBody{Status: "error", Message: message, Reason: reason})
 }
 
-// writeStoreError is the one exit of the JSON API for a store error.
+// writeStoreError is the one exit for a store error: it notes the outcome
+// and answers it as the route wants (writeOutcome).
 func (s *server) writeStoreError(w http.ResponseWriter, r *http.Request, err error) storeOutcome {
-	o := s.noteOutcome(r, err, false)
-	if o.retryAfter != "" {
-		w.Header().Set("Retry-After", o.retryAfter)
-	}
-	writeJSON(w, o.status, errorBody{Status: "error", Message: o.message, Reason: o.reason})
+	o := s.noteOutcome(r, err, browserRoute(r))
+	s.writeOutcome(w, r, o)
 	return o
 }
 
-// writeStorePage is the one exit of the callback page for a store error.
-func (s *server) writeStorePage(w http.ResponseWriter, r *http.Request, err error) storeOutcome {
-	o := s.noteOutcome(r, err, true)
+// writeOutcome answers o from the table: the callback page on the routes
+// a person's browser opens, JSON with its reason on every other. The
+// recovery from a panic answers through it too.
+func (s *server) writeOutcome(w http.ResponseWriter, r *http.Request, o storeOutcome) {
 	if o.retryAfter != "" {
 		w.Header().Set("Retry-After", o.retryAfter)
 	}
-	s.writePage(w, r, o.statusForPage(), o.page())
-	return o
+	if browserRoute(r) {
+		s.writePage(w, r, o.statusForPage(), o.page())
+		return
+	}
+	writeJSON(w, o.status, errorBody{Status: "error", Message: o.message, Reason: o.reason})
+}
+
+// browserRoute: a person's browser opens these (routes.go): the identity
+// provider's redirect and sign-in links.
+func browserRoute(r *http.Request) bool {
+	return r.URL.Path == "/callback" || strings.HasPrefix(r.URL.Path, "/start/")
 }
 
 // writePage sends a callback page; every page but success carries the

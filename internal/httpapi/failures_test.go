@@ -110,3 +110,24 @@ func TestPanicAnswers500WithoutInternals(t *testing.T) {
 	// The server goes on serving.
 	wantStatus(t, f.get(t, "/healthz"), http.StatusOK)
 }
+
+// panickingPutStore panics on the callback's route.
+type panickingPutStore struct{ hangingStore }
+
+func (panickingPutStore) Put(context.Context, callback.Callback) (callback.Receipt, error) {
+	panic("secret internal detail")
+}
+
+// A panic on a browser's route gets the error page, never JSON: the
+// recovery answers through the outcome table like every other error.
+func TestPanicOnTheCallbackGetsThePage(t *testing.T) {
+	f := newFixtureWithStore(t, panickingPutStore{})
+	rec := f.get(t, "/callback?code=c&state=s")
+	wantStatus(t, rec, http.StatusInternalServerError)
+	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(rec.Body.String(), "Something went wrong on our side") {
+		t.Errorf("a panic on /callback answered %s: %.300s", ct, rec.Body)
+	}
+	if strings.Contains(rec.Body.String(), "secret internal detail") {
+		t.Errorf("page leaks the panic")
+	}
+}

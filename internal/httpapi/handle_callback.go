@@ -66,7 +66,7 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 		clearCookie(w, cookie)
 	}
 	if err != nil {
-		o := s.writeStorePage(w, r, err)
+		o := s.writeStoreError(w, r, err)
 		s.metrics.CallbackReceived(o.logName)
 		return
 	}

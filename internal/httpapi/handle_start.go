@@ -37,7 +37,7 @@ func (s *server) handleStart() http.HandlerFunc {
 			return
 		}
 		if err != nil {
-			s.writeStorePage(w, r, err)
+			s.writeStoreError(w, r, err)
 			return
 		}
 		annotateState(r, s.stateHash.Hash(state))

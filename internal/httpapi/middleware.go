@@ -167,8 +167,9 @@ func validRequestID(id string) bool {
 	return true
 }
 
-// recoverPanics turns a panic in a handler into a plain 500 that says
-// nothing about the cause; the log gets the detail.
+// recoverPanics turns a panic in a handler into the table's internal error,
+// a page on a browser's route and JSON elsewhere, that says nothing about
+// the cause; the log gets the detail.
 func (s *server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer s.recoverTo(w, r)
@@ -176,7 +177,7 @@ func (s *server) recoverPanics(next http.Handler) http.Handler {
 	})
 }
 
-// recoverTo, deferred, answers a panic with a plain 500.
+// recoverTo, deferred, answers a panic with a 500.
 func (s *server) recoverTo(w http.ResponseWriter, r *http.Request) {
 	rec := recover()
 	if rec == nil {
@@ -187,5 +188,5 @@ func (s *server) recoverTo(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Error("panic in handler", slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
 	annotate(r, slog.String("outcome", "panic"))
-	writeJSON(w, http.StatusInternalServerError, errorBody{Status: "error", Message: internalOutcome.message, Reason: internalOutcome.reason})
+	s.writeOutcome(w, r, internalOutcome)
 }
