@@ -150,7 +150,7 @@ func (s *service) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	close(s.draining)
-	s.log.Info("shutting down", slog.Duration("drain_delay", s.cfg.DrainDelay), slog.Duration("shutdown_timeout", s.cfg.ShutdownTimeout))
+	s.log.Info("shutting down", slog.Int64("drain_delay_ms", s.cfg.DrainDelay.Milliseconds()), slog.Int64("shutdown_timeout_ms", s.cfg.ShutdownTimeout.Milliseconds()))
 	select {
 	case <-time.After(s.cfg.DrainDelay):
 	case err := <-serveErr:

@@ -56,7 +56,7 @@ func (s *server) handleTake() http.HandlerFunc {
 		if fromPrefer {
 			w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
 		}
-		annotate(r, slog.Duration("wait", wait))
+		annotate(r, slog.Int64("wait_ms", wait.Milliseconds()))
 		s.beginLongPoll(info, state)
 		waiting := false
 		defer func() {

@@ -148,7 +148,9 @@ func (s *server) logRequest(r *http.Request, info *requestInfo, route string, st
 		slog.String("method", r.Method),
 		slog.String("route", route),
 		slog.Int("status", status),
-		slog.Duration("duration", elapsed),
+		// Milliseconds, named so: slog writes a Duration into JSON as
+		// nanoseconds, which log pipelines then read as milliseconds.
+		slog.Float64("duration_ms", float64(elapsed.Microseconds())/1000),
 		slog.String("request_id", info.id),
 	)
 	rec.AddAttrs(info.attrs...)

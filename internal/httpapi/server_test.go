@@ -635,10 +635,13 @@ func TestLogsNeverHoldCodeOrState(t *testing.T) {
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatal(err)
 		}
-		for _, k := range []string{"method", "route", "status", "duration", "request_id"} {
+		for _, k := range []string{"method", "route", "status", "duration_ms", "request_id"} {
 			if _, ok := m[k]; !ok {
 				t.Errorf("line %d lacks %s: %s", i, k, line)
 			}
+		}
+		if ms, ok := m["duration_ms"].(float64); !ok || ms < 0 {
+			t.Errorf("line %d duration_ms %v: want a number of milliseconds", i, m["duration_ms"])
 		}
 		if m["state_hash"] != callback.NewStateHasher(nil).Hash(state) {
 			t.Errorf("line %d state_hash: %v", i, m["state_hash"])
