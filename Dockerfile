@@ -19,6 +19,7 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
       -o /out/oauth-callback-server ./cmd/oauth-callback-server
 
 FROM gcr.io/distroless/static:nonroot
+LABEL org.opencontainers.image.licenses="MIT"
 COPY --from=build /out/oauth-callback-server /oauth-callback-server
 USER 65532:65532
 EXPOSE 8000

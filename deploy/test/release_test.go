@@ -79,3 +79,33 @@ func TestReleaseVersionsAgree(t *testing.T) {
 		t.Errorf("CHANGELOG.md's newest release is %q, want %s", newest, app)
 	}
 }
+
+// Everything that names a license names LICENSE's: MIT, like the original
+// service's. The image, the chart, both client packages and the API
+// description.
+func TestEveryPackageDeclaresTheLicense(t *testing.T) {
+	root := repoRoot(t)
+	read := func(parts ...string) string {
+		t.Helper()
+		b, err := os.ReadFile(filepath.Join(append([]string{root}, parts...)...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if !strings.HasPrefix(read("LICENSE"), "MIT License\n") {
+		t.Fatal("LICENSE is not the MIT license")
+	}
+	for _, c := range []struct{ file, want string }{
+		{"Dockerfile", `LABEL org.opencontainers.image.licenses="MIT"`},
+		{"charts/oauth-callback-server/Chart.yaml", "artifacthub.io/license: MIT"},
+		{"clients/python/pyproject.toml", `license = {text = "MIT"}`},
+		{"clients/typescript/package.json", `"license": "MIT"`},
+		{"docs/openapi.yaml", "license: {name: MIT, identifier: MIT}"},
+		{".goreleaser.yaml", "- LICENSE"},
+	} {
+		if !strings.Contains(read(c.file), c.want) {
+			t.Errorf("%s does not declare the license (%s)", c.file, c.want)
+		}
+	}
+}
