@@ -661,3 +661,65 @@ func TestPublicURLReachesTheContainer(t *testing.T) {
 		t.Errorf("OAUTH_CALLBACK_PUBLIC_URL without publicURL: %+v", e)
 	}
 }
+
+// First time right, section 3: with networkPolicy and the ServiceMonitor
+// both on, the metrics port was open only to extraPeers, so Prometheus
+// could not scrape, and said nothing. The monitoring namespace is let in
+// by default; with metricsPeers emptied, rendering fails with a message.
+func TestNetworkPolicyLetsPrometheusScrape(t *testing.T) {
+	r := mustRender(t, "--set", "networkPolicy.enabled=true", "--set", "serviceMonitor.enabled=true")
+	var app *networkingv1.NetworkPolicy
+	for _, np := range r.netpols {
+		if np.Name == "rel-oauth-callback-server" {
+			app = np
+		}
+	}
+	if app == nil {
+		t.Fatalf("no NetworkPolicy for the service: %d policies", len(r.netpols))
+	}
+	scraped := false
+	for _, rule := range app.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if p.Port == nil || p.Port.String() != "metrics" {
+				continue
+			}
+			for _, peer := range rule.From {
+				if peer.NamespaceSelector != nil && peer.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring" {
+					scraped = true
+				}
+			}
+		}
+	}
+	if !scraped {
+		t.Errorf("the metrics port is not open to the monitoring namespace: %+v", app.Spec.Ingress)
+	}
+
+	_, err := render(t, "--set", "networkPolicy.enabled=true", "--set", "serviceMonitor.enabled=true", "--set", "networkPolicy.metricsPeers=null")
+	if err == nil || !strings.Contains(err.Error(), "networkPolicy.metricsPeers") {
+		t.Errorf("ServiceMonitor and NetworkPolicy with no metrics peers: %v, want a render error naming networkPolicy.metricsPeers", err)
+	}
+}
+
+// The bundled Redis pod was outside the NetworkPolicy: now only the
+// service's pods may reach it.
+func TestNetworkPolicyCoversTheBundledRedis(t *testing.T) {
+	r := mustRender(t, "--set", "networkPolicy.enabled=true", "-f", filepath.Join(chartDir(t), "ci", "bundled-redis-values.yaml"))
+	var redis *networkingv1.NetworkPolicy
+	for _, np := range r.netpols {
+		if np.Name == "rel-oauth-callback-server-redis" {
+			redis = np
+		}
+	}
+	if redis == nil {
+		t.Fatalf("no NetworkPolicy for the bundled Redis: %d policies", len(r.netpols))
+	}
+	if redis.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "oauth-callback-server-redis" {
+		t.Errorf("it selects %v, want the Redis pods", redis.Spec.PodSelector.MatchLabels)
+	}
+	if len(redis.Spec.Ingress) != 1 || len(redis.Spec.Ingress[0].From) != 1 ||
+		redis.Spec.Ingress[0].From[0].PodSelector == nil ||
+		redis.Spec.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != "oauth-callback-server" ||
+		redis.Spec.Ingress[0].From[0].NamespaceSelector != nil {
+		t.Errorf("who may reach Redis: %+v, want the service's pods only", redis.Spec.Ingress)
+	}
+}
