@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/activation"
@@ -24,9 +25,12 @@ const (
 	redisStartupWait = 30 * time.Second
 )
 
-// run is the whole program; main only wires it to the process. It returns
-// when ctx is cancelled (SIGTERM) and the server has drained, or on error.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// run is the whole program; main only wires it to the process. environ is
+// the environment as os.Environ gives it (the settings are read from it,
+// and nothing else). It returns when ctx is cancelled (SIGTERM) and the
+// server has drained, or on error.
+func run(ctx context.Context, args []string, environ []string, stdout, stderr io.Writer) error {
+	getenv := lookupIn(environ)
 	fs := flag.NewFlagSet("oauth-callback-server", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
@@ -78,7 +82,32 @@ Environment:
 	if err != nil {
 		return err
 	}
+	warnAboutUnknownVariables(environ, svc.log)
 	return svc.serve(ctx)
+}
+
+// lookupIn is getenv over environ: the last NAME=value of a name wins, as
+// with os.Getenv.
+func lookupIn(environ []string) func(string) string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return func(k string) string { return m[k] }
+}
+
+// warnAboutUnknownVariables says, once at start, which OAUTH_CALLBACK_*
+// variables nothing reads: a misspelt one is otherwise ignored silently.
+func warnAboutUnknownVariables(environ []string, log *slog.Logger) {
+	for _, u := range config.UnknownVariables(environ) {
+		if u.Closest != "" {
+			log.Warn("unknown variable "+u.Name+", ignored: did you mean "+u.Closest+"?", slog.String("variable", u.Name), slog.String("did_you_mean", u.Closest))
+			continue
+		}
+		log.Warn("unknown variable "+u.Name+", ignored (oauth-callback-server -h lists the variables)", slog.String("variable", u.Name))
+	}
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {

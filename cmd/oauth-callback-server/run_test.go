@@ -135,13 +135,7 @@ func TestRunDrainsBeforeShutdown(t *testing.T) {
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
 	t.Parallel()
-	getenv := func(k string) string {
-		if k == "OAUTH_CALLBACK_PORT" {
-			return "eighty"
-		}
-		return ""
-	}
-	err := run(context.Background(), []string{"oauth-callback-server"}, getenv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"oauth-callback-server"}, []string{"OAUTH_CALLBACK_PORT=eighty"}, io.Discard, io.Discard)
 	var cerr *config.Error
 	if !errors.As(err, &cerr) {
 		t.Fatalf("got %v, want a *config.Error (exit code 2)", err)
@@ -154,13 +148,13 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 func TestRunHelpListsVariables(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"oauth-callback-server", "-h"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"oauth-callback-server", "-h"}, nil, &out, io.Discard); err != nil {
 		t.Fatalf("-h: %v", err)
 	}
 	if !strings.Contains(out.String(), "OAUTH_CALLBACK_REDIS_URL") {
 		t.Errorf("-h output lacks the variables:\n%s", out.String())
 	}
-	err := run(context.Background(), []string{"oauth-callback-server", "-nope"}, func(string) string { return "" }, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"oauth-callback-server", "-nope"}, nil, io.Discard, io.Discard)
 	if !errors.Is(err, errUsage) {
 		t.Errorf("unknown flag: got %v, want errUsage", err)
 	}
@@ -171,8 +165,7 @@ func TestRunFailsWhenPortIsTaken(t *testing.T) {
 	inst := startInstance(t, nil)
 	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
 	vars := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_DRAIN_DELAY": "0"}
-	var mu sync.Mutex
-	err := run(context.Background(), []string{"x"}, func(k string) string { mu.Lock(); defer mu.Unlock(); return vars[k] }, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"x"}, environOf(vars), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Fatalf("got %v, want a listen error", err)
 	}
@@ -255,10 +248,8 @@ func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
 	inst := startInstance(t, nil)
 	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
-	env := func(k string) string {
-		return map[string]string{"OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_HOST": "0.0.0.0"}[k]
-	}
-	if err := run(context.Background(), []string{"x", "healthcheck"}, env, io.Discard, io.Discard); err != nil {
+	env := func() []string { return []string{"OAUTH_CALLBACK_PORT=" + port, "OAUTH_CALLBACK_HOST=0.0.0.0"} }
+	if err := run(context.Background(), []string{"x", "healthcheck"}, env(), io.Discard, io.Discard); err != nil {
 		t.Fatalf("healthcheck against a live instance: %v", err)
 	}
 	// A port the test holds and nobody serves: the instance's own port,
@@ -276,7 +267,7 @@ func TestHealthcheckCommand(t *testing.T) {
 			_ = c.Close()
 		}
 	}()
-	if err := run(context.Background(), []string{"x", "healthcheck"}, env, io.Discard, io.Discard); err == nil {
+	if err := run(context.Background(), []string{"x", "healthcheck"}, env(), io.Discard, io.Discard); err == nil {
 		t.Fatal("healthcheck passed with no service answering")
 	}
 	_ = silent.Close()
@@ -286,13 +277,13 @@ func TestHealthcheckCommand(t *testing.T) {
 func TestVersionCommand(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"x", "version"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"x", "version"}, nil, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(out.String(), "oauth-callback-server dev (commit ") || !strings.Contains(out.String(), "go1.") {
 		t.Errorf("version output: %q", out.String())
 	}
-	if err := run(context.Background(), []string{"x", "frobnicate"}, func(string) string { return "" }, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+	if err := run(context.Background(), []string{"x", "frobnicate"}, nil, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("unknown command: got %v, want errUsage", err)
 	}
 }
@@ -300,10 +291,7 @@ func TestVersionCommand(t *testing.T) {
 func TestRunRejectsATemplatesDirWithoutTemplates(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	getenv := func(k string) string {
-		return map[string]string{"OAUTH_CALLBACK_TEMPLATES_DIR": dir, "OAUTH_CALLBACK_PORT": "0"}[k]
-	}
-	err := run(context.Background(), []string{"x"}, getenv, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"x"}, []string{"OAUTH_CALLBACK_TEMPLATES_DIR=" + dir, "OAUTH_CALLBACK_PORT=0"}, io.Discard, io.Discard)
 	var cerr *config.Error
 	if !errors.As(err, &cerr) || cerr.Var != "OAUTH_CALLBACK_TEMPLATES_DIR" {
 		t.Fatalf("got %v, want a configuration error (exit 2) naming OAUTH_CALLBACK_TEMPLATES_DIR", err)
@@ -347,4 +335,56 @@ func TestTracingReadsRunsGetenv(t *testing.T) {
 			t.Errorf("OTEL_EXPORTER_OTLP_ENDPOINT %s: tracing on %v, want %v", name, got, want)
 		}
 	}
+}
+
+// environOf is env as run takes it, NAME=value entries.
+func environOf(env map[string]string) []string {
+	var out []string
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// First time right, section 4: a misspelt variable was silently ignored,
+// and the service started on the memory store.
+func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	out := &syncBuffer{}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"x"}, []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0",
+			"OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_REDIS_ULR=redis://redis:6379"}, out, io.Discard)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(out.String(), `"msg":"listening"`) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if !strings.Contains(out.String(), `"variable":"OAUTH_CALLBACK_REDIS_ULR","did_you_mean":"OAUTH_CALLBACK_REDIS_URL"`) {
+		t.Errorf("no warning naming the misspelt variable and the right one:\n%s", out.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the service's writes and the
+// test's reads at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

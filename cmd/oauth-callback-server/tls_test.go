@@ -99,7 +99,7 @@ func TestRedisOverTLSWithACL(t *testing.T) {
 	env["OAUTH_CALLBACK_REDIS_PASSWORD"] = "wrong-password"
 	env["OAUTH_CALLBACK_PORT"] = "0"
 	start := time.Now()
-	err := run(context.Background(), []string{"x"}, func(k string) string { return env[k] }, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"x"}, environOf(env), io.Discard, io.Discard)
 	if err == nil || !strings.Contains(err.Error(), "refused") {
 		t.Fatalf("wrong password: %v", err)
 	}
