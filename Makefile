@@ -70,7 +70,7 @@ test-clients: build ## The Python and TypeScript clients' shared scenarios (clie
 	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) $(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test \
 		--test-reporter=spec --test-reporter-destination=stdout \
-		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs
+		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs
 
 .PHONY: e2e
 e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)
