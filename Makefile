@@ -67,7 +67,12 @@ test-faults: $(GOTESTSUM) ## Fault suite: Sentinel failover, Cluster, Redis rest
 .PHONY: test-clients
 test-clients: build ## The Python and TypeScript clients' shared scenarios (clients/SCENARIOS.md) against the built binary, on memory and on Redis
 	@mkdir -p $(RESULTS)
-	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) $(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
+	@# The package as a user installs it (README), offline, with Debian's
+	@# setuptools and wheel; the tests import that copy, not src/.
+	rm -rf bin/python-client
+	$(PYTHON) -m pip install --quiet --no-build-isolation --no-deps --no-index --target bin/python-client ./clients/python
+	cd clients/python && OCS_BIN=$(CURDIR)/bin/$(BINARY) OCS_PY_CLIENT=$(CURDIR)/bin/python-client PYTHONPATH=$(CURDIR)/bin/python-client \
+		$(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test \
 		--test-reporter=spec --test-reporter-destination=stdout \
 		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs

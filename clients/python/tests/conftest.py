@@ -16,6 +16,14 @@ from typing import Dict, List, Optional
 import httpx
 import pytest
 
+import oauth_callback_client
+
+# make test-clients installs the package and says where: the tests must
+# import that copy, the one a user gets, and not the sources.
+if os.environ.get("OCS_PY_CLIENT") and not os.path.realpath(oauth_callback_client.__file__).startswith(
+        os.path.realpath(os.environ["OCS_PY_CLIENT"])):
+    raise RuntimeError(f"testing {oauth_callback_client.__file__}, not the installed package in $OCS_PY_CLIENT")
+
 TOKEN = "tok-python-client-0123456789"
 SECRET = "python-client-test-secret-0123456789"
 
