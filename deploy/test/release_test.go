@@ -78,6 +78,25 @@ func TestReleaseVersionsAgree(t *testing.T) {
 	if newest == nil || string(newest[1]) != app {
 		t.Errorf("CHANGELOG.md's newest release is %q, want %s", newest, app)
 	}
+
+	// The client packages the release publishes from the same tag.
+	pyproject, err := os.ReadFile(filepath.Join(root, "clients", "python", "pyproject.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := regexp.MustCompile(`(?m)^version = "([^"]+)"$`).FindSubmatch(pyproject); m == nil || string(m[1]) != app {
+		t.Errorf("clients/python/pyproject.toml's version is %q, want %s", m, app)
+	}
+	var npm struct {
+		Version string `json:"version"`
+	}
+	raw, err = os.ReadFile(filepath.Join(root, "clients", "typescript", "package.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &npm); err != nil || npm.Version != app {
+		t.Errorf("clients/typescript/package.json's version is %q (%v), want %s", npm.Version, err, app)
+	}
 }
 
 // Everything that names a license names LICENSE's: MIT, like the original
