@@ -51,7 +51,7 @@ func TestFloodStaysInsideTheByteBudget(t *testing.T) {
 		t.Logf("redis store: used_memory +%d KiB, budget %d KiB", grown>>10, floodBudget>>10)
 		// Keys, the accounting entries and the allocator's rounding (jemalloc
 		// keeps a 16.2 KiB value in a 20 KiB slot) come on top of the
-		// counted bytes: see the sizing rule in the README.
+		// counted bytes: see the sizing rule in docs/deployment.md.
 		if grown > floodBudget*3/2 {
 			t.Errorf("Redis used_memory grew by %d KiB, budget %d KiB", grown>>10, floodBudget>>10)
 		}

@@ -321,7 +321,7 @@ func TestBindingSurvivesARetryAfterA503(t *testing.T) {
 }
 
 // The attack of "Hostile traffic, round 3", item 1: the registration's ttl
-// ends while the MCP server still waits (the README's order: register,
+// ends while the MCP server still waits (docs/clients.md's order: register,
 // elicit, wait up to 300 s), and a forwarded authorization URL is
 // completed by another person's browser. Before the fix the callback was
 // stored (200) and taken by the waiting server.

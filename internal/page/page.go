@@ -57,7 +57,7 @@ type Content struct {
 // Options customise the pages.
 type Options struct {
 	// TemplatesDir holds success.html, error.html and expired.html
-	// (html/template syntax, see the README for their data). Empty: the
+	// (html/template syntax, see docs/callback-page.md for their data). Empty: the
 	// built-in page.
 	TemplatesDir string
 	// ProductName is shown above the heading and in the title.

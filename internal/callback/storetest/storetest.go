@@ -617,7 +617,7 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	// The attack: the MCP server waits longer than the registration's ttl
-	// (the README's order: register, elicit, wait 300 s), and a forwarded
+	// (docs/clients.md's order: register, elicit, wait 300 s), and a forwarded
 	// authorization URL is completed by another person after the link
 	// expired. Their callback must still be refused.
 	run("an expired sign-in link still refuses unbound callbacks", func(t *testing.T) {
