@@ -49,10 +49,6 @@ type Store struct {
 	bytes         int64 // counted against maxBytes
 	bytesUnreg    int64 // the part of bytes held by callbacks of unregistered states
 	bytesReg      int64 // the part of bytes held by registrations
-	// bytesRegistered is the part held by callbacks of registered states,
-	// which have no share of their own: kept so that every class counts
-	// the same way.
-	bytesRegistered int64
 
 	waiters       *wakeup.Hub
 	sweepInterval time.Duration
@@ -338,13 +334,17 @@ func (s *Store) roomLocked(grow int64, class byteClass) error {
 // resizeLocked sets what r counts against the budget, and in which class.
 func (s *Store) resizeLocked(r *record, size int64, class byteClass) {
 	s.bytes += size - r.size
-	*s.classBytes(r.class) -= r.size
-	*s.classBytes(class) += size
+	if n := s.classBytes(r.class); n != nil {
+		*n -= r.size
+	}
+	if n := s.classBytes(class); n != nil {
+		*n += size
+	}
 	r.size, r.class = size, class
 }
 
-// classBytes is the counter of a class's share; registered callbacks have
-// none but the whole, counted in a scratch field.
+// classBytes is the counter of a class's share; nil for callbacks of
+// registered states, which have no share but the whole.
 func (s *Store) classBytes(class byteClass) *int64 {
 	switch class {
 	case classUnregistered:
@@ -352,7 +352,7 @@ func (s *Store) classBytes(class byteClass) *int64 {
 	case classRegistration:
 		return &s.bytesReg
 	}
-	return &s.bytesRegistered
+	return nil
 }
 
 func (s *Store) sizeOf(r *record) int64 {
