@@ -1,39 +1,20 @@
 package e2e
 
 import (
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
-
-// lockedBuffer collects a process's output.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestOnlyJSONLogsDuringARedisOutage: with OAUTH_CALLBACK_LOG_FORMAT=json,
 // every line the binary writes, on stdout and stderr, is JSON, go-redis's
@@ -42,7 +23,7 @@ func TestOnlyJSONLogsDuringARedisOutage(t *testing.T) {
 	bin := buildService(t)
 	redis := redistest.Start(t)
 	l := testnet.Listen(t)
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testlog.Buffer
 	cmd := exec.Command(bin)
 	sock := testnet.File(t, l)
 	defer sock.Close()

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
@@ -351,7 +351,7 @@ func environOf(env map[string]string) []string {
 func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
-	out := &syncBuffer{}
+	out := &testlog.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"x"}, []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0",
@@ -368,23 +368,4 @@ func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 	if !strings.Contains(out.String(), `"variable":"OAUTH_CALLBACK_REDIS_ULR","did_you_mean":"OAUTH_CALLBACK_REDIS_URL"`) {
 		t.Errorf("no warning naming the misspelt variable and the right one:\n%s", out.String())
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the service's writes and the
-// test's reads at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

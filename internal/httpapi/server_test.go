@@ -1,7 +1,6 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -14,7 +13,6 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -24,28 +22,16 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
 )
 
 const ttl = 10 * time.Minute
-
-// syncBuffer collects log output written from handler goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string { b.mu.Lock(); defer b.mu.Unlock(); return b.buf.String() }
 
 type fixture struct {
 	handler        http.Handler
 	metricsHandler http.Handler
 	store          *writeCounter
-	logs           *syncBuffer
+	logs           *testlog.Buffer
 	draining       chan struct{}
 }
 
@@ -85,7 +71,7 @@ func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
 // memory store, f.store.
 func newFixtureWithStore(t testing.TB, store callback.Store, mutate ...func(*httpapi.Options)) *fixture {
 	t.Helper()
-	f := &fixture{logs: &syncBuffer{}, draining: make(chan struct{})}
+	f := &fixture{logs: &testlog.Buffer{}, draining: make(chan struct{})}
 	f.store = &writeCounter{Store: memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000})}
 	t.Cleanup(func() { f.store.Close() })
 	if store == nil {
