@@ -668,15 +668,7 @@ func TestPublicURLReachesTheContainer(t *testing.T) {
 // by default; with metricsPeers emptied, rendering fails with a message.
 func TestNetworkPolicyLetsPrometheusScrape(t *testing.T) {
 	r := mustRender(t, "--set", "networkPolicy.enabled=true", "--set", "serviceMonitor.enabled=true")
-	var app *networkingv1.NetworkPolicy
-	for _, np := range r.netpols {
-		if np.Name == "rel-oauth-callback-server" {
-			app = np
-		}
-	}
-	if app == nil {
-		t.Fatalf("no NetworkPolicy for the service: %d policies", len(r.netpols))
-	}
+	app := r.netpol(t, "rel-oauth-callback-server")
 	scraped := false
 	for _, rule := range app.Spec.Ingress {
 		for _, p := range rule.Ports {
@@ -704,15 +696,7 @@ func TestNetworkPolicyLetsPrometheusScrape(t *testing.T) {
 // service's pods may reach it.
 func TestNetworkPolicyCoversTheBundledRedis(t *testing.T) {
 	r := mustRender(t, "--set", "networkPolicy.enabled=true", "-f", filepath.Join(chartDir(t), "ci", "bundled-redis-values.yaml"))
-	var redis *networkingv1.NetworkPolicy
-	for _, np := range r.netpols {
-		if np.Name == "rel-oauth-callback-server-redis" {
-			redis = np
-		}
-	}
-	if redis == nil {
-		t.Fatalf("no NetworkPolicy for the bundled Redis: %d policies", len(r.netpols))
-	}
+	redis := r.netpol(t, "rel-oauth-callback-server-redis")
 	if redis.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "oauth-callback-server-redis" {
 		t.Errorf("it selects %v, want the Redis pods", redis.Spec.PodSelector.MatchLabels)
 	}
@@ -722,4 +706,16 @@ func TestNetworkPolicyCoversTheBundledRedis(t *testing.T) {
 		redis.Spec.Ingress[0].From[0].NamespaceSelector != nil {
 		t.Errorf("who may reach Redis: %+v, want the service's pods only", redis.Spec.Ingress)
 	}
+}
+
+// netpol is the rendered NetworkPolicy called name, or fails the test.
+func (r *rendered) netpol(t *testing.T, name string) *networkingv1.NetworkPolicy {
+	t.Helper()
+	for _, np := range r.netpols {
+		if np.Name == name {
+			return np
+		}
+	}
+	t.Fatalf("no NetworkPolicy %s among %d", name, len(r.netpols))
+	return nil
 }
