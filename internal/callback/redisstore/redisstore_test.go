@@ -500,3 +500,36 @@ func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
 		t.Errorf("beyond Size, a plain callback costs %d bytes and an escaped one %d", plain, escaped)
 	}
 }
+
+// A registered state's callback that does not fit the budget changes
+// nothing: the registration's bytes, released for the callback to take
+// over, are counted again.
+func TestARefusedCallbackLeavesItsRegistrationCounted(t *testing.T) {
+	m := miniredis.RunT(t)
+	s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{MaxBytes: 8 << 10})
+	defer s.Close()
+	ctx := context.Background()
+	const regBytes = "oauth-callback:{accounts}:bytes:registrations"
+	if err := s.Register(ctx, "announced", callback.Registration{Metadata: json.RawMessage(`"some metadata"`)}); err != nil {
+		t.Fatal(err)
+	}
+	before, err := m.Get(regBytes)
+	if err != nil || before == "0" {
+		t.Fatalf("registration bytes after Register: %q, %v", before, err)
+	}
+	// Made-up states take their whole share, then the registered state's
+	// callback is too large for what is left.
+	if _, err := s.Put(ctx, callback.Callback{State: "junk", Code: strings.Repeat("j", 4<<10)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: strings.Repeat("c", 4<<10)}); !errors.Is(err, callback.ErrFull) {
+		t.Fatalf("a callback over the budget: %v, want ErrFull", err)
+	}
+	if after, _ := m.Get(regBytes); after != before {
+		t.Errorf("registration bytes after the refused callback: %q, want %q as before", after, before)
+	}
+	// And the registration still takes its callback when it fits.
+	if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: "c"}); err != nil {
+		t.Fatalf("the registered state's callback that fits: %v", err)
+	}
+}

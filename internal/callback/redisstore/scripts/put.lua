@@ -33,7 +33,11 @@ local marked, live = false, false
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
   if tombstone == 'l' then marked = true elseif tombstone then live = true end
-  if redis.call('EXISTS', KEYS[3*i - 2], KEYS[3*i]) > 0 then live = true end
+end
+if marked and not live then -- only then: most states carry no marker
+  for i = 1, n do
+    if redis.call('EXISTS', KEYS[3*i - 2], KEYS[3*i]) > 0 then live = true end
+  end
 end
 local expiredLink = marked and not live
 if expiredLink and ARGV[6] == '1' then return {2} end
@@ -77,26 +81,20 @@ if acct then
   prune(acct, ARGV[4])
   local class, limit = 'r', 0
   if registered == 0 then class, limit = 'u', tonumber(ARGV[9]) end
-  -- The callback takes its registration's bytes over: released first, and
-  -- counted again if the callback does not fit, as nothing changes then.
-  local regName = nil
+  -- The callback takes its registration's bytes over: released first,
+  -- and counted again if the callback does not fit (nothing changes then).
+  local regName, held = nil, nil
   if registered > 0 then
     regName = 'g:' .. ARGV[12 + registered]
-    local held = redis.call('HGET', acct[2], regName)
-    if held then
-      release(acct, regName)
-      if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
-        local ttl = redis.call('PTTL', KEYS[3*registered])
-        admit(acct, regName, tonumber(string.sub(held, 2)), 'g', 0, 0, tonumber(ARGV[4]) + math.max(ttl, 0))
-        return {5}
-      end
-      regName = nil -- admitted
-    end
+    held = redis.call('HGET', acct[2], regName)
+    if held then release(acct, regName) end
   end
-  if regName or registered == 0 then
-    if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
-      return {5}
+  if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
+    if held then
+      local expiry = tonumber(ARGV[4]) + math.max(redis.call('PTTL', KEYS[3*registered]), 0)
+      admit(acct, regName, tonumber(string.sub(held, 2)), 'g', 0, 0, expiry)
     end
+    return {5}
   end
 end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
