@@ -40,6 +40,7 @@ test: lint $(GOTESTSUM) ## lint, every test with -race (real-Redis tests need re
 	# subtests, which sleep rather than compute.
 	$(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/go.json -- -race -count=1 -parallel 16 ./...
 	cd tools && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/tools.json -- -count=1 ./testreport/
+	cd clients/go && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/go-client.json -- -race -count=1 ./...
 	# A count, not a duration: a duration -fuzztime can fail with a bare
 	# "context deadline exceeded" and no crasher (golang/go#75804, fixed in
 	# Go 1.27), which failed CI once.
@@ -58,6 +59,7 @@ check: fmt-check vet ## The inner loop: gofmt, vet, staticcheck and the service 
 	cd tools && $(GO) build -o ../bin/staticcheck honnef.co/go/tools/cmd/staticcheck
 	bin/staticcheck ./...
 	$(GO) test -race -count=1 -parallel 16 ./...
+	cd clients/go && $(GO) test -race -count=1 ./...
 
 .PHONY: test-faults
 test-faults: $(GOTESTSUM) ## Fault suite: Sentinel failover, Cluster, Redis restart, 1000 slow clients (real redis-server processes); figures in docs/reliability.md
@@ -92,8 +94,9 @@ chart-docs: ## Regenerate the chart's README values table from values.yaml
 	cd deploy/test && $(GO) tool helm-docs --chart-search-root ../../charts
 
 .PHONY: vet
-vet: ## go vet (the service's module)
+vet: ## go vet (the service's module and the Go client's)
 	$(GO) vet ./...
+	cd clients/go && $(GO) vet ./...
 
 .PHONY: fmt-check
 fmt-check: ## Fail if any file is not gofmt-clean
@@ -104,8 +107,9 @@ fmt: ## gofmt every file
 	gofmt -w .
 
 .PHONY: tidy-check
-tidy-check: ## Fail if go mod tidy would change any of the four modules
+tidy-check: ## Fail if go mod tidy would change any of the five modules
 	$(GO) mod tidy -diff
+	cd clients/go && $(GO) mod tidy -diff
 	cd e2e && $(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
 	cd deploy/test && $(GO) mod tidy -diff
@@ -121,7 +125,9 @@ lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck, gosec
 	bin/staticcheck ./...
 	cd deploy/test && ../../bin/staticcheck ./...
 	cd e2e && ../bin/staticcheck ./...
+	cd clients/go && ../../bin/staticcheck ./...
 	bin/gosec -quiet ./...
+	cd clients/go && ../../bin/gosec -quiet ./...
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target (callback handler, API handler, sealed-value decoder) for FUZZTIME (default 60s; make test runs 20000 inputs each, so a broken target fails CI)

@@ -96,7 +96,10 @@ func startReplicaOn(t *testing.T, bin string, l *net.TCPListener, env ...string)
 	stop = func() {
 		once.Do(func() {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
+			// SIGTERM is a clean shutdown: drain, answer the waiters, exit 0.
+			if err := cmd.Wait(); err != nil {
+				t.Errorf("replica on %s did not stop cleanly: %v", testnet.URL(l), err)
+			}
 			// Refused while stopped, as a stopped server's port is, so a
 			// proxy in front tries another replica; the port stays held.
 			testnet.Refuse(t, l)

@@ -275,7 +275,7 @@ func TestComposeProxyOutwaitsTheLongestLongPoll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	maxWait := int(cfg.MaxWait / time.Second)
+	maxWait := int(cfg.HTTP.LongPoll.MaxWait / time.Second)
 	if readTimeout <= maxWait+5 {
 		t.Errorf("proxy_read_timeout %ds leaves a %ds long-poll no margin: nginx would answer 504 first", readTimeout, maxWait)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"golang.org/x/oauth2"
 
-	"github.com/oauth-callback-server/oauth-callback-server/client"
+	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )

@@ -111,8 +111,8 @@ func warnAboutUnknownVariables(environ []string, log *slog.Logger) {
 }
 
 func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
-	if cfg.LogFormat == "text" {
+	opts := &slog.HandlerOptions{Level: cfg.Log.Level}
+	if cfg.Log.Format == "text" {
 		return slog.New(slog.NewTextHandler(w, opts))
 	}
 	return slog.New(slog.NewJSONHandler(w, opts))
@@ -121,12 +121,12 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // warnAboutOpenSettings says, once at start, which protections are off.
 // They are off by default only because the field client needs them off.
 func warnAboutOpenSettings(cfg config.Config, log *slog.Logger) {
-	if len(cfg.APITokens) == 0 {
+	if len(cfg.HTTP.APITokens) == 0 {
 		log.Warn("the API is open: anyone who can reach /api and knows a state can take its code; set OAUTH_CALLBACK_API_TOKENS and keep the API cluster-internal")
 	}
-	if cfg.StateMinLength < 16 {
+	if cfg.HTTP.StateMinLength < 16 {
 		log.Warn("states shorter than 16 characters are accepted; set OAUTH_CALLBACK_STATE_MIN_LENGTH to 32 or more if your clients send random states",
-			slog.Int("state_min_length", cfg.StateMinLength))
+			slog.Int("state_min_length", cfg.HTTP.StateMinLength))
 	}
 	if cfg.UsesRedis() && len(cfg.EncryptionKeys) == 0 {
 		log.Warn("Redis is used without OAUTH_CALLBACK_ENCRYPTION_KEY: stored callbacks are encrypted under a key derived from their state only, and anyone who can list the Redis keys can find short states by trying candidates; set OAUTH_CALLBACK_ENCRYPTION_KEY")
@@ -139,7 +139,7 @@ func storeTimeout(cfg config.Config) time.Duration {
 	if !cfg.UsesRedis() {
 		return 0
 	}
-	return cfg.StoreTimeout
+	return cfg.Redis.Timeout
 }
 
 // openStore returns the Redis store when a URL is configured, else the
@@ -147,28 +147,10 @@ func storeTimeout(cfg config.Config) time.Duration {
 func openStore(ctx context.Context, cfg config.Config, log *slog.Logger) (callback.Store, error) {
 	if !cfg.UsesRedis() {
 		log.Warn("using the in-memory store: run ONE replica only; set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas",
-			slog.Int("max_entries", cfg.MaxEntries), slog.Int64("max_memory", cfg.MaxMemory))
-		return memstore.New(memstore.Options{TTL: cfg.TTL, MaxEntries: cfg.MaxEntries, RequireRegistration: cfg.RequireRegistration, MaxBytes: cfg.MaxMemory}), nil
+			slog.Int("max_entries", cfg.Memory.MaxEntries), slog.Int64("max_memory", cfg.Store.MaxBytes))
+		return memstore.New(cfg.Store, cfg.Memory), nil
 	}
-	store, err := redisstore.Open(ctx, redisstore.ClientConfig{
-		URL:              cfg.RedisURL,
-		SentinelAddrs:    cfg.RedisSentinelAddrs,
-		SentinelMaster:   cfg.RedisSentinelMaster,
-		SentinelPassword: cfg.RedisSentinelPassword,
-		ClusterAddrs:     cfg.RedisClusterAddrs,
-		Username:         cfg.RedisUsername,
-		Password:         cfg.RedisPassword,
-		TLS:              cfg.RedisTLSConfig,
-		Timeout:          cfg.StoreTimeout,
-	}, redisstore.Options{
-		Prefix:              cfg.RedisKeyPrefix,
-		TTL:                 cfg.TTL,
-		Sealer:              seal.New(keyBytes(cfg.EncryptionKeys)...),
-		MaxBytes:            cfg.MaxMemory,
-		RequireRegistration: cfg.RequireRegistration,
-		MinReplicas:         cfg.RedisMinReplicas,
-		MinReplicasTimeout:  cfg.RedisMinReplicasTimeout,
-	}, redisStartupWait, log)
+	store, err := redisstore.Open(ctx, cfg.Redis, cfg.Store, seal.New(keyBytes(cfg.EncryptionKeys)...), redisStartupWait, log)
 	if err != nil {
 		return nil, err // not a nil *Store in a non-nil callback.Store
 	}

@@ -62,7 +62,7 @@ func open(ctx context.Context, cfg config.Config, getenv func(string) string, st
 	}
 
 	if s.ln == nil {
-		if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Addr()); err != nil {
+		if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen.Addr()); err != nil {
 			return nil, fmt.Errorf("listen: %w", err)
 		}
 	} else {
@@ -81,48 +81,31 @@ func open(ctx context.Context, cfg config.Config, getenv func(string) string, st
 	m := metrics.New()
 	s.srv = &http.Server{
 		Handler: httpapi.NewServer(s.store, s.log, m, httpapi.Options{
+			Config:          cfg.HTTP,
+			StoreTTL:        cfg.Store.TTL,
 			StoreTimeout:    storeTimeout(cfg),
-			CORSOrigins:     cfg.CORSOrigins,
 			Draining:        s.draining,
-			MaxWait:         cfg.MaxWait,
-			MaxWaiters:      cfg.MaxWaiters,
-			RecheckInterval: cfg.Recheck,
-			WriteTimeout:    cfg.WriteTimeout,
-			ServeMetrics:    cfg.MetricsAddr == "",
-
-			TTL:               cfg.TTL,
-			APITokens:         cfg.APITokens,
-			RateLimitCallback: cfg.RateLimitCallback,
-			RateLimitAPI:      cfg.RateLimitAPI,
-			RateLimitRegister: cfg.RateLimitRegister,
-			TrustedProxies:    cfg.TrustedProxies,
-			StateMinLength:    cfg.StateMinLength,
-			MaxCallbackBytes:  cfg.MaxCallbackBytes,
-			StateHasher:       callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
-			MemoryNearLimit:   s.memory.Near,
-			Pages:             cfg.Pages,
-
-			PublicURL:      cfg.PublicURL,
-			AuthorizeHosts: cfg.AuthorizeHosts,
-			ReturnHosts:    cfg.ReturnHosts,
-			ReturnRedirect: cfg.ReturnRedirect,
-			BindingSecrets: keyBytes(cfg.EncryptionKeys),
-			TracerProvider: tp,
+			ServeMetrics:    cfg.Listen.MetricsAddr == "",
+			StateHasher:     callback.NewStateHasher(firstKey(cfg.EncryptionKeys)),
+			BindingSecrets:  keyBytes(cfg.EncryptionKeys),
+			MemoryNearLimit: s.memory.Near,
+			TracerProvider:  tp,
+			Pages:           cfg.PageRenderer,
 		}),
-		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-		ReadTimeout:       cfg.ReadTimeout,
-		WriteTimeout:      cfg.WriteTimeout,
-		IdleTimeout:       cfg.IdleTimeout,
+		ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout,
+		ReadTimeout:       cfg.HTTP.ReadTimeout,
+		WriteTimeout:      cfg.HTTP.WriteTimeout,
+		IdleTimeout:       cfg.HTTP.IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 	}
-	if cfg.MetricsAddr != "" {
-		if s.metricsLn, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr); err != nil {
+	if cfg.Listen.MetricsAddr != "" {
+		if s.metricsLn, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("listen for metrics: %w", err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())
-		s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.ReadHeaderTimeout, IdleTimeout: cfg.IdleTimeout}
+		s.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: cfg.HTTP.ReadHeaderTimeout, IdleTimeout: cfg.HTTP.IdleTimeout}
 	}
 	return s, nil
 }
@@ -138,7 +121,7 @@ func (s *service) serve(ctx context.Context) error {
 	defer s.closeAll()
 	serveErr := make(chan error, 2)
 	go func() { serveErr <- s.srv.Serve(s.ln) }()
-	s.log.Info("listening", slog.String("addr", s.ln.Addr().String()), slog.String("store", s.cfg.Store()), slog.String("version", version))
+	s.log.Info("listening", slog.String("addr", s.ln.Addr().String()), slog.String("store", s.cfg.StoreName()), slog.String("version", version))
 	if s.metricsSrv != nil {
 		go func() { serveErr <- s.metricsSrv.Serve(s.metricsLn) }()
 		s.log.Info("metrics listening", slog.String("addr", s.metricsLn.Addr().String()))
@@ -150,13 +133,13 @@ func (s *service) serve(ctx context.Context) error {
 	case <-ctx.Done():
 	}
 	close(s.draining)
-	s.log.Info("shutting down", slog.Int64("drain_delay_ms", s.cfg.DrainDelay.Milliseconds()), slog.Int64("shutdown_timeout_ms", s.cfg.ShutdownTimeout.Milliseconds()))
+	s.log.Info("shutting down", slog.Int64("drain_delay_ms", s.cfg.Shutdown.DrainDelay.Milliseconds()), slog.Int64("shutdown_timeout_ms", s.cfg.Shutdown.Timeout.Milliseconds()))
 	select {
-	case <-time.After(s.cfg.DrainDelay):
+	case <-time.After(s.cfg.Shutdown.DrainDelay):
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	}
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.cfg.Shutdown.Timeout)
 	defer cancel()
 	if err := s.srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)

@@ -18,7 +18,10 @@ func TestStartupWarnsAboutRedisWithoutAnEncryptionKey(t *testing.T) {
 		warnAboutOpenSettings(cfg, slog.New(slog.NewTextHandler(&buf, nil)))
 		return buf.String()
 	}
-	redis := config.Config{RedisURL: "redis://127.0.0.1:6379", StateMinLength: 32, APITokens: []string{"tok-0123456789abcdef"}}
+	redis := config.Default()
+	redis.Redis.URL = "redis://127.0.0.1:6379"
+	redis.HTTP.StateMinLength = 32
+	redis.HTTP.APITokens = []string{"tok-0123456789abcdef"}
 	if got := warnings(redis); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "OAUTH_CALLBACK_ENCRYPTION_KEY") {
 		t.Errorf("no warning for Redis without a key:\n%s", got)
 	}

@@ -23,22 +23,22 @@ func TestDefaultsMatchTheOriginalService(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got, want := c.Addr(), "0.0.0.0:8000"; got != want {
+	if got, want := c.Listen.Addr(), "0.0.0.0:8000"; got != want {
 		t.Errorf("Addr: got %q, want %q", got, want)
 	}
-	if c.TTL != 10*time.Minute {
-		t.Errorf("TTL: got %v, want 10m", c.TTL)
+	if c.Store.TTL != 10*time.Minute {
+		t.Errorf("TTL: got %v, want 10m", c.Store.TTL)
 	}
-	if c.RedisURL != "" {
-		t.Errorf("RedisURL: got %q, want empty (memory store)", c.RedisURL)
+	if c.Redis.URL != "" {
+		t.Errorf("RedisURL: got %q, want empty (memory store)", c.Redis.URL)
 	}
-	if c.MaxEntries != 100000 {
-		t.Errorf("MaxEntries: got %d", c.MaxEntries)
+	if c.Memory.MaxEntries != 100000 {
+		t.Errorf("MaxEntries: got %d", c.Memory.MaxEntries)
 	}
-	if len(c.CORSOrigins) != 1 || c.CORSOrigins[0] != "*" {
-		t.Errorf("CORSOrigins: got %v, want [*]", c.CORSOrigins)
+	if len(c.HTTP.CORSOrigins) != 1 || c.HTTP.CORSOrigins[0] != "*" {
+		t.Errorf("CORSOrigins: got %v, want [*]", c.HTTP.CORSOrigins)
 	}
-	if c.StoreTimeout != time.Second || c.LogLevel != slog.LevelInfo || c.LogFormat != "json" {
+	if c.Redis.Timeout != time.Second || c.Log.Level != slog.LevelInfo || c.Log.Format != "json" {
 		t.Errorf("got %+v", c)
 	}
 }
@@ -58,11 +58,11 @@ func TestValidValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr() != "127.0.0.1:9000" || c.TTL != 5*time.Minute || c.StoreTimeout != 250*time.Millisecond ||
-		c.DrainDelay != 0 || c.LogLevel != slog.LevelDebug || c.LogFormat != "text" {
+	if c.Listen.Addr() != "127.0.0.1:9000" || c.Store.TTL != 5*time.Minute || c.Redis.Timeout != 250*time.Millisecond ||
+		c.Shutdown.DrainDelay != 0 || c.Log.Level != slog.LevelDebug || c.Log.Format != "text" {
 		t.Errorf("got %+v", c)
 	}
-	if got := strings.Join(c.CORSOrigins, " "); got != "https://a.example http://localhost:3000" {
+	if got := strings.Join(c.HTTP.CORSOrigins, " "); got != "https://a.example http://localhost:3000" {
 		t.Errorf("CORSOrigins: got %q", got)
 	}
 }
@@ -143,16 +143,16 @@ func TestSecuritySettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.APITokens) != 2 || c.APITokens[1] != "tok-bbbbbbbbbbbbbbbb" || !c.RequireRegistration ||
-		c.RateLimitCallback != 0 || c.RateLimitAPI != 1200 || c.StateMinLength != 32 || len(c.EncryptionKeys) != 1 || len(c.EncryptionKeys[0]) != 32 {
+	if len(c.HTTP.APITokens) != 2 || c.HTTP.APITokens[1] != "tok-bbbbbbbbbbbbbbbb" || !c.Store.RequireRegistration ||
+		c.HTTP.RateLimits.Callback != 0 || c.HTTP.RateLimits.API != 1200 || c.HTTP.StateMinLength != 32 || len(c.EncryptionKeys) != 1 || len(c.EncryptionKeys[0]) != 32 {
 		t.Errorf("got %+v", c)
 	}
-	if got := fmt.Sprint(c.TrustedProxies); got != "[10.0.0.0/8 192.168.1.7/32 fd00::/8]" {
+	if got := fmt.Sprint(c.HTTP.TrustedProxies); got != "[10.0.0.0/8 192.168.1.7/32 fd00::/8]" {
 		t.Errorf("TrustedProxies: %s", got)
 	}
 	// Defaults: permissive where the field client needs it.
 	d, _ := config.Load(env(nil))
-	if d.APITokens != nil || d.RequireRegistration || d.RateLimitCallback != 60 || d.StateMinLength != 1 {
+	if d.HTTP.APITokens != nil || d.Store.RequireRegistration || d.HTTP.RateLimits.Callback != 60 || d.HTTP.StateMinLength != 1 {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -177,16 +177,16 @@ func TestEveryInvalidVariableAtOnce(t *testing.T) {
 
 func TestByteBudgets(t *testing.T) {
 	d, _ := config.Load(env(nil))
-	if d.MaxMemory != 64<<20 || d.MaxCallbackBytes != 16<<10 {
-		t.Errorf("defaults: MaxMemory %d, MaxCallbackBytes %d", d.MaxMemory, d.MaxCallbackBytes)
+	if d.Store.MaxBytes != 64<<20 || d.HTTP.MaxCallbackBytes != 16<<10 {
+		t.Errorf("defaults: MaxMemory %d, MaxCallbackBytes %d", d.Store.MaxBytes, d.HTTP.MaxCallbackBytes)
 	}
 	if c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184", "GOMEMLIMIT": "300MiB"})); err != nil || c.MemoryLimit != 384<<20 || !c.GOMEMLIMIT {
 		t.Errorf("MEMORY_LIMIT from the downward API: %d, GOMEMLIMIT seen %v, %v", c.MemoryLimit, c.GOMEMLIMIT, err)
 	}
 	for value, want := range map[string]int64{"2GiB": 2 << 30, "512MB": 512 << 20, "1048576": 1 << 20, "3 MiB": 3 << 20, "2G": 2 << 30} {
 		c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MAX_MEMORY": value}))
-		if err != nil || c.MaxMemory != want {
-			t.Errorf("MAX_MEMORY=%s: %d, %v; want %d", value, c.MaxMemory, err, want)
+		if err != nil || c.Store.MaxBytes != want {
+			t.Errorf("MAX_MEMORY=%s: %d, %v; want %d", value, c.Store.MaxBytes, err, want)
 		}
 	}
 }
@@ -248,8 +248,8 @@ func TestFilesAreCheckedByLoad(t *testing.T) {
 		t.Fatalf("got %v, want both files named", err)
 	}
 	c, err := config.Load(env(nil))
-	if err != nil || c.Pages == nil || c.RedisTLSConfig != nil {
-		t.Fatalf("defaults: pages %v, TLS %v, %v", c.Pages, c.RedisTLSConfig, err)
+	if err != nil || c.PageRenderer == nil || c.Redis.TLS != nil {
+		t.Fatalf("defaults: pages %v, TLS %v, %v", c.PageRenderer, c.Redis.TLS, err)
 	}
 }
 
@@ -270,8 +270,8 @@ func TestSignInLinksNeedAPublicURLAndASecret(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.PublicURL != "https://auth.example.com" || len(c.AuthorizeHosts) != 1 || c.AuthorizeHosts[0] != "login.microsoftonline.com" {
-		t.Fatalf("got %q %v", c.PublicURL, c.AuthorizeHosts)
+	if c.HTTP.SignInLinks.PublicURL != "https://auth.example.com" || len(c.HTTP.SignInLinks.AuthorizeHosts) != 1 || c.HTTP.SignInLinks.AuthorizeHosts[0] != "login.microsoftonline.com" {
+		t.Fatalf("got %q %v", c.HTTP.SignInLinks.PublicURL, c.HTTP.SignInLinks.AuthorizeHosts)
 	}
 	for _, bad := range []map[string]string{
 		{"OAUTH_CALLBACK_PUBLIC_URL": "http://auth.example.com"}, // http off loopback: the cookie is Secure
@@ -285,5 +285,89 @@ func TestSignInLinksNeedAPublicURLAndASecret(t *testing.T) {
 	}
 	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": "http://127.0.0.1:8000"})); err != nil {
 		t.Errorf("loopback http refused: %v", err)
+	}
+}
+
+// docs/configuration.md's table is the operator's reference: the same
+// variables as -h, in the same order, with the same defaults. A setting
+// added to the code and not to the table (or the reverse) fails here.
+func TestDocsTableMatchesTheVariables(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/configuration.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type row struct{ name, def string }
+	var documented []row
+	for _, line := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) < 4 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`OAUTH_CALLBACK_") {
+			continue
+		}
+		def := strings.Trim(strings.TrimSpace(cells[2]), "`")
+		if def == "unset" {
+			def = "(unset)"
+		}
+		documented = append(documented, row{strings.Trim(strings.TrimSpace(cells[1]), "`"), def})
+	}
+	var code []row
+	for _, v := range config.Variables() {
+		code = append(code, row{v.Name, v.Default})
+	}
+	for i := range max(len(documented), len(code)) {
+		var d, c row
+		if i < len(documented) {
+			d = documented[i]
+		}
+		if i < len(code) {
+			c = code[i]
+		}
+		if d != c {
+			t.Errorf("row %d: docs/configuration.md has %s = %q, the code %s = %q", i+1, d.name, d.def, c.name, c.def)
+		}
+	}
+}
+
+// What -h shows as a default is what Load gives when nothing is set.
+func TestUsageShowsTheDefaultsLoadGives(t *testing.T) {
+	shown := map[string]string{}
+	for _, v := range config.Variables() {
+		shown[v.Name] = v.Default
+	}
+	c, err := config.Load(env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]string{
+		"OAUTH_CALLBACK_TTL":                c.Store.TTL.String(),
+		"OAUTH_CALLBACK_MAX_WAIT":           c.HTTP.LongPoll.MaxWait.String(),
+		"OAUTH_CALLBACK_MAX_CALLBACK_BYTES": fmt.Sprint(c.HTTP.MaxCallbackBytes),
+		"OAUTH_CALLBACK_MAX_MEMORY":         fmt.Sprint(c.Store.MaxBytes),
+		"OAUTH_CALLBACK_CORS_ORIGINS":       strings.Join(c.HTTP.CORSOrigins, ","),
+		"OAUTH_CALLBACK_LOG_LEVEL":          strings.ToLower(c.Log.Level.String()),
+	} {
+		// Read the shown default back as Load would read it.
+		got, err := config.Load(env(map[string]string{name: shown[name]}))
+		if err != nil {
+			t.Errorf("%s: the shown default %q does not load: %v", name, shown[name], err)
+			continue
+		}
+		var again string
+		switch name {
+		case "OAUTH_CALLBACK_TTL":
+			again = got.Store.TTL.String()
+		case "OAUTH_CALLBACK_MAX_WAIT":
+			again = got.HTTP.LongPoll.MaxWait.String()
+		case "OAUTH_CALLBACK_MAX_CALLBACK_BYTES":
+			again = fmt.Sprint(got.HTTP.MaxCallbackBytes)
+		case "OAUTH_CALLBACK_MAX_MEMORY":
+			again = fmt.Sprint(got.Store.MaxBytes)
+		case "OAUTH_CALLBACK_CORS_ORIGINS":
+			again = strings.Join(got.HTTP.CORSOrigins, ",")
+		case "OAUTH_CALLBACK_LOG_LEVEL":
+			again = strings.ToLower(got.Log.Level.String())
+		}
+		if again != want {
+			t.Errorf("%s: shown as %q, which loads as %s; the default is %s", name, shown[name], again, want)
+		}
 	}
 }

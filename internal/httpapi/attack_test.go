@@ -9,6 +9,8 @@ import (
 	"testing"
 	"testing/synctest"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
@@ -125,7 +127,7 @@ func TestAttackSuite(t *testing.T) {
 }
 
 func TestCallbackRateLimitPerClientIP(t *testing.T) {
-	f := newFixture(t, func(o *httpapi.Options) { o.RateLimitCallback = 2 })
+	f := newFixture(t, func(o *httpapi.Options) { o.RateLimits.Callback = 2 })
 	hit := func(remote, xff string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/callback?code=c", nil) // invalid (no state): stores nothing
 		req.RemoteAddr = remote
@@ -154,7 +156,7 @@ func TestCallbackRateLimitPerClientIP(t *testing.T) {
 
 func TestTrustedProxyForwardsTheClientIP(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.RateLimitCallback = 1
+		o.RateLimits.Callback = 1
 		o.TrustedProxies = trustedPrefixes(t, "10.0.0.0/8")
 	})
 	hit := func(xff string) int {
@@ -181,7 +183,7 @@ func TestTrustedProxyForwardsTheClientIP(t *testing.T) {
 func TestAPIRateLimitPerToken(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken, secondToken}
-		o.RateLimitAPI = 2
+		o.RateLimits.API = 2
 	})
 	get := func(token string) int {
 		return f.do(t, http.MethodGet, "/api/callback/s", nil, "Authorization", "Bearer "+token).Code
@@ -236,7 +238,7 @@ func testRegistration(t *testing.T) {
 }
 
 func TestRequiredRegistrationRefusesUnknownStates(t *testing.T) {
-	store := memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, RequireRegistration: true})
+	store := memstore.New(callback.StoreConfig{TTL: ttl, RequireRegistration: true}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
 	f := newFixtureWithStore(t, store)
 	rec := f.get(t, "/callback?code=c&state=made-up")

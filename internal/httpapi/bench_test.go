@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
@@ -17,7 +19,7 @@ import (
 // BenchmarkCycle is one callback→take cycle through the handler (no
 // network), with JSON request logs as in production.
 func BenchmarkCycle(b *testing.B) {
-	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1 << 30})
+	store := memstore.New(callback.StoreConfig{TTL: 10 * time.Minute}, memstore.Config{MaxEntries: 1 << 30})
 	b.Cleanup(func() { store.Close() })
 	h := httpapi.NewServer(store, slog.New(slog.NewJSONHandler(io.Discard, nil)), metrics.New(), httpapi.Options{})
 	b.ReportAllocs()

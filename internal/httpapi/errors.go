@@ -232,7 +232,7 @@ func (o *onceAMinute) due(now time.Time) bool {
 
 // builtinPages is the built-in callback page, which needs no check.
 func builtinPages() *page.Renderer {
-	r, err := page.New(page.Options{})
+	r, err := page.New(page.Config{})
 	if err != nil {
 		panic(fmt.Sprintf("httpapi: built-in callback page: %v", err))
 	}

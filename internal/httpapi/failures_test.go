@@ -2,7 +2,6 @@ package httpapi_test
 
 import (
 	"context"
-	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,40 +9,14 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/fake"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
-// hangingStore never answers until its context ends, like a Redis that
-// stopped responding; it then reports itself unavailable, as redisstore does.
-type hangingStore struct{}
-
-func (hangingStore) wait(ctx context.Context) error {
-	<-ctx.Done()
-	return fmt.Errorf("%w: %w", callback.ErrUnavailable, ctx.Err())
-}
-func (s hangingStore) Put(ctx context.Context, _ callback.Callback) (callback.Receipt, error) {
-	return callback.Receipt{}, s.wait(ctx)
-}
-func (s hangingStore) Register(ctx context.Context, _ string, _ callback.Registration) error {
-	return s.wait(ctx)
-}
-func (s hangingStore) Start(ctx context.Context, _ string) (string, callback.Link, bool, error) {
-	return "", callback.Link{}, false, s.wait(ctx)
-}
-func (s hangingStore) Status(ctx context.Context, _ string) (callback.Status, error) {
-	return callback.Status{}, s.wait(ctx)
-}
-func (s hangingStore) Cancel(ctx context.Context, _ string) error { return s.wait(ctx) }
-func (s hangingStore) Take(ctx context.Context, _ string) (callback.Callback, error) {
-	return callback.Callback{}, s.wait(ctx)
-}
-func (s hangingStore) Pending(ctx context.Context) (int64, error) { return 0, s.wait(ctx) }
-func (s hangingStore) Ping(ctx context.Context) error             { return s.wait(ctx) }
-func (hangingStore) Close() error                                 { return nil }
-
 func TestUnavailableStoreAnswers503Fast(t *testing.T) {
 	const timeout = 50 * time.Millisecond
-	f := newFixtureWithStore(t, hangingStore{}, func(o *httpapi.Options) { o.StoreTimeout = timeout })
+	// A store that never answers, like a Redis that stopped responding.
+	f := newFixtureWithStore(t, &fake.Store{}, func(o *httpapi.Options) { o.StoreTimeout = timeout })
 	tests := []struct {
 		target   string
 		wantPage bool
@@ -79,7 +52,7 @@ func TestUnavailableStoreAnswers503Fast(t *testing.T) {
 }
 
 func TestFullMemoryStoreAnswers503Page(t *testing.T) {
-	store := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1})
+	store := memstore.New(callback.StoreConfig{TTL: time.Minute}, memstore.Config{MaxEntries: 1})
 	t.Cleanup(func() { store.Close() })
 	f := newFixtureWithStore(t, store)
 	wantStatus(t, f.get(t, "/callback?code=c&state=one"), http.StatusOK)
@@ -90,15 +63,11 @@ func TestFullMemoryStoreAnswers503Page(t *testing.T) {
 	}
 }
 
-// panickingStore stands for a bug anywhere below the handlers.
-type panickingStore struct{ hangingStore }
-
-func (panickingStore) Take(context.Context, string) (callback.Callback, error) {
-	panic("secret internal detail")
-}
+// A panicking store stands for a bug anywhere below the handlers.
+func panicking(context.Context, string) (callback.Callback, error) { panic("secret internal detail") }
 
 func TestPanicAnswers500WithoutInternals(t *testing.T) {
-	f := newFixtureWithStore(t, panickingStore{})
+	f := newFixtureWithStore(t, &fake.Store{TakeFunc: panicking})
 	rec := f.get(t, "/api/callback/s")
 	wantStatus(t, rec, http.StatusInternalServerError)
 	if strings.Contains(rec.Body.String(), "secret internal detail") {
@@ -111,17 +80,12 @@ func TestPanicAnswers500WithoutInternals(t *testing.T) {
 	wantStatus(t, f.get(t, "/healthz"), http.StatusOK)
 }
 
-// panickingPutStore panics on the callback's route.
-type panickingPutStore struct{ hangingStore }
-
-func (panickingPutStore) Put(context.Context, callback.Callback) (callback.Receipt, error) {
-	panic("secret internal detail")
-}
-
 // A panic on a browser's route gets the error page, never JSON: the
 // recovery answers through the outcome table like every other error.
 func TestPanicOnTheCallbackGetsThePage(t *testing.T) {
-	f := newFixtureWithStore(t, panickingPutStore{})
+	f := newFixtureWithStore(t, &fake.Store{PutFunc: func(context.Context, callback.Callback) (callback.Receipt, error) {
+		panic("secret internal detail")
+	}})
 	rec := f.get(t, "/callback?code=c&state=s")
 	wantStatus(t, rec, http.StatusInternalServerError)
 	if ct := rec.Header().Get("Content-Type"); !strings.HasPrefix(ct, "text/html") || !strings.Contains(rec.Body.String(), "Something went wrong on our side") {

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
@@ -36,7 +38,7 @@ func FuzzCallback(f *testing.F) {
 	}
 	// Fuzzing stores many callbacks: a bound the fuzzer cannot reach keeps
 	// "store full" (a legitimate 503) out of the way.
-	store := memstore.New(memstore.Options{TTL: time.Hour, MaxEntries: 1 << 30})
+	store := memstore.New(callback.StoreConfig{TTL: time.Hour}, memstore.Config{MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
 	fx := newFixtureWithStore(f, store)
 	f.Fuzz(func(t *testing.T, raw string, post bool) {
@@ -71,12 +73,12 @@ func FuzzAPI(f *testing.F) {
 	f.Add("s", "-1", "wait=99999999999", goodToken+"x", "", false)
 	f.Add("reg", "", "", goodToken, `{"ttl":"5m","metadata":{"a":1}}`, true)
 	f.Add("reg", "", "", goodToken, `{"ttl":1e309}`, true)
-	store := memstore.New(memstore.Options{TTL: time.Hour, MaxEntries: 1 << 30})
+	store := memstore.New(callback.StoreConfig{TTL: time.Hour}, memstore.Config{MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
 	fx := newFixtureWithStore(f, store, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
-		o.MaxWait = time.Millisecond // a long-poll must not stall the fuzzer
-		o.MaxWaiters = 10
+		o.LongPoll.MaxWait = time.Millisecond // a long-poll must not stall the fuzzer
+		o.LongPoll.MaxWaiters = 10
 	})
 	f.Fuzz(func(t *testing.T, state, wait, prefer, token, body string, put bool) {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)

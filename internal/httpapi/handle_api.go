@@ -37,7 +37,7 @@ func (s *server) handleTake() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		wait, fromPrefer, rerr := requestedWait(r, s.maxWait)
+		wait, fromPrefer, rerr := requestedWait(r, s.cfg.LongPoll.MaxWait)
 		if rerr != nil {
 			writeRequestError(w, r, rerr)
 			return
@@ -113,11 +113,11 @@ func (s *server) pathState(w http.ResponseWriter, r *http.Request) (string, bool
 		}
 		state = decoded
 	}
-	if err := callback.ValidateState(state, s.stateMinLength); err != nil {
+	if err := callback.ValidateState(state, s.cfg.StateMinLength); err != nil {
 		writeError(w, r, http.StatusBadRequest, reasonInvalid, "Invalid state: "+err.Error())
 		return "", false
 	}
-	annotateState(r, s.stateHash.Hash(state))
+	annotateState(r, s.opts.StateHasher.Hash(state))
 	return state, true
 }
 
@@ -131,7 +131,7 @@ func (s *server) admitWaiter() bool {
 		refused = "draining"
 	case s.memoryNearLimit():
 		refused = "memory"
-	case s.waiters.Add(1) > int64(s.maxWaiters):
+	case s.waiters.Add(1) > int64(s.cfg.LongPoll.MaxWaiters):
 		s.waiters.Add(-1)
 		refused = "waiters"
 	}

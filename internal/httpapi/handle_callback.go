@@ -56,7 +56,7 @@ func (s *server) handleCallback() http.HandlerFunc {
 }
 
 func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callback.Callback) {
-	annotateState(r, s.stateHash.Hash(cb.State))
+	annotateState(r, s.opts.StateHasher.Hash(cb.State))
 	cookie, bound := s.binding.bound(r, cb.State)
 	cb.Bound = bound
 	receipt, err := s.put(r.Context(), cb)
@@ -74,7 +74,7 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 		annotate(r, logOutcome(metrics.CallbackStored))
 		s.metrics.CallbackReceived(metrics.CallbackStored)
 		switch {
-		case receipt.ReturnURL != "" && s.returnRedirect:
+		case receipt.ReturnURL != "" && s.cfg.SignInLinks.ReturnRedirect:
 			// The code is never in this URL: the MCP server takes it.
 			w.Header()["Cache-Control"] = noStore
 			w.Header()["Referrer-Policy"] = noReferrer
@@ -180,7 +180,7 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 	if c.State == "" {
 		return bad("The sign-in response has no state, so it cannot be matched to your application.")
 	}
-	if err := callback.ValidateState(c.State, s.stateMinLength); err != nil {
+	if err := callback.ValidateState(c.State, s.cfg.StateMinLength); err != nil {
 		return bad("The sign-in response's state is not valid: " + err.Error() + ".")
 	}
 	if c.Code == "" && c.Error == "" {
@@ -190,9 +190,9 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 		return bad("The sign-in response's code is not valid: " + err.Error() + ".")
 	}
 	c.ReceivedAt = time.Now().UTC() // before Size: it is part of what is stored
-	if c.Size() > s.maxCallbackBytes {
+	if c.Size() > s.cfg.MaxCallbackBytes {
 		return callback.Callback{}, &requestError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.maxCallbackBytes>>10)}
+			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.cfg.MaxCallbackBytes>>10)}
 	}
 	return c, nil
 }

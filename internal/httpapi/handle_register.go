@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
 const (
@@ -70,7 +70,7 @@ func (s *server) handleRegister() http.HandlerFunc {
 		annotate(r, logOutcome("registered"))
 		body := registerBody{Status: "registered", State: state, ExpiresAt: time.Now().UTC().Add(ttl)}
 		if link != nil {
-			body.StartURL = s.publicURL + "/start/" + link.ID
+			body.StartURL = s.cfg.SignInLinks.PublicURL + "/start/" + link.ID
 		}
 		writeJSON(w, http.StatusCreated, body)
 	}
@@ -113,18 +113,18 @@ func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (re
 // 1 s at least, the service's TTL at most (and by default).
 func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *requestError) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return s.ttl, nil
+		return s.storeTTL, nil
 	}
 	var text string
 	if err := json.Unmarshal(raw, &text); err != nil {
 		text = string(raw) // a number of seconds
 	}
-	d, err := config.ParseDuration(text)
+	d, err := units.Duration(text)
 	if err != nil {
 		return 0, badRequest("Invalid ttl: use a duration like \"5m\", or a number of seconds")
 	}
-	if d < time.Second || d > s.ttl {
-		return 0, badRequest("Invalid ttl: must be between 1s and %v", s.ttl)
+	if d < time.Second || d > s.storeTTL {
+		return 0, badRequest("Invalid ttl: must be between 1s and %v", s.storeTTL)
 	}
 	return d.Truncate(time.Second), nil
 }

@@ -40,7 +40,7 @@ func (s *server) handleStart() http.HandlerFunc {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		annotateState(r, s.stateHash.Hash(state))
+		annotateState(r, s.opts.StateHasher.Hash(state))
 		if _, bound := s.binding.bound(r, state); !first && !bound {
 			annotate(r, logOutcome("link_elsewhere"))
 			s.log.Warn("a sign-in link was opened in a second browser: it may have been forwarded; refused",
@@ -49,7 +49,7 @@ func (s *server) handleStart() http.HandlerFunc {
 			return
 		}
 		annotate(r, logOutcome("link_opened"))
-		http.SetCookie(w, s.binding.cookie(state, int(s.ttl.Seconds())))
+		http.SetCookie(w, s.binding.cookie(state, int(s.storeTTL.Seconds())))
 		h := w.Header()
 		h["Cache-Control"] = noStore
 		h["Referrer-Policy"] = noReferrer

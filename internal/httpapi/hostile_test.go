@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
@@ -49,7 +51,7 @@ func TestByteCapIsTheOperators(t *testing.T) {
 }
 
 func TestFullStoreIs503WithRetryAfterAndOneWarningAMinute(t *testing.T) {
-	store := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1000, MaxBytes: 4 << 10})
+	store := memstore.New(callback.StoreConfig{TTL: time.Minute, MaxBytes: 4 << 10}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
 	f := newFixtureWithStore(t, store)
 	code := strings.Repeat("c", 1<<10)
@@ -149,7 +151,7 @@ func TestPageShowsNoTextFromTheRequest(t *testing.T) {
 
 func TestForwardedForHopsWithPortsAndGarbage(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.RateLimitCallback = 1
+		o.RateLimits.Callback = 1
 		o.TrustedProxies = trustedPrefixes(t, "10.0.0.0/8")
 	})
 	hit := func(xff string) int {
@@ -181,7 +183,7 @@ func TestForwardedForHopsWithPortsAndGarbage(t *testing.T) {
 }
 
 func TestIPv6ClientsCountPerSlash56OnCallback(t *testing.T) {
-	f := newFixture(t, func(o *httpapi.Options) { o.RateLimitCallback = 1 })
+	f := newFixture(t, func(o *httpapi.Options) { o.RateLimits.Callback = 1 })
 	hit := func(remote string) int {
 		req := httptest.NewRequest(http.MethodGet, "/callback?code=c", nil)
 		req.RemoteAddr = remote
@@ -203,7 +205,7 @@ func TestIPv6ClientsCountPerSlash56OnCallback(t *testing.T) {
 func TestGuessingTokensIsRateLimited(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
-		o.RateLimitAPI = 3
+		o.RateLimits.API = 3
 	})
 	guess := func() int {
 		return f.do(t, http.MethodGet, "/api/callback/s", nil, "Authorization", "Bearer tok-guess-000000000000").Code
@@ -287,7 +289,7 @@ func (f *fixture) fromAddr(t *testing.T, remote, target string, header ...string
 func TestWrongTokensDoNotLockOutTheRightOne(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
-		o.RateLimitAPI = 3
+		o.RateLimits.API = 3
 	})
 	const shared = "198.51.100.7:1000"
 	for range 10 {
@@ -302,7 +304,7 @@ func TestWrongTokensDoNotLockOutTheRightOne(t *testing.T) {
 func TestHealthCountsWrongTokens(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
-		o.RateLimitAPI = 3
+		o.RateLimits.API = 3
 	})
 	const guesser = "203.0.113.50:1000"
 	codes := map[int]int{}
@@ -323,14 +325,14 @@ func TestHealthCountsWrongTokens(t *testing.T) {
 // Item 11: IPv6 API clients and token failures were counted per /64 while
 // callbacks were per /56, so one client holding a /56 had 256 buckets.
 func TestIPv6APIClientsAndTokenFailuresCountPerSlash56(t *testing.T) {
-	open := newFixture(t, func(o *httpapi.Options) { o.RateLimitAPI = 1 })
+	open := newFixture(t, func(o *httpapi.Options) { o.RateLimits.API = 1 })
 	wantStatus(t, open.fromAddr(t, "[2001:db8:0:1::1]:1000", "/api/callback/s"), http.StatusNotFound)
 	wantStatus(t, open.fromAddr(t, "[2001:db8:0:2::7]:1000", "/api/callback/s"), http.StatusTooManyRequests) // another /64, same /56
 	wantStatus(t, open.fromAddr(t, "[2001:db8:0:100::1]:1000", "/api/callback/s"), http.StatusNotFound)      // another /56
 
 	tokens := newFixture(t, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
-		o.RateLimitAPI = 2
+		o.RateLimits.API = 2
 	})
 	for i := range 4 {
 		tokens.fromAddr(t, fmt.Sprintf("[2001:db8:0:%x::1]:1000", i+1), "/api/callback/s", "Authorization", "Bearer tok-guess-000000000000")
@@ -365,7 +367,7 @@ func TestTheByteCapCountsWhatIsStored(t *testing.T) {
 func TestRegistrationsAreLimitedPerToken(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
 		o.APITokens = []string{goodToken}
-		o.RateLimitRegister = 2
+		o.RateLimits.Register = 2
 	})
 	put := func(state string) int {
 		return f.do(t, http.MethodPut, "/api/callback/"+state, nil, "Authorization", "Bearer "+goodToken).Code

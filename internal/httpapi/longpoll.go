@@ -24,15 +24,11 @@ import (
 // and answers or goes back to waiting. docs/benchmarks.md, "Capacity", has
 // the figures.
 
-// defaultRecheck bounds how long a long-poll waiter can miss a wake-up
-// (Redis pub/sub delivers at most once): it takes again at least this often.
-const defaultRecheck = 5 * time.Second
-
 // nextRecheck is the re-check interval less a random part of up to a fifth
 // of it, so that waiters that arrived together (after a restart, a deploy)
 // do not all look at once, every five seconds, in step.
 func (s *server) nextRecheck() time.Duration {
-	return s.recheck - rand.N(s.recheck/5) // #nosec G404 -- jitter, not a secret
+	return s.cfg.LongPoll.Recheck - rand.N(s.cfg.LongPoll.Recheck/5) // #nosec G404 -- jitter, not a secret
 }
 
 // longPoll is a request waiting for its callback.
@@ -49,7 +45,7 @@ type longPoll struct {
 // mayWait reports whether r could become a long-poll: a take that asks for
 // a wait. Only those pay for the helper goroutine.
 func (s *server) mayWait(r *http.Request) bool {
-	return s.notifier != nil && s.maxWait > 0 && r.Method == http.MethodGet &&
+	return s.notifier != nil && s.cfg.LongPoll.MaxWait > 0 && r.Method == http.MethodGet &&
 		strings.HasPrefix(r.URL.Path, "/api/callback/") &&
 		(strings.Contains(r.URL.RawQuery, "wait") || r.Header.Get("Prefer") != "")
 }
@@ -82,7 +78,7 @@ func (s *server) waitForCallback(w http.ResponseWriter, info *requestInfo, wait 
 	now := time.Now()
 	// The server's write timeout is for ordinary requests; this one may
 	// legitimately stay open for the whole wait.
-	_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wait + s.writeTimeout))
+	_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wait + s.cfg.WriteTimeout))
 	lp := info.longPoll
 	lp.start, lp.end = now, now.Add(wait)
 	lp.timer = time.NewTimer(min(s.nextRecheck(), wait))

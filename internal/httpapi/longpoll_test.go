@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/fake"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
@@ -19,7 +20,9 @@ import (
 // callback can reach a waiter only through its wake-up: these tests fail
 // when the wake-up is gone.
 func withLongPoll(maxWait time.Duration, maxWaiters int) func(*httpapi.Options) {
-	return func(o *httpapi.Options) { o.MaxWait, o.MaxWaiters, o.RecheckInterval = maxWait, maxWaiters, time.Hour }
+	return func(o *httpapi.Options) {
+		o.LongPoll.MaxWait, o.LongPoll.MaxWaiters, o.LongPoll.Recheck = maxWait, maxWaiters, time.Hour
+	}
 }
 
 // async runs a request in the background and returns its recorder when done.
@@ -99,28 +102,22 @@ func TestWaitParameters(t *testing.T) {
 	}
 }
 
-// lateStore makes the interleaving that loses wake-ups in a naive long-poll
-// happen every time: the callback is stored right after the waiter's first
-// look has found nothing, before it starts waiting.
-type lateStore struct {
-	callback.Store
-	callback.Notifier
-	once sync.Once
-}
-
-func (s *lateStore) Take(ctx context.Context, state string) (callback.Callback, error) {
-	cb, err := s.Store.Take(ctx, state)
-	s.once.Do(func() {
-		if _, putErr := s.Store.Put(ctx, callback.Callback{State: state, Code: "late-code"}); putErr != nil {
-			panic(putErr)
-		}
-	})
-	return cb, err
-}
-
 func TestLongPollDoesNotLoseACallbackStoredDuringItsFirstLook(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 100))
-	store := &lateStore{Store: f.store, Notifier: f.store}
+	// The interleaving that loses wake-ups in a naive long-poll, every
+	// time: the callback is stored right after the waiter's first look has
+	// found nothing, before it starts waiting.
+	var once sync.Once
+	base := f.store
+	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, state string) (callback.Callback, error) {
+		cb, err := base.Take(ctx, state)
+		once.Do(func() {
+			if _, putErr := base.Put(ctx, callback.Callback{State: state, Code: "late-code"}); putErr != nil {
+				panic(putErr)
+			}
+		})
+		return cb, err
+	}}
 	f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 100))
 	start := time.Now()
 	// The wait is longer than the periodic re-check (5 s), so only the
@@ -280,29 +277,24 @@ func TestNearTheMemoryLimitLongPollsAreAnsweredAtOnce(t *testing.T) {
 	wantStatus(t, await(t, waiting, 5*time.Second), http.StatusOK)
 }
 
-// panicOnSecondTake stands for a bug that shows only once a request waits.
-type panicOnSecondTake struct {
-	callback.Store
-	callback.Notifier
-	takes atomic.Int64
-}
-
-func (s *panicOnSecondTake) Take(ctx context.Context, state string) (callback.Callback, error) {
-	if s.takes.Add(1) > 1 {
-		panic("store bug")
-	}
-	return s.Store.Take(ctx, state)
-}
-
 // A panic while a request waits, or before it starts to, answers 500 and
 // ends the wait: nothing keeps waiting, and the waiter's place is free.
 func TestPanicEndsTheWait(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 1))
-	store := &panicOnSecondTake{Store: f.store, Notifier: f.store}
+	// A bug that shows only once a request waits: every take after the
+	// first panics.
+	var takes atomic.Int64
+	base := f.store
+	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, state string) (callback.Callback, error) {
+		if takes.Add(1) > 1 {
+			panic("store bug")
+		}
+		return base.Take(ctx, state)
+	}}
 	f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 1))
 	waiting := f.async(t, "/api/callback/p?wait=30s")
 	waitForMetric(t, f, "oauth_callback_waiters 1")
-	if _, err := store.Store.Put(context.Background(), callback.Callback{State: "p", Code: "c"}); err != nil {
+	if _, err := base.Put(context.Background(), callback.Callback{State: "p", Code: "c"}); err != nil {
 		t.Fatal(err)
 	}
 	rec := await(t, waiting, 5*time.Second)

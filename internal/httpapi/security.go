@@ -207,7 +207,7 @@ func parseHop(hop string) (netip.Addr, bool) {
 
 func (s *server) trusted(addr netip.Addr) bool {
 	addr = addr.Unmap()
-	for _, p := range s.trustedProxies {
+	for _, p := range s.cfg.TrustedProxies {
 		if p.Contains(addr) {
 			return true
 		}

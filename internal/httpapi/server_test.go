@@ -72,7 +72,7 @@ func newFixture(t testing.TB, mutate ...func(*httpapi.Options)) *fixture {
 func newFixtureWithStore(t testing.TB, store callback.Store, mutate ...func(*httpapi.Options)) *fixture {
 	t.Helper()
 	f := &fixture{logs: &testlog.Buffer{}, draining: make(chan struct{})}
-	f.store = &writeCounter{Store: memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000})}
+	f.store = &writeCounter{Store: memstore.New(callback.StoreConfig{TTL: ttl}, memstore.Config{MaxEntries: 1000})}
 	t.Cleanup(func() { f.store.Close() })
 	if store == nil {
 		store = f.store
@@ -663,7 +663,7 @@ func trustedPrefixes(t *testing.T, cidrs ...string) []netip.Prefix {
 }
 
 func TestNewServerRefusesMissingDependencies(t *testing.T) {
-	store := memstore.New(memstore.Options{})
+	store := memstore.New(callback.StoreConfig{}, memstore.Config{})
 	t.Cleanup(func() { store.Close() })
 	log, m := slog.New(slog.DiscardHandler), metrics.New()
 	for name, newServer := range map[string]func(){

@@ -9,6 +9,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/fake"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
@@ -20,9 +21,9 @@ const (
 )
 
 func withLinks(o *httpapi.Options) {
-	o.PublicURL = publicURL
-	o.AuthorizeHosts = []string{"login.example.com"}
-	o.ReturnHosts = []string{"app.example.com"}
+	o.SignInLinks.PublicURL = publicURL
+	o.SignInLinks.AuthorizeHosts = []string{"login.example.com"}
+	o.SignInLinks.ReturnHosts = []string{"app.example.com"}
 	o.BindingSecrets = [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
 }
 
@@ -154,7 +155,7 @@ func TestForwardedSignInIsRefusedAndStoresNothing(t *testing.T) {
 }
 
 func TestReturnRedirectSendsTheBrowserBackWithoutTheCode(t *testing.T) {
-	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.ReturnRedirect = true })
+	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.SignInLinks.ReturnRedirect = true })
 	start := registerLink(t, f, "st-back", "https://app.example.com/back?x=1")
 	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
 	rec := f.open(t, http.MethodGet, "/callback?code=secret-code&state=st-back", "", cookies)
@@ -310,7 +311,7 @@ func TestBindingSurvivesARetryAfterA503(t *testing.T) {
 	start := registerLink(t, f, "st-retry", "")
 	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
 
-	down := newFixtureWithStore(t, hangingStore{}, withLinks, func(o *httpapi.Options) { o.StoreTimeout = 10 * time.Millisecond })
+	down := newFixtureWithStore(t, &fake.Store{}, withLinks, func(o *httpapi.Options) { o.StoreTimeout = 10 * time.Millisecond })
 	rec := down.open(t, http.MethodGet, "/callback?code=c&state=st-retry", "", cookies)
 	wantStatus(t, rec, http.StatusServiceUnavailable)
 	if cleared := rec.Result().Cookies(); len(cleared) != 0 {

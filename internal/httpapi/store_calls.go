@@ -17,10 +17,10 @@ import (
 // the store timeout it always is. Detached, the timer also hangs nothing
 // on the request's context, which a long-poll keeps for up to a minute.
 func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
-	if s.storeTimeout <= 0 {
+	if s.opts.StoreTimeout <= 0 {
 		return ctx, func() {}
 	}
-	return context.WithTimeout(context.WithoutCancel(ctx), s.storeTimeout)
+	return context.WithTimeout(context.WithoutCancel(ctx), s.opts.StoreTimeout)
 }
 
 // storeCall runs one store operation: bounded by the store timeout, timed

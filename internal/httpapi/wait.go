@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
 // requestedWait reads how long the client is willing to wait: ?wait=25s (a
@@ -19,7 +19,7 @@ func requestedWait(r *http.Request, max time.Duration) (wait time.Duration, from
 		if len(vs) != 1 {
 			return 0, false, badRequest("Give wait once")
 		}
-		d, err := config.ParseDuration(vs[0])
+		d, err := units.Duration(vs[0])
 		if err != nil || d < 0 {
 			return 0, false, badRequest("Invalid wait: use a duration like 25s, or a number of seconds")
 		}

@@ -54,8 +54,9 @@ type Content struct {
 	ReturnURL string
 }
 
-// Options customise the pages.
-type Options struct {
+// Config customises the pages (OAUTH_CALLBACK_TEMPLATES_DIR, _PRODUCT_NAME
+// and _PAGE_CLOSE_AFTER); the zero Config is the built-in page.
+type Config struct {
 	// TemplatesDir holds success.html, error.html and expired.html
 	// (html/template syntax, see docs/callback-page.md for their data). Empty: the
 	// built-in page.
@@ -78,7 +79,7 @@ type Renderer struct {
 
 // New returns a Renderer. It fails when a template is missing or does not
 // parse or render.
-func New(opts Options) (*Renderer, error) {
+func New(opts Config) (*Renderer, error) {
 	r := &Renderer{
 		templates:   map[Kind]*template.Template{},
 		productName: opts.ProductName,

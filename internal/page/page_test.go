@@ -19,7 +19,7 @@ func write(t *testing.T, r *page.Renderer, c page.Content) *httptest.ResponseRec
 }
 
 func TestDefaultPage(t *testing.T) {
-	r, err := page.New(page.Options{ProductName: "Contoso <Mail>", CloseAfter: 3 * time.Second})
+	r, err := page.New(page.Config{ProductName: "Contoso <Mail>", CloseAfter: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestDefaultPage(t *testing.T) {
 }
 
 func TestNoAutoCloseUnlessAsked(t *testing.T) {
-	r, err := page.New(page.Options{})
+	r, err := page.New(page.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,11 @@ func TestOperatorTemplates(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	r, err := page.New(page.Options{TemplatesDir: dir, ProductName: "Contoso"})
+	r, err := page.New(page.Config{TemplatesDir: dir, ProductName: "Contoso"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	def, _ := page.New(page.Options{})
+	def, _ := page.New(page.Config{})
 	rec := write(t, r, page.Content{Kind: page.Success, Title: "Angemeldet"})
 	if !strings.Contains(rec.Body.String(), "<h1>OK Contoso</h1>") {
 		t.Errorf("success: %s", rec.Body)
@@ -85,7 +85,7 @@ func TestOperatorTemplates(t *testing.T) {
 
 func TestBadTemplatesStopStartup(t *testing.T) {
 	missing := t.TempDir()
-	if _, err := page.New(page.Options{TemplatesDir: missing}); err == nil {
+	if _, err := page.New(page.Config{TemplatesDir: missing}); err == nil {
 		t.Error("no error for a directory without templates")
 	}
 	broken := t.TempDir()
@@ -93,7 +93,7 @@ func TestBadTemplatesStopStartup(t *testing.T) {
 		_ = os.WriteFile(filepath.Join(broken, name), []byte(`<h1>{{.Title}}</h1>`), 0o600)
 	}
 	_ = os.WriteFile(filepath.Join(broken, "error.html"), []byte(`<h1>{{.NoSuchField}}</h1>`), 0o600)
-	if _, err := page.New(page.Options{TemplatesDir: broken}); err == nil || !strings.Contains(err.Error(), "error.html") {
+	if _, err := page.New(page.Config{TemplatesDir: broken}); err == nil || !strings.Contains(err.Error(), "error.html") {
 		t.Errorf("a template that cannot render: %v", err)
 	}
 }

@@ -34,10 +34,8 @@ var (
 // states, so that made-up states cannot block the sign-ins an MCP server
 // announced.
 type Store struct {
-	ttl                 time.Duration
-	maxEntries          int
-	maxBytes            int64 // 0: no byte bound
-	requireRegistration bool
+	store callback.StoreConfig // MaxBytes 0: no byte bound
+	cfg   Config
 
 	mu            sync.Mutex
 	records       map[string]*record
@@ -50,11 +48,10 @@ type Store struct {
 	bytesUnreg    int64 // the part of bytes held by callbacks of unregistered states
 	bytesReg      int64 // the part of bytes held by registrations
 
-	waiters       *wakeup.Hub
-	sweepInterval time.Duration
-	closeOnce     sync.Once
-	stop          chan struct{}
-	done          chan struct{}
+	waiters   *wakeup.Hub
+	closeOnce sync.Once
+	stop      chan struct{}
+	done      chan struct{}
 }
 
 type kind uint8
@@ -104,48 +101,39 @@ const (
 // strings; rounded up.
 const recordOverhead = 192
 
-// Options configures a Store, as redisstore.Options configures its own.
-type Options struct {
-	// TTL is how long a callback, and the tombstone of a taken one, lives;
-	// the longest a registration may ask for. Default 10 minutes.
-	TTL time.Duration
+// Config is what the memory store has beyond callback.StoreConfig.
+type Config struct {
 	// MaxEntries bounds registrations, pending callbacks and tombstones
-	// together, since all use memory; 0: no bound.
+	// together, since all use memory (OAUTH_CALLBACK_MAX_ENTRIES); 0: no
+	// bound.
 	MaxEntries int
-	// MaxBytes bounds the bytes the store holds (OAUTH_CALLBACK_MAX_MEMORY);
-	// past it, Put and Register return callback.ErrFull. 0: no bound.
-	MaxBytes int64
-	// RequireRegistration makes Put refuse callbacks for states that were
-	// not registered (callback.ErrNotRegistered).
-	RequireRegistration bool
 	// SweepInterval is how often expired entries are removed in the
-	// background; default one second. Negative: no background sweep (the
-	// next operation removes them).
+	// background; zero is once a second. Negative: no background sweep
+	// (the next operation removes them).
 	SweepInterval time.Duration
 }
 
-// New returns a Store. Close stops its background sweep.
-func New(opts Options) *Store {
-	if opts.TTL <= 0 {
-		opts.TTL = 10 * time.Minute
+// DefaultConfig is the memory store's configuration when nobody sets one.
+func DefaultConfig() Config { return Config{MaxEntries: 100_000, SweepInterval: time.Second} }
+
+// New returns a Store. Close stops its background sweep. A zero TTL is
+// callback.DefaultTTL.
+func New(store callback.StoreConfig, cfg Config) *Store {
+	store = store.WithDefaults()
+	if cfg.MaxEntries <= 0 {
+		cfg.MaxEntries = math.MaxInt
 	}
-	if opts.MaxEntries <= 0 {
-		opts.MaxEntries = math.MaxInt
-	}
-	if opts.SweepInterval == 0 {
-		opts.SweepInterval = time.Second
+	if cfg.SweepInterval == 0 {
+		cfg.SweepInterval = DefaultConfig().SweepInterval
 	}
 	s := &Store{
-		ttl:                 opts.TTL,
-		maxEntries:          opts.MaxEntries,
-		maxBytes:            opts.MaxBytes,
-		requireRegistration: opts.RequireRegistration,
-		records:             make(map[string]*record),
-		links:               make(map[string]string),
-		waiters:             wakeup.NewHub(),
-		sweepInterval:       opts.SweepInterval,
-		stop:                make(chan struct{}),
-		done:                make(chan struct{}),
+		store:   store,
+		cfg:     cfg,
+		records: make(map[string]*record),
+		links:   make(map[string]string),
+		waiters: wakeup.NewHub(),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
 	}
 	go s.sweepLoop()
 	return s
@@ -154,8 +142,8 @@ func New(opts Options) *Store {
 // Register implements callback.Store.
 func (s *Store) Register(_ context.Context, state string, reg callback.Registration) error {
 	ttl := reg.TTL
-	if ttl <= 0 || ttl > s.ttl {
-		ttl = s.ttl
+	if ttl <= 0 || ttl > s.store.TTL {
+		ttl = s.store.TTL
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -164,7 +152,7 @@ func (s *Store) Register(_ context.Context, state string, reg callback.Registrat
 	if _, ok := s.records[state]; ok {
 		return callback.ErrExists
 	}
-	if len(s.records) >= s.maxEntries {
+	if len(s.records) >= s.cfg.MaxEntries {
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
 	size := int64(len(state) + len(reg.Metadata) + recordOverhead)
@@ -239,7 +227,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	r, ok := s.records[c.State]
 	if ok && r.kind == linkExpired {
 		switch {
-		case s.requireRegistration:
+		case s.store.RequireRegistration:
 			return callback.Receipt{}, callback.ErrNotRegistered
 		case !c.Bound:
 			return callback.Receipt{}, callback.ErrUnbound
@@ -255,9 +243,9 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	switch {
 	case ok:
 		// The registration becomes the callback, keeping its metadata.
-	case s.requireRegistration:
+	case s.store.RequireRegistration:
 		return callback.Receipt{}, callback.ErrNotRegistered
-	case len(s.records) >= s.maxEntries:
+	case len(s.records) >= s.cfg.MaxEntries:
 		return callback.Receipt{}, fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
 	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
@@ -276,7 +264,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 		r = &record{}
 		s.records[state] = r
 	}
-	r.kind, r.registered, r.value, r.fingerprint, r.expires = pending, ok, string(encoded), fingerprint, now.Add(s.ttl)
+	r.kind, r.registered, r.value, r.fingerprint, r.expires = pending, ok, string(encoded), fingerprint, now.Add(s.store.TTL)
 	s.resizeLocked(r, size, class) // a registration's bytes pass to its callback
 	s.pending.push(state, r.expires)
 	s.nPending++
@@ -306,7 +294,7 @@ func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string
 		return callback.ErrConflictAfterTake
 	}
 	// Pending, and different: neither callback may be handed out.
-	r.kind, r.value, r.fingerprint, r.metadata, r.expires = conflicted, "", "", "", now.Add(s.ttl)
+	r.kind, r.value, r.fingerprint, r.metadata, r.expires = conflicted, "", "", "", now.Add(s.store.TTL)
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
@@ -316,16 +304,16 @@ func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string
 // roomLocked reports whether grow more bytes fit the budget, and the share
 // of their class.
 func (s *Store) roomLocked(grow int64, class byteClass) error {
-	if s.maxBytes <= 0 || grow <= 0 {
+	if s.store.MaxBytes <= 0 || grow <= 0 {
 		return nil
 	}
-	if s.bytes+grow > s.maxBytes {
-		return fmt.Errorf("%w: %d of %d bytes", callback.ErrFull, s.bytes, s.maxBytes)
+	if s.bytes+grow > s.store.MaxBytes {
+		return fmt.Errorf("%w: %d of %d bytes", callback.ErrFull, s.bytes, s.store.MaxBytes)
 	}
-	if limit := int64(float64(s.maxBytes) * callback.UnregisteredShare); class == classUnregistered && s.bytesUnreg+grow > limit {
+	if limit := int64(float64(s.store.MaxBytes) * callback.UnregisteredShare); class == classUnregistered && s.bytesUnreg+grow > limit {
 		return fmt.Errorf("%w: unregistered states hold %d of their %d bytes", callback.ErrFull, s.bytesUnreg, limit)
 	}
-	if limit := int64(float64(s.maxBytes) * callback.RegistrationShare); class == classRegistration && s.bytesReg+grow > limit {
+	if limit := int64(float64(s.store.MaxBytes) * callback.RegistrationShare); class == classRegistration && s.bytesReg+grow > limit {
 		return fmt.Errorf("%w: registrations hold %d of their %d bytes", callback.ErrFull, s.bytesReg, limit)
 	}
 	return nil
@@ -402,7 +390,7 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 	// The record stays as a tombstone, with the callback's fingerprint, so
 	// that a second take answers "already retrieved" and a second callback
 	// cannot replace this one.
-	r.kind, r.value, r.metadata, r.expires = taken, "", "", now.Add(s.ttl)
+	r.kind, r.value, r.metadata, r.expires = taken, "", "", now.Add(s.store.TTL)
 	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
@@ -463,7 +451,7 @@ func (s *Store) cancel(state string) error {
 	case r.kind == pending:
 		s.nPending--
 	}
-	r.kind, r.value, r.fingerprint, r.metadata, r.expires = cancelled, "", "", "", now.Add(s.ttl)
+	r.kind, r.value, r.fingerprint, r.metadata, r.expires = cancelled, "", "", "", now.Add(s.store.TTL)
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	return nil
@@ -489,11 +477,11 @@ func (s *Store) Close() error {
 
 func (s *Store) sweepLoop() {
 	defer close(s.done)
-	if s.sweepInterval <= 0 {
+	if s.cfg.SweepInterval <= 0 {
 		<-s.stop
 		return
 	}
-	t := time.NewTicker(s.sweepInterval)
+	t := time.NewTicker(s.cfg.SweepInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -526,7 +514,7 @@ func (s *Store) expireLocked(now time.Time) {
 			if r.kind == registered || r.kind == pending {
 				// The link ended untaken: it leaves a marker for a TTL.
 				r.kind, r.link, r.value, r.fingerprint, r.metadata, r.started = linkExpired, nil, "", "", "", false
-				r.expires = now.Add(s.ttl)
+				r.expires = now.Add(s.store.TTL)
 				s.resizeLocked(r, int64(len(item.state)+recordOverhead), r.class)
 				s.tombstones.push(item.state, r.expires)
 				return

@@ -21,13 +21,10 @@ import (
 func TestStoreSuite(t *testing.T) {
 	storetest.Run(t, storetest.Harness{
 		Bubble: true,
-		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-			return memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, RequireRegistration: require})
+		NewStore: func(t *testing.T, cfg callback.StoreConfig) callback.Store {
+			return memstore.New(cfg, memstore.Config{MaxEntries: 1000})
 		},
 		Advance: func(t *testing.T, d time.Duration) { time.Sleep(d) },
-		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
-			return memstore.New(memstore.Options{TTL: ttl, MaxEntries: 1000, MaxBytes: maxBytes})
-		},
 	})
 }
 
@@ -37,7 +34,7 @@ func TestFullStoreRefusesNewCallbacks(t *testing.T) {
 
 func testFullStoreRefusesNewCallbacks(t *testing.T) {
 	ctx := context.Background()
-	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 3})
+	s := memstore.New(callback.StoreConfig{TTL: time.Minute}, memstore.Config{MaxEntries: 3})
 	t.Cleanup(func() { s.Close() })
 
 	for i := range 3 {
@@ -67,7 +64,7 @@ func testFullStoreRefusesNewCallbacks(t *testing.T) {
 
 func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 100, SweepInterval: time.Second})
+		s := memstore.New(callback.StoreConfig{TTL: time.Minute}, memstore.Config{MaxEntries: 100, SweepInterval: time.Second})
 		t.Cleanup(func() { s.Close() })
 		for i := range 10 {
 			if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
@@ -84,7 +81,7 @@ func TestBackgroundSweepFreesExpiredEntries(t *testing.T) {
 }
 
 func TestPutDoesNotShareParams(t *testing.T) {
-	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 10})
+	s := memstore.New(callback.StoreConfig{TTL: time.Minute}, memstore.Config{MaxEntries: 10})
 	t.Cleanup(func() { s.Close() })
 	params := map[string]string{"k": "v"}
 	if _, err := s.Put(context.Background(), callback.Callback{State: "s", Code: "c", Params: params}); err != nil {
@@ -106,7 +103,7 @@ func TestManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 
 func testManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 	// Many short-lived entries must not grow the store without bound.
-	s := memstore.New(memstore.Options{TTL: time.Second, MaxEntries: 10, SweepInterval: -1})
+	s := memstore.New(callback.StoreConfig{TTL: time.Second}, memstore.Config{MaxEntries: 10, SweepInterval: -1})
 	t.Cleanup(func() { s.Close() })
 	for i := range 20_000 {
 		if _, err := s.Put(context.Background(), callback.Callback{State: fmt.Sprint(i), Code: "c"}); err != nil {
@@ -120,7 +117,7 @@ func testManyShortLivedEntriesDoNotAccumulate(t *testing.T) {
 }
 
 func BenchmarkPutTake(b *testing.B) {
-	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1 << 30})
+	s := memstore.New(callback.StoreConfig{TTL: time.Minute}, memstore.Config{MaxEntries: 1 << 30})
 	b.Cleanup(func() { s.Close() })
 	storetest.Bench(b, s)
 }
@@ -133,7 +130,7 @@ func TestByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 
 func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 	ctx := context.Background()
-	s := memstore.New(memstore.Options{TTL: time.Minute, MaxEntries: 1000, MaxBytes: 1 << 20, SweepInterval: -1})
+	s := memstore.New(callback.StoreConfig{TTL: time.Minute, MaxBytes: 1 << 20}, memstore.Config{MaxEntries: 1000, SweepInterval: -1})
 	t.Cleanup(func() { s.Close() })
 	put := func(state, code string) {
 		t.Helper()
@@ -168,7 +165,7 @@ func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 // on what the provider sent: the cap (which counts Size) and the budget
 // agree byte for byte.
 func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
-	s := memstore.New(memstore.Options{})
+	s := memstore.New(callback.StoreConfig{}, memstore.Config{})
 	defer s.Close()
 	received := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	charge := func(c callback.Callback) int64 {

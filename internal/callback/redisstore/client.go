@@ -13,9 +13,11 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// ClientConfig is how to reach Redis: one of a URL (standalone), Sentinel
-// addresses with a master name, or Cluster seed addresses.
-type ClientConfig struct {
+// Config is the Redis store's own configuration (the OAUTH_CALLBACK_REDIS_*
+// variables and OAUTH_CALLBACK_STORE_TIMEOUT): how to reach Redis, one of a
+// URL (standalone), Sentinel addresses with a master name, or Cluster seed
+// addresses, and how the store uses it.
+type Config struct {
 	// URL is a redis://, rediss:// or unix:// URL in go-redis's syntax.
 	URL string
 	// SentinelAddrs and SentinelMaster select Redis Sentinel: the client
@@ -31,16 +33,45 @@ type ClientConfig struct {
 	Username string
 	Password string
 	// TLS, when set, is used for every connection (a rediss:// URL sets
-	// one too).
+	// one too). config.Load builds it from REDIS_TLS and the three files.
 	TLS *tls.Config
 	// Timeout bounds dialling, every read and write, and the wait for a
 	// pooled connection, so a Redis that is gone costs a request at most
-	// about this long.
+	// about this long; the HTTP API bounds each store call by it too.
 	Timeout time.Duration
+
+	// KeyPrefix starts every key, so that several deployments can share
+	// one Redis.
+	KeyPrefix string
+	// MinReplicas, when positive, makes Put wait (WAIT) up to
+	// MinReplicasTimeout for that many replicas to acknowledge the
+	// callback. Not with Cluster.
+	MinReplicas        int
+	MinReplicasTimeout time.Duration
+}
+
+// DefaultConfig is the Redis store's configuration when nobody sets one:
+// no address, which config.Load reads as "use the memory store".
+func DefaultConfig() Config {
+	return Config{Timeout: time.Second, KeyPrefix: "oauth-callback:", MinReplicasTimeout: 500 * time.Millisecond}
+}
+
+// Topology is the kind of Redis the configuration selects: "redis",
+// "redis-sentinel", "redis-cluster", or "" when none is set.
+func (c Config) Topology() string {
+	switch {
+	case len(c.ClusterAddrs) > 0:
+		return "redis-cluster"
+	case len(c.SentinelAddrs) > 0:
+		return "redis-sentinel"
+	case c.URL != "":
+		return "redis"
+	}
+	return ""
 }
 
 // Cluster reports whether the configuration selects Redis Cluster.
-func (c ClientConfig) Cluster() bool { return len(c.ClusterAddrs) > 0 }
+func (c Config) Cluster() bool { return len(c.ClusterAddrs) > 0 }
 
 // NewClient builds the client the Store runs on: a plain, Sentinel-aware or
 // Cluster client behind one interface.
@@ -48,7 +79,7 @@ func (c ClientConfig) Cluster() bool { return len(c.ClusterAddrs) > 0 }
 // Commands are never retried: a GETDEL whose reply was lost has already
 // deleted the callback, and a retry would answer "not found" for a code
 // that nobody received.
-func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
+func NewClient(cfg Config) (redis.UniversalClient, error) {
 	opts := &redis.UniversalOptions{}
 	switch {
 	case cfg.Cluster():
@@ -106,7 +137,7 @@ func NewClient(cfg ClientConfig) (redis.UniversalClient, error) {
 // failover can take to be noticed. Each refresh is one CLUSTER SLOTS.
 const clusterStateReload = 2 * time.Second
 
-func newUnixClient(opts *redis.Options, cfg ClientConfig) redis.UniversalClient {
+func newUnixClient(opts *redis.Options, cfg Config) redis.UniversalClient {
 	if cfg.Username != "" {
 		opts.Username = cfg.Username
 	}

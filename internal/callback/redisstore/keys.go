@@ -89,9 +89,15 @@ func (s *Store) scriptKeys(k stateKeys) []string {
 }
 
 // accountingKeys are the pending set and the byte budget's keys, in the
-// order accounting.lua expects. Their hash tag keeps them in one Cluster
-// slot, so one script can keep them together. Built once: every request
-// passes them.
+// order accounting.lua expects (see the table there). Their hash tag keeps
+// them in one Cluster slot, so one script can keep them together. New
+// builds them once: every request passes them.
+func accountingKeys(prefix string) []string {
+	base := prefix + "{accounts}:"
+	return []string{base + "pending", base + "sizes", base + "bytes", base + "bytes:unregistered",
+		base + "bytes:registrations", base + "registrations"}
+}
+
 func (s *Store) accountingKeys() []string { return s.accounting }
 
 func (s *Store) pendingKey() string { return s.accounting[0] }

@@ -7,8 +7,9 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
 // linkRegistration is what a registration with a sign-in link seals.

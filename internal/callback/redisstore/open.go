@@ -10,15 +10,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 )
 
 // Open is the one call that opens the Redis store: the client for the
 // topology cfg selects, the version check (waiting up to startupWait while
 // Redis cannot be reached, so that a service started together with its
 // Redis does not crash-loop while Redis boots), the scripts, and the store.
-// The topology decides opts.Cluster; log gets the waiting, and go-redis's
+// The topology decides whether the store runs in Cluster mode; log gets the waiting, and go-redis's
 // own lines (RouteClientLogs).
-func Open(ctx context.Context, cfg ClientConfig, opts Options, startupWait time.Duration, log *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, cfg Config, store callback.StoreConfig, sealer *seal.Sealer, startupWait time.Duration, log *slog.Logger) (*Store, error) {
 	RouteClientLogs(log, 10*time.Second)
 	client, err := NewClient(cfg)
 	if err != nil {
@@ -31,8 +32,13 @@ func Open(ctx context.Context, cfg ClientConfig, opts Options, startupWait time.
 	if err := LoadScripts(ctx, client); err != nil {
 		log.Warn("could not preload the Redis scripts; they load on first use", slog.Any("error", err))
 	}
-	opts.Cluster = cfg.Cluster()
-	return New(client, opts), nil
+	return New(client, store, Options{
+		Prefix:             cfg.KeyPrefix,
+		Sealer:             sealer,
+		MinReplicas:        cfg.MinReplicas,
+		MinReplicasTimeout: cfg.MinReplicasTimeout,
+		Cluster:            cfg.Cluster(),
+	}), nil
 }
 
 // waitForRedis checks the server's version, retrying while Redis cannot be

@@ -62,23 +62,11 @@ var (
 
 // Options configures a Store.
 type Options struct {
-	// Prefix starts every key, so that several deployments can share one
-	// Redis. Default "oauth-callback:".
+	// Prefix starts every key; default DefaultConfig's KeyPrefix.
 	Prefix string
-	// TTL is how long a callback, and the tombstone of a taken one, lives.
-	// Whole seconds (SET … EX); default 10 minutes.
-	TTL time.Duration
 	// Sealer encrypts values and names keys; default: seal.New(nil), no
 	// server secret.
 	Sealer *seal.Sealer
-	// MaxBytes is the budget of callback and registration bytes this
-	// deployment may keep in Redis (OAUTH_CALLBACK_MAX_MEMORY), counted by
-	// the scripts that write and remove; 0: none. Its shares are
-	// callback.RegistrationShare, UnregisteredShare and RegisteredShare.
-	MaxBytes int64
-	// RequireRegistration makes Put refuse callbacks for states that were
-	// not registered.
-	RequireRegistration bool
 	// MinReplicas, when positive, makes Put wait (WAIT) up to
 	// MinReplicasTimeout for that many replicas to acknowledge the callback,
 	// and return callback.ErrNotReplicated when fewer do. Not with Cluster.
@@ -120,13 +108,12 @@ type Store struct {
 	closed  bool
 }
 
-// New returns a Store on client. The Store owns the client: Close closes it.
-func New(client redis.UniversalClient, opts Options) *Store {
+// New returns a Store on client, configured by store and opts. The Store
+// owns the client: Close closes it. A zero TTL is callback.DefaultTTL.
+func New(client redis.UniversalClient, store callback.StoreConfig, opts Options) *Store {
+	store = store.WithDefaults()
 	if opts.Prefix == "" {
-		opts.Prefix = "oauth-callback:"
-	}
-	if opts.TTL <= 0 {
-		opts.TTL = 10 * time.Minute
+		opts.Prefix = DefaultConfig().KeyPrefix
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
@@ -134,7 +121,7 @@ func New(client redis.UniversalClient, opts Options) *Store {
 	if opts.Sealer == nil {
 		opts.Sealer = seal.New(nil)
 	}
-	secs := int64(opts.TTL.Round(time.Second) / time.Second)
+	secs := int64(store.TTL.Round(time.Second) / time.Second)
 	if secs < 1 {
 		secs = 1
 	}
@@ -144,16 +131,14 @@ func New(client redis.UniversalClient, opts Options) *Store {
 		ttlSecs: secs,
 		ttl:     time.Duration(secs) * time.Second,
 		sealer:  opts.Sealer,
-		require: opts.RequireRegistration,
+		require: store.RequireRegistration,
 
-		maxBytes:              opts.MaxBytes,
-		maxBytesUnregistered:  int64(float64(opts.MaxBytes) * callback.UnregisteredShare),
-		maxBytesRegistrations: int64(float64(opts.MaxBytes) * callback.RegistrationShare),
-		accounting: []string{opts.Prefix + "{accounts}:pending", opts.Prefix + "{accounts}:sizes",
-			opts.Prefix + "{accounts}:bytes", opts.Prefix + "{accounts}:bytes:unregistered",
-			opts.Prefix + "{accounts}:bytes:registrations", opts.Prefix + "{accounts}:registrations"},
-		channel: opts.Prefix + "stored",
-		cluster: opts.Cluster,
+		maxBytes:              store.MaxBytes,
+		maxBytesUnregistered:  int64(float64(store.MaxBytes) * callback.UnregisteredShare),
+		maxBytesRegistrations: int64(float64(store.MaxBytes) * callback.RegistrationShare),
+		accounting:            accountingKeys(opts.Prefix),
+		channel:               opts.Prefix + "stored",
+		cluster:               opts.Cluster,
 
 		minReplicas:        opts.MinReplicas,
 		minReplicasTimeout: opts.MinReplicasTimeout,

@@ -59,7 +59,7 @@ func (c *clocks) get(t testing.TB) *time.Time {
 
 func newClient(t testing.TB, url string) redis.UniversalClient {
 	t.Helper()
-	client, err := redisstore.NewClient(redisstore.ClientConfig{URL: url, Timeout: time.Second})
+	client, err := redisstore.NewClient(redisstore.Config{URL: url, Timeout: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,18 +73,11 @@ func TestStoreSuiteOnMiniredis(t *testing.T) {
 		t.Run(fmt.Sprintf("cluster=%v", cluster), func(t *testing.T) {
 			var c clocks
 			servers := map[*testing.T]*miniredis.Miniredis{}
-			newStore := func(t *testing.T, opts redisstore.Options) callback.Store {
-				m := miniredis.RunT(t)
-				servers[t] = m
-				opts.Now, opts.Cluster = c.now(t), cluster
-				return redisstore.New(newClient(t, "redis://"+m.Addr()), opts)
-			}
 			storetest.Run(t, storetest.Harness{
-				NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-					return newStore(t, redisstore.Options{TTL: ttl, RequireRegistration: require})
-				},
-				NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
-					return newStore(t, redisstore.Options{TTL: ttl, MaxBytes: maxBytes})
+				NewStore: func(t *testing.T, cfg callback.StoreConfig) callback.Store {
+					m := miniredis.RunT(t)
+					servers[t] = m
+					return redisstore.New(newClient(t, "redis://"+m.Addr()), cfg, redisstore.Options{Now: c.now(t), Cluster: cluster})
 				},
 				Advance: func(t *testing.T, d time.Duration) {
 					servers[t].FastForward(d)
@@ -107,7 +100,7 @@ func TestStoreSuiteOnRealCluster(t *testing.T) {
 	t.Parallel()                               // own servers; the suites mostly wait out TTLs
 	cluster := redistest.StartCluster(t, 3, 0) // slots, not failover: no replicas
 	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
-		client, err := redisstore.NewClient(redisstore.ClientConfig{ClusterAddrs: cluster.Addrs(), Timeout: time.Second})
+		client, err := redisstore.NewClient(redisstore.Config{ClusterAddrs: cluster.Addrs(), Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,20 +125,14 @@ func TestStoreSuiteWaitingForAReplica(t *testing.T) {
 // subtests run in parallel to wait out their TTLs together.
 func realServerHarness(client func(t *testing.T) redis.UniversalClient, configure func(*redisstore.Options)) storetest.Harness {
 	var n atomic.Int64
-	newStore := func(t *testing.T, opts redisstore.Options) callback.Store {
-		opts.Prefix = fmt.Sprintf("test%d:", n.Add(1))
-		if configure != nil {
-			configure(&opts)
-		}
-		return redisstore.New(client(t), opts)
-	}
 	return storetest.Harness{
 		Parallel: true,
-		NewStore: func(t *testing.T, ttl time.Duration, require bool) callback.Store {
-			return newStore(t, redisstore.Options{TTL: ttl, RequireRegistration: require})
-		},
-		NewStoreWithBudget: func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store {
-			return newStore(t, redisstore.Options{TTL: ttl, MaxBytes: maxBytes})
+		NewStore: func(t *testing.T, cfg callback.StoreConfig) callback.Store {
+			opts := redisstore.Options{Prefix: fmt.Sprintf("test%d:", n.Add(1))}
+			if configure != nil {
+				configure(&opts)
+			}
+			return redisstore.New(client(t), cfg, opts)
 		},
 		Advance: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
 	}
@@ -153,7 +140,7 @@ func realServerHarness(client func(t *testing.T) redis.UniversalClient, configur
 
 func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 	m := miniredis.RunT(t)
-	s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{Prefix: "p:", TTL: 10 * time.Minute})
+	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{TTL: 10 * time.Minute}, redisstore.Options{Prefix: "p:"})
 	t.Cleanup(func() { s.Close() })
 	const state = "Xy7-state-0123456789abcdefghijklmnopqrstuvw"
 	ctx := context.Background()
@@ -202,11 +189,11 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
 	t.Parallel() // own servers; the suites mostly wait out TTLs
 	m := miniredis.RunT(t)
-	client, err := redisstore.NewClient(redisstore.ClientConfig{URL: "redis://" + m.Addr(), Timeout: 200 * time.Millisecond})
+	client, err := redisstore.NewClient(redisstore.Config{URL: "redis://" + m.Addr(), Timeout: 200 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := redisstore.New(client, redisstore.Options{})
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	m.Close()
 
@@ -239,7 +226,7 @@ func TestCheckVersionOnRealRedis(t *testing.T) {
 
 func TestNewClientRejectsBadURLs(t *testing.T) {
 	for _, url := range []string{"http://localhost:6379", "redis://localhost:6379/notadb", "://"} {
-		if _, err := redisstore.NewClient(redisstore.ClientConfig{URL: url, Timeout: time.Second}); err == nil {
+		if _, err := redisstore.NewClient(redisstore.Config{URL: url, Timeout: time.Second}); err == nil {
 			t.Errorf("NewClient(%q): no error", url)
 		}
 	}
@@ -247,7 +234,7 @@ func TestNewClientRejectsBadURLs(t *testing.T) {
 
 func BenchmarkPutTakeRealRedis(b *testing.B) {
 	srv := redistest.Start(b)
-	s := redisstore.New(newClient(b, srv.URL()), redisstore.Options{})
+	s := redisstore.New(newClient(b, srv.URL()), callback.StoreConfig{}, redisstore.Options{})
 	b.Cleanup(func() { s.Close() })
 	storetest.Bench(b, s)
 }
@@ -264,7 +251,7 @@ func TestKeyRotationStep3SeesStep2sTombstones(t *testing.T) {
 	oldKey, newKey := []byte("key-old-0123456789abcdef0123456789"), []byte("key-new-0123456789abcdef0123456789")
 	m := miniredis.RunT(t)
 	open := func(keys ...[]byte) *redisstore.Store {
-		s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{Sealer: seal.New(keys...)})
+		s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{}, redisstore.Options{Sealer: seal.New(keys...)})
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
@@ -309,7 +296,7 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 	k1, k2 := []byte("key-one-0123456789abcdef0123456789"), []byte("key-two-0123456789abcdef0123456789")
 	m := miniredis.RunT(t)
 	open := func(keys ...[]byte) *redisstore.Store {
-		s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{Sealer: seal.New(keys...)})
+		s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{}, redisstore.Options{Sealer: seal.New(keys...)})
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
@@ -382,7 +369,7 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 func TestRedisOutOfMemoryIsFull(t *testing.T) {
 	t.Parallel() // own servers; the suites mostly wait out TTLs
 	srv := redistest.Start(t, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
-	s := redisstore.New(newClient(t, srv.URL()), redisstore.Options{})
+	s := redisstore.New(newClient(t, srv.URL()), callback.StoreConfig{}, redisstore.Options{})
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	code := strings.Repeat("c", 8<<10)
@@ -405,7 +392,7 @@ func TestOpen(t *testing.T) {
 	t.Parallel() // own servers; the suites mostly wait out TTLs
 	log := slog.New(slog.DiscardHandler)
 	srv := redistest.Start(t)
-	s, err := redisstore.Open(context.Background(), redisstore.ClientConfig{URL: srv.URL(), Timeout: time.Second}, redisstore.Options{}, time.Second, log)
+	s, err := redisstore.Open(context.Background(), redisstore.Config{URL: srv.URL(), Timeout: time.Second}, callback.StoreConfig{}, nil, time.Second, log)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -418,7 +405,7 @@ func TestOpen(t *testing.T) {
 	m := miniredis.RunT(t)
 	addr := m.Addr()
 	m.Close()
-	_, err = redisstore.Open(context.Background(), redisstore.ClientConfig{URL: "redis://" + addr, Timeout: 100 * time.Millisecond}, redisstore.Options{}, 200*time.Millisecond, log)
+	_, err = redisstore.Open(context.Background(), redisstore.Config{URL: "redis://" + addr, Timeout: 100 * time.Millisecond}, callback.StoreConfig{}, nil, 200*time.Millisecond, log)
 	if !errors.Is(err, callback.ErrUnavailable) {
 		t.Fatalf("Open without Redis: got %v, want ErrUnavailable", err)
 	}
@@ -438,7 +425,7 @@ func TestClientLogsGoThroughSlogRateLimited(t *testing.T) {
 	t.Cleanup(func() { redisstore.RouteClientLogs(slog.New(slog.DiscardHandler), time.Hour) })
 
 	m := miniredis.RunT(t)
-	client, err := redisstore.NewClient(redisstore.ClientConfig{URL: "redis://" + m.Addr(), Timeout: 100 * time.Millisecond})
+	client, err := redisstore.NewClient(redisstore.Config{URL: "redis://" + m.Addr(), Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -479,7 +466,7 @@ func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
 	received := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	charge := func(c callback.Callback) int {
 		m := miniredis.RunT(t)
-		s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{MaxBytes: 1 << 20})
+		s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{MaxBytes: 1 << 20}, redisstore.Options{})
 		defer s.Close()
 		if _, err := s.Put(context.Background(), c); err != nil {
 			t.Fatal(err)
@@ -506,7 +493,7 @@ func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
 // over, are counted again.
 func TestARefusedCallbackLeavesItsRegistrationCounted(t *testing.T) {
 	m := miniredis.RunT(t)
-	s := redisstore.New(newClient(t, "redis://"+m.Addr()), redisstore.Options{MaxBytes: 8 << 10})
+	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{MaxBytes: 8 << 10}, redisstore.Options{})
 	defer s.Close()
 	ctx := context.Background()
 	const regBytes = "oauth-callback:{accounts}:bytes:registrations"

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
 // putAndWait runs the put script and WAIT on one connection (a pipeline):

@@ -25,10 +25,9 @@ const TTL = 2 * time.Second
 
 // Harness is what Run needs from an implementation.
 type Harness struct {
-	// NewStore returns an empty store whose entries live for ttl, and which
-	// refuses callbacks for unregistered states when requireRegistration is
-	// set. The store is closed by Run.
-	NewStore func(t *testing.T, ttl time.Duration, requireRegistration bool) callback.Store
+	// NewStore returns an empty store configured by cfg: its TTL, its byte
+	// budget (0: none) and whether it requires registration. Run closes it.
+	NewStore func(t *testing.T, cfg callback.StoreConfig) callback.Store
 	// Advance moves the store's notion of time forward by d: a fake clock,
 	// miniredis's FastForward, or a real sleep.
 	Advance func(t *testing.T, d time.Duration)
@@ -39,9 +38,6 @@ type Harness struct {
 	// so Advance can simply time.Sleep, and the store's own goroutines
 	// must end when it is closed.
 	Bubble bool
-	// NewStoreWithBudget returns an empty store that holds at most maxBytes
-	// (OAUTH_CALLBACK_MAX_MEMORY), registration not required. Run closes it.
-	NewStoreWithBudget func(t *testing.T, ttl time.Duration, maxBytes int64) callback.Store
 }
 
 // Run runs the suite.
@@ -64,7 +60,7 @@ func Run(t *testing.T, h Harness) {
 	}
 	newStoreRequiring := func(t *testing.T, require bool) callback.Store {
 		t.Helper()
-		s := h.NewStore(t, TTL, require)
+		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, RequireRegistration: require})
 		t.Cleanup(func() {
 			if err := s.Close(); err != nil {
 				t.Errorf("Close: %v", err)
@@ -222,11 +218,8 @@ func Run(t *testing.T, h Harness) {
 	})
 
 	run("byte budget: unregistered states leave the registered share free", func(t *testing.T) {
-		if h.NewStoreWithBudget == nil {
-			t.Skip("store has no byte budget")
-		}
 		const budget = 64 << 10
-		s := h.NewStoreWithBudget(t, TTL, budget)
+		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
 		t.Cleanup(func() { _ = s.Close() })
 		big := func(state string) callback.Callback {
 			return callback.Callback{State: state, Code: strings.Repeat("c", 4<<10), ReceivedAt: received}
@@ -269,11 +262,8 @@ func Run(t *testing.T, h Harness) {
 	// the byte accounting, so ~1 900 of them with 12 KiB each, under the API
 	// rate limit, filled Redis and every callback got 503.
 	run("byte budget: registrations have a share of their own", func(t *testing.T) {
-		if h.NewStoreWithBudget == nil {
-			t.Skip("store has no byte budget")
-		}
 		const budget = 64 << 10
-		s := h.NewStoreWithBudget(t, TTL, budget)
+		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
 		t.Cleanup(func() { _ = s.Close() })
 		if err := s.Register(ctx, "announced", callback.Registration{}); err != nil {
 			t.Fatal(err)
@@ -531,7 +521,7 @@ func Run(t *testing.T, h Harness) {
 	run("required registration", func(t *testing.T) {
 		// A callback TTL well past the registrations' (1 s) and the wait
 		// below, so that a slow put on a loaded machine cannot expire it.
-		s := h.NewStore(t, 2*TTL, true)
+		s := h.NewStore(t, callback.StoreConfig{TTL: 2 * TTL, RequireRegistration: true})
 		t.Cleanup(func() { _ = s.Close() })
 		_, err := s.Put(ctx, callback.Callback{State: "unknown", Code: "c", ReceivedAt: received})
 		if !errors.Is(err, callback.ErrNotRegistered) {

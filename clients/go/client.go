@@ -232,6 +232,8 @@ func (c *Client) register(ctx context.Context, state string, ttl time.Duration, 
 		return b.StartURL, nil
 	case http.StatusConflict:
 		return "", ErrAlreadyRegistered
+	case http.StatusUnauthorized:
+		return "", fmt.Errorf("client: register: %w: %s", ErrUnauthorized, message(resp.Body, resp.Status))
 	default:
 		return "", fmt.Errorf("client: register: %s", message(resp.Body, resp.Status))
 	}
@@ -260,7 +262,11 @@ func (c *Client) Status(ctx context.Context, state string) (*Status, error) {
 		return nil, fmt.Errorf("client: status: %w", err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
+	switch resp.StatusCode {
+	case http.StatusOK:
+	case http.StatusUnauthorized:
+		return nil, fmt.Errorf("client: status: %w: %s", ErrUnauthorized, message(resp.Body, resp.Status))
+	default:
 		return nil, fmt.Errorf("client: status: %s", message(resp.Body, resp.Status))
 	}
 	var st Status
@@ -284,6 +290,8 @@ func (c *Client) Cancel(ctx context.Context, state string) error {
 		return nil
 	case http.StatusNotFound:
 		return ErrNotFound
+	case http.StatusUnauthorized:
+		return fmt.Errorf("client: cancel: %w: %s", ErrUnauthorized, message(resp.Body, resp.Status))
 	case http.StatusGone:
 		var b struct{ Reason string }
 		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&b)

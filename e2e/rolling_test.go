@@ -1,6 +1,10 @@
-//go:build faults
+package e2e
 
-package main
+// The rolling restart of docs/reliability.md: real processes of the binary
+// behind a round-robin proxy, and the Go client as the MCP server. It lives
+// here, beside the other tests of the built binary, because the Go client
+// is a module of its own (clients/go), which the service's module does not
+// depend on.
 
 import (
 	"context"
@@ -17,7 +21,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/client"
+	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
@@ -100,7 +104,7 @@ func newRoundRobin(t *testing.T, urls []string) *httptest.Server {
 // MCP server long-polling: no failed request, no code lost or delivered
 // twice.
 func TestFaultRollingRestart(t *testing.T) {
-	noLeaks(t)
+	bin := buildService(t)
 	redis := redistest.Start(t)
 	// Each instance comes back on its own port, which the test holds
 	// throughout: released in between, another test could take it.
@@ -108,16 +112,19 @@ func TestFaultRollingRestart(t *testing.T) {
 	for range 3 {
 		listeners = append(listeners, testnet.Listen(t))
 	}
-	env := map[string]string{
-		"OAUTH_CALLBACK_REDIS_URL":        redis.URL(),
-		"OAUTH_CALLBACK_DRAIN_DELAY":      "500ms", // the proxy sees /readyz 503 within 50 ms
-		"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT": "5s",
+	env := []string{
+		"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(),
+		"OAUTH_CALLBACK_DRAIN_DELAY=500ms", // the proxy sees /readyz 503 within 50 ms
+		"OAUTH_CALLBACK_SHUTDOWN_TIMEOUT=5s",
+		// Every sign-in comes from the proxy's one address.
+		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0",
 	}
-	instances := make([]*instance, 3)
+	stops := make([]func(), 3)
 	var urls []string
 	for i, l := range listeners {
-		instances[i] = startInstanceOn(t, env, testnet.Dup(t, l))
-		urls = append(urls, instances[i].URL)
+		var base string
+		base, stops[i] = startReplicaOn(t, bin, l, env...)
+		urls = append(urls, base)
 	}
 	proxy := newRoundRobin(t, urls)
 
@@ -186,12 +193,11 @@ func TestFaultRollingRestart(t *testing.T) {
 	time.Sleep(time.Second)
 	start := time.Now()
 	for i, l := range listeners {
-		instances[i].stop() // SIGTERM: not ready, drain, answer waiters, shut down
-		if err := instances[i].wait(t); err != nil {
-			t.Fatalf("instance %d: %v", i, err)
-		}
-		testnet.Refuse(t, l) // as a stopped server's port; Dup listens again
-		instances[i] = startInstanceOn(t, env, testnet.Dup(t, l))
+		// SIGTERM: not ready, drain, answer waiters, shut down; then the
+		// port refuses, as a stopped server's does, until the new process
+		// listens on it again.
+		stops[i]()
+		_, stops[i] = startReplicaOn(t, bin, l, env...)
 		time.Sleep(500 * time.Millisecond)
 	}
 	restarts := time.Since(start)
@@ -210,6 +216,6 @@ func TestFaultRollingRestart(t *testing.T) {
 	if flows.Load() < 50 {
 		t.Errorf("only %d sign-ins completed: the load was too light to mean anything", flows.Load())
 	}
-	figure(t, "%d sign-ins (callback + long-poll take) through a round-robin proxy while 3 instances were restarted in turn over %v: %d failed, 0 delivered twice",
-		flows.Load(), restarts.Round(time.Millisecond), failed.Load())
+	t.Logf("FIGURE %s: %d sign-ins (callback + long-poll take) through a round-robin proxy while 3 instances were restarted in turn over %v: %d failed, 0 delivered twice",
+		t.Name(), flows.Load(), restarts.Round(time.Millisecond), failed.Load())
 }

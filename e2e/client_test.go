@@ -1,4 +1,8 @@
-package client_test
+package e2e
+
+// The Go client (clients/go) against the real HTTP API, in process: what
+// each answer of the server makes of a Wait, Register, Status or Cancel.
+// clients/go's own tests cover what needs no server.
 
 import (
 	"context"
@@ -12,25 +16,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/client"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+
+	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
 
-// server is a real oauth-callback-server handler on a real listener, with
+// inProcessAPI is a real oauth-callback-server handler on a real listener, with
 // a count of the API requests it received.
-type server struct {
+type inProcessAPI struct {
 	*httptest.Server
 	apiRequests atomic.Int64
 }
 
-func startServer(t *testing.T, maxWait time.Duration) *server {
+func startInProcessAPI(t *testing.T, maxWait time.Duration) *inProcessAPI {
 	t.Helper()
-	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
+	store := memstore.New(callback.StoreConfig{TTL: 10 * time.Minute}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
-	h := httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: maxWait, MaxWaiters: 100})
-	s := &server{}
+	h := httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{Config: httpapi.Config{LongPoll: httpapi.LongPollConfig{MaxWait: maxWait, MaxWaiters: 100}}})
+	s := &inProcessAPI{}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			s.apiRequests.Add(1)
@@ -42,7 +48,7 @@ func startServer(t *testing.T, maxWait time.Duration) *server {
 }
 
 // callbackAfter delivers a provider redirect to the server after d.
-func (s *server) callbackAfter(t *testing.T, d time.Duration, query string) {
+func (s *inProcessAPI) callbackAfter(t *testing.T, d time.Duration, query string) {
 	t.Helper()
 	go func() {
 		time.Sleep(d)
@@ -55,7 +61,7 @@ func (s *server) callbackAfter(t *testing.T, d time.Duration, query string) {
 	}()
 }
 
-func newClient(t *testing.T, base string, opts ...client.Option) *client.Client {
+func newGoClient(t *testing.T, base string, opts ...client.Option) *client.Client {
 	t.Helper()
 	c, err := client.New(base, opts...)
 	if err != nil {
@@ -64,10 +70,10 @@ func newClient(t *testing.T, base string, opts ...client.Option) *client.Client 
 	return c
 }
 
-func TestWaitLongPolls(t *testing.T) {
-	srv := startServer(t, time.Minute)
+func TestGoClientWaitLongPolls(t *testing.T) {
+	srv := startInProcessAPI(t, time.Minute)
 	srv.callbackAfter(t, 200*time.Millisecond, "code=the-code&state=s1&iss=https%3A%2F%2Fissuer&session_state=x")
-	c := newClient(t, srv.URL, client.WithPollInterval(time.Hour)) // a plain poll would never come back in time
+	c := newGoClient(t, srv.URL, client.WithPollInterval(time.Hour)) // a plain poll would never come back in time
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := c.Wait(ctx, "s1")
@@ -82,10 +88,10 @@ func TestWaitLongPolls(t *testing.T) {
 	}
 }
 
-func TestWaitFallsBackToPollingWithoutLongPoll(t *testing.T) {
-	srv := startServer(t, 0) // long-poll off, as on the original service
+func TestGoClientWaitFallsBackToPollingWithoutLongPoll(t *testing.T) {
+	srv := startInProcessAPI(t, 0) // long-poll off, as on the original service
 	srv.callbackAfter(t, 300*time.Millisecond, "code=polled&state=s2")
-	c := newClient(t, srv.URL, client.WithPollInterval(50*time.Millisecond))
+	c := newGoClient(t, srv.URL, client.WithPollInterval(50*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	res, err := c.Wait(ctx, "s2")
@@ -100,10 +106,10 @@ func TestWaitFallsBackToPollingWithoutLongPoll(t *testing.T) {
 	}
 }
 
-func TestWaitProviderError(t *testing.T) {
-	srv := startServer(t, time.Minute)
+func TestGoClientWaitProviderError(t *testing.T) {
+	srv := startInProcessAPI(t, time.Minute)
 	srv.callbackAfter(t, 0, "error=access_denied&error_description=The+user+declined&state=s3")
-	_, err := newClient(t, srv.URL).Wait(context.Background(), "s3")
+	_, err := newGoClient(t, srv.URL).Wait(context.Background(), "s3")
 	var pe *client.ProviderError
 	if !errors.As(err, &pe) {
 		t.Fatalf("got %v, want *ProviderError", err)
@@ -113,10 +119,10 @@ func TestWaitProviderError(t *testing.T) {
 	}
 }
 
-func TestWaitAlreadyRetrieved(t *testing.T) {
-	srv := startServer(t, time.Minute)
+func TestGoClientWaitAlreadyRetrieved(t *testing.T) {
+	srv := startInProcessAPI(t, time.Minute)
 	srv.callbackAfter(t, 0, "code=c&state=s4")
-	c := newClient(t, srv.URL)
+	c := newGoClient(t, srv.URL)
 	if _, err := c.Wait(context.Background(), "s4"); err != nil {
 		t.Fatal(err)
 	}
@@ -125,8 +131,8 @@ func TestWaitAlreadyRetrieved(t *testing.T) {
 	}
 }
 
-func TestWaitConflict(t *testing.T) {
-	srv := startServer(t, time.Minute)
+func TestGoClientWaitConflict(t *testing.T) {
+	srv := startInProcessAPI(t, time.Minute)
 	for _, code := range []string{"first", "second"} {
 		resp, err := http.Get(srv.URL + "/callback?state=s5&code=" + code)
 		if err != nil {
@@ -134,81 +140,56 @@ func TestWaitConflict(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	c := newClient(t, srv.URL)
+	c := newGoClient(t, srv.URL)
 	if _, err := c.Wait(context.Background(), "s5"); !errors.Is(err, client.ErrConflict) {
 		t.Fatalf("Wait on a conflicted state: got %v, want ErrConflict", err)
 	}
 }
 
-func TestWaitTimeout(t *testing.T) {
-	srv := startServer(t, time.Minute)
+func TestGoClientWaitTimeout(t *testing.T) {
+	srv := startInProcessAPI(t, time.Minute)
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
-	_, err := newClient(t, srv.URL).Wait(ctx, "never")
+	_, err := newGoClient(t, srv.URL).Wait(ctx, "never")
 	if !errors.Is(err, client.ErrTimeout) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("got %v, want ErrTimeout", err)
 	}
 }
 
-func TestWaitRetriesServerErrors(t *testing.T) {
-	var calls atomic.Int64
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) <= 2 {
-			http.Error(w, `{"status":"error","message":"Callback store unavailable, retry later"}`, http.StatusServiceUnavailable)
-			return
-		}
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write([]byte(`{"status":"success","auth_code":"after-retry","state":"s5","error":null,"error_description":null}`))
-	}))
-	defer srv.Close()
-	res, err := newClient(t, srv.URL, client.WithPollInterval(10*time.Millisecond)).Wait(context.Background(), "s5")
-	if err != nil || res.AuthCode != "after-retry" {
-		t.Fatalf("got %+v, %v", res, err)
-	}
-}
-
-func TestWaitStopsOnBadRequest(t *testing.T) {
-	srv := startServer(t, time.Minute)
-	_, err := newClient(t, srv.URL).Wait(context.Background(), strings.Repeat("x", 600))
+func TestGoClientWaitStopsOnBadRequest(t *testing.T) {
+	srv := startInProcessAPI(t, time.Minute)
+	_, err := newGoClient(t, srv.URL).Wait(context.Background(), strings.Repeat("x", 600))
 	if err == nil || !strings.Contains(err.Error(), "Invalid state") {
 		t.Fatalf("got %v, want the server's refusal", err)
 	}
 }
 
-func TestNewRejectsBadBaseURL(t *testing.T) {
-	for _, u := range []string{"", "localhost:8000", "ftp://x", "http://"} {
-		if _, err := client.New(u); err == nil {
-			t.Errorf("New(%q): no error", u)
-		}
-	}
-}
-
-func TestWaitSendsTheToken(t *testing.T) {
-	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
+func TestGoClientWaitSendsTheToken(t *testing.T) {
+	store := memstore.New(callback.StoreConfig{TTL: 10 * time.Minute}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: time.Minute, MaxWaiters: 10,
-		APITokens: []string{"tok-client-test-0123456789"}}))
+	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{Config: httpapi.Config{
+		LongPoll: httpapi.LongPollConfig{MaxWait: time.Minute, MaxWaiters: 10}, APITokens: []string{"tok-client-test-0123456789"}}}))
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL + "/callback?code=tokened&state=s6")
 	if err != nil {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if _, err := newClient(t, srv.URL).Wait(context.Background(), "s6"); err == nil || !strings.Contains(err.Error(), "Missing API token") {
+	if _, err := newGoClient(t, srv.URL).Wait(context.Background(), "s6"); err == nil || !strings.Contains(err.Error(), "Missing API token") {
 		t.Fatalf("without a token: %v, want the server's refusal", err)
 	}
-	res, err := newClient(t, srv.URL, client.WithToken("tok-client-test-0123456789")).Wait(context.Background(), "s6")
+	res, err := newGoClient(t, srv.URL, client.WithToken("tok-client-test-0123456789")).Wait(context.Background(), "s6")
 	if err != nil || res.AuthCode != "tokened" {
 		t.Fatalf("with the token: %+v, %v", res, err)
 	}
 }
 
-func TestRegisterThenWaitReturnsMetadata(t *testing.T) {
-	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000, RequireRegistration: true})
+func TestGoClientRegisterThenWaitReturnsMetadata(t *testing.T) {
+	store := memstore.New(callback.StoreConfig{TTL: 10 * time.Minute, RequireRegistration: true}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
-	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{MaxWait: time.Minute, MaxWaiters: 10}))
+	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{Config: httpapi.Config{LongPoll: httpapi.LongPollConfig{MaxWait: time.Minute, MaxWaiters: 10}}}))
 	t.Cleanup(srv.Close)
-	c := newClient(t, srv.URL)
+	c := newGoClient(t, srv.URL)
 	ctx := context.Background()
 	if err := c.Register(ctx, "s7", 2*time.Minute, map[string]string{"session": "abc"}); err != nil {
 		t.Fatal(err)
@@ -227,16 +208,18 @@ func TestRegisterThenWaitReturnsMetadata(t *testing.T) {
 	}
 }
 
-func TestSignInLinkStatusAndCancel(t *testing.T) {
-	store := memstore.New(memstore.Options{TTL: 10 * time.Minute, MaxEntries: 1000})
+func TestGoClientSignInLinkStatusAndCancel(t *testing.T) {
+	store := memstore.New(callback.StoreConfig{TTL: 10 * time.Minute}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
 	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{
-		MaxWait: time.Minute, MaxWaiters: 10,
-		PublicURL: "https://auth.example.com", AuthorizeHosts: []string{"login.example.com"},
+		Config: httpapi.Config{
+			LongPoll:    httpapi.LongPollConfig{MaxWait: time.Minute, MaxWaiters: 10},
+			SignInLinks: httpapi.SignInLinksConfig{PublicURL: "https://auth.example.com", AuthorizeHosts: []string{"login.example.com"}},
+		},
 		BindingSecrets: [][]byte{[]byte("0123456789abcdef0123456789abcdef")},
 	}))
 	t.Cleanup(srv.Close)
-	c := newClient(t, srv.URL)
+	c := newGoClient(t, srv.URL)
 	ctx := context.Background()
 
 	start, err := c.RegisterLink(ctx, "s8", client.Link{AuthorizationURL: "https://login.example.com/authorize?state=s8&redirect_uri=" + url.QueryEscape("https://auth.example.com/callback")}, 0, nil)

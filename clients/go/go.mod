@@ -1,0 +1,3 @@
+module github.com/oauth-callback-server/oauth-callback-server/clients/go
+
+go 1.22
