@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/client"
+	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
@@ -214,6 +214,22 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 		}
 		if _, err := c.Wait(timeout(t, 10*time.Second), state); !errors.Is(err, client.ErrAlreadyRetrieved) {
 			t.Fatalf("second Wait: %v", err)
+		}
+	},
+	"register_twice_is_already_registered": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		a, b := newScenarioClient(t, s.a), newScenarioClient(t, s.b)
+		if err := a.Register(timeout(t, 10*time.Second), state, 0, nil); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+		if err := b.Register(timeout(t, 10*time.Second), state, 0, nil); !errors.Is(err, client.ErrAlreadyRegistered) {
+			t.Fatalf("second Register: %v, want ErrAlreadyRegistered", err)
+		}
+		received := randomState(t)
+		s.callback(t, received, "code", "arrived")
+		err := a.Register(timeout(t, 10*time.Second), received, 0, nil)
+		if !errors.Is(err, client.ErrAlreadyRegistered) || errors.Is(err, client.ErrAlreadyRetrieved) {
+			t.Fatalf("Register of a state with a callback: %v, want ErrAlreadyRegistered", err)
 		}
 	},
 	"conflict_is_reported": func(t *testing.T, s *scenarioService) {

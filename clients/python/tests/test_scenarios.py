@@ -13,6 +13,7 @@ import pytest
 
 from conftest import TOKEN, Service
 from oauth_callback_client import (
+    AlreadyRegistered,
     AlreadyRetrieved,
     CallbackTimeout,
     Cancelled,
@@ -106,6 +107,18 @@ def scenario_second_take_is_already_retrieved(svc: Service) -> None:
     assert wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10).auth_code == "once"
     with pytest.raises(AlreadyRetrieved):
         wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+
+
+def scenario_register_twice_is_already_registered(svc: Service) -> None:
+    state = new_state()
+    register(svc.a.url, state, token=TOKEN)
+    with pytest.raises(AlreadyRegistered):
+        register(svc.b.url, state, token=TOKEN)
+    received = new_state()
+    svc.callback(received, code="arrived")
+    with pytest.raises(AlreadyRegistered) as e:
+        register(svc.a.url, received, token=TOKEN)
+    assert not isinstance(e.value, AlreadyRetrieved)
 
 
 def scenario_conflict_is_reported(svc: Service) -> None:

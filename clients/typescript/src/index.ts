@@ -53,6 +53,8 @@ export class ProviderError extends CallbackError {
 export class AlreadyRetrieved extends CallbackError {}
 /** The callback went out in an answer this client never received: start the sign-in again. */
 export class AnswerLost extends AlreadyRetrieved {}
+/** register: the state was registered, or used, before (409). */
+export class AlreadyRegistered extends CallbackError {}
 /** Two different callbacks arrived for the state: nobody gets either; start again. */
 export class Conflict extends CallbackError {}
 /** The sign-in was cancelled (cancel). */
@@ -142,7 +144,7 @@ export async function register(baseUrl: string, state: string, options: Register
   const resp = await request("PUT", url(baseUrl, "/api/callback/", state), { token: options.token, body });
   if (resp.status === 201) return (await resp.json()) as Registration;
   if (resp.status === 401) throw new Unauthorized(await message(resp));
-  if (resp.status === 409) throw new AlreadyRetrieved("state already registered or used");
+  if (resp.status === 409) throw new AlreadyRegistered("state already registered or used");
   throw new CallbackError(`register: ${resp.status}: ${await message(resp)}`);
 }
 
@@ -162,7 +164,9 @@ export async function cancel(baseUrl: string, state: string, options: { token?: 
   if (resp.status === 401) throw new Unauthorized(await message(resp));
   if (resp.status === 410) {
     const { reason, text } = await reasonOf(resp);
-    throw reason === "conflict" ? new Conflict(text) : new AlreadyRetrieved(text);
+    if (reason === "conflict") throw new Conflict(text);
+    if (reason === "cancelled") throw new Cancelled(text);
+    throw new AlreadyRetrieved(text);
   }
   throw new CallbackError(`cancel: ${resp.status}: ${await message(resp)}`);
 }

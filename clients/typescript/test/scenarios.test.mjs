@@ -13,7 +13,7 @@ import { randomBytes } from "node:crypto";
 
 import {
   waitForCallback, register, status, cancel,
-  ProviderError, AlreadyRetrieved, Conflict, Cancelled, CallbackTimeout, Unauthorized, NotFound,
+  ProviderError, AlreadyRegistered, AlreadyRetrieved, Conflict, Cancelled, CallbackTimeout, Unauthorized, NotFound,
 } from "../dist/index.js";
 
 const TOKEN = "tok-typescript-client-0123456789";
@@ -230,6 +230,15 @@ for (const store of ["memory", "redis"]) {
       await svc.callback(state, { code: "once" });
       assert.equal((await waitForCallback(svc.b.url, state, opts)).auth_code, "once");
       await assert.rejects(waitForCallback(svc.b.url, state, opts), AlreadyRetrieved);
+    });
+
+    test("scenario register_twice_is_already_registered", async () => {
+      const state = newState();
+      await register(svc.a.url, state, opts);
+      await assert.rejects(register(svc.b.url, state, opts), AlreadyRegistered);
+      const received = newState();
+      await svc.callback(received, { code: "arrived" });
+      await assert.rejects(register(svc.a.url, received, opts), (err) => err instanceof AlreadyRegistered && !(err instanceof AlreadyRetrieved));
     });
 
     test("scenario conflict_is_reported", async () => {

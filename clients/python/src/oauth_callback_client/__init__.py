@@ -8,6 +8,7 @@ The API it speaks is docs/openapi.yaml in the server's repository.
 """
 
 from ._client import (
+    AlreadyRegistered,
     AlreadyRetrieved,
     AnswerLost,
     Callback,
@@ -31,6 +32,7 @@ from ._client import (
 )
 
 __all__ = [
+    "AlreadyRegistered",
     "AlreadyRetrieved",
     "AnswerLost",
     "Callback",

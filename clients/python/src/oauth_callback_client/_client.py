@@ -53,6 +53,10 @@ class AnswerLost(AlreadyRetrieved):
     (the connection failed mid-request): start the sign-in again."""
 
 
+class AlreadyRegistered(CallbackError):
+    """``register``: the state was registered, or used, before (409)."""
+
+
 class Conflict(CallbackError):
     """Two different callbacks arrived for the state: nobody gets either;
     start the sign-in again."""
@@ -123,14 +127,10 @@ def _decide(resp: httpx.Response, *, answer_lost: bool, poll_interval: float, ba
         granted = resp.headers.get("Preference-Applied", "").startswith("wait=")
         return _Again(0.0 if granted else poll_interval)
     if resp.status_code == 410:
-        reason = _reason(resp)
-        if reason == "conflict":
-            raise Conflict(_message(resp))
-        if reason == "cancelled":
-            raise Cancelled(_message(resp))
-        if answer_lost:
+        gone = _gone(resp)
+        if answer_lost and type(gone) is AlreadyRetrieved:
             raise AnswerLost("the callback was handed out in an answer that was lost; start the sign-in again")
-        raise AlreadyRetrieved(_message(resp))
+        raise gone
     if resp.status_code == 401:
         raise Unauthorized(_message(resp))
     if resp.status_code == 429 or resp.status_code >= 500:
@@ -208,7 +208,7 @@ def _registration(resp: httpx.Response) -> Registration:
     if resp.status_code == 401:
         raise Unauthorized(_message(resp))
     if resp.status_code == 409:
-        raise AlreadyRetrieved("state already registered or used")
+        raise AlreadyRegistered("state already registered or used")
     raise CallbackError(f"register: {resp.status_code}: {_message(resp)}")
 
 
@@ -229,8 +229,18 @@ def _cancelled(resp: httpx.Response) -> None:
     if resp.status_code == 401:
         raise Unauthorized(_message(resp))
     if resp.status_code == 410:
-        raise Conflict(_message(resp)) if _reason(resp) == "conflict" else AlreadyRetrieved(_message(resp))
+        raise _gone(resp)
     raise CallbackError(f"cancel: {resp.status_code}: {_message(resp)}")
+
+
+def _gone(resp: httpx.Response) -> CallbackError:
+    """What a 410 means, by its reason: the same in every client."""
+    reason = _reason(resp)
+    if reason == "conflict":
+        return Conflict(_message(resp))
+    if reason == "cancelled":
+        return Cancelled(_message(resp))
+    return AlreadyRetrieved(_message(resp))
 
 
 # --- Sync ----------------------------------------------------------------------
