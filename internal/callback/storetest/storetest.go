@@ -462,15 +462,23 @@ func Run(t *testing.T, h Harness) {
 		if !ok {
 			t.Skip("store does not implement callback.Notifier")
 		}
+		// A store may wake everyone once when its subscription is
+		// established, and miss what is published before. A probe comes
+		// first: once it is woken, by that wake-everyone or by its own
+		// callback, the subscription is up, and the two subscribers below
+		// see only what is published after they subscribe.
+		probe, cancelProbe := n.Subscribe("probe")
+		defer cancelProbe()
+		mustPut(t, s, callback.Callback{State: "probe", Code: "p", ReceivedAt: received})
+		select {
+		case <-probe:
+		case <-time.After(5 * time.Second):
+			t.Fatal("the probe was not woken within 5s: the subscription never came up")
+		}
 		wake, cancel := n.Subscribe("w")
 		defer cancel()
 		other, cancelOther := n.Subscribe("other")
 		defer cancelOther()
-		// A store may wake everyone once when its subscription is
-		// established; drain that before the real test.
-		time.Sleep(100 * time.Millisecond)
-		Drain(wake)
-		Drain(other)
 		mustPut(t, s, callback.Callback{State: "w", Code: "c", ReceivedAt: received})
 		select {
 		case <-wake:
