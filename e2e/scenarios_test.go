@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,6 +19,7 @@ import (
 	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
 )
 
 // The Go client's run of the shared scenarios (clients/SCENARIOS.md),
@@ -113,25 +115,15 @@ func (s *scenarioService) metric(t *testing.T, series string) float64 {
 
 func (s *scenarioService) waitForWaiters(t *testing.T, n int) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.waiters(t) != n {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server never held %d long-polls", n)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, fmt.Sprintf("the server holds %d long-polls", n), func() bool { return s.waiters(t) == n })
 }
 
 // waitForFirstPoll waits until the replica has answered a take with 404.
 func (s *scenarioService) waitForFirstPoll(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.metric(t, `oauth_callback_takes_total{code="404"}`) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the client never polled")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Until(t, 10*time.Second, "the client polled", func() bool {
+		return s.metric(t, `oauth_callback_takes_total{code="404"}`) >= 1
+	})
 }
 
 func newScenarioClient(t *testing.T, base string, opts ...client.Option) *client.Client {

@@ -4,13 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
 )
 
 // TestLongPollAcrossReplicas: waiters on replica B are woken by a callback
@@ -115,24 +114,13 @@ func TestLongPollAcrossReplicas(t *testing.T) {
 // them rather than be found by their first look.
 func waitForWaiters(t *testing.T, base string, n int) {
 	t.Helper()
-	want := fmt.Sprintf("oauth_callback_waiters %d", n)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testwait.MetricLine(t, 10*time.Second, func() (string, error) {
 		resp, err := http.Get(base + "/metrics")
 		if err != nil {
-			t.Fatal(err)
+			return "", err
 		}
+		defer resp.Body.Close()
 		body, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if slices.Contains(strings.Split(string(body), "\n"), want) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s never showed %q", base, want)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return string(body), err
+	}, fmt.Sprintf("oauth_callback_waiters %d", n))
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
 )
 
 // TestRedisOutageAnswers503AndRecovers: with Redis gone, requests that need
@@ -47,17 +48,10 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	}
 
 	redis.Restart(t)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	testwait.Until(t, 5*time.Second, "recovered after Redis came back (a callback stored)", func() bool {
 		code, _ := status("/callback?code=c&state=after-outage")
-		if code == http.StatusOK {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not recovered 5s after Redis came back: last status %d", code)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		return code == http.StatusOK
+	})
 	if code, _ := status("/api/callback/after-outage"); code != http.StatusOK {
 		t.Errorf("take after recovery: %d", code)
 	}

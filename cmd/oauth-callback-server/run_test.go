@@ -15,6 +15,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
 )
 
 // instance is one running copy of the service, started through run().
@@ -357,10 +358,8 @@ func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 		done <- run(ctx, []string{"x"}, []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0",
 			"OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_REDIS_ULR=redis://redis:6379"}, out, io.Discard)
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(out.String(), `"msg":"listening"`) && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
+	// run logs "listening" after the warning.
+	testwait.Until(t, 10*time.Second, "run logged listening", func() bool { return strings.Contains(out.String(), `"msg":"listening"`) })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)

@@ -14,6 +14,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/fake"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
 )
 
 // withLongPoll turns long-poll on. The re-check is out of reach, so a
@@ -214,22 +215,14 @@ func TestLongPollClientLeaves(t *testing.T) {
 	}
 }
 
-// waitForMetric polls /metrics until a line equals want.
+// waitForMetric waits until a line of /metrics equals want.
 func waitForMetric(t *testing.T, f *fixture, want string) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
+	testwait.MetricLine(t, 5*time.Second, func() (string, error) {
 		rec := httptest.NewRecorder()
-		f.metricsHandler.ServeHTTP(rec, req)
-		for _, line := range strings.Split(rec.Body.String(), "\n") {
-			if line == want {
-				return
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("metrics never showed %q", want)
+		f.metricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+		return rec.Body.String(), nil
+	}, want)
 }
 
 // Overload is graceful: more long-polls than the replica may hold are
