@@ -50,6 +50,9 @@ func startInstance(t *testing.T, env map[string]string) *instance {
 // listener the test holds, to restart on the same port) when ln is not nil.
 func startInstanceOn(t *testing.T, env map[string]string, ln net.Listener) *instance {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts the service")
+	}
 	vars := map[string]string{
 		"OAUTH_CALLBACK_HOST":        "127.0.0.1",
 		"OAUTH_CALLBACK_PORT":        "0",
@@ -356,7 +359,7 @@ func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"x"}, []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0",
-			"OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_REDIS_ULR=redis://redis:6379"}, out, io.Discard)
+			"OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_REDIS_ULR=redis://redis:6379"}, out, io.Discard)
 	}()
 	// run logs "listening" after the warning.
 	testwait.Until(t, 10*time.Second, "run logged listening", func() bool { return strings.Contains(out.String(), `"msg":"listening"`) })

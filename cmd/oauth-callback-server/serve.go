@@ -78,7 +78,7 @@ func open(ctx context.Context, cfg config.Config, getenv func(string) string, st
 	if tp != nil {
 		s.log.Info("tracing on: spans go to the OTLP endpoint of OTEL_EXPORTER_OTLP_ENDPOINT")
 	}
-	m := metrics.New()
+	m := metrics.New(httpapi.CallbackOutcomes()...)
 	s.srv = &http.Server{
 		Handler: httpapi.NewServer(s.store, s.log, m, httpapi.Options{
 			Config:          cfg.HTTP,

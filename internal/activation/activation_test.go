@@ -37,6 +37,14 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// skipShort skips under -short: each case runs a child process.
+func skipShort(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: runs the test binary again as a child")
+	}
+}
+
 func child(t *testing.T, fd3 *os.File, env ...string) string {
 	t.Helper()
 	// #nosec G204 -- this test binary, run again.
@@ -53,6 +61,7 @@ func child(t *testing.T, fd3 *os.File, env ...string) string {
 }
 
 func TestTheHandedSocketIsServed(t *testing.T) {
+	skipShort(t)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -82,6 +91,7 @@ func TestTheHandedSocketIsServed(t *testing.T) {
 }
 
 func TestNoSocketOrAnotherProcesssSocket(t *testing.T) {
+	skipShort(t)
 	if out := child(t, nil); out != "none" {
 		t.Errorf("without LISTEN_FDS: %q, want none", out)
 	}
@@ -92,6 +102,7 @@ func TestNoSocketOrAnotherProcesssSocket(t *testing.T) {
 }
 
 func TestWhatIsNotOneListeningSocketIsRefused(t *testing.T) {
+	skipShort(t)
 	file, err := os.CreateTemp(t.TempDir(), "not-a-socket")
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -59,11 +60,11 @@ var storeOutcomes = []storeOutcome{
 	// to start again (any other browser gets ErrUnbound's page).
 	{err: callback.ErrLinkExpired, status: http.StatusGone, reason: "link_expired", message: "Sign-in link expired; start the sign-in again", logName: "link_expired",
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link expired before the sign-in finished, so this response was not used. Start again from your application."},
-	{err: callback.ErrFull, status: http.StatusServiceUnavailable, reason: "store_full", message: "Callback store is full, retry later", logName: "store_full", retryAfter: "60",
+	{err: callback.ErrFull, status: http.StatusServiceUnavailable, reason: "store_full", message: "Callback store is full, retry later", logName: "store_full", retryAfter: retryAfterFull,
 		pageTitle: "Sign-in could not be completed", pageText: "The service is busy right now. Try again in a minute: go back to your application and start the sign-in again."},
-	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true, retryAfter: "2",
+	{err: callback.ErrUnavailable, status: http.StatusServiceUnavailable, reason: "store_unavailable", message: "Callback store unavailable, retry later", logName: "store_unavailable", logError: true, retryAfter: retryAfterSoon,
 		pageTitle: "Sign-in could not be completed", pageText: "The service is temporarily unavailable. Go back to your application and sign in again."},
-	{err: callback.ErrNotReplicated, status: http.StatusServiceUnavailable, reason: "not_replicated", message: "Callback not acknowledged by enough replicas, retry", logName: "not_replicated", logError: true, retryAfter: "2",
+	{err: callback.ErrNotReplicated, status: http.StatusServiceUnavailable, reason: "not_replicated", message: "Callback not acknowledged by enough replicas, retry", logName: "not_replicated", logError: true, retryAfter: retryAfterSoon,
 		pageTitle: "Sign-in could not be saved", pageText: "Your sign-in could not be saved safely. Go back to your application and sign in again."},
 	{err: callback.ErrNotRegistered, status: http.StatusNotFound, reason: "not_registered", message: "State not registered or registration expired", logName: "not_registered",
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
@@ -72,6 +73,34 @@ var storeOutcomes = []storeOutcome{
 	{err: callback.ErrUnreadable, status: http.StatusNotFound, reason: "not_found", message: "Callback not found or expired", logName: "unreadable", logError: true,
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
 }
+
+// Outcomes of a received callback that are not a store's answer, for the
+// request log and the callbacks metric alike.
+const (
+	outcomeStored      = "stored"
+	outcomeErrorStored = "error_callback"
+	outcomeInvalid     = "invalid"
+)
+
+// CallbackOutcomes are every outcome a received callback can have, as the
+// request log and the oauth_callback_callbacks_received_total metric name
+// them: metrics.New takes them, so that each series exists from the start.
+func CallbackOutcomes() []string {
+	names := []string{outcomeStored, outcomeErrorStored, outcomeInvalid, reasonRateLimited, internalOutcome.logName}
+	for _, o := range storeOutcomes {
+		if !slices.Contains(names, o.logName) {
+			names = append(names, o.logName)
+		}
+	}
+	return names
+}
+
+// Retry-After values: a store that is full frees up as callbacks expire or
+// are taken (a minute), every other 503 is worth trying again soon.
+const (
+	retryAfterFull = "60"
+	retryAfterSoon = "2"
+)
 
 // internalOutcome answers any error the table does not know. Its text says
 // nothing about the cause: that goes to the log only.

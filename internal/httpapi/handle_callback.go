@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
@@ -37,8 +36,8 @@ func (s *server) handleCallback() http.HandlerFunc {
 				return
 			}
 		}
-		annotate(r, logOutcome(metrics.CallbackInvalid))
-		s.metrics.CallbackReceived(metrics.CallbackInvalid)
+		annotate(r, logOutcome(outcomeInvalid))
+		s.metrics.CallbackReceived(outcomeInvalid)
 		p := page.Content{
 			Kind:    page.Failure,
 			Title:   "This sign-in response is not valid",
@@ -71,8 +70,8 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 		return
 	}
 	if cb.Error == "" {
-		annotate(r, logOutcome(metrics.CallbackStored))
-		s.metrics.CallbackReceived(metrics.CallbackStored)
+		annotate(r, logOutcome(outcomeStored))
+		s.metrics.CallbackReceived(outcomeStored)
 		switch {
 		case receipt.ReturnURL != "" && s.cfg.SignInLinks.ReturnRedirect:
 			// The code is never in this URL: the MCP server takes it.
@@ -88,8 +87,8 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 		}
 		return
 	}
-	annotate(r, logOutcome(metrics.CallbackErrorStored))
-	s.metrics.CallbackReceived(metrics.CallbackErrorStored)
+	annotate(r, logOutcome(outcomeErrorStored))
+	s.metrics.CallbackReceived(outcomeErrorStored)
 	p := page.Content{Kind: page.Failure, Title: "Sign-in failed"}
 	p.Message, p.Error = providerError(cb.Error)
 	// Only a flow the MCP server announced is real enough for the

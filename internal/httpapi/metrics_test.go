@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -50,4 +51,23 @@ func TestMetricsAfterAKnownSequence(t *testing.T) {
 func TestMetricsRouteOnlyWhenAsked(t *testing.T) {
 	f := newFixture(t)
 	wantStatus(t, f.get(t, "/metrics"), http.StatusNotFound)
+}
+
+// The callbacks counter learns its outcomes from the table of outcomes:
+// each is a series from the start, at 0, under the name the request log
+// gives it; among them those the chart's alerts and dashboard read.
+func TestEveryCallbackOutcomeIsASeriesFromTheStart(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) { o.ServeMetrics = true })
+	body := f.get(t, "/metrics").Body.String()
+	outcomes := httpapi.CallbackOutcomes()
+	for _, o := range outcomes {
+		if want := `oauth_callback_callbacks_received_total{outcome="` + o + `"} 0`; !strings.Contains(body, want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	for _, read := range []string{"stored", "error_callback", "invalid", "conflict", "store_full", "store_unavailable", "unbound", "rate_limited", "not_replicated", "internal_error"} {
+		if !slices.Contains(outcomes, read) {
+			t.Errorf("no outcome %q", read)
+		}
+	}
 }

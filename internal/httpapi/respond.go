@@ -39,7 +39,7 @@ var (
 	noStore         = []string{"no-store"}
 	nosniff         = []string{"nosniff"}
 	noReferrer      = []string{"no-referrer"}
-	retryAfter      = []string{"2"}
+	retryAfter      = []string{retryAfterSoon}
 )
 
 func (s *server) handleNotFound() http.HandlerFunc {

@@ -57,7 +57,7 @@ func (s *server) failedToken(w http.ResponseWriter, r *http.Request) (limited bo
 
 // writeTokenLimited answers a failure past the limit.
 func writeTokenLimited(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Retry-After", "60")
+	w.Header().Set("Retry-After", retryAfterFull) // a minute: the limit is per minute
 	writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests with a wrong or missing token, retry later")
 }
 

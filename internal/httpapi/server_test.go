@@ -82,7 +82,7 @@ func newFixtureWithStore(t testing.TB, store callback.Store, mutate ...func(*htt
 		m(&opts)
 	}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	m := metrics.New()
+	m := metrics.New(httpapi.CallbackOutcomes()...) // as cmd makes them
 	f.handler = checkedAgainstSpec(t, httpapi.NewServer(store, log, m, opts))
 	f.metricsHandler = m.Handler()
 	return f

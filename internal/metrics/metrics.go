@@ -31,18 +31,13 @@ type Metrics struct {
 	storeOps map[string]prometheus.Observer
 }
 
-// Outcomes of a received callback that are not a store's answer; those
-// are named in httpapi's table of store outcomes, for logs and metrics
-// alike.
-const (
-	CallbackStored      = "stored"
-	CallbackErrorStored = "error_callback"
-	CallbackInvalid     = "invalid"
-)
-
 // New returns the metrics registered on a registry of their own, with the
-// Go runtime and process collectors.
-func New() *Metrics {
+// Go runtime and process collectors. callbackOutcomes are every value the
+// callbacks counter's outcome label can take (httpapi names them, from its
+// table of outcomes): their series exist from the start, at 0, since
+// increase() needs a sample before the first event to see it, and the
+// chart's alerts and dashboard read them.
+func New(callbackOutcomes ...string) *Metrics {
 	reg := prometheus.NewRegistry()
 	m := &Metrics{
 		registry: reg,
@@ -82,9 +77,7 @@ func New() *Metrics {
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
 	}
-	// The series the chart's alerts and dashboard read exist from the start,
-	// at 0: increase() needs a sample before the first event to see it.
-	for _, outcome := range []string{CallbackStored, CallbackErrorStored, CallbackInvalid, "conflict", "store_full", "store_unavailable", "unbound"} {
+	for _, outcome := range callbackOutcomes {
 		m.callbacks.WithLabelValues(outcome)
 	}
 	for _, code := range []string{"200", "404", "410"} {

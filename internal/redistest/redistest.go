@@ -69,6 +69,9 @@ func (s *Server) Cmd(t testing.TB, args ...string) string {
 // tests that need real Redis.
 func binary(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: starts redis-server")
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		if os.Getenv("CI") != "" {
