@@ -7,7 +7,7 @@ import (
 
 // registrationName is what a registration's bytes are counted under in the
 // accounts, beside its callback's under name.
-func registrationName(name string) string { return "g:" + name }
+func registrationName(name string) string { return classRegistration + ":" + name }
 
 // linkKeys are the keys under which a link's state may be stored, one per
 // secret (the current one first), in a slot of their own.

@@ -18,22 +18,13 @@ type linkRegistration struct {
 	Metadata json.RawMessage `json:"metadata,omitempty"`
 }
 
-// A registration with a sign-in link starts with linkNotOpened, which
-// start.lua turns into linkOpened; the sealed link follows.
-const (
-	linkNotOpened = "Lr"
-	linkOpened    = "Ls"
-	// linkDomain keeps a link ID's names and keys apart from a state's.
-	linkDomain = "sign-in-link\x00"
-	// linkMarker, in a state's tombstone key, marks it registered with a
-	// sign-in link, and outlives the registration by a TTL (register.lua).
-	linkMarker = "l"
-)
+// linkDomain keeps a link ID's names and keys apart from a state's.
+const linkDomain = "sign-in-link\x00"
 
 // openRegistration reads a registration value stored under aad: the
 // metadata, and the link if it has one.
 func (s *Store) openRegistration(state, value string, aad string) (json.RawMessage, *callback.Link, error) {
-	if !strings.HasPrefix(value, "L") {
+	if !strings.HasPrefix(value, linkNotOpened[:1]) {
 		metadata, err := s.sealer.Open(state, []byte(value), []byte(aad))
 		return metadata, nil, err
 	}

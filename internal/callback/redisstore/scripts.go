@@ -2,9 +2,45 @@ package redisstore
 
 import (
 	_ "embed"
+	"fmt"
 
 	"github.com/redis/go-redis/v9"
 )
+
+// The values the scripts write into keys and compare, named once here. The
+// Go code that writes or reads them uses these constants, and prelude hands
+// them to every script as Lua locals, so that neither side spells them
+// alone.
+const (
+	// In a state's tombstone key: taken (followed by the callback's
+	// fingerprint), conflicted, cancelled; or linkMarker, the state has or
+	// had a sign-in link (it outlives the registration by a TTL).
+	tombstoneTaken     = "t"
+	tombstoneConflict  = "c"
+	tombstoneCancelled = "x"
+	linkMarker         = "l"
+	// A registration with a sign-in link starts with linkNotOpened, which
+	// start.lua turns into linkOpened; the sealed link follows. One without
+	// is the sealed metadata alone.
+	linkNotOpened = "Lr"
+	linkOpened    = "Ls"
+	// The classes of bytes in the accounts: a callback of an unregistered
+	// state, of a registered one, and a registration (counted under
+	// classRegistration + ":" + its state's name).
+	classUnregistered = "u"
+	classRegistered   = "r"
+	classRegistration = "g"
+)
+
+// prelude is the Lua that starts every script: the constants above, and
+// the fingerprint's length.
+var prelude = fmt.Sprintf(`local FINGERPRINT_LEN = %d
+local TAKEN, CONFLICT, CANCELLED, LINK_MARKER = %q, %q, %q, %q
+local LINK_NOT_OPENED, LINK_OPENED = %q, %q
+local LINK = string.sub(LINK_NOT_OPENED, 1, 1)
+local UNREGISTERED, REGISTERED, REGISTRATION = %q, %q, %q
+`, fingerprintLen, tombstoneTaken, tombstoneConflict, tombstoneCancelled, linkMarker,
+	linkNotOpened, linkOpened, classUnregistered, classRegistered, classRegistration)
 
 var (
 	//go:embed scripts/accounting.lua
@@ -26,14 +62,14 @@ var (
 	//go:embed scripts/cancel.lua
 	cancelLua string
 
-	registerScript       = redis.NewScript(accountingLua + registerLua)
-	putScript            = redis.NewScript(accountingLua + putLua)
-	takeScript           = redis.NewScript(accountingLua + takeLua)
-	clusterAdmitScript   = redis.NewScript(accountingLua + clusterAdmitLua)
-	clusterReleaseScript = redis.NewScript(accountingLua + clusterReleaseLua)
-	startScript          = redis.NewScript(startLua)
-	statusScript         = redis.NewScript(statusLua)
-	cancelScript         = redis.NewScript(accountingLua + cancelLua)
+	registerScript       = redis.NewScript(prelude + accountingLua + registerLua)
+	putScript            = redis.NewScript(prelude + accountingLua + putLua)
+	takeScript           = redis.NewScript(prelude + accountingLua + takeLua)
+	clusterAdmitScript   = redis.NewScript(prelude + accountingLua + clusterAdmitLua)
+	clusterReleaseScript = redis.NewScript(prelude + accountingLua + clusterReleaseLua)
+	startScript          = redis.NewScript(prelude + startLua)
+	statusScript         = redis.NewScript(prelude + statusLua)
+	cancelScript         = redis.NewScript(prelude + accountingLua + cancelLua)
 	scripts              = []*redis.Script{registerScript, putScript, takeScript, clusterAdmitScript, clusterReleaseScript,
 		startScript, statusScript, cancelScript}
 )

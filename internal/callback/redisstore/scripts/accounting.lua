@@ -7,9 +7,10 @@
 --
 -- acct: the six accounting keys (pending set, sizes hash, bytes, bytes of
 -- unregistered states' callbacks, bytes of registrations, registration
--- set); sizes holds, per name, its class and size: "u<n>" a callback of an
--- unregistered state, "r<n>" of a registered one, "g<n>" a registration
--- (named "g:" .. its state's name).
+-- set); sizes holds, per name, its class and size: UNREGISTERED .. n for a
+-- callback of an unregistered state, REGISTERED .. n of a registered one,
+-- REGISTRATION .. n for a registration (named REGISTRATION .. ':' .. its
+-- state's name). The classes are the prelude's (scripts.go).
 local function accountingKeys(n)
   if #KEYS == 3 * n + 6 then
     return {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4], KEYS[3*n+5], KEYS[3*n+6]}
@@ -23,8 +24,8 @@ local function release(acct, name)
     local n = tonumber(string.sub(v, 2))
     local class = string.sub(v, 1, 1)
     redis.call('DECRBY', acct[3], n)
-    if class == 'u' then redis.call('DECRBY', acct[4], n) end
-    if class == 'g' then redis.call('DECRBY', acct[5], n) end
+    if class == UNREGISTERED then redis.call('DECRBY', acct[4], n) end
+    if class == REGISTRATION then redis.call('DECRBY', acct[5], n) end
     redis.call('HDEL', acct[2], name)
   end
   redis.call('ZREM', acct[1], name)
@@ -38,17 +39,17 @@ local function prune(acct, now)
   end
 end
 
--- admit counts size bytes of class ('u', 'r' or 'g') for name, or returns
+-- admit counts size bytes of class (UNREGISTERED, REGISTERED or REGISTRATION) for name, or returns
 -- false when they do not fit the budget (0: none) or the class's own limit
--- (for 'u' and 'g'; 0 for 'r', which has none but the budget).
+-- (for UNREGISTERED and REGISTRATION; 0 for REGISTERED, which has none but the budget).
 local function admit(acct, name, size, class, budget, classLimit, expiry)
   local classKey = nil
-  if class == 'u' then classKey = acct[4] elseif class == 'g' then classKey = acct[5] end
+  if class == UNREGISTERED then classKey = acct[4] elseif class == REGISTRATION then classKey = acct[5] end
   if budget > 0 then
     if tonumber(redis.call('GET', acct[3]) or '0') + size > budget then return false end
     if classKey and tonumber(redis.call('GET', classKey) or '0') + size > classLimit then return false end
   end
-  if class == 'g' then redis.call('ZADD', acct[6], expiry, name) else redis.call('ZADD', acct[1], expiry, name) end
+  if class == REGISTRATION then redis.call('ZADD', acct[6], expiry, name) else redis.call('ZADD', acct[1], expiry, name) end
   redis.call('HSET', acct[2], name, class .. size)
   if classKey then redis.call('INCRBY', classKey, size) end
   redis.call('INCRBY', acct[3], size)

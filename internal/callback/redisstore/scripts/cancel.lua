@@ -1,5 +1,5 @@
 -- Cancels a sign-in: discards the state's pending callback (releasing its
--- bytes) and registration, leaves a tombstone 'x' and wakes the waiters,
+-- bytes) and registration, leaves a tombstone CANCELLED and wakes the waiters,
 -- whose take now answers "cancelled". Cancelling twice changes nothing.
 --
 -- KEYS: as put.lua. ARGV: ttl seconds, channel, n, the n names.
@@ -9,9 +9,9 @@ local n = tonumber(ARGV[3])
 local acct = accountingKeys(n)
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone == 'l' then tombstone = nil end -- a sign-in link's marker
-  if tombstone == 'x' then return {1, false} end
-  if tombstone == 'c' then return {3} end
+  if tombstone == LINK_MARKER then tombstone = nil end -- a sign-in link's marker
+  if tombstone == CANCELLED then return {1, false} end
+  if tombstone == CONFLICT then return {3} end
   if tombstone then return {2} end
 end
 local found, released = false, false
@@ -21,9 +21,9 @@ for i = 1, n do
     if acct then release(acct, ARGV[3 + i]) end
   end
   if redis.call('DEL', KEYS[3*i]) == 1 then found = true end
-  if acct then release(acct, 'g:' .. ARGV[3 + i]) end
+  if acct then release(acct, REGISTRATION .. ':' .. ARGV[3 + i]) end
 end
 if not found then return {0} end
-for i = 1, n do redis.call('SET', KEYS[3*i - 1], 'x', 'EX', ARGV[1]) end -- under every name, as take.lua's
+for i = 1, n do redis.call('SET', KEYS[3*i - 1], CANCELLED, 'EX', ARGV[1]) end -- under every name, as take.lua's
 for i = 1, n do redis.call('PUBLISH', ARGV[2], ARGV[3 + i]) end
 return {1, released}

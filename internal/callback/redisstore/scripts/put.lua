@@ -17,8 +17,9 @@
 --         {6} not bound to the browser that opened the sign-in link,
 --         {7} cancelled, {8} its sign-in link expired.
 --
--- A registration with a sign-in link is 'L', then 'r' (not opened yet) or
--- 's' (opened), then the sealed link; one without is the sealed metadata.
+-- A registration with a sign-in link starts with LINK_NOT_OPENED, or
+-- LINK_OPENED once opened, then the sealed link; one without is the sealed
+-- metadata. The constants are the prelude's (scripts.go).
 local n = tonumber(ARGV[11])
 local fingerprint = ARGV[7]
 local bound = ARGV[12]
@@ -27,12 +28,12 @@ local function publishAll()
   for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
 end
 
--- A tombstone 'l' marks a state registered with a sign-in link. Left
+-- A tombstone LINK_MARKER marks a state registered with a sign-in link. Left
 -- alone (no callback, registration or other tombstone), the link expired.
 local marked, live = false, false
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone == 'l' then marked = true elseif tombstone then live = true end
+  if tombstone == LINK_MARKER then marked = true elseif tombstone then live = true end
 end
 if marked and not live then -- only then: most states carry no marker
   for i = 1, n do
@@ -47,26 +48,26 @@ if bound ~= '1' then
   if expiredLink then return {6} end
   for i = 1, n do
     local reg = redis.call('GET', KEYS[3*i])
-    if reg and string.sub(reg, 1, 1) == 'L' then return {6} end
+    if reg and string.sub(reg, 1, 1) == LINK then return {6} end
   end
 end
 if expiredLink then return {8} end
 
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone and tombstone ~= 'l' then
-    if tombstone == 'c' then return {3} end
-    if tombstone == 'x' then return {7} end
-    if string.sub(tombstone, 2) == fingerprint then return {0} end
+  if tombstone and tombstone ~= LINK_MARKER then
+    if tombstone == CONFLICT then return {3} end
+    if tombstone == CANCELLED then return {7} end
+    if string.sub(tombstone, #TAKEN + 1) == fingerprint then return {0} end
     return {4}
   end
 end
 for i = 1, n do
   local v = redis.call('GET', KEYS[3*i - 2])
   if v then
-    if string.sub(v, 1, 32) == fingerprint then return {0} end
+    if string.sub(v, 1, FINGERPRINT_LEN) == fingerprint then return {0} end
     redis.call('DEL', KEYS[3*i - 2])
-    for j = 1, n do redis.call('SET', KEYS[3*j - 1], 'c', 'EX', ARGV[2]) end -- under every name, as take.lua's
+    for j = 1, n do redis.call('SET', KEYS[3*j - 1], CONFLICT, 'EX', ARGV[2]) end -- under every name, as take.lua's
     if acct then release(acct, ARGV[12 + i]) end
     publishAll()
     return {3, ARGV[12 + i]}
@@ -79,20 +80,20 @@ end
 if ARGV[6] == '1' and registered == 0 then return {2} end
 if acct then
   prune(acct, ARGV[4])
-  local class, limit = 'r', 0
-  if registered == 0 then class, limit = 'u', tonumber(ARGV[9]) end
+  local class, limit = REGISTERED, 0
+  if registered == 0 then class, limit = UNREGISTERED, tonumber(ARGV[9]) end
   -- The callback takes its registration's bytes over: released first,
   -- and counted again if the callback does not fit (nothing changes then).
   local regName, held = nil, nil
   if registered > 0 then
-    regName = 'g:' .. ARGV[12 + registered]
+    regName = REGISTRATION .. ':' .. ARGV[12 + registered]
     held = redis.call('HGET', acct[2], regName)
     if held then release(acct, regName) end
   end
   if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
     if held then
       local expiry = tonumber(ARGV[4]) + math.max(redis.call('PTTL', KEYS[3*registered]), 0)
-      admit(acct, regName, tonumber(string.sub(held, 2)), 'g', 0, 0, expiry)
+      admit(acct, regName, tonumber(string.sub(held, 2)), REGISTRATION, 0, 0, expiry)
     end
     return {5}
   end
@@ -103,9 +104,9 @@ if registered > 0 then redis.call('EXPIRE', KEYS[3*registered], ARGV[2]) end
 publishAll()
 if registered > 0 then
   local reg = redis.call('GET', KEYS[3*registered])
-  if string.sub(reg, 1, 1) == 'L' then
+  if string.sub(reg, 1, 1) == LINK then
     -- Should the callback expire untaken, the marker outlives it by a TTL.
-    for j = 1, n do redis.call('SET', KEYS[3*j - 1], 'l', 'EX', 2 * tonumber(ARGV[2])) end
+    for j = 1, n do redis.call('SET', KEYS[3*j - 1], LINK_MARKER, 'EX', 2 * tonumber(ARGV[2])) end
     return {1, 1, reg, registered}
   end
   return {1, 1}

@@ -10,12 +10,12 @@ end
 local marker = nil
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone == 'l' then
+  if tombstone == LINK_MARKER then
     marker = KEYS[3*i - 1] -- a sign-in link's marker: see the registration
   elseif tombstone then
     local ttl = redis.call('PTTL', KEYS[3*i - 1])
-    if tombstone == 'c' then return {'conflict', ttl} end
-    if tombstone == 'x' then return {'cancelled', ttl} end
+    if tombstone == CONFLICT then return {'conflict', ttl} end
+    if tombstone == CANCELLED then return {'cancelled', ttl} end
     return {'taken', ttl}
   end
 end
@@ -23,7 +23,7 @@ for i = 1, n do
   local reg = redis.call('GET', KEYS[3*i])
   if reg then
     local ttl = redis.call('PTTL', KEYS[3*i])
-    if string.sub(reg, 1, 2) == 'Ls' then return {'started', ttl} end
+    if string.sub(reg, 1, #LINK_OPENED) == LINK_OPENED then return {'started', ttl} end
     return {'registered', ttl}
   end
 end

@@ -5,7 +5,7 @@
 -- KEYS: as put.lua. ARGV: ttl seconds, n, the n names.
 -- Returns {1, value, i, registration or false, j} taken (under name i, the
 -- registration under name j), {2} taken before, {3} conflicted,
--- {4} cancelled, {5} its sign-in link expired (put.lua's marker 'l'
+-- {4} cancelled, {5} its sign-in link expired (put.lua's LINK_MARKER
 -- alone), {0} nothing.
 local n = tonumber(ARGV[2])
 local acct = accountingKeys(n)
@@ -14,13 +14,13 @@ for i = 1, n do
   if v then
     -- The tombstone goes under every name, so that a replica left with
     -- only the newest key after a rotation still refuses a replay.
-    for j = 1, n do redis.call('SET', KEYS[3*j - 1], 't' .. string.sub(v, 1, 32), 'EX', ARGV[1]) end
+    for j = 1, n do redis.call('SET', KEYS[3*j - 1], TAKEN .. string.sub(v, 1, FINGERPRINT_LEN), 'EX', ARGV[1]) end
     if acct then release(acct, ARGV[2 + i]) end
     local reg, at = false, 0
     for j = 1, n do
       local r = redis.call('GETDEL', KEYS[3*j])
       if r and not reg then reg, at = r, j end
-      if acct then release(acct, 'g:' .. ARGV[2 + j]) end -- normally taken over by the callback already
+      if acct then release(acct, REGISTRATION .. ':' .. ARGV[2 + j]) end -- normally taken over by the callback already
     end
     return {1, v, i, reg, at}
   end
@@ -28,9 +28,9 @@ end
 local marked = false
 for i = 1, n do
   local tombstone = redis.call('GET', KEYS[3*i - 1])
-  if tombstone == 'l' then marked = true
-  elseif tombstone == 'c' then return {3}
-  elseif tombstone == 'x' then return {4}
+  if tombstone == LINK_MARKER then marked = true
+  elseif tombstone == CONFLICT then return {3}
+  elseif tombstone == CANCELLED then return {4}
   elseif tombstone then return {2} end
 end
 if marked then
