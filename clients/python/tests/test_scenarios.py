@@ -9,12 +9,15 @@ import threading
 import time
 import urllib.parse
 
+import httpx
 import pytest
 
 from conftest import TOKEN, Service
 from oauth_callback_client import (
     AlreadyRegistered,
     AlreadyRetrieved,
+    AsyncClient,
+    Client,
     CallbackTimeout,
     Cancelled,
     Conflict,
@@ -119,6 +122,30 @@ def scenario_register_twice_is_already_registered(svc: Service) -> None:
     with pytest.raises(AlreadyRegistered) as e:
         register(svc.a.url, received, token=TOKEN)
     assert not isinstance(e.value, AlreadyRetrieved)
+
+
+def test_client_holds_the_url_token_and_transport(svc: Service) -> None:
+    """Client and AsyncClient: the functions, with the settings given once,
+    over one httpx client of the caller's."""
+    state, other = new_state(), new_state()
+    with httpx.Client() as http, Client(svc.a.url, token=TOKEN, http=http) as c:
+        assert c.register(state, ttl=300).state == state
+        assert c.status(state).status == "registered"
+        svc.callback(state, code="held")
+        assert c.wait(state, timeout=10).auth_code == "held"
+        with pytest.raises(AlreadyRegistered):
+            c.register(state)
+        assert not http.is_closed  # the caller's client stays the caller's
+
+    async def run() -> str:
+        async with AsyncClient(svc.b.url, token=TOKEN) as c:
+            await c.register(other)
+            svc.callback(other, code="async-held")
+            return (await c.wait(other, timeout=10)).auth_code
+
+    assert asyncio.run(run()) == "async-held"
+    with Client(svc.a.url) as tokenless, pytest.raises(Unauthorized):
+        tokenless.status(state)
 
 
 def scenario_conflict_is_reported(svc: Service) -> None:

@@ -76,6 +76,8 @@ export interface WaitOptions {
   pollIntervalMs?: number;
   /** Longest wait asked per request; default 25 (the server caps it). */
   longPollSeconds?: number;
+  /** The transport; default the global fetch. */
+  fetch?: typeof fetch;
 }
 
 const firstBackoffMs = 250;
@@ -107,6 +109,7 @@ export async function waitForCallback(baseUrl: string, state: string, options: W
     try {
       resp = await request("GET", url(baseUrl, "/api/callback/", state), {
         token: options.token,
+        fetch: options.fetch,
         wait,
         signal: options.signal,
         timeoutMs: Math.min(wait * 1000 + requestSlackMs, remaining + 1000),
@@ -132,6 +135,13 @@ export interface RegisterOptions {
   authorizationUrl?: string;
   returnUrl?: string;
   token?: string;
+  fetch?: typeof fetch;
+}
+
+/** What status and cancel take. */
+export interface RequestAuth {
+  token?: string;
+  fetch?: typeof fetch;
 }
 
 /** Registers state before the sign-in; with authorizationUrl, returns the start URL too. */
@@ -141,7 +151,7 @@ export async function register(baseUrl: string, state: string, options: Register
   if (options.metadata !== undefined) body.metadata = options.metadata;
   if (options.authorizationUrl !== undefined) body.authorization_url = options.authorizationUrl;
   if (options.returnUrl !== undefined) body.return_url = options.returnUrl;
-  const resp = await request("PUT", url(baseUrl, "/api/callback/", state), { token: options.token, body });
+  const resp = await request("PUT", url(baseUrl, "/api/callback/", state), { token: options.token, fetch: options.fetch, body });
   if (resp.status === 201) return (await resp.json()) as Registration;
   if (resp.status === 401) throw new Unauthorized(await message(resp));
   if (resp.status === 409) throw new AlreadyRegistered("state already registered or used");
@@ -149,16 +159,16 @@ export async function register(baseUrl: string, state: string, options: Register
 }
 
 /** Where the sign-in for state stands; never the code. */
-export async function status(baseUrl: string, state: string, options: { token?: string } = {}): Promise<Status> {
-  const resp = await request("GET", url(baseUrl, "/api/status/", state), { token: options.token });
+export async function status(baseUrl: string, state: string, options: RequestAuth = {}): Promise<Status> {
+  const resp = await request("GET", url(baseUrl, "/api/status/", state), options);
   if (resp.status === 200) return (await resp.json()) as Status;
   if (resp.status === 401) throw new Unauthorized(await message(resp));
   throw new CallbackError(`status: ${resp.status}: ${await message(resp)}`);
 }
 
 /** Cancels the sign-in: a later callback, and any wait, get Cancelled. */
-export async function cancel(baseUrl: string, state: string, options: { token?: string } = {}): Promise<void> {
-  const resp = await request("DELETE", url(baseUrl, "/api/callback/", state), { token: options.token });
+export async function cancel(baseUrl: string, state: string, options: RequestAuth = {}): Promise<void> {
+  const resp = await request("DELETE", url(baseUrl, "/api/callback/", state), options);
   if (resp.status === 204) return;
   if (resp.status === 404) throw new NotFound(await message(resp));
   if (resp.status === 401) throw new Unauthorized(await message(resp));
@@ -169,6 +179,43 @@ export async function cancel(baseUrl: string, state: string, options: { token?: 
     throw new AlreadyRetrieved(text);
   }
   throw new CallbackError(`cancel: ${resp.status}: ${await message(resp)}`);
+}
+
+export interface ClientOptions {
+  token?: string;
+  /** The transport; default the global fetch. */
+  fetch?: typeof fetch;
+  pollIntervalMs?: number;
+  longPollSeconds?: number;
+}
+
+/**
+ * The service at baseUrl with its API token and transport, as the Go and
+ * Python clients hold them: the functions above, without repeating them.
+ */
+export class Client {
+  constructor(
+    readonly baseUrl: string,
+    private readonly options: ClientOptions = {},
+  ) {}
+
+  /** waitForCallback, with this client's settings. */
+  wait(state: string, options: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<Callback> {
+    return waitForCallback(this.baseUrl, state, { ...this.options, ...options });
+  }
+
+  /** register, with this client's token and transport. */
+  register(state: string, options: Omit<RegisterOptions, "token" | "fetch"> = {}): Promise<Registration> {
+    return register(this.baseUrl, state, { ...options, token: this.options.token, fetch: this.options.fetch });
+  }
+
+  status(state: string): Promise<Status> {
+    return status(this.baseUrl, state, { token: this.options.token, fetch: this.options.fetch });
+  }
+
+  cancel(state: string): Promise<void> {
+    return cancel(this.baseUrl, state, { token: this.options.token, fetch: this.options.fetch });
+  }
 }
 
 type Decision = { callback: Callback } | { delayMs: number; failed: boolean };
@@ -203,6 +250,7 @@ async function decide(resp: Response, lost: boolean, pollIntervalMs: number, bac
 
 interface RequestOptions {
   token?: string;
+  fetch?: typeof fetch;
   wait?: number;
   body?: unknown;
   signal?: AbortSignal;
@@ -220,7 +268,7 @@ async function request(method: string, target: string, o: RequestOptions): Promi
   o.signal?.addEventListener("abort", onAbort, { once: true });
   const timer = o.timeoutMs ? setTimeout(() => controller.abort(new Error("request timed out")), o.timeoutMs) : undefined;
   try {
-    return await fetch(target, {
+    return await (o.fetch ?? fetch)(target, {
       method,
       headers,
       body: o.body === undefined ? undefined : JSON.stringify(o.body),

@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 
 import {
-  waitForCallback, register, status, cancel,
+  waitForCallback, register, status, cancel, Client,
   ProviderError, AlreadyRegistered, AlreadyRetrieved, Conflict, Cancelled, CallbackTimeout, Unauthorized, NotFound,
 } from "../dist/index.js";
 
@@ -239,6 +239,20 @@ for (const store of ["memory", "redis"]) {
       const received = newState();
       await svc.callback(received, { code: "arrived" });
       await assert.rejects(register(svc.a.url, received, opts), (err) => err instanceof AlreadyRegistered && !(err instanceof AlreadyRetrieved));
+    });
+
+    test("Client holds the URL, token and transport", async () => {
+      let requests = 0;
+      const counting = (input, init) => { requests++; return fetch(input, init); };
+      const c = new Client(svc.a.url, { token: TOKEN, fetch: counting });
+      const state = newState();
+      assert.equal((await c.register(state, { ttlSeconds: 300 })).state, state);
+      assert.equal((await c.status(state)).status, "registered");
+      await svc.callback(state, { code: "held" });
+      assert.equal((await c.wait(state, { timeoutMs: 10_000 })).auth_code, "held");
+      await assert.rejects(c.register(state), AlreadyRegistered);
+      assert.ok(requests >= 4, `the client's transport carried ${requests} requests`);
+      await assert.rejects(new Client(svc.a.url).status(state), Unauthorized);
     });
 
     test("scenario conflict_is_reported", async () => {

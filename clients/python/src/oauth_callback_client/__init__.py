@@ -9,6 +9,8 @@ The API it speaks is docs/openapi.yaml in the server's repository.
 
 from ._client import (
     AlreadyRegistered,
+    AsyncClient,
+    Client,
     AlreadyRetrieved,
     AnswerLost,
     Callback,
@@ -33,6 +35,8 @@ from ._client import (
 
 __all__ = [
     "AlreadyRegistered",
+    "AsyncClient",
+    "Client",
     "AlreadyRetrieved",
     "AnswerLost",
     "Callback",

@@ -10,9 +10,10 @@ and stop at the overall deadline.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Union
+from typing import Any, AsyncIterator, Dict, Iterator, Optional, Union
 from urllib.parse import quote
 
 import httpx
@@ -297,25 +298,75 @@ def register(
     authorization_url: Optional[str] = None,
     return_url: Optional[str] = None,
     token: Optional[str] = None,
+    client: Optional[httpx.Client] = None,
 ) -> Registration:
     """Register ``state`` before the sign-in. With ``authorization_url`` the
     answer carries ``start_url``, a sign-in link for MCP URL elicitation."""
-    with httpx.Client() as http:
+    with _transport(client) as http:
         resp = http.put(_url(base_url, "/api/callback/", state), headers=_headers(token),
                         json=_register_body(ttl, metadata, authorization_url, return_url))
     return _registration(resp)
 
 
-def status(base_url: str, state: str, *, token: Optional[str] = None) -> Status:
+def status(base_url: str, state: str, *, token: Optional[str] = None, client: Optional[httpx.Client] = None) -> Status:
     """Where the sign-in for ``state`` stands; never the code."""
-    with httpx.Client() as http:
+    with _transport(client) as http:
         return _status(http.get(_url(base_url, "/api/status/", state), headers=_headers(token)))
 
 
-def cancel(base_url: str, state: str, *, token: Optional[str] = None) -> None:
+def cancel(base_url: str, state: str, *, token: Optional[str] = None, client: Optional[httpx.Client] = None) -> None:
     """Cancel the sign-in: a later callback, and any wait, get Cancelled."""
-    with httpx.Client() as http:
+    with _transport(client) as http:
         _cancelled(http.delete(_url(base_url, "/api/callback/", state), headers=_headers(token)))
+
+
+@contextlib.contextmanager
+def _transport(client: Optional[httpx.Client]) -> Iterator[httpx.Client]:
+    """The caller's client, or one of our own for this call."""
+    if client is not None:
+        yield client
+        return
+    with httpx.Client() as own:
+        yield own
+
+
+class Client:
+    """The service at ``base_url`` with its API token and an httpx.Client
+    (made, and closed by ``close``, when not given): the shape of the Go and
+    TypeScript clients, over the functions above."""
+
+    def __init__(self, base_url: str, *, token: Optional[str] = None, http: Optional[httpx.Client] = None,
+                 poll_interval: float = POLL_INTERVAL, long_poll: float = LONG_POLL) -> None:
+        self.base_url, self.token = base_url, token
+        self._own = http is None
+        self._http = http or httpx.Client()
+        self._poll_interval, self._long_poll = poll_interval, long_poll
+
+    def wait(self, state: str, *, timeout: float = 300.0) -> Callback:
+        """wait_for_callback, with this client's settings."""
+        return wait_for_callback(self.base_url, state, timeout=timeout, token=self.token, poll_interval=self._poll_interval,
+                                 long_poll=self._long_poll, client=self._http)
+
+    def register(self, state: str, *, ttl: Optional[float] = None, metadata: Any = None,
+                 authorization_url: Optional[str] = None, return_url: Optional[str] = None) -> Registration:
+        return register(self.base_url, state, ttl=ttl, metadata=metadata, authorization_url=authorization_url,
+                        return_url=return_url, token=self.token, client=self._http)
+
+    def status(self, state: str) -> Status:
+        return status(self.base_url, state, token=self.token, client=self._http)
+
+    def cancel(self, state: str) -> None:
+        cancel(self.base_url, state, token=self.token, client=self._http)
+
+    def close(self) -> None:
+        if self._own:
+            self._http.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 # --- asyncio -------------------------------------------------------------------
@@ -370,21 +421,69 @@ async def register_async(
     authorization_url: Optional[str] = None,
     return_url: Optional[str] = None,
     token: Optional[str] = None,
+    client: Optional[httpx.AsyncClient] = None,
 ) -> Registration:
     """As register, for asyncio."""
-    async with httpx.AsyncClient() as http:
+    async with _async_transport(client) as http:
         resp = await http.put(_url(base_url, "/api/callback/", state), headers=_headers(token),
                               json=_register_body(ttl, metadata, authorization_url, return_url))
     return _registration(resp)
 
 
-async def status_async(base_url: str, state: str, *, token: Optional[str] = None) -> Status:
+async def status_async(base_url: str, state: str, *, token: Optional[str] = None,
+                       client: Optional[httpx.AsyncClient] = None) -> Status:
     """As status, for asyncio."""
-    async with httpx.AsyncClient() as http:
+    async with _async_transport(client) as http:
         return _status(await http.get(_url(base_url, "/api/status/", state), headers=_headers(token)))
 
 
-async def cancel_async(base_url: str, state: str, *, token: Optional[str] = None) -> None:
+async def cancel_async(base_url: str, state: str, *, token: Optional[str] = None,
+                       client: Optional[httpx.AsyncClient] = None) -> None:
     """As cancel, for asyncio."""
-    async with httpx.AsyncClient() as http:
+    async with _async_transport(client) as http:
         _cancelled(await http.delete(_url(base_url, "/api/callback/", state), headers=_headers(token)))
+
+
+@contextlib.asynccontextmanager
+async def _async_transport(client: Optional[httpx.AsyncClient]) -> AsyncIterator[httpx.AsyncClient]:
+    if client is not None:
+        yield client
+        return
+    async with httpx.AsyncClient() as own:
+        yield own
+
+
+class AsyncClient:
+    """Client, for asyncio, over an httpx.AsyncClient."""
+
+    def __init__(self, base_url: str, *, token: Optional[str] = None, http: Optional[httpx.AsyncClient] = None,
+                 poll_interval: float = POLL_INTERVAL, long_poll: float = LONG_POLL) -> None:
+        self.base_url, self.token = base_url, token
+        self._own = http is None
+        self._http = http or httpx.AsyncClient()
+        self._poll_interval, self._long_poll = poll_interval, long_poll
+
+    async def wait(self, state: str, *, timeout: float = 300.0) -> Callback:
+        return await wait_for_callback_async(self.base_url, state, timeout=timeout, token=self.token,
+                                             poll_interval=self._poll_interval, long_poll=self._long_poll, client=self._http)
+
+    async def register(self, state: str, *, ttl: Optional[float] = None, metadata: Any = None,
+                       authorization_url: Optional[str] = None, return_url: Optional[str] = None) -> Registration:
+        return await register_async(self.base_url, state, ttl=ttl, metadata=metadata, authorization_url=authorization_url,
+                                    return_url=return_url, token=self.token, client=self._http)
+
+    async def status(self, state: str) -> Status:
+        return await status_async(self.base_url, state, token=self.token, client=self._http)
+
+    async def cancel(self, state: str) -> None:
+        await cancel_async(self.base_url, state, token=self.token, client=self._http)
+
+    async def aclose(self) -> None:
+        if self._own:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> "AsyncClient":
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
