@@ -109,6 +109,9 @@ func TestInvalidValues(t *testing.T) {
 		{"OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "1MiB", "between 1KiB and 256KiB"},
 		{"OAUTH_CALLBACK_MEMORY_LIMIT", "8MiB", "between 16MiB and 1TiB"},
 		{"OAUTH_CALLBACK_STATE_MIN_LENGTH", "0", "between 1 and 512"},
+		// A list that holds no item is a mistake, whatever it lists.
+		{"OAUTH_CALLBACK_AUTHORIZE_HOSTS", " , ", "holds no host"},
+		{"OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS", ",", "holds no address"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name+"="+tt.value, func(t *testing.T) {
