@@ -221,7 +221,7 @@ func (s *server) writePage(w http.ResponseWriter, r *http.Request, status int, c
 	if c.Kind != page.Success {
 		c.RequestID = requestID(r)
 	}
-	s.pages.Write(w, status, c)
+	s.opts.Pages.Write(w, status, c)
 }
 
 // noteOutcome puts o on the request's log line, and logs what an operator

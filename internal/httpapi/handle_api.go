@@ -37,7 +37,7 @@ func (s *server) handleTake() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		wait, fromPrefer, rerr := requestedWait(r, s.cfg.LongPoll.MaxWait)
+		wait, fromPrefer, rerr := requestedWait(r, s.opts.LongPoll.MaxWait)
 		if rerr != nil {
 			writeRequestError(w, r, rerr)
 			return
@@ -113,7 +113,7 @@ func (s *server) pathState(w http.ResponseWriter, r *http.Request) (string, bool
 		}
 		state = decoded
 	}
-	if err := callback.ValidateState(state, s.cfg.StateMinLength); err != nil {
+	if err := callback.ValidateState(state, s.opts.StateMinLength); err != nil {
 		writeError(w, r, http.StatusBadRequest, reasonInvalid, "Invalid state: "+err.Error())
 		return "", false
 	}
@@ -129,9 +129,9 @@ func (s *server) admitWaiter() bool {
 	switch {
 	case s.isDraining():
 		refused = "draining"
-	case s.memoryNearLimit():
+	case s.opts.MemoryNearLimit():
 		refused = "memory"
-	case s.waiters.Add(1) > int64(s.cfg.LongPoll.MaxWaiters):
+	case s.waiters.Add(1) > int64(s.opts.LongPoll.MaxWaiters):
 		s.waiters.Add(-1)
 		refused = "waiters"
 	}
@@ -150,7 +150,7 @@ func (s *server) releaseWaiter() {
 
 func (s *server) isDraining() bool {
 	select {
-	case <-s.draining:
+	case <-s.opts.Draining:
 		return true
 	default:
 		return false

@@ -73,7 +73,7 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 		annotate(r, logOutcome(outcomeStored))
 		s.metrics.CallbackReceived(outcomeStored)
 		switch {
-		case receipt.ReturnURL != "" && s.cfg.SignInLinks.ReturnRedirect:
+		case receipt.ReturnURL != "" && s.opts.SignInLinks.ReturnRedirect:
 			// The code is never in this URL: the MCP server takes it.
 			w.Header()["Cache-Control"] = noStore
 			w.Header()["Referrer-Policy"] = noReferrer
@@ -179,7 +179,7 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 	if c.State == "" {
 		return bad("The sign-in response has no state, so it cannot be matched to your application.")
 	}
-	if err := callback.ValidateState(c.State, s.cfg.StateMinLength); err != nil {
+	if err := callback.ValidateState(c.State, s.opts.StateMinLength); err != nil {
 		return bad("The sign-in response's state is not valid: " + err.Error() + ".")
 	}
 	if c.Code == "" && c.Error == "" {
@@ -189,9 +189,9 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 		return bad("The sign-in response's code is not valid: " + err.Error() + ".")
 	}
 	c.ReceivedAt = time.Now().UTC() // before Size: it is part of what is stored
-	if c.Size() > s.cfg.MaxCallbackBytes {
+	if c.Size() > s.opts.MaxCallbackBytes {
 		return callback.Callback{}, &requestError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.cfg.MaxCallbackBytes>>10)}
+			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.opts.MaxCallbackBytes>>10)}
 	}
 	return c, nil
 }

@@ -70,7 +70,7 @@ func (s *server) handleRegister() http.HandlerFunc {
 		annotate(r, logOutcome("registered"))
 		body := registerBody{Status: "registered", State: state, ExpiresAt: time.Now().UTC().Add(ttl)}
 		if link != nil {
-			body.StartURL = s.cfg.SignInLinks.PublicURL + "/start/" + link.ID
+			body.StartURL = s.opts.SignInLinks.PublicURL + "/start/" + link.ID
 		}
 		writeJSON(w, http.StatusCreated, body)
 	}
@@ -113,7 +113,7 @@ func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (re
 // 1 s at least, the service's TTL at most (and by default).
 func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *requestError) {
 	if len(raw) == 0 || string(raw) == "null" {
-		return s.storeTTL, nil
+		return s.opts.StoreTTL, nil
 	}
 	var text string
 	if err := json.Unmarshal(raw, &text); err != nil {
@@ -123,8 +123,8 @@ func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *requestEr
 	if err != nil {
 		return 0, badRequest("Invalid ttl: use a duration like \"5m\", or a number of seconds")
 	}
-	if d < time.Second || d > s.storeTTL {
-		return 0, badRequest("Invalid ttl: must be between 1s and %v", s.storeTTL)
+	if d < time.Second || d > s.opts.StoreTTL {
+		return 0, badRequest("Invalid ttl: must be between 1s and %v", s.opts.StoreTTL)
 	}
 	return d.Truncate(time.Second), nil
 }

@@ -49,7 +49,7 @@ func (s *server) handleStart() http.HandlerFunc {
 			return
 		}
 		annotate(r, logOutcome("link_opened"))
-		http.SetCookie(w, s.binding.cookie(state, int(s.storeTTL.Seconds())))
+		http.SetCookie(w, s.binding.cookie(state, int(s.opts.StoreTTL.Seconds())))
 		h := w.Header()
 		h["Cache-Control"] = noStore
 		h["Referrer-Policy"] = noReferrer

@@ -28,7 +28,7 @@ import (
 // of it, so that waiters that arrived together (after a restart, a deploy)
 // do not all look at once, every five seconds, in step.
 func (s *server) nextRecheck() time.Duration {
-	return s.cfg.LongPoll.Recheck - rand.N(s.cfg.LongPoll.Recheck/5) // #nosec G404 -- jitter, not a secret
+	return s.opts.LongPoll.Recheck - rand.N(s.opts.LongPoll.Recheck/5) // #nosec G404 -- jitter, not a secret
 }
 
 // longPoll is a request waiting for its callback.
@@ -45,7 +45,7 @@ type longPoll struct {
 // mayWait reports whether r could become a long-poll: a take that asks for
 // a wait. Only those pay for the helper goroutine.
 func (s *server) mayWait(r *http.Request) bool {
-	return s.notifier != nil && s.cfg.LongPoll.MaxWait > 0 && r.Method == http.MethodGet &&
+	return s.notifier != nil && s.opts.LongPoll.MaxWait > 0 && r.Method == http.MethodGet &&
 		strings.HasPrefix(r.URL.Path, "/api/callback/") &&
 		(strings.Contains(r.URL.RawQuery, "wait") || r.Header.Get("Prefer") != "")
 }
@@ -55,7 +55,7 @@ func (s *server) mayWait(r *http.Request) bool {
 func (s *server) serveMayWait(w http.ResponseWriter, r *http.Request, info *requestInfo) {
 	onHelper(func() { s.router.ServeHTTP(w, r) })
 	for info.longPoll != nil {
-		why := info.longPoll.wait(r.Context(), s.draining, s.nextRecheck)
+		why := info.longPoll.wait(r.Context(), s.opts.Draining, s.nextRecheck)
 		onHelper(func() {
 			defer s.recoverTo(w, r)
 			s.resume(w, r, info, why)
@@ -78,7 +78,7 @@ func (s *server) waitForCallback(w http.ResponseWriter, info *requestInfo, wait 
 	now := time.Now()
 	// The server's write timeout is for ordinary requests; this one may
 	// legitimately stay open for the whole wait.
-	_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wait + s.cfg.WriteTimeout))
+	_ = http.NewResponseController(w).SetWriteDeadline(now.Add(wait + s.opts.WriteTimeout))
 	lp := info.longPoll
 	lp.start, lp.end = now, now.Add(wait)
 	lp.timer = time.NewTimer(min(s.nextRecheck(), wait))

@@ -207,7 +207,7 @@ func parseHop(hop string) (netip.Addr, bool) {
 
 func (s *server) trusted(addr netip.Addr) bool {
 	addr = addr.Unmap()
-	for _, p := range s.cfg.TrustedProxies {
+	for _, p := range s.opts.TrustedProxies {
 		if p.Contains(addr) {
 			return true
 		}

@@ -19,28 +19,22 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 type server struct {
-	cfg  Config // as given, zeros filled by withDefaults
-	opts Options
+	opts Options // as given, with the zeros that cannot mean zero filled (withDefaults and NewServer)
 
 	store    callback.Store
 	notifier callback.Notifier // nil when the store cannot wake waiters
 	log      *slog.Logger
 	metrics  *metrics.Metrics
-	storeTTL time.Duration
 	waiters  atomic.Int64
-	draining <-chan struct{}
 	cors     func(http.Handler) http.Handler
 
-	tokenDigests    [][sha256.Size]byte
-	memoryNearLimit func() bool
-	pages           *page.Renderer
-	router          http.Handler
-	fullWarning     onceAMinute
-	tokenFailures   *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
+	tokenDigests  [][sha256.Size]byte
+	router        http.Handler
+	fullWarning   onceAMinute
+	tokenFailures *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
 
 	binding browserBinding
 	tracer  trace.Tracer // nil: tracing off
@@ -59,52 +53,47 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 	case m == nil:
 		panic("httpapi: NewServer needs Metrics")
 	}
-	cfg := opts.Config.withDefaults()
-	cfg.SignInLinks.PublicURL = strings.TrimSuffix(cfg.SignInLinks.PublicURL, "/")
-	s := &server{
-		cfg:             cfg,
-		opts:            opts,
-		store:           store,
-		log:             log,
-		metrics:         m,
-		storeTTL:        opts.StoreTTL,
-		draining:        opts.Draining,
-		memoryNearLimit: opts.MemoryNearLimit,
-		pages:           opts.Pages,
-		binding:         newBrowserBinding(opts.BindingSecrets),
-	}
-	if len(cfg.SignInLinks.AuthorizeHosts) > 0 && (cfg.SignInLinks.PublicURL == "" || len(opts.BindingSecrets) == 0) {
+	opts.Config = opts.Config.withDefaults()
+	opts.SignInLinks.PublicURL = strings.TrimSuffix(opts.SignInLinks.PublicURL, "/")
+	if len(opts.SignInLinks.AuthorizeHosts) > 0 && (opts.SignInLinks.PublicURL == "" || len(opts.BindingSecrets) == 0) {
 		panic("httpapi: sign-in links (AuthorizeHosts) need a PublicURL and BindingSecrets")
 	}
-	if s.storeTTL <= 0 {
-		s.storeTTL = callback.DefaultTTL
+	if opts.StoreTTL <= 0 {
+		opts.StoreTTL = callback.DefaultTTL
 	}
-	if s.memoryNearLimit == nil {
-		s.memoryNearLimit = func() bool { return false }
+	if opts.MemoryNearLimit == nil {
+		opts.MemoryNearLimit = func() bool { return false }
 	}
-	if s.pages == nil {
-		s.pages = builtinPages()
+	if opts.Pages == nil {
+		opts.Pages = builtinPages()
+	}
+	if opts.Draining == nil {
+		opts.Draining = make(chan struct{}) // never closed
+	}
+	s := &server{
+		opts:    opts,
+		store:   store,
+		log:     log,
+		metrics: m,
+		binding: newBrowserBinding(opts.BindingSecrets),
 	}
 	// page.New has rendered every template once already, so these cannot
 	// fail but through a bug.
-	if err := s.pages.Prerender(successPage); err != nil {
+	if err := s.opts.Pages.Prerender(successPage); err != nil {
 		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
 	}
-	for _, t := range cfg.APITokens {
+	for _, t := range opts.APITokens {
 		s.tokenDigests = append(s.tokenDigests, sha256.Sum256([]byte(t)))
 	}
-	if len(s.tokenDigests) > 0 && cfg.RateLimits.API > 0 {
-		s.tokenFailures = httprate.NewRateLimiter(cfg.RateLimits.API, time.Minute)
+	if len(s.tokenDigests) > 0 && opts.RateLimits.API > 0 {
+		s.tokenFailures = httprate.NewRateLimiter(opts.RateLimits.API, time.Minute)
 	}
 	s.notifier, _ = store.(callback.Notifier)
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(tracerName)
 	}
-	if s.draining == nil {
-		s.draining = make(chan struct{}) // never closed
-	}
 	s.cors = cors.Handler(cors.Options{
-		AllowedOrigins: cfg.CORSOrigins,
+		AllowedOrigins: opts.CORSOrigins,
 		AllowedMethods: []string{http.MethodGet, http.MethodPut, http.MethodDelete},
 		AllowedHeaders: []string{"Authorization", "Content-Type", "Prefer"},
 		ExposedHeaders: []string{"Preference-Applied", "X-Request-Id"},

@@ -119,10 +119,10 @@ func clearCookie(w http.ResponseWriter, name string) {
 // browsers and providers keep them, so a hidden "redirect_uri=…;" would
 // otherwise pass the check and reach the provider.
 func (s *server) checkAuthorizationURL(raw, state string) *requestError {
-	if len(s.cfg.SignInLinks.AuthorizeHosts) == 0 {
+	if len(s.opts.SignInLinks.AuthorizeHosts) == 0 {
 		return badRequest("authorization_url is not accepted: sign-in links are off on this server (OAUTH_CALLBACK_AUTHORIZE_HOSTS)")
 	}
-	u, rerr := checkLinkURL("authorization_url", raw, s.cfg.SignInLinks.AuthorizeHosts, "OAUTH_CALLBACK_AUTHORIZE_HOSTS")
+	u, rerr := checkLinkURL("authorization_url", raw, s.opts.SignInLinks.AuthorizeHosts, "OAUTH_CALLBACK_AUTHORIZE_HOSTS")
 	if rerr != nil {
 		return rerr
 	}
@@ -133,8 +133,8 @@ func (s *server) checkAuthorizationURL(raw, state string) *requestError {
 	if got := valuesFold(q, "state"); len(got) != 1 || got[0] != state {
 		return badRequest("authorization_url must carry exactly one state parameter, equal to the state registered")
 	}
-	if got := valuesFold(q, "redirect_uri"); len(got) != 1 || got[0] != s.cfg.SignInLinks.PublicURL+"/callback" {
-		return badRequest("authorization_url must carry exactly one redirect_uri, this service's %s/callback", s.cfg.SignInLinks.PublicURL)
+	if got := valuesFold(q, "redirect_uri"); len(got) != 1 || got[0] != s.opts.SignInLinks.PublicURL+"/callback" {
+		return badRequest("authorization_url must carry exactly one redirect_uri, this service's %s/callback", s.opts.SignInLinks.PublicURL)
 	}
 	return nil
 }
@@ -152,10 +152,10 @@ func valuesFold(q url.Values, name string) []string {
 
 // checkReturnURL: as an authorization URL, against its own allowlist.
 func (s *server) checkReturnURL(raw string) *requestError {
-	if len(s.cfg.SignInLinks.ReturnHosts) == 0 {
+	if len(s.opts.SignInLinks.ReturnHosts) == 0 {
 		return badRequest("return_url is not accepted: no return hosts are allowed on this server (OAUTH_CALLBACK_RETURN_HOSTS)")
 	}
-	_, rerr := checkLinkURL("return_url", raw, s.cfg.SignInLinks.ReturnHosts, "OAUTH_CALLBACK_RETURN_HOSTS")
+	_, rerr := checkLinkURL("return_url", raw, s.opts.SignInLinks.ReturnHosts, "OAUTH_CALLBACK_RETURN_HOSTS")
 	return rerr
 }
 
