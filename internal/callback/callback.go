@@ -13,6 +13,7 @@ import (
 	"errors"
 	"hash"
 	"math"
+	"strings"
 	"sync"
 	"time"
 )
@@ -34,6 +35,31 @@ type Callback struct {
 	// cookie of the state's sign-in link. Checked by the caller, never
 	// stored; a state registered with a link refuses a callback without it.
 	Bound bool `json:"-"`
+}
+
+// The kinds of callback: the ordinary redirect of an authorization-code
+// flow, and Microsoft Entra ID's admin consent, which carries admin_consent,
+// tenant and scope instead of a code.
+const (
+	KindAuthorizationCode = "authorization_code"
+	KindAdminConsent      = "admin_consent"
+)
+
+// Kind is the flow c came back from: KindAdminConsent when the provider
+// sent admin_consent (Entra's admin-consent endpoint, granted or not),
+// KindAuthorizationCode otherwise.
+func (c Callback) Kind() string {
+	if _, ok := c.Params["admin_consent"]; ok {
+		return KindAdminConsent
+	}
+	return KindAuthorizationCode
+}
+
+// GrantsAdminConsent reports whether c is an admin consent that was granted:
+// admin_consent=True (Entra writes True; any case is taken) and no error.
+// Such a callback has no code, and needs none.
+func (c Callback) GrantsAdminConsent() bool {
+	return c.Error == "" && strings.EqualFold(c.Params["admin_consent"], "true")
 }
 
 // Registration is what an MCP server announces before the person signs in.

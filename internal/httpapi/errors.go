@@ -274,6 +274,15 @@ var successPage = page.Content{
 	Message: "You are signed in. You can close this window and return to your application.",
 }
 
+// adminConsentPage is the success page of Entra ID's admin consent: an
+// administrator granted the application its permissions for the whole
+// organisation; nobody was signed in.
+var adminConsentPage = page.Content{
+	Kind:    page.Success,
+	Title:   "Consent recorded",
+	Message: "Your organisation's consent for this application was recorded. You can close this window and return to your application.",
+}
+
 // maxShownDescription bounds the provider's error_description on the page,
 // and only a registered state's is shown at all.
 const maxShownDescription = 300

@@ -22,6 +22,7 @@ type takeBody struct {
 	Error            *string           `json:"error"`
 	ErrorDescription *string           `json:"error_description"`
 	Iss              string            `json:"iss,omitempty"`
+	Kind             string            `json:"kind"` // authorization_code or admin_consent
 	Params           map[string]string `json:"params"`
 	ReceivedAt       time.Time         `json:"received_at"`
 	Metadata         json.RawMessage   `json:"metadata,omitempty"` // from the registration
@@ -93,6 +94,7 @@ func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string,
 		Error:            nullIfEmpty(cb.Error),
 		ErrorDescription: nullIfEmpty(cb.ErrorDescription),
 		Iss:              cb.Iss,
+		Kind:             cb.Kind(),
 		Params:           params,
 		ReceivedAt:       cb.ReceivedAt,
 		Metadata:         cb.Metadata,

@@ -47,7 +47,10 @@ func (s *server) handleCallback() http.HandlerFunc {
 		// the person what the provider said, in fixed words.
 		if code := values.Get("error"); code != "" {
 			p.Title = "Sign-in failed"
-			p.Message, p.Error = providerError(code)
+			if cancelled(code, values.Get("error_subcode")) {
+				p.Title = "Sign-in cancelled"
+			}
+			p.Message, p.Error = providerError(code, values.Get("error_subcode"))
 			p.Message += " Nothing was stored."
 		}
 		s.writePage(w, r, rerr.status, p)
@@ -78,19 +81,23 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 			w.Header()["Cache-Control"] = noStore
 			w.Header()["Referrer-Policy"] = noReferrer
 			http.Redirect(w, r, receipt.ReturnURL, http.StatusSeeOther)
-		case receipt.ReturnURL != "":
+		default:
 			p := successPage
+			if cb.Kind() == callback.KindAdminConsent {
+				p = adminConsentPage
+			}
 			p.ReturnURL = receipt.ReturnURL
 			s.writePage(w, r, http.StatusOK, p)
-		default:
-			s.writePage(w, r, http.StatusOK, successPage)
 		}
 		return
 	}
 	annotate(r, logOutcome(outcomeErrorStored))
 	s.metrics.CallbackReceived(outcomeErrorStored)
 	p := page.Content{Kind: page.Failure, Title: "Sign-in failed"}
-	p.Message, p.Error = providerError(cb.Error)
+	if cancelled(cb.Error, cb.Params["error_subcode"]) {
+		p.Title = "Sign-in cancelled"
+	}
+	p.Message, p.Error = providerError(cb.Error, cb.Params["error_subcode"])
 	// Only a flow the MCP server announced is real enough for the
 	// provider's own words: anyone can send an error to /callback. And
 	// only when announcing takes a token: on an open API anyone can
@@ -182,7 +189,7 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 	if err := callback.ValidateState(c.State, s.opts.StateMinLength); err != nil {
 		return bad("The sign-in response's state is not valid: " + err.Error() + ".")
 	}
-	if c.Code == "" && c.Error == "" {
+	if c.Code == "" && c.Error == "" && !c.GrantsAdminConsent() {
 		return bad("The sign-in response has neither a code nor an error.")
 	}
 	if err := callback.ValidateCode(c.Code); err != nil {

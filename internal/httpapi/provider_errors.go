@@ -29,9 +29,20 @@ var providerErrorText = map[string]string{
 
 const genericProviderError = "The sign-in provider reported an error. Start again from your application; if it happens again, tell its administrator."
 
+// cancelledText is what the page says when the person pressed Cancel at the
+// provider: Microsoft Entra ID sends access_denied with error_subcode=cancel.
+const cancelledText = "You cancelled the sign-in, so nothing was shared with the application. If you want to sign in, start again from your application."
+
+// cancelled reports whether an error callback is the person pressing
+// Cancel (Entra ID's error_subcode=cancel on access_denied).
+func cancelled(code, subcode string) bool { return code == "access_denied" && subcode == "cancel" }
+
 // providerError is what the page shows of an error callback: the fixed
 // text and, for a known code, the code.
-func providerError(code string) (text, shownCode string) {
+func providerError(code, subcode string) (text, shownCode string) {
+	if cancelled(code, subcode) {
+		return cancelledText, code
+	}
 	if t, ok := providerErrorText[code]; ok {
 		return t, code
 	}

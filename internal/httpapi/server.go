@@ -79,7 +79,7 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 	}
 	// page.New has rendered every template once already, so these cannot
 	// fail but through a bug.
-	if err := s.opts.Pages.Prerender(successPage); err != nil {
+	if err := s.opts.Pages.Prerender(successPage, adminConsentPage); err != nil {
 		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
 	}
 	for _, t := range opts.APITokens {

@@ -1,0 +1,84 @@
+package httpapi_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// Microsoft Entra ID's admin consent sends the browser back with
+// admin_consent=True, tenant and scope, and no code: it is stored and
+// taken like any callback, the seed's fields as they are, kind
+// admin_consent. Before, it was refused (400) and the MCP server waited
+// until it timed out.
+func TestAdminConsentIsStoredAndTaken(t *testing.T) {
+	f := newFixture(t)
+	tenant := "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	rec := f.get(t, "/callback?admin_consent=True&tenant="+tenant+"&scope=https%3A%2F%2Fgraph.microsoft.com%2F.default&state=consent-1")
+	wantStatus(t, rec, http.StatusOK)
+	if body := rec.Body.String(); !strings.Contains(body, "Consent recorded") || !strings.Contains(body, "consent for this application was recorded") {
+		t.Errorf("page: %.400s", body)
+	}
+	m := decode(t, f.get(t, "/api/callback/consent-1"))
+	params, _ := m["params"].(map[string]any)
+	if m["status"] != "success" || m["auth_code"] != nil || m["error"] != nil || m["kind"] != "admin_consent" ||
+		params["admin_consent"] != "True" || params["tenant"] != tenant || params["scope"] != "https://graph.microsoft.com/.default" {
+		t.Fatalf("take: %v", m)
+	}
+}
+
+func TestAnOrdinaryCallbackIsKindAuthorizationCode(t *testing.T) {
+	f := newFixture(t)
+	wantStatus(t, f.get(t, "/callback?code=c&state=kind-1"), http.StatusOK)
+	if m := decode(t, f.get(t, "/api/callback/kind-1")); m["kind"] != "authorization_code" {
+		t.Fatalf("take: %v", m)
+	}
+}
+
+// admin_consent that is not True, with neither code nor error, is no
+// answer at all.
+func TestAdminConsentNotGrantedWithoutAnErrorIsRefused(t *testing.T) {
+	f := newFixture(t)
+	for _, q := range []string{"admin_consent=False&tenant=t&state=nc-1", "admin_consent=&state=nc-2", "tenant=t&scope=s&state=nc-3"} {
+		wantStatus(t, f.get(t, "/callback?"+q), http.StatusBadRequest)
+	}
+	if n := f.pending(t); n != 0 {
+		t.Fatalf("%d stored", n)
+	}
+}
+
+// An admin consent that failed is delivered as an error, as any error is,
+// and its kind says where it came from.
+func TestAdminConsentErrorIsDeliveredAsAnError(t *testing.T) {
+	f := newFixture(t)
+	wantStatus(t, f.get(t, "/callback?admin_consent=True&error=access_denied&error_description=AADSTS65004%3A+User+declined&state=ce-1"), http.StatusOK)
+	m := decode(t, f.get(t, "/api/callback/ce-1"))
+	if m["error"] != "access_denied" || m["error_description"] != "AADSTS65004: User declined" || m["kind"] != "admin_consent" || m["auth_code"] != nil {
+		t.Fatalf("take: %v", m)
+	}
+}
+
+// Entra ID's Cancel button: access_denied with error_subcode=cancel. The
+// page says the person cancelled, in fixed words; the subcode is in params.
+func TestCancelAtTheProviderSaysSo(t *testing.T) {
+	f := newFixture(t)
+	rec := f.get(t, "/callback?error=access_denied&error_subcode=cancel&state=cx-1")
+	wantStatus(t, rec, http.StatusOK)
+	if body := rec.Body.String(); !strings.Contains(body, "Sign-in cancelled") || !strings.Contains(body, "You cancelled the sign-in") {
+		t.Errorf("page: %.400s", body)
+	}
+	m := decode(t, f.get(t, "/api/callback/cx-1"))
+	if params, _ := m["params"].(map[string]any); m["error"] != "access_denied" || params["error_subcode"] != "cancel" {
+		t.Fatalf("take: %v", m)
+	}
+	// Entra may send it without a state: nothing to store, the same words.
+	rec = f.get(t, "/callback?error=access_denied&error_subcode=cancel")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if body := rec.Body.String(); !strings.Contains(body, "Sign-in cancelled") || !strings.Contains(body, "You cancelled the sign-in") {
+		t.Errorf("page without state: %.400s", body)
+	}
+	// access_denied alone is not a cancel.
+	if body := f.get(t, "/callback?error=access_denied&state=cx-2").Body.String(); strings.Contains(body, "You cancelled") {
+		t.Errorf("access_denied without the subcode said cancelled")
+	}
+}
