@@ -224,6 +224,23 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 			t.Fatalf("Register of a state with a callback: %v, want ErrAlreadyRegistered", err)
 		}
 	},
+	"admin_consent_is_delivered": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		s.callback(t, state, "admin_consent", "True", "tenant", "72f988bf-86f1-41af-91ab-2d7cd011db47", "scope", "https://graph.microsoft.com/.default")
+		res, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state)
+		if err != nil || res.Kind != client.KindAdminConsent || res.AuthCode != "" || res.Tenant() != "72f988bf-86f1-41af-91ab-2d7cd011db47" || res.Scope() != "https://graph.microsoft.com/.default" {
+			t.Fatalf("Wait: %+v, %v", res, err)
+		}
+	},
+	"cancel_is_an_error_with_its_subcode": func(t *testing.T, s *scenarioService) {
+		state := randomState(t)
+		s.callback(t, state, "error", "access_denied", "error_subcode", "cancel")
+		_, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state)
+		var pe *client.ProviderError
+		if !errors.As(err, &pe) || pe.Code != "access_denied" || pe.Result.Params["error_subcode"] != "cancel" {
+			t.Fatalf("Wait: %v, want the provider error with its subcode", err)
+		}
+	},
 	"conflict_is_reported": func(t *testing.T, s *scenarioService) {
 		state := randomState(t)
 		s.callback(t, state, "code", "first")

@@ -24,13 +24,31 @@ import (
 
 // Result is a callback as the identity provider sent it.
 type Result struct {
-	AuthCode   string
-	State      string
-	Iss        string            // RFC 9207 issuer, when the provider sent one: compare it with the expected issuer
+	AuthCode string // empty for an admin consent
+	State    string
+	Iss      string // RFC 9207 issuer, when the provider sent one: compare it with the expected issuer
+	// Kind is KindAuthorizationCode, or KindAdminConsent for Microsoft Entra
+	// ID's admin consent (no code; see Tenant and Scope).
+	Kind       string
 	Params     map[string]string // every other parameter the provider sent
 	ReceivedAt time.Time
 	Metadata   json.RawMessage // what Register attached, if anything
 }
+
+// The kinds of callback (Result.Kind).
+const (
+	KindAuthorizationCode = "authorization_code"
+	KindAdminConsent      = "admin_consent"
+)
+
+// Tenant is the tenant an Entra ID admin consent names (params["tenant"]).
+// Microsoft warns it must not be trusted for authorisation: anyone can put
+// any tenant in a URL. Take the tenant from a token instead.
+func (r *Result) Tenant() string { return r.Params["tenant"] }
+
+// Scope is the scope an Entra ID admin consent was granted for
+// (params["scope"]).
+func (r *Result) Scope() string { return r.Params["scope"] }
 
 // ErrAlreadyRetrieved means the callback was taken before: by another
 // replica of the MCP server, or by an attacker who knew the state. Start the
@@ -393,6 +411,7 @@ func decode(body io.Reader) (*Result, error) {
 		Error            *string           `json:"error"`
 		ErrorDescription *string           `json:"error_description"`
 		Iss              string            `json:"iss"`
+		Kind             string            `json:"kind"`
 		Params           map[string]string `json:"params"`
 		ReceivedAt       time.Time         `json:"received_at"`
 		Metadata         json.RawMessage   `json:"metadata"`
@@ -400,7 +419,10 @@ func decode(body io.Reader) (*Result, error) {
 	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&b); err != nil {
 		return nil, fmt.Errorf("client: decode callback: %w", err)
 	}
-	res := &Result{State: b.State, Iss: b.Iss, Params: b.Params, ReceivedAt: b.ReceivedAt, Metadata: b.Metadata}
+	if b.Kind == "" { // a server from before kind, or the original service
+		b.Kind = KindAuthorizationCode
+	}
+	res := &Result{State: b.State, Iss: b.Iss, Kind: b.Kind, Params: b.Params, ReceivedAt: b.ReceivedAt, Metadata: b.Metadata}
 	if b.AuthCode != nil {
 		res.AuthCode = *b.AuthCode
 	}

@@ -148,6 +148,22 @@ def test_client_holds_the_url_token_and_transport(svc: Service) -> None:
         tokenless.status(state)
 
 
+def scenario_admin_consent_is_delivered(svc: Service) -> None:
+    state = new_state()
+    svc.callback(state, admin_consent="True", tenant="72f988bf-86f1-41af-91ab-2d7cd011db47", scope="https://graph.microsoft.com/.default")
+    cb = wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+    assert (cb.kind, cb.auth_code, cb.tenant, cb.scope) == ("admin_consent", None, "72f988bf-86f1-41af-91ab-2d7cd011db47", "https://graph.microsoft.com/.default")
+
+
+def scenario_cancel_is_an_error_with_its_subcode(svc: Service) -> None:
+    state = new_state()
+    svc.callback(state, error="access_denied", error_subcode="cancel")
+    with pytest.raises(ProviderError) as e:
+        wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+    assert e.value.code == "access_denied"
+    assert e.value.callback.params["error_subcode"] == "cancel"
+
+
 def scenario_conflict_is_reported(svc: Service) -> None:
     state = new_state()
     svc.callback(state, code="first")

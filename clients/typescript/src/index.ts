@@ -6,9 +6,16 @@
 
 /** A callback as the server hands it out (the API's field names). */
 export interface Callback {
+  /** null for an admin consent. */
   auth_code: string | null;
   state: string;
   iss?: string;
+  /**
+   * "admin_consent" for Microsoft Entra ID's admin consent (no code; its
+   * tenant and scope are in params: never trust tenant for authorisation,
+   * take it from a token), "authorization_code" otherwise.
+   */
+  kind: "authorization_code" | "admin_consent";
   params: Record<string, string>;
   metadata?: unknown;
   received_at?: string;
@@ -224,6 +231,7 @@ async function decide(resp: Response, lost: boolean, pollIntervalMs: number, bac
   if (resp.status === 200) {
     const cb = (await resp.json()) as Callback;
     cb.params ??= {};
+    cb.kind ??= "authorization_code"; // a server from before kind
     if (cb.error) throw new ProviderError(cb.error, cb.error_description, cb);
     return { callback: cb };
   }

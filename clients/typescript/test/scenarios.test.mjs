@@ -255,6 +255,23 @@ for (const store of ["memory", "redis"]) {
       await assert.rejects(new Client(svc.a.url).status(state), Unauthorized);
     });
 
+    test("scenario admin_consent_is_delivered", async () => {
+      const state = newState();
+      await svc.callback(state, { admin_consent: "True", tenant: "72f988bf-86f1-41af-91ab-2d7cd011db47", scope: "https://graph.microsoft.com/.default" });
+      const cb = await waitForCallback(svc.b.url, state, opts);
+      assert.equal(cb.kind, "admin_consent");
+      assert.equal(cb.auth_code, null);
+      assert.equal(cb.params.tenant, "72f988bf-86f1-41af-91ab-2d7cd011db47");
+      assert.equal(cb.params.scope, "https://graph.microsoft.com/.default");
+    });
+
+    test("scenario cancel_is_an_error_with_its_subcode", async () => {
+      const state = newState();
+      await svc.callback(state, { error: "access_denied", error_subcode: "cancel" });
+      await assert.rejects(waitForCallback(svc.b.url, state, opts), (err) =>
+        err instanceof ProviderError && err.code === "access_denied" && err.callback.params.error_subcode === "cancel");
+    });
+
     test("scenario conflict_is_reported", async () => {
       const state = newState();
       await svc.callback(state, { code: "first" });

@@ -91,6 +91,20 @@ class Callback:
     received_at: Optional[str] = None
     error: Optional[str] = None
     error_description: Optional[str] = None
+    #: "authorization_code", or "admin_consent" for Microsoft Entra ID's
+    #: admin consent (no code; see ``tenant`` and ``scope``).
+    kind: str = "authorization_code"
+
+    @property
+    def tenant(self) -> Optional[str]:
+        """The tenant an Entra ID admin consent names. Microsoft warns it must
+        not be trusted for authorisation: take the tenant from a token."""
+        return self.params.get("tenant")
+
+    @property
+    def scope(self) -> Optional[str]:
+        """The scope an Entra ID admin consent was granted for."""
+        return self.params.get("scope")
 
 
 @dataclass(frozen=True)
@@ -149,6 +163,7 @@ def _callback(body: Dict[str, Any]) -> Callback:
         received_at=body.get("received_at"),
         error=body.get("error"),
         error_description=body.get("error_description"),
+        kind=body.get("kind") or "authorization_code",  # a server from before kind
     )
     if cb.error:
         raise ProviderError(cb.error, cb.error_description, cb)
