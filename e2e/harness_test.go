@@ -13,6 +13,7 @@ import (
 	"html/template"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,10 +23,11 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 	"github.com/zitadel/oidc/v3/example/server/storage"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
 // buildService builds the service binary once per test run, for every
@@ -163,6 +165,31 @@ func startProvider(t *testing.T, redirectURI string) *provider {
 		}
 		http.Redirect(w, r, op.AuthCallbackURL(oidcProvider)(r.Context(), id), http.StatusFound)
 	}))
+	// Entra ID's admin-consent endpoint, as Microsoft documents it
+	// (/{tenant}/v2.0/adminconsent): the administrator grants or
+	// cancels, and the browser goes back to the registered redirect URI
+	// with admin_consent=True, tenant and scope, and no code; or with
+	// Entra's cancel.
+	router.Get("/adminconsent", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		if q.Get("client_id") != p.clientID || q.Get("redirect_uri") != redirectURI || q.Get("state") == "" {
+			http.Error(w, "AADSTS50011: the redirect URI or client does not match", http.StatusBadRequest)
+			return
+		}
+		_ = consentPage.Execute(w, q)
+	})
+	router.Post("/adminconsent", func(w http.ResponseWriter, r *http.Request) {
+		back := url.Values{"state": {r.FormValue("state")}}
+		if r.FormValue("action") == "accept" {
+			back.Set("admin_consent", "True")
+			back.Set("tenant", adminConsentTenant)
+			back.Set("scope", r.FormValue("scope"))
+		} else {
+			back.Set("error", "access_denied")
+			back.Set("error_subcode", "cancel")
+		}
+		http.Redirect(w, r, redirectURI+"?"+back.Encode(), http.StatusFound)
+	})
 	router.Mount("/", oidcProvider)
 	srv := &http.Server{Handler: router, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(l) }()
@@ -181,6 +208,20 @@ var loginPage = template.Must(template.New("login").Parse(`<!DOCTYPE html>
 <input type="hidden" name="id" value="{{.}}">
 <button id="allow" name="action" value="allow">Allow</button>
 <button id="deny" name="action" value="deny">Deny</button>
+</form></body></html>`))
+
+// adminConsentTenant is the tenant the test provider's admin consent
+// names, as Entra names the administrator's organisation.
+const adminConsentTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+
+var consentPage = template.Must(template.New("consent").Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Test provider</title></head>
+<body><h1>Grant consent for your organisation</h1>
+<form method="post" action="/adminconsent">
+<input type="hidden" name="state" value="{{.Get "state"}}">
+<input type="hidden" name="scope" value="{{.Get "scope"}}">
+<button id="accept" name="action" value="accept">Accept</button>
+<button id="cancel" name="action" value="cancel">Cancel</button>
 </form></body></html>`))
 
 func (p *provider) String() string { return fmt.Sprintf("provider %s", p.issuer) }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,41 @@ func TestSignIn(t *testing.T) {
 			}
 		})
 	}
+
+	// Entra ID's admin consent: no code comes back, and the MCP server
+	// takes kind admin_consent, with the tenant and the scope.
+	t.Run("admin consent", func(t *testing.T) {
+		b := newBrowser(t, true)
+		state := randomState(t)
+		waiting := e.waitOnB(t, state)
+		consent := e.provider.issuer + "/adminconsent?" + url.Values{"client_id": {e.provider.clientID},
+			"scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {e.a + "/callback"}, "state": {state}}.Encode()
+		b.do(t, chromedp.Navigate(consent))
+		b.do(t, chromedp.Click(chromedp.CSS("#accept")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		e.checkPage(t, b, "Consent recorded")
+		saveScreenshot(t, b, "admin-consent.png")
+		got := <-waiting
+		if got.err != nil || got.res.Kind != client.KindAdminConsent || got.res.AuthCode != "" ||
+			got.res.Tenant() != adminConsentTenant || got.res.Scope() != "https://graph.microsoft.com/.default" {
+			t.Fatalf("Wait on replica B: %+v, %v", got.res, got.err)
+		}
+	})
+
+	t.Run("administrator cancels the consent", func(t *testing.T) {
+		b := newBrowser(t, true)
+		state := randomState(t)
+		waiting := e.waitOnB(t, state)
+		consent := e.provider.issuer + "/adminconsent?" + url.Values{"client_id": {e.provider.clientID},
+			"scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {e.a + "/callback"}, "state": {state}}.Encode()
+		b.do(t, chromedp.Navigate(consent))
+		b.do(t, chromedp.Click(chromedp.CSS("#cancel")), chromedp.WaitVisible(chromedp.CSS("main h1")))
+		e.checkPage(t, b, "Sign-in cancelled")
+		got := <-waiting
+		var pe *client.ProviderError
+		if !errors.As(got.err, &pe) || pe.Code != "access_denied" || pe.Result.Params["error_subcode"] != "cancel" {
+			t.Fatalf("Wait: %v, want access_denied with error_subcode cancel", got.err)
+		}
+	})
 
 	t.Run("person denies consent", func(t *testing.T) {
 		b := newBrowser(t, true)
