@@ -31,6 +31,10 @@ type Callback struct {
 	// Metadata is what the MCP server attached when it registered the
 	// state (opaque JSON), returned with the callback; nil when none.
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	// Issuer is the issuer the state's registration named, returned by
+	// Take: Put refused a callback whose Iss differed (RFC 9207). Not part
+	// of the stored value; empty when the registration named none.
+	Issuer string `json:"-"`
 	// Bound: the browser that delivered the callback carries the binding
 	// cookie of the state's sign-in link. Checked by the caller, never
 	// stored; a state registered with a link refuses a callback without it.
@@ -72,6 +76,10 @@ type Registration struct {
 	// Link, when set, is a sign-in link: the callback is then accepted only
 	// from the browser that opened it (Callback.Bound).
 	Link *Link
+	// Issuer, when set, is the authorization server the sign-in is
+	// expected to come back from (RFC 9207): a callback whose iss is
+	// present and differs is refused (ErrIssuerMismatch).
+	Issuer string
 }
 
 // Link is a sign-in link for MCP URL elicitation: /start/{ID} sends the
@@ -178,6 +186,11 @@ var (
 	// authorization URL must never succeed once the link is gone), this
 	// when it does.
 	ErrLinkExpired = errors.New("sign-in link expired")
+	// ErrIssuerMismatch: the state was registered with an Issuer and the
+	// callback's iss is another (RFC 9207: a mix-up attack, or the wrong
+	// tenant). Nothing is stored or changed: the state waits for the real
+	// callback.
+	ErrIssuerMismatch = errors.New("callback from another issuer than the registration named")
 )
 
 // LinkMarkerTTL is how long a state registered with a sign-in link keeps
@@ -214,7 +227,10 @@ type Store interface {
 	// callback (see Fingerprint) is stored or was taken within the TTL,
 	// ErrConflict when a different one is pending (the state becomes
 	// conflicted: neither is ever handed out) or the state is conflicted,
-	// ErrConflictAfterTake when a different one was taken, ErrNotRegistered
+	// ErrConflictAfterTake when a different one was taken,
+	// ErrIssuerMismatch when the state is registered (and still waiting)
+	// with an Issuer and c.Iss is set and another (nothing changes),
+	// ErrNotRegistered
 	// when the store requires registration and there is none, ErrFull when
 	// the store is at its bound (entries or bytes; unregistered states may
 	// not use the share of the bytes kept for registered ones), and

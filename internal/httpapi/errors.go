@@ -68,6 +68,11 @@ var storeOutcomes = []storeOutcome{
 		pageTitle: "Sign-in could not be saved", pageText: "Your sign-in could not be saved safely. Go back to your application and sign in again."},
 	{err: callback.ErrNotRegistered, status: http.StatusNotFound, reason: "not_registered", message: "State not registered or registration expired", logName: "not_registered",
 		pageTitle: "Sign-in link expired", pageText: "This sign-in link is unknown or has expired. Start again from your application."},
+	// RFC 9207: the callback names another authorization server than the
+	// registration: a mix-up attack, or a sign-in at the wrong tenant.
+	// Nothing stored; the state still waits for the real callback.
+	{err: callback.ErrIssuerMismatch, status: http.StatusBadRequest, reason: "issuer_mismatch", message: "Callback from another issuer than the registration named", logName: "issuer_mismatch", warn: true,
+		pageTitle: "Sign-in response from the wrong provider", pageText: "This sign-in response did not come from the sign-in provider your application expected, so it was not used and nothing was stored. Start again from your application; if this happens again, tell its administrator and quote the request ID below."},
 	// Written under another encryption key, or corrupted: to the client it
 	// is simply gone (never a 5xx); the operator gets the detail.
 	{err: callback.ErrUnreadable, status: http.StatusNotFound, reason: "not_found", message: "Callback not found or expired", logName: "unreadable", logError: true,
@@ -236,6 +241,9 @@ func (s *server) noteOutcome(r *http.Request, err error, isCallback bool) storeO
 	switch {
 	case o.err == callback.ErrUnbound:
 		s.log.Warn("a sign-in link's callback came from a browser that did not open the link: a forwarded link, or login CSRF; nothing stored",
+			slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)))
+	case o.err == callback.ErrIssuerMismatch:
+		s.log.Warn("a callback named another issuer than its state's registration: a mix-up attack, or a sign-in at the wrong tenant; nothing stored, the state still waits",
 			slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)))
 	case o.warn && isCallback:
 		s.log.Warn("conflicting callbacks for one state: someone else may have sent one; nobody gets either code",

@@ -22,7 +22,8 @@ type takeBody struct {
 	Error            *string           `json:"error"`
 	ErrorDescription *string           `json:"error_description"`
 	Iss              string            `json:"iss,omitempty"`
-	Kind             string            `json:"kind"` // authorization_code or admin_consent
+	Kind             string            `json:"kind"`             // authorization_code or admin_consent
+	Issuer           string            `json:"issuer,omitempty"` // the registration's, which a present iss matched
 	Params           map[string]string `json:"params"`
 	ReceivedAt       time.Time         `json:"received_at"`
 	Metadata         json.RawMessage   `json:"metadata,omitempty"` // from the registration
@@ -95,6 +96,7 @@ func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string,
 		ErrorDescription: nullIfEmpty(cb.ErrorDescription),
 		Iss:              cb.Iss,
 		Kind:             cb.Kind(),
+		Issuer:           cb.Issuer,
 		Params:           params,
 		ReceivedAt:       cb.ReceivedAt,
 		Metadata:         cb.Metadata,

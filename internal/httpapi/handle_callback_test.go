@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -81,4 +82,45 @@ func TestCancelAtTheProviderSaysSo(t *testing.T) {
 	if body := f.get(t, "/callback?error=access_denied&state=cx-2").Body.String(); strings.Contains(body, "You cancelled") {
 		t.Errorf("access_denied without the subcode said cancelled")
 	}
+}
+
+// RFC 9207, and the MCP revision of 2026-07-28: a client compares a present
+// iss with the issuer it expects before redeeming the code. A registration
+// that names its issuer has the service do it: a callback whose iss is
+// another is refused with a fixed page, nothing stored, and the state
+// still takes the real callback, whose take reports the checked issuer.
+func TestACallbackFromAnotherIssuerIsRefused(t *testing.T) {
+	f := newFixture(t)
+	const issuer = "https://login.microsoftonline.com/tenant-a/v2.0"
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/iss-1", strings.NewReader(`{"issuer":"`+issuer+`"}`), "Content-Type", "application/json"), http.StatusCreated)
+	rec := f.get(t, "/callback?code=attacker&state=iss-1&iss=https%3A%2F%2Fevil.example")
+	wantStatus(t, rec, http.StatusBadRequest)
+	if body := rec.Body.String(); !strings.Contains(body, "did not come from the sign-in provider your application expected") || strings.Contains(body, "evil.example") {
+		t.Errorf("page: %.400s", body)
+	}
+	if n := f.pending(t); n != 0 {
+		t.Fatalf("%d stored", n)
+	}
+	if !strings.Contains(f.logs.String(), "mix-up attack") {
+		t.Errorf("no WARN line for the operator:\n%s", f.logs)
+	}
+	wantStatus(t, f.get(t, "/callback?code=real&state=iss-1&iss="+url.QueryEscape(issuer)), http.StatusOK)
+	m := decode(t, f.get(t, "/api/callback/iss-1"))
+	if m["auth_code"] != "real" || m["issuer"] != issuer || m["iss"] != issuer {
+		t.Fatalf("take: %v", m)
+	}
+	// Without an issuer in the registration, the take says nothing of one.
+	wantStatus(t, f.get(t, "/callback?code=c&state=iss-2&iss=https%3A%2F%2Fany.example"), http.StatusOK)
+	if m := decode(t, f.get(t, "/api/callback/iss-2")); m["issuer"] != nil {
+		t.Fatalf("take of an unregistered state: %v", m)
+	}
+}
+
+func TestARegistrationsIssuerMustBeAnHTTPSURL(t *testing.T) {
+	f := newFixture(t)
+	for _, bad := range []string{"login.microsoftonline.com", "http://login.example.com/", "https://a.example/?x=1", "https://a.example/#f", "https://u@a.example/", strings.Repeat("https://a.example/", 40)} {
+		rec := f.do(t, http.MethodPut, "/api/callback/bad-iss", strings.NewReader(`{"issuer":"`+bad+`"}`), "Content-Type", "application/json")
+		wantStatus(t, rec, http.StatusBadRequest)
+	}
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/ok-iss", strings.NewReader(`{"issuer":"http://127.0.0.1:9000"}`), "Content-Type", "application/json"), http.StatusCreated)
 }

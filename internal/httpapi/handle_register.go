@@ -8,9 +8,11 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/loopback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
@@ -29,6 +31,9 @@ type registerRequest struct {
 	// ReturnURL is where the person goes back to after the callback.
 	AuthorizationURL string `json:"authorization_url"`
 	ReturnURL        string `json:"return_url"`
+	// Issuer is the authorization server the callback must come from
+	// when it says (RFC 9207 iss): another is refused.
+	Issuer string `json:"issuer"`
 
 	ttl time.Duration // TTL, checked
 }
@@ -63,7 +68,7 @@ func (s *server) handleRegister() http.HandlerFunc {
 			return
 		}
 		ttl := req.ttl
-		if err := s.register(r.Context(), state, callback.Registration{TTL: ttl, Metadata: req.Metadata, Link: link}); err != nil {
+		if err := s.register(r.Context(), state, callback.Registration{TTL: ttl, Metadata: req.Metadata, Link: link, Issuer: req.Issuer}); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}
@@ -106,8 +111,20 @@ func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (re
 	if bytes.Equal(bytes.TrimSpace(req.Metadata), []byte("null")) {
 		req.Metadata = nil
 	}
+	if req.Issuer != "" {
+		// RFC 9207 §2: an https URL without query or fragment, compared as
+		// a string; at most as long as any other parameter may be.
+		u, err := url.Parse(req.Issuer)
+		if err != nil || len(req.Issuer) > maxIssuer || u.Host == "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil ||
+			!(u.Scheme == "https" || u.Scheme == "http" && loopback.Is(u.Hostname())) {
+			return req, badRequest("Invalid issuer: must be the authorization server's https URL, without query or fragment, like https://login.microsoftonline.com/{tenant}/v2.0")
+		}
+	}
 	return req, nil
 }
+
+// maxIssuer bounds a registration's issuer; Entra ID's are about 75 bytes.
+const maxIssuer = 512
 
 // registrationTTL reads the optional TTL: a duration string or seconds,
 // 1 s at least, the service's TTL at most (and by default).

@@ -78,6 +78,7 @@ type record struct {
 	value       string         // pending: the callback, encoded
 	fingerprint string         // pending and taken: callback.Fingerprint
 	metadata    string         // from the registration, returned with the callback
+	issuer      string         // from the registration: a callback's iss must match it
 	link        *callback.Link // the sign-in link, kept while the record lives: callbacks must be bound
 	started     bool           // the link was opened
 	expires     time.Time
@@ -155,7 +156,7 @@ func (s *Store) Register(_ context.Context, state string, reg callback.Registrat
 	if len(s.records) >= s.cfg.MaxEntries {
 		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
-	size := int64(len(state) + len(reg.Metadata) + recordOverhead)
+	size := int64(len(state) + len(reg.Metadata) + len(reg.Issuer) + recordOverhead)
 	var link *callback.Link
 	if reg.Link != nil {
 		if _, used := s.links[reg.Link.ID]; used {
@@ -169,7 +170,7 @@ func (s *Store) Register(_ context.Context, state string, reg callback.Registrat
 		return err
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, metadata: string(reg.Metadata), link: link, expires: now.Add(ttl)}
+	r := &record{kind: registered, metadata: string(reg.Metadata), issuer: reg.Issuer, link: link, expires: now.Add(ttl)}
 	s.records[state] = r
 	if link != nil {
 		s.links[link.ID] = state
@@ -240,6 +241,9 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	if ok && r.kind != registered {
 		return receiptOf(r), s.secondCallbackLocked(c.State, r, fingerprint, now)
 	}
+	if ok && r.issuer != "" && c.Iss != "" && c.Iss != r.issuer {
+		return callback.Receipt{}, callback.ErrIssuerMismatch
+	}
 	switch {
 	case ok:
 		// The registration becomes the callback, keeping its metadata.
@@ -250,7 +254,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	}
 	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
 	if ok {
-		size += int64(len(r.metadata))
+		size += int64(len(r.metadata) + len(r.issuer))
 	}
 	class := classRegistered
 	if !ok {
@@ -294,7 +298,7 @@ func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string
 		return callback.ErrConflictAfterTake
 	}
 	// Pending, and different: neither callback may be handed out.
-	r.kind, r.value, r.fingerprint, r.metadata, r.expires = conflicted, "", "", "", now.Add(s.store.TTL)
+	r.kind, r.value, r.fingerprint, r.metadata, r.issuer, r.expires = conflicted, "", "", "", "", now.Add(s.store.TTL)
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
@@ -352,7 +356,7 @@ func (s *Store) sizeOf(r *record) int64 {
 
 // Take implements callback.Store.
 func (s *Store) Take(_ context.Context, state string) (callback.Callback, error) {
-	value, metadata, err := s.take(state)
+	value, metadata, issuer, err := s.take(state)
 	if err != nil {
 		return callback.Callback{}, err
 	}
@@ -361,14 +365,14 @@ func (s *Store) Take(_ context.Context, state string) (callback.Callback, error)
 	if err := json.Unmarshal([]byte(value), &c); err != nil {
 		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
-	c.State = state
+	c.State, c.Issuer = state, issuer
 	if metadata != "" {
 		c.Metadata = json.RawMessage(metadata)
 	}
 	return c, nil
 }
 
-func (s *Store) take(state string) (value, metadata string, err error) {
+func (s *Store) take(state string) (value, metadata, issuer string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -376,25 +380,25 @@ func (s *Store) take(state string) (value, metadata string, err error) {
 	r, ok := s.records[state]
 	switch {
 	case !ok || r.kind == registered:
-		return "", "", callback.ErrNotFound
+		return "", "", "", callback.ErrNotFound
 	case r.kind == taken:
-		return "", "", callback.ErrAlreadyTaken
+		return "", "", "", callback.ErrAlreadyTaken
 	case r.kind == conflicted:
-		return "", "", callback.ErrConflict
+		return "", "", "", callback.ErrConflict
 	case r.kind == cancelled:
-		return "", "", callback.ErrCancelled
+		return "", "", "", callback.ErrCancelled
 	case r.kind == linkExpired:
-		return "", "", callback.ErrLinkExpired
+		return "", "", "", callback.ErrLinkExpired
 	}
-	value, metadata = r.value, r.metadata
+	value, metadata, issuer = r.value, r.metadata, r.issuer
 	// The record stays as a tombstone, with the callback's fingerprint, so
 	// that a second take answers "already retrieved" and a second callback
 	// cannot replace this one.
-	r.kind, r.value, r.metadata, r.expires = taken, "", "", now.Add(s.store.TTL)
+	r.kind, r.value, r.metadata, r.issuer, r.expires = taken, "", "", "", now.Add(s.store.TTL)
 	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
-	return value, metadata, nil
+	return value, metadata, issuer, nil
 }
 
 // Status implements callback.Store.
@@ -451,7 +455,7 @@ func (s *Store) cancel(state string) error {
 	case r.kind == pending:
 		s.nPending--
 	}
-	r.kind, r.value, r.fingerprint, r.metadata, r.expires = cancelled, "", "", "", now.Add(s.store.TTL)
+	r.kind, r.value, r.fingerprint, r.metadata, r.issuer, r.expires = cancelled, "", "", "", "", now.Add(s.store.TTL)
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	return nil

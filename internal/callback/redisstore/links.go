@@ -12,34 +12,54 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// linkRegistration is what a registration with a sign-in link seals.
+// linkRegistration is what a registration with a sign-in link seals, and
+// (without Link) one that names an issuer.
 type linkRegistration struct {
 	callback.Link
 	Metadata json.RawMessage `json:"metadata,omitempty"`
+	Issuer   string          `json:"issuer,omitempty"`
 }
 
 // linkDomain keeps a link ID's names and keys apart from a state's.
 const linkDomain = "sign-in-link\x00"
 
-// openRegistration reads a registration value stored under aad: the
-// metadata, and the link if it has one.
-func (s *Store) openRegistration(state, value string, aad string) (json.RawMessage, *callback.Link, error) {
-	if !strings.HasPrefix(value, linkNotOpened[:1]) {
+// registration is a registration value as read back.
+type registration struct {
+	metadata json.RawMessage
+	link     *callback.Link // nil without a sign-in link
+	issuer   string         // empty when the registration named none
+}
+
+// openRegistration reads a registration value stored under aad: the sealed
+// metadata alone; registrationEnvelope and a sealed linkRegistration (an
+// issuer, no link); or linkNotOpened/linkOpened and a sealed
+// linkRegistration.
+func (s *Store) openRegistration(state, value string, aad string) (registration, error) {
+	envelope, link := strings.HasPrefix(value, registrationEnvelope), strings.HasPrefix(value, linkNotOpened[:1])
+	if !envelope && !link {
 		metadata, err := s.sealer.Open(state, []byte(value), []byte(aad))
-		return metadata, nil, err
+		return registration{metadata: metadata}, err
 	}
-	if len(value) < len(linkNotOpened) {
-		return nil, nil, fmt.Errorf("registration: %d bytes", len(value))
+	head := len(linkNotOpened)
+	if envelope {
+		head = len(registrationEnvelope)
 	}
-	plain, err := s.sealer.Open(state, []byte(value[len(linkNotOpened):]), []byte(aad))
+	if len(value) < head {
+		return registration{}, fmt.Errorf("registration: %d bytes", len(value))
+	}
+	plain, err := s.sealer.Open(state, []byte(value[head:]), []byte(aad))
 	if err != nil {
-		return nil, nil, err
+		return registration{}, err
 	}
 	var r linkRegistration
 	if err := json.Unmarshal(plain, &r); err != nil {
-		return nil, nil, err
+		return registration{}, err
 	}
-	return r.Metadata, &r.Link, nil
+	out := registration{metadata: r.Metadata, issuer: r.Issuer}
+	if link {
+		out.link = &r.Link
+	}
+	return out, nil
 }
 
 // Start implements callback.Store.
@@ -75,7 +95,8 @@ func (s *Store) Start(ctx context.Context, id string) (string, callback.Link, bo
 	if res.code == startNone {
 		return "", callback.Link{}, false, callback.ErrNotFound
 	}
-	_, link, err := s.openRegistration(state, res.reg, k.names[res.regAt-1].registration)
+	reg, err := s.openRegistration(state, res.reg, k.names[res.regAt-1].registration)
+	link := reg.link
 	if err != nil || link == nil {
 		return "", callback.Link{}, false, fmt.Errorf("%w: registration: %v", callback.ErrUnreadable, err)
 	}

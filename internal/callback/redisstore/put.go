@@ -15,6 +15,9 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt,
 		return callback.Receipt{}, fmt.Errorf("encode callback: %w", err)
 	}
 	k := s.keys(c.State)
+	if err := s.checkIssuer(ctx, c, k); err != nil {
+		return callback.Receipt{}, err
+	}
 	sealed, err := s.sealer.Seal(c.State, plain, []byte(k.names[0].callback))
 	if err != nil {
 		return callback.Receipt{}, fmt.Errorf("seal callback: %w", err)
@@ -59,6 +62,36 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt,
 	return s.putResult(c.State, k, res)
 }
 
+// checkIssuer refuses a callback whose iss differs from the issuer the
+// state's registration named (RFC 9207). The registration is sealed, so
+// the check reads it here, before put.lua, and only for a callback that
+// carries iss. A registration's issuer never changes while it lives; one
+// made between this read and put.lua (after its own callback arrived) is
+// not checked.
+func (s *Store) checkIssuer(ctx context.Context, c callback.Callback, k stateKeys) error {
+	if c.Iss == "" {
+		return nil
+	}
+	values, err := s.client.MGet(ctx, k.registrationKeys()...).Result()
+	if err != nil {
+		return storeError("read registration", err)
+	}
+	for i, v := range values {
+		value, ok := v.(string)
+		if !ok {
+			continue
+		}
+		reg, err := s.openRegistration(c.State, value, k.names[i].registration)
+		if err != nil {
+			return fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
+		}
+		if reg.issuer != "" && reg.issuer != c.Iss {
+			return callback.ErrIssuerMismatch
+		}
+	}
+	return nil
+}
+
 // putResult reads put.lua's reply: for a stored callback, whether the
 // state was registered, and its sign-in link's return URL.
 func (s *Store) putResult(state string, k stateKeys, res putReply) (callback.Receipt, error) {
@@ -67,8 +100,8 @@ func (s *Store) putResult(state string, k stateKeys, res putReply) (callback.Rec
 		receipt := callback.Receipt{Registered: res.registered}
 		if res.reg != "" {
 			// Stored already: an unreadable link only loses the way back.
-			if _, link, err := s.openRegistration(state, res.reg, k.names[res.regAt-1].registration); err == nil && link != nil {
-				receipt.ReturnURL = link.ReturnURL
+			if reg, err := s.openRegistration(state, res.reg, k.names[res.regAt-1].registration); err == nil && reg.link != nil {
+				receipt.ReturnURL = reg.link.ReturnURL
 			}
 		}
 		return receipt, nil

@@ -19,14 +19,20 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 	k := s.keys(state)
 	aad := []byte(k.names[0].registration)
 	var value []byte
-	if reg.Link == nil {
+	switch {
+	case reg.Link == nil && reg.Issuer == "":
 		sealed, err := s.sealer.Seal(state, reg.Metadata, aad)
 		if err != nil {
 			return fmt.Errorf("seal registration: %w", err)
 		}
 		value = sealed
-	} else {
-		plain, err := json.Marshal(linkRegistration{Link: *reg.Link, Metadata: reg.Metadata})
+	default:
+		r := linkRegistration{Metadata: reg.Metadata, Issuer: reg.Issuer}
+		head := registrationEnvelope
+		if reg.Link != nil {
+			r.Link, head = *reg.Link, linkNotOpened
+		}
+		plain, err := json.Marshal(r)
 		if err != nil {
 			return fmt.Errorf("encode registration: %w", err)
 		}
@@ -34,7 +40,7 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 		if err != nil {
 			return fmt.Errorf("seal registration: %w", err)
 		}
-		value = append([]byte(linkNotOpened), sealed...)
+		value = append([]byte(head), sealed...)
 	}
 	secs := max(int64(ttl/time.Second), 1)
 	var linkKey string

@@ -24,6 +24,10 @@ const (
 	// is the sealed metadata alone.
 	linkNotOpened = "Lr"
 	linkOpened    = "Ls"
+	// registrationEnvelope starts a registration without a link whose
+	// sealed part is a linkRegistration (an issuer); the scripts read it
+	// as any registration without a link.
+	registrationEnvelope = "E"
 	// The classes of bytes in the accounts: a callback of an unregistered
 	// state, of a registered one, and a registration (counted under
 	// classRegistration + ":" + its state's name).

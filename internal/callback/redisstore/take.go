@@ -52,13 +52,14 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 	}
 	c.State = state
 	if reply.reg != "" {
-		metadata, _, err := s.openRegistration(state, reply.reg, k.names[reply.regAt-1].registration)
+		reg, err := s.openRegistration(state, reply.reg, k.names[reply.regAt-1].registration)
 		if err != nil {
 			return callback.Callback{}, fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
 		}
-		if len(metadata) > 0 {
-			c.Metadata = metadata
+		if len(reg.metadata) > 0 {
+			c.Metadata = reg.metadata
 		}
+		c.Issuer = reg.issuer
 	}
 	return c, nil
 }

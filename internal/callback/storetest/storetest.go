@@ -492,6 +492,46 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	run("a callback from another issuer than the registration named is refused, and the real one lands", func(t *testing.T) {
+		s := newStore(t)
+		const issuer = "https://login.microsoftonline.com/tenant-a/v2.0"
+		for _, reg := range []callback.Registration{{Issuer: issuer}, {Issuer: issuer, Link: &callback.Link{ID: "iss-link-0123456789abcdef0123456789", AuthorizationURL: "https://login.example.com/a"}}} {
+			state := "iss"
+			bound := reg.Link != nil
+			if bound {
+				state = "iss-link"
+			}
+			if err := s.Register(ctx, state, reg); err != nil {
+				t.Fatalf("Register: %v", err)
+			}
+			mixedUp := callback.Callback{State: state, Code: "attacker", Iss: "https://evil.example", Bound: bound, ReceivedAt: received}
+			if _, err := s.Put(ctx, mixedUp); !errors.Is(err, callback.ErrIssuerMismatch) {
+				t.Fatalf("Put from another issuer: %v, want ErrIssuerMismatch", err)
+			}
+			assertPending(t, s, 0)
+			if st, err := s.Status(ctx, state); err != nil || st.Progress != callback.ProgressRegistered {
+				t.Fatalf("Status after the refused callback: %+v, %v: the state must still wait", st, err)
+			}
+			mustPut(t, s, callback.Callback{State: state, Code: "real", Iss: issuer, Bound: bound, ReceivedAt: received})
+			got, err := s.Take(ctx, state)
+			if err != nil || got.Code != "real" || got.Issuer != issuer {
+				t.Fatalf("Take: %+v, %v; want the real code and the checked issuer", got, err)
+			}
+		}
+		// A present iss is compared; an absent one is not (RFC 9207 leaves
+		// that to the client, who knows whether its server sends iss).
+		if err := s.Register(ctx, "no-iss", callback.Registration{Issuer: issuer}); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+		mustPut(t, s, callback.Callback{State: "no-iss", Code: "c", ReceivedAt: received})
+		// An issuer only checks what it names: an unregistered state takes
+		// any iss, and a registration without an issuer too.
+		mustPut(t, s, callback.Callback{State: "unregistered", Code: "c", Iss: "https://any.example", ReceivedAt: received})
+		if got, err := s.Take(ctx, "unregistered"); err != nil || got.Issuer != "" {
+			t.Fatalf("Take of an unregistered state: %+v, %v", got, err)
+		}
+	})
+
 	run("registration metadata comes back with the callback", func(t *testing.T) {
 		s := newStore(t)
 		meta := json.RawMessage(`{"session":"abc","n":1}`)
