@@ -241,6 +241,26 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 			t.Fatalf("Wait: %v, want the provider error with its subcode", err)
 		}
 	},
+	"issuer_mismatch_is_refused": func(t *testing.T, s *scenarioService) {
+		state, issuer := randomState(t), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+		c := newScenarioClient(t, s.b)
+		if err := c.Register(timeout(t, 10*time.Second), state, 0, nil, client.ExpectIssuer(issuer)); err != nil {
+			t.Fatalf("Register: %v", err)
+		}
+		resp, err := http.Get(s.a + "/callback?" + url.Values{"state": {state}, "code": {"mixed-up"}, "iss": {"https://evil.example"}}.Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("callback from another issuer: %d, want 400", resp.StatusCode)
+		}
+		s.callback(t, state, "code", "real", "iss", issuer)
+		res, err := c.Wait(timeout(t, 10*time.Second), state)
+		if err != nil || res.AuthCode != "real" || res.Iss != issuer || res.Issuer != issuer {
+			t.Fatalf("Wait: %+v, %v", res, err)
+		}
+	},
 	"conflict_is_reported": func(t *testing.T, s *scenarioService) {
 		state := randomState(t)
 		s.callback(t, state, "code", "first")

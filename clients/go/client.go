@@ -29,7 +29,10 @@ type Result struct {
 	Iss      string // RFC 9207 issuer, when the provider sent one: compare it with the expected issuer
 	// Kind is KindAuthorizationCode, or KindAdminConsent for Microsoft Entra
 	// ID's admin consent (no code; see Tenant and Scope).
-	Kind       string
+	Kind string
+	// Issuer is the issuer the registration named (ExpectIssuer): a
+	// present Iss matched it. Empty when the registration named none.
+	Issuer     string
 	Params     map[string]string // every other parameter the provider sent
 	ReceivedAt time.Time
 	Metadata   json.RawMessage // what Register attached, if anything
@@ -188,9 +191,21 @@ var ErrAlreadyRegistered = errors.New("state already registered or used")
 // in: needed when the server requires registration, and a way to attach
 // metadata (any JSON-encodable value, returned as Result.Metadata). A ttl of
 // zero is the server's TTL.
-func (c *Client) Register(ctx context.Context, state string, ttl time.Duration, metadata any) error {
-	_, err := c.register(ctx, state, ttl, metadata, nil)
+func (c *Client) Register(ctx context.Context, state string, ttl time.Duration, metadata any, opts ...RegisterOption) error {
+	_, err := c.register(ctx, state, ttl, metadata, nil, opts)
 	return err
+}
+
+// RegisterOption adds to a registration.
+type RegisterOption func(body map[string]any)
+
+// ExpectIssuer names the authorization server the callback must come from
+// (RFC 9207; the MCP revision of 2026-07-28 asks clients to compare a
+// present iss): the service refuses a callback for the state whose iss is
+// another, stores nothing, and keeps waiting for the real one. Result.Issuer
+// then reports it.
+func ExpectIssuer(issuer string) RegisterOption {
+	return func(body map[string]any) { body["issuer"] = issuer }
 }
 
 // Link asks for a sign-in link (MCP URL elicitation): the service answers
@@ -209,12 +224,15 @@ type Link struct {
 // RegisterLink registers state with a sign-in link and returns the start
 // URL to send in the elicitation. Errors as Register; a link the server
 // refuses (a host not allowed, links off) is an error naming the reason.
-func (c *Client) RegisterLink(ctx context.Context, state string, link Link, ttl time.Duration, metadata any) (startURL string, err error) {
-	return c.register(ctx, state, ttl, metadata, &link)
+func (c *Client) RegisterLink(ctx context.Context, state string, link Link, ttl time.Duration, metadata any, opts ...RegisterOption) (startURL string, err error) {
+	return c.register(ctx, state, ttl, metadata, &link, opts)
 }
 
-func (c *Client) register(ctx context.Context, state string, ttl time.Duration, metadata any, link *Link) (string, error) {
+func (c *Client) register(ctx context.Context, state string, ttl time.Duration, metadata any, link *Link, opts []RegisterOption) (string, error) {
 	body := map[string]any{}
+	for _, o := range opts {
+		o(body)
+	}
 	if ttl > 0 {
 		body["ttl"] = int(ttl / time.Second)
 	}
@@ -412,6 +430,7 @@ func decode(body io.Reader) (*Result, error) {
 		ErrorDescription *string           `json:"error_description"`
 		Iss              string            `json:"iss"`
 		Kind             string            `json:"kind"`
+		Issuer           string            `json:"issuer"`
 		Params           map[string]string `json:"params"`
 		ReceivedAt       time.Time         `json:"received_at"`
 		Metadata         json.RawMessage   `json:"metadata"`
@@ -422,7 +441,7 @@ func decode(body io.Reader) (*Result, error) {
 	if b.Kind == "" { // a server from before kind, or the original service
 		b.Kind = KindAuthorizationCode
 	}
-	res := &Result{State: b.State, Iss: b.Iss, Kind: b.Kind, Params: b.Params, ReceivedAt: b.ReceivedAt, Metadata: b.Metadata}
+	res := &Result{State: b.State, Iss: b.Iss, Kind: b.Kind, Issuer: b.Issuer, Params: b.Params, ReceivedAt: b.ReceivedAt, Metadata: b.Metadata}
 	if b.AuthCode != nil {
 		res.AuthCode = *b.AuthCode
 	}

@@ -164,6 +164,15 @@ def scenario_cancel_is_an_error_with_its_subcode(svc: Service) -> None:
     assert e.value.callback.params["error_subcode"] == "cancel"
 
 
+def scenario_issuer_mismatch_is_refused(svc: Service) -> None:
+    state, issuer = new_state(), "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0"
+    register(svc.a.url, state, issuer=issuer, token=TOKEN)
+    assert svc.callback(state, code="mixed-up", iss="https://evil.example").status_code == 400
+    assert svc.callback(state, code="real", iss=issuer).status_code == 200
+    cb = wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
+    assert (cb.auth_code, cb.iss, cb.issuer) == ("real", issuer, issuer)
+
+
 def scenario_conflict_is_reported(svc: Service) -> None:
     state = new_state()
     svc.callback(state, code="first")

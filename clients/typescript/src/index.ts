@@ -16,6 +16,8 @@ export interface Callback {
    * take it from a token), "authorization_code" otherwise.
    */
   kind: "authorization_code" | "admin_consent";
+  /** The issuer the registration named: a present iss matched it. */
+  issuer?: string;
   params: Record<string, string>;
   metadata?: unknown;
   received_at?: string;
@@ -141,6 +143,11 @@ export interface RegisterOptions {
   /** Makes a sign-in link: the answer carries start_url. */
   authorizationUrl?: string;
   returnUrl?: string;
+  /**
+   * The authorization server the callback must come from (RFC 9207): the
+   * service refuses a callback whose iss is another, and keeps waiting.
+   */
+  issuer?: string;
   token?: string;
   fetch?: typeof fetch;
 }
@@ -158,6 +165,7 @@ export async function register(baseUrl: string, state: string, options: Register
   if (options.metadata !== undefined) body.metadata = options.metadata;
   if (options.authorizationUrl !== undefined) body.authorization_url = options.authorizationUrl;
   if (options.returnUrl !== undefined) body.return_url = options.returnUrl;
+  if (options.issuer !== undefined) body.issuer = options.issuer;
   const resp = await request("PUT", url(baseUrl, "/api/callback/", state), { token: options.token, fetch: options.fetch, body });
   if (resp.status === 201) return (await resp.json()) as Registration;
   if (resp.status === 401) throw new Unauthorized(await message(resp));

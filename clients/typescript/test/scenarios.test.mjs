@@ -272,6 +272,16 @@ for (const store of ["memory", "redis"]) {
         err instanceof ProviderError && err.code === "access_denied" && err.callback.params.error_subcode === "cancel");
     });
 
+    test("scenario issuer_mismatch_is_refused", async () => {
+      const state = newState();
+      const issuer = "https://login.microsoftonline.com/72f988bf-86f1-41af-91ab-2d7cd011db47/v2.0";
+      await register(svc.a.url, state, { issuer, token: TOKEN });
+      assert.equal((await svc.callback(state, { code: "mixed-up", iss: "https://evil.example" })).status, 400);
+      assert.equal((await svc.callback(state, { code: "real", iss: issuer })).status, 200);
+      const cb = await waitForCallback(svc.b.url, state, opts);
+      assert.deepEqual([cb.auth_code, cb.iss, cb.issuer], ["real", issuer, issuer]);
+    });
+
     test("scenario conflict_is_reported", async () => {
       const state = newState();
       await svc.callback(state, { code: "first" });

@@ -94,6 +94,9 @@ class Callback:
     #: "authorization_code", or "admin_consent" for Microsoft Entra ID's
     #: admin consent (no code; see ``tenant`` and ``scope``).
     kind: str = "authorization_code"
+    #: The issuer the registration named (``register(issuer=...)``): a
+    #: present ``iss`` matched it. None when it named none.
+    issuer: Optional[str] = None
 
     @property
     def tenant(self) -> Optional[str]:
@@ -164,6 +167,7 @@ def _callback(body: Dict[str, Any]) -> Callback:
         error=body.get("error"),
         error_description=body.get("error_description"),
         kind=body.get("kind") or "authorization_code",  # a server from before kind
+        issuer=body.get("issuer"),
     )
     if cb.error:
         raise ProviderError(cb.error, cb.error_description, cb)
@@ -204,7 +208,8 @@ def _url(base_url: str, path: str, state: str) -> str:
     return base_url.rstrip("/") + path + quote(state, safe="")
 
 
-def _register_body(ttl: Optional[float], metadata: Any, authorization_url: Optional[str], return_url: Optional[str]) -> Dict[str, Any]:
+def _register_body(ttl: Optional[float], metadata: Any, authorization_url: Optional[str], return_url: Optional[str],
+                   issuer: Optional[str]) -> Dict[str, Any]:
     body: Dict[str, Any] = {}
     if ttl is not None:
         body["ttl"] = int(ttl)
@@ -214,6 +219,8 @@ def _register_body(ttl: Optional[float], metadata: Any, authorization_url: Optio
         body["authorization_url"] = authorization_url
     if return_url is not None:
         body["return_url"] = return_url
+    if issuer is not None:
+        body["issuer"] = issuer
     return body
 
 
@@ -312,14 +319,17 @@ def register(
     metadata: Any = None,
     authorization_url: Optional[str] = None,
     return_url: Optional[str] = None,
+    issuer: Optional[str] = None,
     token: Optional[str] = None,
     client: Optional[httpx.Client] = None,
 ) -> Registration:
     """Register ``state`` before the sign-in. With ``authorization_url`` the
-    answer carries ``start_url``, a sign-in link for MCP URL elicitation."""
+    answer carries ``start_url``, a sign-in link for MCP URL elicitation.
+    With ``issuer`` (RFC 9207) the service refuses a callback whose ``iss``
+    is another, and keeps waiting for the real one."""
     with _transport(client) as http:
         resp = http.put(_url(base_url, "/api/callback/", state), headers=_headers(token),
-                        json=_register_body(ttl, metadata, authorization_url, return_url))
+                        json=_register_body(ttl, metadata, authorization_url, return_url, issuer))
     return _registration(resp)
 
 
@@ -363,9 +373,10 @@ class Client:
                                  long_poll=self._long_poll, client=self._http)
 
     def register(self, state: str, *, ttl: Optional[float] = None, metadata: Any = None,
-                 authorization_url: Optional[str] = None, return_url: Optional[str] = None) -> Registration:
+                 authorization_url: Optional[str] = None, return_url: Optional[str] = None,
+                 issuer: Optional[str] = None) -> Registration:
         return register(self.base_url, state, ttl=ttl, metadata=metadata, authorization_url=authorization_url,
-                        return_url=return_url, token=self.token, client=self._http)
+                        return_url=return_url, issuer=issuer, token=self.token, client=self._http)
 
     def status(self, state: str) -> Status:
         return status(self.base_url, state, token=self.token, client=self._http)
@@ -435,13 +446,14 @@ async def register_async(
     metadata: Any = None,
     authorization_url: Optional[str] = None,
     return_url: Optional[str] = None,
+    issuer: Optional[str] = None,
     token: Optional[str] = None,
     client: Optional[httpx.AsyncClient] = None,
 ) -> Registration:
     """As register, for asyncio."""
     async with _async_transport(client) as http:
         resp = await http.put(_url(base_url, "/api/callback/", state), headers=_headers(token),
-                              json=_register_body(ttl, metadata, authorization_url, return_url))
+                              json=_register_body(ttl, metadata, authorization_url, return_url, issuer))
     return _registration(resp)
 
 
@@ -483,9 +495,10 @@ class AsyncClient:
                                              poll_interval=self._poll_interval, long_poll=self._long_poll, client=self._http)
 
     async def register(self, state: str, *, ttl: Optional[float] = None, metadata: Any = None,
-                       authorization_url: Optional[str] = None, return_url: Optional[str] = None) -> Registration:
+                       authorization_url: Optional[str] = None, return_url: Optional[str] = None,
+                       issuer: Optional[str] = None) -> Registration:
         return await register_async(self.base_url, state, ttl=ttl, metadata=metadata, authorization_url=authorization_url,
-                                    return_url=return_url, token=self.token, client=self._http)
+                                    return_url=return_url, issuer=issuer, token=self.token, client=self._http)
 
     async def status(self, state: str) -> Status:
         return await status_async(self.base_url, state, token=self.token, client=self._http)
