@@ -42,6 +42,10 @@ Usage:
   oauth-callback-server               serve (configuration from the environment)
   oauth-callback-server healthcheck   exit 0 if the local instance's /healthz answers (for
                                       container health checks: the image has no shell or curl)
+  oauth-callback-server check [--json]
+                                      check the configuration, the listen address, the store,
+                                      the redirect URI and sign-in links; a line each, ok, warn
+                                      or fail with what to do; exit 1 when one fails
   oauth-callback-server version       print version, commit and Go version
 
 Environment:
@@ -54,6 +58,18 @@ Environment:
 	command := "serve"
 	if fs.NArg() > 0 {
 		command = fs.Arg(0)
+	}
+	if command == "check" {
+		checkFlags := flag.NewFlagSet("check", flag.ContinueOnError)
+		checkFlags.SetOutput(stderr)
+		asJSON := checkFlags.Bool("json", false, "one JSON array of {check, status, message}, for programs")
+		if err := checkFlags.Parse(fs.Args()[1:]); err != nil {
+			return usageError(err)
+		}
+		if checkFlags.NArg() > 0 {
+			return usageError(fmt.Errorf("unexpected argument %q after check", checkFlags.Arg(0)))
+		}
+		return check(ctx, getenv, *asJSON, stdout)
 	}
 	if fs.NArg() > 1 {
 		return usageError(fmt.Errorf("unexpected argument %q after %s", fs.Arg(1), command))

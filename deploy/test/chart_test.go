@@ -700,11 +700,71 @@ func TestNetworkPolicyCoversTheBundledRedis(t *testing.T) {
 	if redis.Spec.PodSelector.MatchLabels["app.kubernetes.io/name"] != "oauth-callback-server-redis" {
 		t.Errorf("it selects %v, want the Redis pods", redis.Spec.PodSelector.MatchLabels)
 	}
-	if len(redis.Spec.Ingress) != 1 || len(redis.Spec.Ingress[0].From) != 1 ||
+	if len(redis.Spec.Ingress) != 1 || len(redis.Spec.Ingress[0].From) != 2 ||
 		redis.Spec.Ingress[0].From[0].PodSelector == nil ||
 		redis.Spec.Ingress[0].From[0].PodSelector.MatchLabels["app.kubernetes.io/name"] != "oauth-callback-server" ||
 		redis.Spec.Ingress[0].From[0].NamespaceSelector != nil {
-		t.Errorf("who may reach Redis: %+v, want the service's pods only", redis.Spec.Ingress)
+		t.Errorf("who may reach Redis: %+v, want the service's pods and the check", redis.Spec.Ingress)
+	}
+	// The helm test running `check` reaches Redis too: its labels match the
+	// second peer, and nothing wider.
+	check := r.pods["rel-oauth-callback-server-check"]
+	peer := redis.Spec.Ingress[0].From[1]
+	if check == nil || peer.PodSelector == nil || peer.NamespaceSelector != nil || len(peer.PodSelector.MatchLabels) != 2 {
+		t.Fatalf("the check's peer: %+v", peer)
+	}
+	for k, v := range peer.PodSelector.MatchLabels {
+		if check.Labels[k] != v {
+			t.Errorf("the check pod (labels %v) is not the peer %v", check.Labels, peer.PodSelector.MatchLabels)
+		}
+	}
+}
+
+// helm test runs `oauth-callback-server check` with the environment the
+// service runs with, in every scenario: the same ConfigMap and Secret, the
+// same variables, so that it checks the configuration that is deployed.
+func TestHelmTestRunsTheCheckWithTheServicesEnvironment(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join(chartDir(t), "ci", "*-values.yaml"))
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			r := mustRender(t, "-f", f)
+			_, app := r.app(t)
+			pod := r.pods["rel-oauth-callback-server-check"]
+			if pod == nil || pod.Annotations["helm.sh/hook"] != "test" || len(pod.Spec.Containers) != 1 {
+				t.Fatalf("no helm test pod running check: %+v", pod)
+			}
+			c := pod.Spec.Containers[0]
+			if fmt.Sprint(c.Args) != "[check]" || c.Image != app.Image {
+				t.Errorf("the test runs %v in %s, want [check] in %s", c.Args, c.Image, app.Image)
+			}
+			if fmt.Sprint(c.EnvFrom) != fmt.Sprint(app.EnvFrom) {
+				t.Errorf("envFrom %v, the service's %v", c.EnvFrom, app.EnvFrom)
+			}
+			if len(c.Env) != len(app.Env) {
+				t.Fatalf("%d variables, the service has %d", len(c.Env), len(app.Env))
+			}
+			for i, e := range app.Env {
+				got := c.Env[i]
+				if e.ValueFrom != nil && e.ValueFrom.ResourceFieldRef != nil {
+					// The limit is the container's own.
+					if got.ValueFrom == nil || got.ValueFrom.ResourceFieldRef == nil || got.ValueFrom.ResourceFieldRef.ContainerName != c.Name {
+						t.Errorf("%s: %+v, want the check container's own %s", e.Name, got.ValueFrom, e.ValueFrom.ResourceFieldRef.Resource)
+					}
+					continue
+				}
+				if fmt.Sprint(got) != fmt.Sprint(e) {
+					t.Errorf("variable %d: %v, the service's %v", i, got, e)
+				}
+			}
+			svc := r.services["rel-oauth-callback-server"]
+			selects := true
+			for k, v := range svc.Spec.Selector {
+				selects = selects && pod.Labels[k] == v
+			}
+			if selects {
+				t.Errorf("the Service selects the check pod (labels %v)", pod.Labels)
+			}
+		})
 	}
 }
 

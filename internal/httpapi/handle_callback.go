@@ -57,6 +57,21 @@ func (s *server) handleCallback() http.HandlerFunc {
 	}
 }
 
+// ProbeHeader is on the answer to HEAD /callback, and nowhere else: what
+// `oauth-callback-server check` looks for at the public URL, to tell this
+// service from a proxy's page, another app or a default backend.
+const ProbeHeader = "Oauth-Callback-Server"
+
+// handleCallbackProbe answers HEAD /callback with 204 and ProbeHeader:
+// it stores nothing and reads nothing.
+func (s *server) handleCallbackProbe() http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ProbeHeader, "1")
+		w.Header()["Cache-Control"] = noStore
+		w.WriteHeader(http.StatusNoContent)
+	}
+}
+
 func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callback.Callback) {
 	annotateState(r, s.opts.StateHasher.Hash(cb.State))
 	cookie, bound := s.binding.bound(r, cb.State)

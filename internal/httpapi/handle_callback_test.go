@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
 // Microsoft Entra ID's admin consent sends the browser back with
@@ -123,4 +125,21 @@ func TestARegistrationsIssuerMustBeAnHTTPSURL(t *testing.T) {
 		wantStatus(t, rec, http.StatusBadRequest)
 	}
 	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/ok-iss", strings.NewReader(`{"issuer":"http://127.0.0.1:9000"}`), "Content-Type", "application/json"), http.StatusCreated)
+}
+
+// HEAD /callback is how `oauth-callback-server check` knows the public URL
+// reaches this service: a 204 with the probe header, nothing stored.
+func TestHeadCallbackIsTheServicesProbe(t *testing.T) {
+	f := newFixture(t)
+	rec := f.do(t, http.MethodHead, "/callback?code=c&state=probe", nil)
+	wantStatus(t, rec, http.StatusNoContent)
+	if rec.Header().Get(httpapi.ProbeHeader) != "1" {
+		t.Fatalf("headers: %v", rec.Header())
+	}
+	if n := f.pending(t); n != 0 {
+		t.Fatalf("a HEAD stored %d callbacks", n)
+	}
+	if got := f.get(t, "/callback?code=c&state=probe2").Header().Get(httpapi.ProbeHeader); got != "" {
+		t.Errorf("GET carries the probe header too: %q", got)
+	}
 }

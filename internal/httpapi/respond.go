@@ -49,7 +49,7 @@ func (s *server) handleNotFound() http.HandlerFunc {
 }
 
 // allowedMethods are the ones routes.go may use.
-var allowedMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions}
+var allowedMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodOptions}
 
 // handleMethodNotAllowed answers 405 with the Allow header chi would set,
 // and a message.

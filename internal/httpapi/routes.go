@@ -13,6 +13,7 @@ func addRoutes(r chi.Router, s *server) {
 		r.Use(s.rateLimit(s.opts.RateLimits.Callback, byNetwork, true)) // per client IP, IPv6 per /56
 		r.Get("/callback", s.handleCallback())                         // compat: query (response_mode=query)
 		r.Post("/callback", s.handleCallback())                        // form_post (response_mode=form_post)
+		r.Head("/callback", s.handleCallbackProbe())                   // "is this the service?" (oauth-callback-server check)
 		// A sign-in link: binds the browser, then 303 to the provider.
 		r.Get("/start/{id}", s.handleStart())
 	})

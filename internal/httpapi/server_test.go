@@ -563,7 +563,7 @@ func TestAPIInvalidState(t *testing.T) {
 func TestMethodNotAllowed(t *testing.T) {
 	f := newFixture(t)
 	tests := []struct{ method, path, allow string }{
-		{http.MethodPut, "/callback", "GET, POST"},
+		{http.MethodPut, "/callback", "GET, HEAD, POST"}, // HEAD: the probe of oauth-callback-server check
 		{http.MethodPatch, "/api/callback/s", "GET, PUT, DELETE"},
 		{http.MethodPost, "/api/status/s", "GET"},
 		{http.MethodPost, "/start/AAAAAAAAAAAAAAAAAAAAAA", "GET"},

@@ -181,3 +181,102 @@ The public base URL, for the notes.
 {{- print "https://<your public host>" }}
 {{- end }}
 {{- end }}
+
+{{/*
+The service's environment: the ConfigMap, the existing Secret and the
+variables the values make. The Deployment's container and the helm test
+that runs `oauth-callback-server check` share it, so that the check reads
+the configuration the service runs with. Called with (dict "root" .
+"container" <the container's name>).
+*/}}
+{{- define "oauth-callback-server.environment" -}}
+{{- $root := .root }}
+{{- $container := .container }}
+envFrom:
+  - configMapRef:
+      name: {{ include "oauth-callback-server.fullname" $root }}
+  {{- with $root.Values.existingSecret }}
+  - secretRef:
+      name: {{ . }}
+  {{- end }}
+env:
+  # The runtime's soft limit and the refusal of new long-polls
+  # near it follow the pod's real limit, whatever set it.
+  - name: OAUTH_CALLBACK_MEMORY_LIMIT
+    valueFrom:
+      resourceFieldRef:
+        containerName: {{ $container }}
+        resource: limits.memory
+  - name: OAUTH_CALLBACK_MAX_WAITERS
+    value: {{ include "oauth-callback-server.maxWaiters" $root | quote }}
+  - name: OAUTH_CALLBACK_MAX_MEMORY
+    value: {{ include "oauth-callback-server.bytes" $root.Values.store.maxMemory | quote }}
+  - name: OAUTH_CALLBACK_MAX_CALLBACK_BYTES
+    value: {{ include "oauth-callback-server.bytes" $root.Values.store.maxCallbackBytes | quote }}
+  {{- with $root.Values.publicURL }}
+  # Sign-in links start here (with OAUTH_CALLBACK_AUTHORIZE_HOSTS
+  # in config and the encryption key in existingSecret).
+  - name: OAUTH_CALLBACK_PUBLIC_URL
+    value: {{ trimSuffix "/" . | quote }}
+  {{- end }}
+  {{- if $root.Values.metrics.port }}
+  - name: OAUTH_CALLBACK_METRICS_ADDR
+    value: ":{{ $root.Values.metrics.port }}"
+  {{- end }}
+  {{- if $root.Values.redis.enabled }}
+  - name: OAUTH_CALLBACK_REDIS_URL
+    value: "redis://{{ include "oauth-callback-server.redisName" $root }}:6379/0"
+  {{- else if $root.Values.redis.external.url }}
+  - name: OAUTH_CALLBACK_REDIS_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "oauth-callback-server.fullname" $root }}
+        key: redis-url
+  {{- else if $root.Values.redis.external.existingSecret }}
+  - name: OAUTH_CALLBACK_REDIS_URL
+    valueFrom:
+      secretKeyRef:
+        name: {{ $root.Values.redis.external.existingSecret }}
+        key: {{ $root.Values.redis.external.existingSecretKey }}
+  {{- end }}
+  {{- with $root.Values.redis.external }}
+  {{- if .sentinelAddrs }}
+  - name: OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS
+    value: {{ join "," .sentinelAddrs | quote }}
+  - name: OAUTH_CALLBACK_REDIS_SENTINEL_MASTER
+    value: {{ .sentinelMaster | quote }}
+  {{- end }}
+  {{- if .clusterAddrs }}
+  - name: OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS
+    value: {{ join "," .clusterAddrs | quote }}
+  {{- end }}
+  {{- if .username }}
+  - name: OAUTH_CALLBACK_REDIS_USERNAME
+    value: {{ .username | quote }}
+  {{- end }}
+  {{- if .tls.enabled }}
+  - name: OAUTH_CALLBACK_REDIS_TLS
+    value: "true"
+  {{- end }}
+  {{- if .tls.existingSecret }}
+  - name: OAUTH_CALLBACK_REDIS_TLS_CA_FILE
+    value: /etc/oauth-callback-server/redis-tls/ca.crt
+  {{- if .tls.clientCertificate }}
+  - name: OAUTH_CALLBACK_REDIS_TLS_CERT_FILE
+    value: /etc/oauth-callback-server/redis-tls/tls.crt
+  - name: OAUTH_CALLBACK_REDIS_TLS_KEY_FILE
+    value: /etc/oauth-callback-server/redis-tls/tls.key
+  {{- end }}
+  {{- end }}
+  {{- end }}
+  {{- if or $root.Values.redis.enabled $root.Values.redis.password.existingSecret }}
+  - name: OAUTH_CALLBACK_REDIS_PASSWORD
+    valueFrom:
+      secretKeyRef:
+        name: {{ include "oauth-callback-server.redisPasswordSecret" $root }}
+        key: {{ $root.Values.redis.password.existingSecretKey }}
+  {{- end }}
+  {{- with $root.Values.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}

@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+// finding is one line of `oauth-callback-server check`.
+type finding struct {
+	Check   string `json:"check"`
+	Status  string `json:"status"` // ok, warn or fail
+	Message string `json:"message"`
+}
+
+const (
+	statusOK   = "ok"
+	statusWarn = "warn"
+	statusFail = "fail"
+)
+
+// checkTimeout bounds each check that talks to something.
+const checkTimeout = 5 * time.Second
+
+// check is the original service's troubleshooting list as a command: it
+// reads the configuration as serve does and says, a line per check, what
+// is right and what to do about what is not. It returns an error (exit 1)
+// when a check fails; warnings alone pass.
+func check(ctx context.Context, getenv func(string) string, asJSON bool, stdout io.Writer) error {
+	findings := runChecks(ctx, getenv)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(findings); err != nil {
+			return err
+		}
+	} else {
+		for _, f := range findings {
+			fmt.Fprintf(stdout, "%-5s %-13s %s\n", f.Status, f.Check, f.Message)
+		}
+	}
+	for _, f := range findings {
+		if f.Status == statusFail {
+			return errChecksFailed
+		}
+	}
+	return nil
+}
+
+var errChecksFailed = errors.New("check: at least one check failed")
+
+func runChecks(ctx context.Context, getenv func(string) string) []finding {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		var out []finding
+		for _, line := range strings.Split(err.Error(), "\n") {
+			out = append(out, finding{"config", statusFail, line})
+		}
+		return out // nothing else can be checked on a configuration that does not load
+	}
+	out := []finding{{"config", statusOK, "every variable is valid; store: " + cfg.StoreName()}}
+	out = append(out, checkListen(cfg, getenv)...)
+	out = append(out, checkStore(ctx, cfg)...)
+	out = append(out, checkRedirectURI(ctx, cfg))
+	out = append(out, checkSignInLinks(cfg))
+	out = append(out, checkProtections(cfg)...)
+	return out
+}
+
+// checkListen: the address serve would bind is free. A port in use is the
+// original README's "port already in use"; on Linux the holder is named.
+func checkListen(cfg config.Config, getenv func(string) string) []finding {
+	if getenv("LISTEN_FDS") != "" {
+		return []finding{{"listen", statusOK, "a socket is handed over (LISTEN_FDS): OAUTH_CALLBACK_HOST and OAUTH_CALLBACK_PORT are not used"}}
+	}
+	addrs := []struct{ name, addr string }{{"OAUTH_CALLBACK_HOST/PORT", cfg.Listen.Addr()}}
+	if cfg.Listen.MetricsAddr != "" {
+		addrs = append(addrs, struct{ name, addr string }{"OAUTH_CALLBACK_METRICS_ADDR", cfg.Listen.MetricsAddr})
+	}
+	var out []finding
+	for _, a := range addrs {
+		l, err := net.Listen("tcp", a.addr)
+		if err == nil {
+			_ = l.Close()
+			out = append(out, finding{"listen", statusOK, a.addr + " is free"})
+			continue
+		}
+		msg := fmt.Sprintf("%s (%s) cannot be bound: %v", a.addr, a.name, err)
+		if holder := portHolder(a.addr); holder != "" {
+			msg += "; it is held by " + holder
+		}
+		out = append(out, finding{"listen", statusFail, msg + ": stop that process, or set " + a.name + " to another address"})
+	}
+	return out
+}
+
+// checkStore: the memory store needs nothing; Redis must answer, be recent
+// enough, and keep what it is given (maxmemory with noeviction: evicting
+// keys loses sign-ins, and the budget must fit below maxmemory).
+func checkStore(ctx context.Context, cfg config.Config) []finding {
+	if !cfg.UsesRedis() {
+		return []finding{{"store", statusOK, "the memory store: nothing to reach, but one replica only (set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas)"}}
+	}
+	r := cfg.Redis
+	r.Timeout = min(max(r.Timeout, time.Second), checkTimeout)
+	client, err := redisstore.NewClient(r)
+	if err != nil {
+		return []finding{{"store", statusFail, err.Error()}}
+	}
+	defer func() { _ = client.Close() }()
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	if err := redisstore.CheckVersion(ctx, client); err != nil {
+		return []finding{{"store", statusFail, cfg.StoreName() + ": " + err.Error() + ": check the address, the password and that Redis runs"}}
+	}
+	facts, err := redisstore.Inspect(ctx, client)
+	if err != nil {
+		return []finding{{"store", statusFail, cfg.StoreName() + ": " + err.Error()}}
+	}
+	out := []finding{{"store", statusOK, fmt.Sprintf("%s answers: Redis %s, %s with %d replicas, AOF %s", cfg.StoreName(), facts.Version, facts.Role, facts.Replicas, onOff(facts.AOF))}}
+	switch {
+	case facts.MaxBytes == 0:
+		out = append(out, finding{"store", statusWarn, "Redis has no maxmemory: it grows until the machine runs out; set maxmemory above OAUTH_CALLBACK_MAX_MEMORY (" + strconv.FormatInt(cfg.Store.MaxBytes, 10) + " bytes) with room for the rest of what it holds"})
+	case facts.MaxBytes <= cfg.Store.MaxBytes:
+		out = append(out, finding{"store", statusWarn, fmt.Sprintf("OAUTH_CALLBACK_MAX_MEMORY (%d bytes) is not below Redis's maxmemory (%d): Redis fills before the budget does, and new callbacks get 503 from Redis instead; lower it or raise maxmemory", cfg.Store.MaxBytes, facts.MaxBytes)})
+	default:
+		out = append(out, finding{"store", statusOK, fmt.Sprintf("the byte budget (%d bytes) fits below Redis's maxmemory (%d)", cfg.Store.MaxBytes, facts.MaxBytes)})
+	}
+	if facts.Policy != "noeviction" {
+		out = append(out, finding{"store", statusWarn, "Redis's maxmemory-policy is " + strconv.Quote(facts.Policy) + ": when full, Redis evicts keys, and an evicted callback is a sign-in lost; set maxmemory-policy noeviction"})
+	}
+	if cfg.Redis.MinReplicas > facts.Replicas {
+		out = append(out, finding{"store", statusFail, fmt.Sprintf("OAUTH_CALLBACK_REDIS_MIN_REPLICAS is %d, but the primary has %d replicas: every callback would wait and fail; lower it or add replicas", cfg.Redis.MinReplicas, facts.Replicas)})
+	}
+	if facts.ClusterState != "" {
+		status := statusOK
+		if facts.ClusterState != "ok" {
+			status = statusFail
+		}
+		out = append(out, finding{"store", status, fmt.Sprintf("Redis Cluster: state %s, %d nodes known", facts.ClusterState, facts.ClusterNodes)})
+	}
+	return out
+}
+
+// checkRedirectURI: the redirect URI to register, exactly, and whether the
+// public URL reaches this service (HEAD /callback answers with
+// httpapi.ProbeHeader); the original README's "check the redirect URI
+// matches exactly" and "verify the server is accessible from the browser".
+func checkRedirectURI(ctx context.Context, cfg config.Config) finding {
+	public := cfg.HTTP.SignInLinks.PublicURL
+	if public == "" {
+		return finding{"redirect-uri", statusWarn, "OAUTH_CALLBACK_PUBLIC_URL is unset, so the redirect URI to register cannot be told: it is https://<the public host>/callback, exactly (Entra ID: Authentication → Web → Redirect URIs); set the variable to have it checked"}
+	}
+	uri := public + "/callback"
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, uri, nil)
+	if err != nil {
+		return finding{"redirect-uri", statusFail, err.Error()}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return finding{"redirect-uri", statusWarn, "register exactly " + uri + " as the redirect URI; it is not reachable from here (" + err.Error() + "), which is fine if browsers reach it another way"}
+	}
+	_ = resp.Body.Close()
+	if resp.Header.Get(httpapi.ProbeHeader) == "" {
+		return finding{"redirect-uri", statusFail, fmt.Sprintf("register exactly %s as the redirect URI; but it answers %s without being this service: an ingress, proxy or another application is in the way", uri, resp.Status)}
+	}
+	return finding{"redirect-uri", statusOK, "register exactly " + uri + " as the redirect URI: it reaches this service"}
+}
+
+func checkSignInLinks(cfg config.Config) finding {
+	links := cfg.HTTP.SignInLinks
+	if len(links.AuthorizeHosts) == 0 {
+		return finding{"sign-in-links", statusOK, "off (OAUTH_CALLBACK_AUTHORIZE_HOSTS unset): registrations with an authorization_url are refused"}
+	}
+	returns := "no return_url accepted"
+	if len(links.ReturnHosts) > 0 {
+		returns = "return_url to " + strings.Join(links.ReturnHosts, ", ")
+	}
+	return finding{"sign-in-links", statusOK, fmt.Sprintf("on: authorization URLs to %s, %s, binding keyed by OAUTH_CALLBACK_ENCRYPTION_KEY", strings.Join(links.AuthorizeHosts, ", "), returns)}
+}
+
+// checkProtections says which protections are off, as start-up does.
+func checkProtections(cfg config.Config) []finding {
+	var out []finding
+	if len(cfg.HTTP.APITokens) == 0 {
+		out = append(out, finding{"api-token", statusWarn, "the API is open: anyone who reaches /api and knows a state takes its code; set OAUTH_CALLBACK_API_TOKENS"})
+	} else {
+		out = append(out, finding{"api-token", statusOK, fmt.Sprintf("%d API tokens required on /api", len(cfg.HTTP.APITokens))})
+	}
+	if cfg.UsesRedis() && len(cfg.EncryptionKeys) == 0 {
+		out = append(out, finding{"encryption", statusWarn, "Redis without OAUTH_CALLBACK_ENCRYPTION_KEY: key names are an unkeyed hash of the state; set it"})
+	}
+	return out
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+// portHolder names the process that listens on addr's port, from /proc
+// (Linux): "pid 1234 (nginx)". Empty where the OS does not say, or the
+// process is another user's.
+func portHolder(addr string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil {
+		return ""
+	}
+	proc, err := os.OpenRoot("/proc")
+	if err != nil {
+		return ""
+	}
+	defer func() { _ = proc.Close() }()
+	inodes := map[string]bool{}
+	for _, table := range []string{"net/tcp", "net/tcp6"} {
+		data, err := proc.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			fields := strings.Fields(line)
+			// local_address is hex ip:port; state 0A is LISTEN; field 9 the inode.
+			if len(fields) < 10 || fields[3] != "0A" {
+				continue
+			}
+			if _, hexPort, ok := strings.Cut(fields[1], ":"); ok {
+				if n, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(n) == p {
+					inodes["socket:["+fields[9]+"]"] = true
+				}
+			}
+		}
+	}
+	if len(inodes) == 0 {
+		return ""
+	}
+	fds, _ := fs.Glob(proc.FS(), "[0-9]*/fd/*")
+	for _, fd := range fds {
+		if target, err := proc.Readlink(fd); err == nil && inodes[target] {
+			pid, _, _ := strings.Cut(fd, "/")
+			comm, _ := proc.ReadFile(pid + "/comm")
+			return "pid " + pid + " (" + strings.TrimSpace(string(comm)) + ")"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,190 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+)
+
+// runCheck runs `oauth-callback-server check` with env (on a loopback
+// address the kernel picks, unless env says otherwise) and returns its
+// output and error.
+func runCheck(t *testing.T, env map[string]string, args ...string) (string, error) {
+	t.Helper()
+	environ := []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0"}
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	var out bytes.Buffer
+	err := run(context.Background(), append([]string{"oauth-callback-server", "check"}, args...), environ, &out, &bytes.Buffer{})
+	return out.String(), err
+}
+
+// wantLine fails unless out has a line of check with status whose
+// message contains each of words.
+func wantLine(t *testing.T, out, status, check string, words ...string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || f[0] != status || f[1] != check {
+			continue
+		}
+		all := true
+		for _, w := range words {
+			all = all && strings.Contains(line, w)
+		}
+		if all {
+			return
+		}
+	}
+	t.Errorf("no %q line for %s with %q in:\n%s", status, check, words, out)
+}
+
+func TestCheckPassesWithWarningsOnTheDefaults(t *testing.T) {
+	out, err := runCheck(t, nil)
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "ok", "config", "memory")
+	wantLine(t, out, "ok", "listen", "is free")
+	wantLine(t, out, "warn", "redirect-uri", "OAUTH_CALLBACK_PUBLIC_URL is unset")
+	wantLine(t, out, "warn", "api-token", "the API is open")
+	wantLine(t, out, "ok", "sign-in-links", "off")
+}
+
+// Every bad variable at once, as at start-up, and exit 1.
+func TestCheckFailsOnABadConfiguration(t *testing.T) {
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_TTL": "forever", "OAUTH_CALLBACK_API_TOKENS": ","})
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check: %v, want a failure", err)
+	}
+	wantLine(t, out, "fail", "config", "OAUTH_CALLBACK_TTL")
+	wantLine(t, out, "fail", "config", "OAUTH_CALLBACK_API_TOKENS")
+}
+
+// The original README's "port already in use", with who holds it.
+func TestCheckFailsOnAPortInUseAndNamesItsHolder(t *testing.T) {
+	l := testnet.Listen(t) // held by this test process
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_PORT": port})
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "fail", "listen", "cannot be bound", "pid "+strconv.Itoa(os.Getpid()), "OAUTH_CALLBACK_HOST/PORT")
+}
+
+func TestCheckFailsWhenRedisDoesNotAnswer(t *testing.T) {
+	l := testnet.Listen(t)
+	testnet.Refuse(t, l)
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + l.Addr().String(), "OAUTH_CALLBACK_STORE_TIMEOUT": "200ms"})
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "fail", "store", "redis:", "check the address")
+}
+
+// What a Redis must be to keep every sign-in: each way it is not is named.
+func TestCheckReportsWhatRedisLacks(t *testing.T) {
+	t.Parallel()
+	t.Run("no maxmemory", func(t *testing.T) {
+		t.Parallel()
+		srv := redistest.Start(t)
+		out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": srv.URL()})
+		if err != nil {
+			t.Fatalf("check: %v\n%s", err, out)
+		}
+		wantLine(t, out, "ok", "store", "answers: Redis", "master with 0 replicas")
+		wantLine(t, out, "warn", "store", "no maxmemory")
+	})
+	t.Run("an evicting policy", func(t *testing.T) {
+		t.Parallel()
+		srv := redistest.Start(t, "--maxmemory", "256mb", "--maxmemory-policy", "allkeys-lru")
+		out, _ := runCheck(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": srv.URL()})
+		wantLine(t, out, "ok", "store", "fits below Redis's maxmemory")
+		wantLine(t, out, "warn", "store", "allkeys-lru", "noeviction")
+	})
+	t.Run("a budget above maxmemory", func(t *testing.T) {
+		t.Parallel()
+		srv := redistest.Start(t, "--maxmemory", "32mb")
+		out, _ := runCheck(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": srv.URL(), "OAUTH_CALLBACK_MAX_MEMORY": "64MiB"})
+		wantLine(t, out, "warn", "store", "is not below Redis's maxmemory")
+	})
+	t.Run("more replicas asked for than there are", func(t *testing.T) {
+		t.Parallel()
+		srv := redistest.Start(t)
+		out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": srv.URL(), "OAUTH_CALLBACK_REDIS_MIN_REPLICAS": "1"})
+		if !errors.Is(err, errChecksFailed) {
+			t.Fatalf("check: %v\n%s", err, out)
+		}
+		wantLine(t, out, "fail", "store", "OAUTH_CALLBACK_REDIS_MIN_REPLICAS is 1", "0 replicas")
+	})
+}
+
+// The original README's "check the redirect URI matches exactly" and
+// "verify the server is accessible": the URI to register, and whether the
+// public URL reaches this service, another one, or nothing.
+func TestCheckTellsTheRedirectURIAndWhetherItReachesTheService(t *testing.T) {
+	service := startInstance(t, nil)
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": service.URL})
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "ok", "redirect-uri", "register exactly "+service.URL+"/callback", "reaches this service")
+
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	t.Cleanup(other.Close)
+	out, err = runCheck(t, map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": other.URL})
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check against another service: %v\n%s", err, out)
+	}
+	wantLine(t, out, "fail", "redirect-uri", "without being this service")
+
+	gone := testnet.Listen(t)
+	testnet.Refuse(t, gone)
+	out, err = runCheck(t, map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": testnet.URL(gone)})
+	if err != nil {
+		t.Fatalf("check against nothing: %v (unreachable from here is a warning)\n%s", err, out)
+	}
+	wantLine(t, out, "warn", "redirect-uri", "not reachable from here")
+}
+
+func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
+	out, err := runCheck(t, map[string]string{
+		"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "login.microsoftonline.com", "OAUTH_CALLBACK_RETURN_HOSTS": "app.example.com",
+		"OAUTH_CALLBACK_PUBLIC_URL": "http://127.0.0.1:1", "OAUTH_CALLBACK_ENCRYPTION_KEY": strings.Repeat("k", 32),
+		"OAUTH_CALLBACK_API_TOKENS": "tok-0123456789abcdef",
+	})
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "ok", "sign-in-links", "login.microsoftonline.com", "app.example.com")
+	wantLine(t, out, "ok", "api-token", "1 API tokens")
+}
+
+func TestCheckJSONIsOneArrayForPrograms(t *testing.T) {
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_TTL": "forever"}, "--json")
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check: %v", err)
+	}
+	var findings []struct{ Check, Status, Message string }
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if len(findings) != 1 || findings[0].Check != "config" || findings[0].Status != "fail" || !strings.Contains(findings[0].Message, "OAUTH_CALLBACK_TTL") {
+		t.Fatalf("findings: %+v", findings)
+	}
+	if _, err := runCheck(t, nil, "--yaml"); err == nil {
+		t.Error("an unknown flag was accepted")
+	}
+}
