@@ -3,6 +3,9 @@ package e2e
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -259,6 +262,81 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 		res, err := c.Wait(timeout(t, 10*time.Second), state)
 		if err != nil || res.AuthCode != "real" || res.Iss != issuer || res.Issuer != issuer {
 			t.Fatalf("Wait: %+v, %v", res, err)
+		}
+	},
+	"retry_on_another_instance_takes_the_sign_in": func(t *testing.T, s *scenarioService) {
+		// The Go side of clients/python/examples/mrtr_signin.py: round one on
+		// one instance, the retries on another, requestState sealed with the
+		// MCP server's key and carrying the state and the user only.
+		key := []byte("the MCP server's requestState key, 32+")
+		seal := func(claims string) string {
+			mac := hmac.New(sha256.New, key)
+			mac.Write([]byte(claims))
+			return base64.RawURLEncoding.EncodeToString([]byte(claims)) + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+		}
+		open := func(token, user string) (string, bool) {
+			body, sum, _ := strings.Cut(token, ".")
+			claims, err := base64.RawURLEncoding.DecodeString(body)
+			mac := hmac.New(sha256.New, key)
+			mac.Write(claims)
+			got, _ := base64.RawURLEncoding.DecodeString(sum)
+			state, owner, _ := strings.Cut(string(claims), " ")
+			return state, err == nil && hmac.Equal(got, mac.Sum(nil)) && owner == user
+		}
+		first, second := newScenarioClient(t, s.a), newScenarioClient(t, s.b)
+		state := randomState(t)
+		authURL := "https://login.example.com/authorize?" + url.Values{"client_id": {"app"}, "response_type": {"code"},
+			"redirect_uri": {s.a + "/callback"}, "state": {state}}.Encode()
+		startURL, err := first.RegisterLink(timeout(t, 10*time.Second), state, client.Link{AuthorizationURL: authURL}, 5*time.Minute,
+			map[string]string{"verifier": "the-pkce-verifier"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		requestState := seal(state + " alice")
+		resume := func(token, user string, wait time.Duration) (*client.Result, string) {
+			state, ok := open(token, user)
+			if !ok {
+				return nil, "refused"
+			}
+			res, err := second.Wait(timeout(t, wait), state)
+			if errors.Is(err, client.ErrTimeout) {
+				return nil, "input_required"
+			}
+			if err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			return res, "done"
+		}
+		if _, got := resume(requestState, "alice", time.Second); got != "input_required" {
+			t.Fatalf("a retry before the person finished: %s", got)
+		}
+		// The person's browser: the link binds it, the provider sends it back.
+		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		opened, err := noFollow.Get(startURL)
+		if err != nil || opened.StatusCode != http.StatusSeeOther {
+			t.Fatalf("open the link: %v, %v", opened, err)
+		}
+		opened.Body.Close()
+		req, _ := http.NewRequest(http.MethodGet, s.a+"/callback?"+url.Values{"code": {"the-code"}, "state": {state}}.Encode(), nil)
+		req.Header.Set("Cookie", strings.SplitN(opened.Header.Get("Set-Cookie"), ";", 2)[0])
+		back, err := noFollow.Do(req)
+		if err != nil || back.StatusCode != http.StatusOK {
+			t.Fatalf("the callback: %v, %v", back, err)
+		}
+		back.Body.Close()
+		if _, got := resume(requestState, "mallory", time.Second); got != "refused" {
+			t.Fatalf("another user's retry: %s", got)
+		}
+		edited := requestState[:len(requestState)-2] + "AA"
+		if strings.HasSuffix(requestState, "AA") {
+			edited = requestState[:len(requestState)-2] + "BB"
+		}
+		if _, got := resume(edited, "alice", time.Second); got != "refused" {
+			t.Fatalf("an edited requestState: %s", got)
+		}
+		res, got := resume(requestState, "alice", 10*time.Second)
+		if got != "done" || res.AuthCode != "the-code" || string(res.Metadata) != `{"verifier":"the-pkce-verifier"}` {
+			t.Fatalf("the retry on the other instance: %s %+v", got, res)
 		}
 	},
 	"conflict_is_reported": func(t *testing.T, s *scenarioService) {

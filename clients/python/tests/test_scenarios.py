@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import pathlib
 import secrets
 import statistics
+import sys
 import threading
 import time
 import urllib.parse
@@ -171,6 +173,47 @@ def scenario_issuer_mismatch_is_refused(svc: Service) -> None:
     assert svc.callback(state, code="real", iss=issuer).status_code == 200
     cb = wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10)
     assert (cb.auth_code, cb.iss, cb.issuer) == ("real", issuer, issuer)
+
+
+def _browser_completes(svc: Service, start_url: str, code: str) -> None:
+    """The person's browser: opens the sign-in link (the relay sets its
+    binding cookie and sends it to the provider), and the provider sends it
+    back to /callback. The cookie is passed by hand: it is Secure, and the
+    test's service is plain http on loopback, where browsers send it."""
+    with httpx.Client(follow_redirects=False) as browser:
+        opened = browser.get(start_url)
+        assert opened.status_code == 303, opened.text
+        state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(opened.headers["location"]).query))["state"]
+        cookie = opened.headers["set-cookie"].split(";", 1)[0]
+        back = browser.get(svc.a.url + "/callback", params={"code": code, "state": state}, headers={"Cookie": cookie})
+        assert back.status_code == 200, back.text
+
+
+def scenario_retry_on_another_instance_takes_the_sign_in(svc: Service) -> None:
+    sys.path.insert(0, str(pathlib.Path(__file__).parent.parent / "examples"))
+    import mrtr_signin  # the example docs/clients.md shows
+
+    key = secrets.token_bytes(32)
+
+    async def run() -> None:
+        async with AsyncClient(svc.a.url, token=TOKEN) as first, AsyncClient(svc.b.url, token=TOKEN) as second:
+            asked = await mrtr_signin.begin(first, key, "alice", "https://login.example.com/authorize", "app",
+                                            svc.a.url + "/callback", "openid")
+            assert asked["resultType"] == "input_required"
+            start_url = asked["inputRequests"]["sign_in"]["params"]["url"]
+            request_state = asked["requestState"]
+            # The person has not finished: the retry asks for another retry.
+            again = await mrtr_signin.resume(second, key, "alice", request_state, wait=1)
+            assert again == {"resultType": "input_required", "requestState": request_state}
+            _browser_completes(svc, start_url, "the-code")
+            # Another user, or an edited state: refused, and the code stays.
+            assert (await mrtr_signin.resume(second, key, "mallory", request_state))["isError"]
+            edited = request_state[:-2] + ("AA" if not request_state.endswith("AA") else "BB")
+            assert (await mrtr_signin.resume(second, key, "alice", edited))["isError"]
+            done = await mrtr_signin.resume(second, key, "alice", request_state)
+            assert done["code"] == "the-code" and done["verifier"], done
+
+    asyncio.run(run())
 
 
 def scenario_conflict_is_reported(svc: Service) -> None:

@@ -282,6 +282,35 @@ for (const store of ["memory", "redis"]) {
       assert.deepEqual([cb.auth_code, cb.iss, cb.issuer], ["real", issuer, issuer]);
     });
 
+    test("scenario retry_on_another_instance_takes_the_sign_in", async () => {
+      const mrtr = await import("../examples/mrtr-signin.mjs"); // the example docs/clients.md shows
+      const key = randomBytes(32);
+      const first = new Client(svc.a.url, { token: TOKEN });
+      const second = new Client(svc.b.url, { token: TOKEN }); // another instance, on another replica
+      const asked = await mrtr.begin(first, key, "alice", {
+        authorize: "https://login.example.com/authorize", clientId: "app", redirectUri: `${svc.a.url}/callback`, scope: "openid",
+      });
+      assert.equal(asked.resultType, "input_required");
+      const { requestState } = asked;
+      // The person has not finished: the retry asks for another retry.
+      assert.deepEqual(await mrtr.resume(second, key, "alice", requestState, { waitMs: 1000 }), { resultType: "input_required", requestState });
+      // The person's browser: the sign-in link binds it (the Secure cookie
+      // passed by hand on plain-http loopback), the provider sends it back.
+      const opened = await fetch(asked.inputRequests.sign_in.params.url, { redirect: "manual" });
+      assert.equal(opened.status, 303);
+      const state = new URL(opened.headers.get("location")).searchParams.get("state");
+      const cookie = opened.headers.getSetCookie()[0].split(";")[0];
+      const back = await fetch(`${svc.a.url}/callback?${new URLSearchParams({ code: "the-code", state })}`, { headers: { Cookie: cookie } });
+      assert.equal(back.status, 200);
+      // Another user, or an edited state: refused, and the code stays.
+      assert.equal((await mrtr.resume(second, key, "mallory", requestState)).isError, true);
+      const edited = requestState.slice(0, -2) + (requestState.endsWith("AA") ? "BB" : "AA");
+      assert.equal((await mrtr.resume(second, key, "alice", edited)).isError, true);
+      const done = await mrtr.resume(second, key, "alice", requestState);
+      assert.equal(done.code, "the-code");
+      assert.ok(done.verifier);
+    });
+
     test("scenario conflict_is_reported", async () => {
       const state = newState();
       await svc.callback(state, { code: "first" });
