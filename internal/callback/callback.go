@@ -218,7 +218,7 @@ type Store interface {
 	// Put stores c under c.State until the store's TTL runs out, with the
 	// state's registration metadata if it was registered, and reports
 	// whether the state was registered, and its link's return URL. It
-	// returns ErrUnbound when the state has (or had, within LinkMarkerTTL)
+	// returns ErrIssuerMismatch first (see below), then ErrUnbound when the state has (or had, within LinkMarkerTTL)
 	// a sign-in link and c is not Bound (checked first: nothing else
 	// happens; ErrNotRegistered instead once the link expired, when the
 	// store requires registration), ErrLinkExpired when the link expired
@@ -228,8 +228,9 @@ type Store interface {
 	// ErrConflict when a different one is pending (the state becomes
 	// conflicted: neither is ever handed out) or the state is conflicted,
 	// ErrConflictAfterTake when a different one was taken,
-	// ErrIssuerMismatch when the state is registered (and still waiting)
-	// with an Issuer and c.Iss is set and another (nothing changes),
+	// ErrIssuerMismatch when the state was registered with an Issuer, its
+	// callback is not taken yet, and c.Iss is set and another (nothing
+	// changes, and no conflict is made),
 	// ErrNotRegistered
 	// when the store requires registration and there is none, ErrFull when
 	// the store is at its bound (entries or bytes; unregistered states may

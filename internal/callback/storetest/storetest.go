@@ -508,11 +508,21 @@ func Run(t *testing.T, h Harness) {
 			if _, err := s.Put(ctx, mixedUp); !errors.Is(err, callback.ErrIssuerMismatch) {
 				t.Fatalf("Put from another issuer: %v, want ErrIssuerMismatch", err)
 			}
+			// Checked first, whatever else is wrong with it (here: another
+			// browser than the link's), the same on every store.
+			if _, err := s.Put(ctx, callback.Callback{State: state, Code: "attacker", Iss: "https://evil.example", ReceivedAt: received}); !errors.Is(err, callback.ErrIssuerMismatch) {
+				t.Fatalf("Put from another issuer and browser: %v, want ErrIssuerMismatch", err)
+			}
 			assertPending(t, s, 0)
 			if st, err := s.Status(ctx, state); err != nil || st.Progress != callback.ProgressRegistered {
 				t.Fatalf("Status after the refused callback: %+v, %v: the state must still wait", st, err)
 			}
 			mustPut(t, s, callback.Callback{State: state, Code: "real", Iss: issuer, Bound: bound, ReceivedAt: received})
+			// After the real one, still no conflict: it is no second
+			// callback of this sign-in.
+			if _, err := s.Put(ctx, mixedUp); !errors.Is(err, callback.ErrIssuerMismatch) {
+				t.Fatalf("Put from another issuer after the real one: %v, want ErrIssuerMismatch", err)
+			}
 			got, err := s.Take(ctx, state)
 			if err != nil || got.Code != "real" || got.Issuer != issuer {
 				t.Fatalf("Take: %+v, %v; want the real code and the checked issuer", got, err)
