@@ -365,6 +365,10 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	if err := waitHTTP("http://" + bareAddr + "/stats"); err != nil {
 		return err
 	}
+	leastAddr, err := startLeastWork(procs, self, redisAddr)
+	if err != nil {
+		return err
+	}
 	memAddr, err := procs.startService(nil)
 	if err != nil {
 		return err
@@ -375,6 +379,7 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	}
 	targets := []target{
 		{"bare net/http handler (200, empty)", bareAddr},
+		{"least work: net/http + go-redis GETDEL (404)", leastAddr},
 		{"oauth-callback-server, memory store (404)", memAddr},
 		{"oauth-callback-server, Redis store (404)", redisSvc},
 	}
@@ -390,7 +395,19 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 		m := median(results[i])
 		fmt.Printf("| %s | %.0f | %.2f× |\n", tg.name, m.rps, m.rps/bare.rps)
 	}
+	fmt.Printf("\nRedis store / least work: %.2f× (404 polls, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only pollstorm`).\n",
+		median(results[3]).rps/median(results[1]).rps)
 	return nil
+}
+
+// startLeastWork starts the least-work reference on redisAddr and returns
+// where it listens.
+func startLeastWork(procs *procList, self, redisAddr string) (string, error) {
+	addr := freeAddr()
+	if err := procs.start(nil, self, "-least-work-server", addr, "-least-work-redis", redisAddr); err != nil {
+		return "", err
+	}
+	return addr, waitHTTP("http://" + addr + "/")
 }
 
 // metric reads one unlabelled metric from a service's /metrics.

@@ -46,6 +46,8 @@ var (
 	wakeCycles  = flag.Int("wake-cycles", 1000, "long-poll cycles for the wake latency")
 	pending     = flag.Int("pending", 100_000, "pending callbacks for the memory figures")
 	bareServer  = flag.String("bare-server", "", "internal: serve the bare handler on this address")
+	leastServer = flag.String("least-work-server", "", "internal: serve the least-work reference (net/http + go-redis) on this address")
+	leastRedis  = flag.String("least-work-redis", "", "internal: the Redis of -least-work-server")
 	soakFor     = flag.Duration("soak", 0, "instead of the benchmark: a soak run of this length (make soak)")
 	soakRate    = flag.Int("soak-rate", 200, "sign-ins per second during the soak run")
 	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
@@ -59,6 +61,10 @@ func main() {
 		// The baseline: net/http answering 200 with an empty body, and
 		// holding requests for the capacity run.
 		fmt.Fprintln(os.Stderr, serveBare(*bareServer))
+		os.Exit(1)
+	}
+	if *leastServer != "" {
+		fmt.Fprintln(os.Stderr, serveLeastWork(*leastServer, *leastRedis))
 		os.Exit(1)
 	}
 	if err := run(); err != nil {
@@ -119,6 +125,10 @@ func run() error {
 	if err := waitHTTP("http://" + bareAddr + "/"); err != nil {
 		return err
 	}
+	leastAddr, err := startLeastWork(&procs, self, redisAddr)
+	if err != nil {
+		return err
+	}
 	// Every cycle leaves a tombstone for the TTL: at thousands of cycles a
 	// second the default bound (100 000) would fill within the run.
 	memAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": "50000000"})
@@ -134,6 +144,7 @@ func run() error {
 	// speed hits all of them alike; each figure is the median round.
 	targets := []target{
 		{"bare net/http handler", bareAddr},
+		{"least work: net/http + go-redis, SET NX EX and GETDEL", leastAddr},
 		{"oauth-callback-server, memory store", memAddr},
 		{"oauth-callback-server, Redis store", redisSvcAddr},
 	}
@@ -152,6 +163,8 @@ func run() error {
 		}
 		fmt.Printf("| %s | %.0f (rounds: %s) | %.0f | %d | %.0f %% |\n", tg.name, m.rps/2, strings.Join(all, ", "), m.rps, non2xx, 100*m.rps/bare.rps)
 	}
+	fmt.Printf("\nRedis store / least work: %.2f× (cycles, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
+		median(results[3]).rps/median(results[1]).rps)
 
 	// Wake latency across replicas: waiter on B, callback on A.
 	replicaB, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
