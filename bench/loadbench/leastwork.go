@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"time"
 
@@ -31,7 +32,7 @@ func serveLeastWork(addr, redisAddr string) error {
 			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 		default:
 			w.Header().Set("Content-Type", "application/json")
-			_, _ = w.Write([]byte(`{"status":"success","auth_code":"` + code + `"}`))
+			_ = json.NewEncoder(w).Encode(map[string]string{"status": "success", "auth_code": code})
 		}
 	})
 	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
