@@ -169,8 +169,7 @@ func TestSignIn(t *testing.T) {
 		b := newBrowser(t, true)
 		state := randomState(t)
 		waiting := e.waitOnB(t, state)
-		consent := e.provider.issuer + "/adminconsent?" + url.Values{"client_id": {e.provider.clientID},
-			"scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {e.a + "/callback"}, "state": {state}}.Encode()
+		consent := e.adminConsentURL(state)
 		b.do(t, chromedp.Navigate(consent))
 		b.do(t, chromedp.Click(chromedp.CSS("#accept")), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		e.checkPage(t, b, "Consent recorded")
@@ -186,8 +185,7 @@ func TestSignIn(t *testing.T) {
 		b := newBrowser(t, true)
 		state := randomState(t)
 		waiting := e.waitOnB(t, state)
-		consent := e.provider.issuer + "/adminconsent?" + url.Values{"client_id": {e.provider.clientID},
-			"scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {e.a + "/callback"}, "state": {state}}.Encode()
+		consent := e.adminConsentURL(state)
 		b.do(t, chromedp.Navigate(consent))
 		b.do(t, chromedp.Click(chromedp.CSS("#cancel")), chromedp.WaitVisible(chromedp.CSS("main h1")))
 		e.checkPage(t, b, "Sign-in cancelled")
@@ -289,6 +287,13 @@ func TestSignIn(t *testing.T) {
 }
 
 // checkPage asserts what every callback page must be in a real browser.
+// adminConsentURL is Entra ID's admin-consent request for state, at the
+// test provider.
+func (e *env) adminConsentURL(state string) string {
+	return e.provider.issuer + "/adminconsent?" + url.Values{"client_id": {e.provider.clientID},
+		"scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {e.a + "/callback"}, "state": {state}}.Encode()
+}
+
 func (e *env) checkPage(t *testing.T, b *browser, heading string) {
 	t.Helper()
 	if h := run(t, b, chromedp.Text(chromedp.CSS("h1"))); h != heading {

@@ -464,12 +464,7 @@ func TestTestPodIsNotAnEndpointOfTheService(t *testing.T) {
 	for _, args := range [][]string{nil, {"-f", filepath.Join(chartDir(t), "ci", "full-values.yaml")}} {
 		r := mustRender(t, args...)
 		pod := r.pods["rel-oauth-callback-server-test-connection"]
-		svc := r.services["rel-oauth-callback-server"]
-		matches := true
-		for k, v := range svc.Spec.Selector {
-			matches = matches && pod.Labels[k] == v
-		}
-		if matches {
+		if r.serviceSelects(pod) {
 			t.Errorf("the Service selects the test pod (labels %v)", pod.Labels)
 		}
 	}
@@ -756,16 +751,21 @@ func TestHelmTestRunsTheCheckWithTheServicesEnvironment(t *testing.T) {
 					t.Errorf("variable %d: %v, the service's %v", i, got, e)
 				}
 			}
-			svc := r.services["rel-oauth-callback-server"]
-			selects := true
-			for k, v := range svc.Spec.Selector {
-				selects = selects && pod.Labels[k] == v
-			}
-			if selects {
+			if r.serviceSelects(pod) {
 				t.Errorf("the Service selects the check pod (labels %v)", pod.Labels)
 			}
 		})
 	}
+}
+
+// serviceSelects reports whether the release's Service routes to pod.
+func (r *rendered) serviceSelects(pod *corev1.Pod) bool {
+	for k, v := range r.services["rel-oauth-callback-server"].Spec.Selector {
+		if pod.Labels[k] != v {
+			return false
+		}
+	}
+	return true
 }
 
 // netpol is the rendered NetworkPolicy called name, or fails the test.
