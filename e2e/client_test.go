@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-
 	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"

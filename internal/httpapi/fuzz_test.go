@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )

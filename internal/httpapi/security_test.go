@@ -10,7 +10,6 @@ import (
 	"testing/synctest"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
