@@ -221,6 +221,8 @@ func checkRedisTopology(c *Config) *Error {
 	switch {
 	case n > 1:
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_URL", Reason: "set one of REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS, not several", secret: true}
+	case r.PasswordFile != "" && r.Password != "":
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_PASSWORD_FILE", Reason: "set it or OAUTH_CALLBACK_REDIS_PASSWORD, not both", secret: true}
 	case len(r.SentinelAddrs) > 0 && r.SentinelMaster == "":
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", Reason: "required with REDIS_SENTINEL_ADDRS", secret: true}
 	case len(r.ClusterAddrs) > 0 && r.MinReplicas > 0:

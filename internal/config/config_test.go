@@ -374,3 +374,21 @@ func TestUsageShowsTheDefaultsLoadGives(t *testing.T) {
 		}
 	}
 }
+
+func TestRedisPasswordComesFromOnePlace(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(file, []byte("secretpw\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://127.0.0.1:6379", "OAUTH_CALLBACK_REDIS_PASSWORD_FILE": file}))
+	if err != nil || c.Redis.PasswordFile != file {
+		t.Fatalf("password file: %q, %v", c.Redis.PasswordFile, err)
+	}
+	_, err = config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_PASSWORD_FILE": file, "OAUTH_CALLBACK_REDIS_PASSWORD": "secretpw"}))
+	if err == nil || !strings.Contains(err.Error(), "not both") || strings.Contains(err.Error(), "secretpw") {
+		t.Fatalf("both: %v", err)
+	}
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_PASSWORD_FILE": filepath.Join(t.TempDir(), "missing")})); err == nil {
+		t.Fatal("a missing password file was accepted")
+	}
+}

@@ -39,6 +39,8 @@ var variables = []variable{
 		func(c *Config) *string { return &c.Redis.URL }, checkRedisURL)),
 	secretVar(stringVar("OAUTH_CALLBACK_REDIS_PASSWORD", "Redis password; overrides the one in the URL, so it can come from a Secret",
 		func(c *Config) *string { return &c.Redis.Password }, nil)),
+	stringVar("OAUTH_CALLBACK_REDIS_PASSWORD_FILE", "file holding the Redis password (a mounted Secret), read again for every new connection, so a rotated password is used from the next one on; instead of REDIS_PASSWORD",
+		func(c *Config) *string { return &c.Redis.PasswordFile }, readableFile),
 	listVar("OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS", "comma-separated host:port of Redis Sentinels (instead of REDIS_URL); needs REDIS_SENTINEL_MASTER", "address",
 		func(c *Config) *[]string { return &c.Redis.SentinelAddrs }, checkAddr),
 	stringVar("OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", "name of the Sentinel-monitored primary, e.g. mymaster",

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +33,11 @@ type Config struct {
 	// they can live in a Kubernetes Secret apart from the URL.
 	Username string
 	Password string
+	// PasswordFile, when set, holds the password instead (a mounted
+	// Secret, which Kubernetes updates in place when it rotates): it is
+	// read again for every new connection, so a rotated password is used
+	// from the next one on. Trailing white space is not part of it.
+	PasswordFile string
 	// TLS, when set, is used for every connection (a rediss:// URL sets
 	// one too). config.Load builds it from REDIS_TLS and the three files.
 	TLS *tls.Config
@@ -107,6 +113,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 	if cfg.Password != "" {
 		opts.Password = cfg.Password
 	}
+	opts.CredentialsProviderContext = passwordFromFile(cfg.PasswordFile, opts.Username)
 	if cfg.TLS != nil {
 		t := cfg.TLS.Clone()
 		if t.ServerName == "" && opts.TLSConfig != nil {
@@ -144,10 +151,26 @@ func newUnixClient(opts *redis.Options, cfg Config) redis.UniversalClient {
 	if cfg.Password != "" {
 		opts.Password = cfg.Password
 	}
+	opts.CredentialsProviderContext = passwordFromFile(cfg.PasswordFile, opts.Username)
 	opts.MaxRetries = -1
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
 	opts.ContextTimeoutEnabled = true
 	return redis.NewClient(opts)
+}
+
+// passwordFromFile gives go-redis the password in path, read when a
+// connection is made; nil (the static password) without a path.
+func passwordFromFile(path, username string) func(context.Context) (string, string, error) {
+	if path == "" {
+		return nil
+	}
+	return func(context.Context) (string, string, error) {
+		b, err := os.ReadFile(path) // #nosec G304 -- the operator's OAUTH_CALLBACK_REDIS_PASSWORD_FILE
+		if err != nil {
+			return "", "", fmt.Errorf("read OAUTH_CALLBACK_REDIS_PASSWORD_FILE: %w", err)
+		}
+		return username, strings.TrimRight(string(b), " \t\r\n"), nil
+	}
 }
 
 // LoadScripts sends the store's scripts to Redis ahead of the first request,

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -518,5 +520,51 @@ func TestARefusedCallbackLeavesItsRegistrationCounted(t *testing.T) {
 	// And the registration still takes its callback when it fits.
 	if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: "c"}); err != nil {
 		t.Fatalf("the registered state's callback that fits: %v", err)
+	}
+}
+
+// A password read from a file (a mounted Secret that Kubernetes updates in
+// place) is read again for every new connection: when Redis's password
+// rotates, requests fail only until the file has the new one, and recover
+// without a restart.
+func TestPasswordFileRotates(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	ctx := context.Background()
+	admin := newClient(t, srv.URL())
+	setPassword := func(pw string) {
+		t.Helper()
+		if err := admin.Do(ctx, "ACL", "SETUSER", "relay", "on", "resetpass", ">"+pw, "~*", "&*", "+@all").Err(); err != nil {
+			t.Fatal(err)
+		}
+		// Rotation ends the sessions made with the old password, as a
+		// managed Redis does when a key is revoked.
+		if err := admin.Do(ctx, "CLIENT", "KILL", "USER", "relay").Err(); err != nil && !strings.Contains(err.Error(), "No such user") {
+			t.Fatal(err)
+		}
+	}
+	setPassword("first-password")
+	file := filepath.Join(t.TempDir(), "redis-password")
+	if err := os.WriteFile(file, []byte("first-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	client, err := redisstore.NewClient(redisstore.Config{URL: srv.URL(), Username: "relay", PasswordFile: file, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("with the file's password: %v", err)
+	}
+	setPassword("second-password")
+	if err := s.Ping(ctx); !errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("after Redis rotated, before the file did: %v, want ErrUnavailable", err)
+	}
+	if err := os.WriteFile(file, []byte("second-password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("after the file rotated too: %v, want it to recover by itself", err)
 	}
 }
