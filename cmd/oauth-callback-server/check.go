@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
@@ -73,7 +75,7 @@ func runChecks(ctx context.Context, getenv func(string) string) []finding {
 	}
 	out := []finding{{"config", statusOK, "every variable is valid; store: " + cfg.StoreName()}}
 	out = append(out, checkListen(cfg, getenv)...)
-	out = append(out, checkStore(ctx, cfg)...)
+	out = append(out, checkStore(ctx, cfg, getenv)...)
 	out = append(out, checkRedirectURI(ctx, cfg))
 	out = append(out, checkSignInLinks(cfg))
 	out = append(out, checkProtections(cfg)...)
@@ -110,12 +112,15 @@ func checkListen(cfg config.Config, getenv func(string) string) []finding {
 // checkStore: the memory store needs nothing; Redis must answer, be recent
 // enough, and keep what it is given (maxmemory with noeviction: evicting
 // keys loses sign-ins, and the budget must fit below maxmemory).
-func checkStore(ctx context.Context, cfg config.Config) []finding {
+func checkStore(ctx context.Context, cfg config.Config, getenv func(string) string) []finding {
 	if !cfg.UsesRedis() {
 		return []finding{{"store", statusOK, "the memory store: nothing to reach, but one replica only (set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas)"}}
 	}
 	r := cfg.Redis
 	r.Timeout = min(max(r.Timeout, time.Second), checkTimeout)
+	if err := signInToRedis(&r, getenv, slog.New(slog.DiscardHandler)); err != nil {
+		return []finding{{"store", statusFail, err.Error()}}
+	}
 	client, err := redisstore.NewClient(r)
 	if err != nil {
 		return []finding{{"store", statusFail, err.Error()}}
@@ -131,6 +136,13 @@ func checkStore(ctx context.Context, cfg config.Config) []finding {
 		return []finding{{"store", statusFail, cfg.StoreName() + ": " + err.Error()}}
 	}
 	out := []finding{{"store", statusOK, fmt.Sprintf("%s answers: Redis %s, %s with %d replicas, AOF %s", cfg.StoreName(), facts.Version, facts.Role, facts.Replicas, onOff(facts.AOF))}}
+	if p, ok := r.Credentials.(*entra.Provider); ok {
+		user, err := client.Do(ctx, "ACL", "WHOAMI").Text()
+		if err != nil {
+			user = "(ACL WHOAMI failed: " + err.Error() + ")"
+		}
+		out = append(out, finding{"store", statusOK, fmt.Sprintf("signed in to Redis with Microsoft Entra ID as %s: Redis user %s", p.Identity(), user)})
+	}
 	switch {
 	case facts.MaxBytes == 0:
 		out = append(out, finding{"store", statusWarn, "Redis has no maxmemory: it grows until the machine runs out; set maxmemory above OAUTH_CALLBACK_MAX_MEMORY (" + strconv.FormatInt(cfg.Store.MaxBytes, 10) + " bytes) with room for the rest of what it holds"})

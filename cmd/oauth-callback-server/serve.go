@@ -45,7 +45,7 @@ type service struct {
 func open(ctx context.Context, cfg config.Config, getenv func(string) string, stdout io.Writer, ln net.Listener) (_ *service, err error) {
 	s := &service{cfg: cfg, log: newLogger(cfg, stdout), draining: make(chan struct{}), ln: ln}
 	warnAboutOpenSettings(cfg, s.log)
-	if s.store, err = openStore(ctx, cfg, s.log); err != nil {
+	if s.store, err = openStore(ctx, cfg, getenv, s.log); err != nil {
 		if ln != nil {
 			_ = ln.Close()
 		}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -223,6 +224,10 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_URL", Reason: "set one of REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS, not several", secret: true}
 	case r.PasswordFile != "" && r.Password != "":
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_PASSWORD_FILE", Reason: "set it or OAUTH_CALLBACK_REDIS_PASSWORD, not both", secret: true}
+	case r.Auth == redisstore.AuthEntra && (r.Password != "" || r.PasswordFile != "" || urlHasPassword(r.URL)):
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTH", Value: r.Auth, Reason: "Entra ID tokens are the password: remove REDIS_PASSWORD, REDIS_PASSWORD_FILE and the URL's password", secret: true}
+	case r.Auth == redisstore.AuthEntra && n == 0:
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTH", Value: r.Auth, Reason: "signs in to Redis, but no Redis is set (REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS)"}
 	case len(r.SentinelAddrs) > 0 && r.SentinelMaster == "":
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", Reason: "required with REDIS_SENTINEL_ADDRS", secret: true}
 	case len(r.ClusterAddrs) > 0 && r.MinReplicas > 0:
@@ -231,6 +236,16 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Reason: "give the certificate and its key (REDIS_TLS_KEY_FILE) together", secret: true}
 	}
 	return nil
+}
+
+// urlHasPassword reports whether a Redis URL carries a password.
+func urlHasPassword(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return false
+	}
+	_, set := u.User.Password()
+	return set
 }
 
 // StoreName is the store a configuration selects, decided here once:

@@ -392,3 +392,32 @@ func TestRedisPasswordComesFromOnePlace(t *testing.T) {
 		t.Fatal("a missing password file was accepted")
 	}
 }
+
+// TestRedisAuthEntra: entra needs a Redis and no password anywhere (the
+// tokens are the password); anything but password or entra is refused.
+func TestRedisAuthEntra(t *testing.T) {
+	c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "rediss://cache.example.net:10000", "OAUTH_CALLBACK_REDIS_AUTH": "entra"}))
+	if err != nil || c.Redis.Auth != "entra" {
+		t.Fatalf("entra: %q, %v", c.Redis.Auth, err)
+	}
+	if c, _ := config.Load(env(nil)); c.Redis.Auth != "password" {
+		t.Errorf("default: %q, want password", c.Redis.Auth)
+	}
+	for name, vars := range map[string]map[string]string{
+		"a password":         {"OAUTH_CALLBACK_REDIS_URL": "redis://h:6379", "OAUTH_CALLBACK_REDIS_PASSWORD": "pw-secret"},
+		"the URL's password": {"OAUTH_CALLBACK_REDIS_URL": "redis://u:pw-secret@h:6379"},
+		"no Redis":           {},
+		"an unknown value":   {"OAUTH_CALLBACK_REDIS_URL": "redis://h:6379", "OAUTH_CALLBACK_REDIS_AUTH": "kerberos"},
+	} {
+		if _, ok := vars["OAUTH_CALLBACK_REDIS_AUTH"]; !ok {
+			vars["OAUTH_CALLBACK_REDIS_AUTH"] = "entra"
+		}
+		_, err := config.Load(env(vars))
+		if err == nil || !strings.Contains(err.Error(), "OAUTH_CALLBACK_REDIS_AUTH") {
+			t.Errorf("entra with %s: %v, want an error naming OAUTH_CALLBACK_REDIS_AUTH", name, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw-secret") {
+			t.Errorf("entra with %s: the error shows the password: %v", name, err)
+		}
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/auth"
 )
 
 // Config is the Redis store's own configuration (the OAUTH_CALLBACK_REDIS_*
@@ -38,6 +39,14 @@ type Config struct {
 	// read again for every new connection, so a rotated password is used
 	// from the next one on. Trailing white space is not part of it.
 	PasswordFile string
+	// Auth is how the store signs in to Redis: AuthPassword (Username and
+	// Password, PasswordFile, the URL's, or none) or AuthEntra (Microsoft
+	// Entra ID tokens, from Credentials).
+	Auth string
+	// Credentials, with AuthEntra, hands out the user and token of every
+	// connection and renews them on live ones (the process sets it, from
+	// package entra); not a variable.
+	Credentials auth.StreamingCredentialsProvider
 	// TLS, when set, is used for every connection (a rediss:// URL sets
 	// one too). config.Load builds it from REDIS_TLS and the three files.
 	TLS *tls.Config
@@ -56,10 +65,16 @@ type Config struct {
 	MinReplicasTimeout time.Duration
 }
 
+// The values of Config.Auth.
+const (
+	AuthPassword = "password"
+	AuthEntra    = "entra"
+)
+
 // DefaultConfig is the Redis store's configuration when nobody sets one:
 // no address, which config.Load reads as "use the memory store".
 func DefaultConfig() Config {
-	return Config{Timeout: time.Second, KeyPrefix: "oauth-callback:", MinReplicasTimeout: 500 * time.Millisecond}
+	return Config{Auth: AuthPassword, Timeout: time.Second, KeyPrefix: "oauth-callback:", MinReplicasTimeout: 500 * time.Millisecond}
 }
 
 // Topology is the kind of Redis the configuration selects: "redis",
@@ -86,6 +101,9 @@ func (c Config) Cluster() bool { return len(c.ClusterAddrs) > 0 }
 // deleted the callback, and a retry would answer "not found" for a code
 // that nobody received.
 func NewClient(cfg Config) (redis.UniversalClient, error) {
+	if cfg.Auth == AuthEntra && cfg.Credentials == nil {
+		return nil, errors.New("redis: Entra ID sign-in without a credentials provider")
+	}
 	opts := &redis.UniversalOptions{}
 	switch {
 	case cfg.Cluster():
@@ -114,6 +132,9 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		opts.Password = cfg.Password
 	}
 	opts.CredentialsProviderContext = passwordFromFile(cfg.PasswordFile, opts.Username)
+	if cfg.Auth == AuthEntra {
+		opts.StreamingCredentialsProvider = cfg.Credentials
+	}
 	if cfg.TLS != nil {
 		t := cfg.TLS.Clone()
 		if t.ServerName == "" && opts.TLSConfig != nil {
@@ -152,6 +173,9 @@ func newUnixClient(opts *redis.Options, cfg Config) redis.UniversalClient {
 		opts.Password = cfg.Password
 	}
 	opts.CredentialsProviderContext = passwordFromFile(cfg.PasswordFile, opts.Username)
+	if cfg.Auth == AuthEntra {
+		opts.StreamingCredentialsProvider = cfg.Credentials
+	}
 	opts.MaxRetries = -1
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
 	opts.ContextTimeoutEnabled = true

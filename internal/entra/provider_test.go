@@ -1,0 +1,337 @@
+package entra_test
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/auth"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+)
+
+// objectID is the identity the fake Entra ID issues tokens for: the Redis
+// user, as on Azure.
+const objectID = "5f0c6ad1-3b8e-4c1f-9a51-0d2f6c7e8a90"
+
+// fakeEntra plays Entra ID and Azure's Redis together: every token it
+// hands out becomes a password of the object id's ACL user on a real
+// redis-server, and a token past its expiry stops being one, so Redis
+// accepts exactly the tokens that are still valid.
+type fakeEntra struct {
+	admin    *redis.Client
+	lifetime time.Duration
+
+	mu      sync.Mutex
+	fail    error
+	issued  int
+	refused int
+	expiry  time.Time
+	pending []issuedToken // handed out, password not yet removed
+}
+
+type issuedToken struct {
+	token   string
+	expires time.Time
+}
+
+func (f *fakeEntra) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	if len(opts.Scopes) != 1 || opts.Scopes[0] != entra.Scope {
+		return azcore.AccessToken{}, fmt.Errorf("asked for scopes %v", opts.Scopes)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.fail != nil {
+		f.refused++
+		return azcore.AccessToken{}, f.fail
+	}
+	f.issued++
+	now := time.Now()
+	tok := jwt(objectID, f.issued)
+	args := []any{"ACL", "SETUSER", objectID, "on", ">" + tok, "~*", "&*", "+@all"}
+	keep := f.pending[:0]
+	for _, old := range f.pending {
+		if now.After(old.expires) {
+			args = append(args, "<"+old.token)
+		} else {
+			keep = append(keep, old)
+		}
+	}
+	if err := f.admin.Do(ctx, args...).Err(); err != nil {
+		return azcore.AccessToken{}, err
+	}
+	f.expiry = now.Add(f.lifetime)
+	f.pending = append(keep, issuedToken{tok, f.expiry})
+	return azcore.AccessToken{Token: tok, ExpiresOn: f.expiry}, nil
+}
+
+func (f *fakeEntra) setFailure(err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail = err
+}
+
+// withdrawAll is what Azure does at a token's expiry: the token is no
+// longer a password, and the connections signed in with it are closed.
+func (f *fakeEntra) withdrawAll(t *testing.T, srv *redistest.Server) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	srv.Cmd(t, "ACL", "SETUSER", objectID, "resetpass")
+	srv.Cmd(t, "CLIENT", "KILL", "USER", objectID)
+	f.pending = nil
+}
+
+func (f *fakeEntra) refusals() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.refused
+}
+
+func (f *fakeEntra) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.issued
+}
+
+func (f *fakeEntra) lastExpiry() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.expiry
+}
+
+// jwt is an unsigned token shaped like Entra ID's: what the provider reads
+// of it is the oid claim; Redis reads it as an opaque password.
+func jwt(oid string, n int) string {
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none"}`)) + "." + enc([]byte(`{"oid":"`+oid+`","n":`+strconv.Itoa(n)+`}`)) + ".sig"
+}
+
+func start(t *testing.T, lifetime time.Duration) (*fakeEntra, *redistest.Server) {
+	t.Helper()
+	srv := redistest.Start(t)
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
+	t.Cleanup(func() { _ = admin.Close() })
+	return &fakeEntra{admin: admin, lifetime: lifetime}, srv
+}
+
+func openStore(t *testing.T, srv *redistest.Server, p *entra.Provider) *redisstore.Store {
+	t.Helper()
+	client, err := redisstore.NewClient(redisstore.Config{URL: srv.URL(), Auth: redisstore.AuthEntra, Credentials: p, Timeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{})
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// authCalls is how many AUTH commands Redis has run.
+func authCalls(t *testing.T, srv *redistest.Server) int {
+	t.Helper()
+	for _, line := range strings.Split(srv.Cmd(t, "INFO", "commandstats"), "\n") {
+		if rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_auth:calls="); ok {
+			n, _ := strconv.Atoi(strings.SplitN(rest, ",", 2)[0])
+			return n
+		}
+	}
+	return 0
+}
+
+// connections are the ids of the connections signed in as the object id.
+func connections(t *testing.T, srv *redistest.Server) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	for _, line := range strings.Split(srv.Cmd(t, "CLIENT", "LIST"), "\n") {
+		if !strings.Contains(line, " user="+objectID+" ") {
+			continue
+		}
+		for _, field := range strings.Fields(line) {
+			if id, ok := strings.CutPrefix(field, "id="); ok {
+				out[id] = true
+			}
+		}
+	}
+	return out
+}
+
+// TestTokensRotateOnLiveConnections: under load, with tokens that live a
+// second and a half and stop being accepted when they expire, every
+// sign-in cycle succeeds, and the connections that were open before the
+// rotations are still open, authenticated again in place (AUTH) rather
+// than reconnected.
+func TestTokensRotateOnLiveConnections(t *testing.T) {
+	t.Parallel()
+	fake, srv := start(t, 1500*time.Millisecond)
+	store := openStore(t, srv, entra.NewProvider(fake, entra.Options{Timeout: time.Second}))
+	ctx := context.Background()
+
+	var cycles, failures atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				state := fmt.Sprintf("rotation-%d-%d", w, i)
+				_, err := store.Put(ctx, callback.Callback{State: state, Code: "code-" + state})
+				if err == nil {
+					_, err = store.Take(ctx, state)
+				}
+				if err != nil {
+					failures.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+					continue
+				}
+				cycles.Add(1)
+			}
+		}()
+	}
+	testwait.Until(t, 10*time.Second, "load on the pool's connections", func() bool { return cycles.Load() > 100 })
+	before, authsBefore, tokensBefore := connections(t, srv), authCalls(t, srv), fake.count()
+	testwait.Until(t, 30*time.Second, "four more tokens handed out", func() bool { return fake.count() >= tokensBefore+4 })
+	// One more lifetime, so that the tokens the first connections signed
+	// in with have expired and been withdrawn.
+	last := cycles.Load()
+	testwait.Until(t, 10*time.Second, "a token lifetime of load after the rotations", func() bool {
+		return time.Now().After(fake.lastExpiry().Add(-fake.lifetime/2)) && cycles.Load() > last+100
+	})
+	close(stop)
+	wg.Wait()
+
+	if n := failures.Load(); n > 0 {
+		t.Errorf("%d of %d cycles failed during rotation; first: %v", n, cycles.Load()+n, firstErr.Load())
+	}
+	after := connections(t, srv)
+	survived := 0
+	for id := range before {
+		if after[id] {
+			survived++
+		}
+	}
+	if survived == 0 {
+		t.Errorf("none of the %d connections open before the rotations is still open: they reconnected instead of authenticating again", len(before))
+	}
+	rotations := fake.count() - tokensBefore
+	if reauths := authCalls(t, srv) - authsBefore; reauths < survived*(rotations-1) {
+		t.Errorf("%d AUTH commands over %d rotations on %d live connections: the live connections were not given the new tokens", reauths, rotations, survived)
+	}
+	t.Logf("%d cycles, %d rotations, %d of %d connections kept", cycles.Load(), rotations, survived, len(before))
+}
+
+// TestNoTokenFailsThenRecovers: when Entra ID stops handing out tokens and
+// the last one expires (Azure then closes its connections), the store
+// answers ErrUnavailable, which the service turns into 503 and a failing
+// /readyz; one log line names the identity and the cause; when tokens can
+// be had again, the store recovers by itself.
+func TestNoTokenFailsThenRecovers(t *testing.T) {
+	t.Parallel()
+	fake, srv := start(t, 1500*time.Millisecond)
+	log := &testlog.Buffer{}
+	id := entra.Identity{Kind: "workload identity", ClientID: "c1d2e3f4", TenantID: "contoso"}
+	store := openStore(t, srv, entra.NewProvider(fake, entra.Options{Identity: id, Timeout: time.Second, Log: slog.New(slog.NewTextHandler(log, nil))}))
+	ctx := context.Background()
+	if err := store.Ping(ctx); err != nil {
+		t.Fatalf("with a token: %v", err)
+	}
+
+	fake.setFailure(errors.New("AADSTS700024: Client assertion is not within its valid time range"))
+	testwait.Until(t, 10*time.Second, "the last token expired", func() bool { return time.Now().After(fake.lastExpiry()) })
+	fake.withdrawAll(t, srv)
+	for range 3 {
+		if err := store.Ping(ctx); !errors.Is(err, callback.ErrUnavailable) {
+			t.Fatalf("without a token: %v, want ErrUnavailable", err)
+		}
+	}
+	if _, err := store.Put(ctx, callback.Callback{State: "no-token", Code: "c"}); !errors.Is(err, callback.ErrUnavailable) {
+		t.Fatalf("Put without a token: %v, want ErrUnavailable", err)
+	}
+	testwait.Until(t, 10*time.Second, "three token requests refused", func() bool {
+		_ = store.Ping(ctx)
+		return fake.refusals() >= 3
+	})
+	lines := log.String()
+	if n := strings.Count(lines, "cannot get a Microsoft Entra ID token"); n != 1 {
+		t.Errorf("%d failure lines, want one (a minute apart):\n%s", n, lines)
+	}
+	for _, want := range []string{"client id c1d2e3f4", "AADSTS700024"} {
+		if !strings.Contains(lines, want) {
+			t.Errorf("the failure line does not say %q:\n%s", want, lines)
+		}
+	}
+
+	fake.setFailure(nil)
+	testwait.Until(t, 10*time.Second, "the store recovered once tokens could be had", func() bool { return store.Ping(ctx) == nil })
+	if !strings.Contains(log.String(), "got a Microsoft Entra ID token for Redis again") {
+		t.Errorf("no line says it recovered:\n%s", log.String())
+	}
+}
+
+// TestUsernameIsTheObjectIDUnlessSet: Azure's Redis user is the
+// identity's object id, read from the token; a configured user wins; a
+// token without one is an error that says what to set.
+func TestUsernameIsTheObjectIDUnlessSet(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		token, username, wantUser, wantErr string
+	}{
+		{token: jwt("the-oid", 1), wantUser: "the-oid"},
+		{token: jwt("the-oid", 1), username: "configured", wantUser: "configured"},
+		{token: "opaque", wantErr: "OAUTH_CALLBACK_REDIS_USERNAME"},
+		{token: "a.e30.b", wantErr: "no oid claim"}, // {} as claims
+		{token: "opaque", username: "configured", wantUser: "configured"},
+	}
+	for _, c := range cases {
+		cred := staticToken(c.token)
+		p := entra.NewProvider(cred, entra.Options{Username: c.username})
+		creds, unsubscribe, err := p.Subscribe(nopListener{})
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("token %q: %v, want an error saying %q", c.token, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("token %q: %v", c.token, err)
+		}
+		user, password := creds.BasicAuth()
+		if user != c.wantUser || password != c.token {
+			t.Errorf("token %q, username %q: signed in as %q/%q", c.token, c.username, user, password)
+		}
+		_ = unsubscribe()
+	}
+}
+
+type staticToken string
+
+func (s staticToken) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: string(s), ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
+
+type nopListener struct{}
+
+func (nopListener) OnNext(auth.Credentials) {}
+func (nopListener) OnError(error)           {}
