@@ -16,7 +16,9 @@ package entra
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
@@ -62,11 +64,16 @@ func (i Identity) String() string {
 func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity, error) {
 	clientID, tenantID := getenv("AZURE_CLIENT_ID"), getenv("AZURE_TENANT_ID")
 	opts := azcore.ClientOptions{}
-	if host := getenv("AZURE_AUTHORITY_HOST"); host != "" {
+	host := getenv("AZURE_AUTHORITY_HOST")
+	if host != "" {
 		c := cloud.AzurePublic
 		c.ActiveDirectoryAuthorityHost = host
 		opts.Cloud = c
 	}
+	// Instance discovery asks login.microsoftonline.com about the
+	// authority; for an authority of no Microsoft cloud (Azure Stack, a
+	// private or disconnected cloud) it cannot answer, so it is skipped.
+	private := host != "" && !microsoftCloud(host)
 	need := func(kind string) error {
 		var missing []string
 		if clientID == "" {
@@ -88,7 +95,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 		}
 		cred, err := azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
 			ClientOptions: opts, ClientID: clientID, TenantID: tenantID,
-			TokenFilePath: getenv("AZURE_FEDERATED_TOKEN_FILE"),
+			TokenFilePath: getenv("AZURE_FEDERATED_TOKEN_FILE"), DisableInstanceDiscovery: private,
 		})
 		return cred, id, err
 	case getenv("AZURE_CLIENT_SECRET") != "":
@@ -97,7 +104,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 			return nil, id, err
 		}
 		cred, err := azidentity.NewClientSecretCredential(tenantID, clientID, getenv("AZURE_CLIENT_SECRET"),
-			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts})
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: private})
 		return cred, id, err
 	case getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "":
 		id := Identity{Kind: "service principal", ClientID: clientID, TenantID: tenantID}
@@ -117,7 +124,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 			return nil, id, fmt.Errorf("AZURE_CLIENT_CERTIFICATE_PATH: %w", err)
 		}
 		cred, err := azidentity.NewClientCertificateCredential(tenantID, clientID, certs, key,
-			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts})
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: private})
 		return cred, id, err
 	default:
 		id := Identity{Kind: "managed identity", ClientID: clientID}
@@ -131,4 +138,19 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 		}
 		return cred, id, nil
 	}
+}
+
+// microsoftCloud reports whether an authority host is one of Microsoft's
+// clouds (public, US Government, China), which instance discovery knows.
+func microsoftCloud(host string) bool {
+	u, err := url.Parse(host)
+	if err != nil {
+		return false
+	}
+	for _, c := range []cloud.Configuration{cloud.AzurePublic, cloud.AzureGovernment, cloud.AzureChina} {
+		if k, err := url.Parse(c.ActiveDirectoryAuthorityHost); err == nil && strings.EqualFold(k.Host, u.Host) {
+			return true
+		}
+	}
+	return false
 }

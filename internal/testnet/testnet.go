@@ -115,7 +115,10 @@ func WaitReady(t testing.TB, base string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		resp, err := http.Get(base + "/readyz")
+		// Bounded: on a socket the test holds, the kernel accepts the
+		// connection whether or not the service ever serves it.
+		client := &http.Client{Timeout: max(time.Until(deadline), 100*time.Millisecond)}
+		resp, err := client.Get(base + "/readyz")
 		if err == nil {
 			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
