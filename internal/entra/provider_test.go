@@ -35,7 +35,7 @@ const objectID = "5f0c6ad1-3b8e-4c1f-9a51-0d2f6c7e8a90"
 // redis-server, and a token past its expiry stops being one, so Redis
 // accepts exactly the tokens that are still valid.
 type fakeEntra struct {
-	admin    *redis.Client
+	admins   []*redis.Client // one per Redis node: ACLs are per node
 	lifetime time.Duration
 
 	mu      sync.Mutex
@@ -73,8 +73,10 @@ func (f *fakeEntra) GetToken(ctx context.Context, opts policy.TokenRequestOption
 			keep = append(keep, old)
 		}
 	}
-	if err := f.admin.Do(ctx, args...).Err(); err != nil {
-		return azcore.AccessToken{}, err
+	for _, admin := range f.admins {
+		if err := admin.Do(ctx, args...).Err(); err != nil {
+			return azcore.AccessToken{}, err
+		}
 	}
 	f.expiry = now.Add(f.lifetime)
 	f.pending = append(keep, issuedToken{tok, f.expiry})
@@ -126,18 +128,33 @@ func jwt(oid string, n int) string {
 func start(t *testing.T, lifetime time.Duration) (*fakeEntra, *redistest.Server) {
 	t.Helper()
 	srv := redistest.Start(t)
-	admin := redis.NewClient(&redis.Options{Addr: srv.Addr})
-	t.Cleanup(func() { _ = admin.Close() })
-	return &fakeEntra{admin: admin, lifetime: lifetime}, srv
+	return newFake(t, lifetime, srv), srv
+}
+
+func newFake(t *testing.T, lifetime time.Duration, nodes ...*redistest.Server) *fakeEntra {
+	t.Helper()
+	f := &fakeEntra{lifetime: lifetime}
+	for _, n := range nodes {
+		admin := redis.NewClient(&redis.Options{Addr: n.Addr})
+		t.Cleanup(func() { _ = admin.Close() })
+		f.admins = append(f.admins, admin)
+	}
+	return f
 }
 
 func openStore(t *testing.T, srv *redistest.Server, p *entra.Provider) *redisstore.Store {
 	t.Helper()
-	client, err := redisstore.NewClient(redisstore.Config{URL: srv.URL(), Auth: redisstore.AuthEntra, Credentials: p, Timeout: time.Second})
+	return openStoreOn(t, redisstore.Config{URL: srv.URL()}, p)
+}
+
+func openStoreOn(t *testing.T, cfg redisstore.Config, p *entra.Provider) *redisstore.Store {
+	t.Helper()
+	cfg.Auth, cfg.Credentials, cfg.Timeout = redisstore.AuthEntra, p, time.Second
+	client, err := redisstore.NewClient(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{})
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{Cluster: cfg.Cluster()})
 	t.Cleanup(func() { _ = s.Close() })
 	return s
 }
@@ -180,8 +197,59 @@ func TestTokensRotateOnLiveConnections(t *testing.T) {
 	t.Parallel()
 	fake, srv := start(t, 1500*time.Millisecond)
 	store := openStore(t, srv, entra.NewProvider(fake, entra.Options{Timeout: time.Second}))
-	ctx := context.Background()
+	var before map[string]bool
+	var authsBefore int
+	rotations := signInsAcrossRotations(t, fake, store, func() {
+		before, authsBefore = connections(t, srv), authCalls(t, srv)
+	})
+	after := connections(t, srv)
+	survived := 0
+	for id := range before {
+		if after[id] {
+			survived++
+		}
+	}
+	if survived == 0 {
+		t.Errorf("none of the %d connections open before the rotations is still open: they reconnected instead of authenticating again", len(before))
+	}
+	if reauths := authCalls(t, srv) - authsBefore; reauths < survived*(rotations-1) {
+		t.Errorf("%d AUTH commands over %d rotations on %d live connections: the live connections were not given the new tokens", reauths, rotations, survived)
+	}
+	t.Logf("%d rotations, %d of %d connections kept", rotations, survived, len(before))
+}
 
+// TestTokensRotateOnCluster: the same on Redis Cluster (Azure's OSS
+// cluster policy), where every node has its own connections to sign in.
+func TestTokensRotateOnCluster(t *testing.T) {
+	t.Parallel()
+	cluster := redistest.StartCluster(t, 3, 0)
+	fake := newFake(t, 1500*time.Millisecond, cluster.Nodes...)
+	store := openStoreOn(t, redisstore.Config{ClusterAddrs: cluster.Addrs()}, entra.NewProvider(fake, entra.Options{Timeout: time.Second}))
+	authsBefore := 0
+	rotations := signInsAcrossRotations(t, fake, store, func() {
+		for _, n := range cluster.Nodes {
+			authsBefore += authCalls(t, n)
+		}
+	})
+	auths := -authsBefore
+	for _, n := range cluster.Nodes {
+		auths += authCalls(t, n)
+		if len(connections(t, n)) == 0 {
+			t.Errorf("node %s has no connection signed in as the object id", n.Addr)
+		}
+	}
+	if auths < len(cluster.Nodes)*(rotations-1) {
+		t.Errorf("%d AUTH commands over %d rotations on %d nodes: the nodes' connections were not given the new tokens", auths, rotations, len(cluster.Nodes))
+	}
+}
+
+// signInsAcrossRotations runs sign-in cycles on 8 workers while the fake
+// hands out at least four more tokens and one more lifetime passes, and
+// fails the test if any cycle fails. mark runs once the load is on, before
+// the rotations counted; it returns how many there were.
+func signInsAcrossRotations(t *testing.T, fake *fakeEntra, store *redisstore.Store, mark func()) int {
+	t.Helper()
+	ctx := context.Background()
 	var cycles, failures atomic.Int64
 	var firstErr atomic.Value
 	stop := make(chan struct{})
@@ -211,7 +279,8 @@ func TestTokensRotateOnLiveConnections(t *testing.T) {
 		}()
 	}
 	testwait.Until(t, 10*time.Second, "load on the pool's connections", func() bool { return cycles.Load() > 100 })
-	before, authsBefore, tokensBefore := connections(t, srv), authCalls(t, srv), fake.count()
+	mark()
+	tokensBefore := fake.count()
 	testwait.Until(t, 30*time.Second, "four more tokens handed out", func() bool { return fake.count() >= tokensBefore+4 })
 	// One more lifetime, so that the tokens the first connections signed
 	// in with have expired and been withdrawn.
@@ -225,21 +294,8 @@ func TestTokensRotateOnLiveConnections(t *testing.T) {
 	if n := failures.Load(); n > 0 {
 		t.Errorf("%d of %d cycles failed during rotation; first: %v", n, cycles.Load()+n, firstErr.Load())
 	}
-	after := connections(t, srv)
-	survived := 0
-	for id := range before {
-		if after[id] {
-			survived++
-		}
-	}
-	if survived == 0 {
-		t.Errorf("none of the %d connections open before the rotations is still open: they reconnected instead of authenticating again", len(before))
-	}
-	rotations := fake.count() - tokensBefore
-	if reauths := authCalls(t, srv) - authsBefore; reauths < survived*(rotations-1) {
-		t.Errorf("%d AUTH commands over %d rotations on %d live connections: the live connections were not given the new tokens", reauths, rotations, survived)
-	}
-	t.Logf("%d cycles, %d rotations, %d of %d connections kept", cycles.Load(), rotations, survived, len(before))
+	t.Logf("%d cycles", cycles.Load())
+	return fake.count() - tokensBefore
 }
 
 // TestNoTokenFailsThenRecovers: when Entra ID stops handing out tokens and
