@@ -312,6 +312,80 @@ func TestExternalRedisFromSecrets(t *testing.T) {
 	}
 }
 
+// TestAzureManagedRedisWithWorkloadIdentity: the pods (the check pod too)
+// carry the label AKS's webhook looks for and run as the ServiceAccount
+// that names the identity; the service signs in with Entra ID and is given
+// no Redis password at all.
+func TestAzureManagedRedisWithWorkloadIdentity(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "azure-managed-redis-values.yaml"), "--set", "azureWorkloadIdentity.tenantId=contoso")
+	d, c := r.app(t)
+	check := r.pods["rel-oauth-callback-server-check"]
+	for name, labels := range map[string]map[string]string{"service": d.Spec.Template.Labels, "check": check.Labels} {
+		if labels["azure.workload.identity/use"] != "true" {
+			t.Errorf("the %s pod lacks azure.workload.identity/use=true: %v", name, labels)
+		}
+	}
+	sa := r.serviceAccounts["rel-oauth-callback-server"]
+	if sa == nil || sa.Annotations["azure.workload.identity/client-id"] != "0d6f3b1e-7c9a-4e2b-8f51-3a9c2d7e6b10" || sa.Annotations["azure.workload.identity/tenant-id"] != "contoso" {
+		t.Fatalf("ServiceAccount: %+v", sa)
+	}
+	for name, account := range map[string]string{"service": d.Spec.Template.Spec.ServiceAccountName, "check": check.Spec.ServiceAccountName} {
+		if account != sa.Name {
+			t.Errorf("the %s pod runs as %q, not the annotated %q", name, account, sa.Name)
+		}
+	}
+	if e := env(c, "OAUTH_CALLBACK_REDIS_AUTH"); e == nil || e.Value != "entra" {
+		t.Errorf("OAUTH_CALLBACK_REDIS_AUTH: %+v", e)
+	}
+	for _, name := range []string{"OAUTH_CALLBACK_REDIS_PASSWORD", "OAUTH_CALLBACK_REDIS_PASSWORD_FILE"} {
+		if e := env(c, name); e != nil {
+			t.Errorf("%s is set with Entra ID: %+v", name, e)
+		}
+	}
+	if r.deployments["rel-oauth-callback-server-redis"] != nil || len(r.secrets) > 1 {
+		t.Errorf("a bundled Redis or a password Secret was rendered: %v", keys(r.secrets))
+	}
+	// Off by default: no label, no annotation.
+	d, _ = mustRender(t).app(t)
+	if _, on := d.Spec.Template.Labels["azure.workload.identity/use"]; on {
+		t.Error("workload identity label without azureWorkloadIdentity.enabled")
+	}
+}
+
+// TestPasswordAsAFile: with redis.password.asFile the password is a file
+// mounted from its Secret (which the kubelet updates when it rotates), in
+// the service's pods and the check pod alike, and no longer a variable.
+func TestPasswordAsAFile(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "password-file-values.yaml"))
+	d, c := r.app(t)
+	check := r.pods["rel-oauth-callback-server-check"]
+	if e := env(c, "OAUTH_CALLBACK_REDIS_PASSWORD"); e != nil {
+		t.Errorf("the password is still a variable: %+v", e)
+	}
+	file := env(c, "OAUTH_CALLBACK_REDIS_PASSWORD_FILE")
+	if file == nil || file.Value != "/etc/oauth-callback-server/redis-password/redis-password" {
+		t.Fatalf("OAUTH_CALLBACK_REDIS_PASSWORD_FILE: %+v", file)
+	}
+	for name, spec := range map[string]corev1.PodSpec{"service": d.Spec.Template.Spec, "check": check.Spec} {
+		var secret string
+		for _, v := range spec.Volumes {
+			if v.Name == "redis-password" && v.Secret != nil {
+				secret = v.Secret.SecretName
+			}
+		}
+		if secret != "rel-oauth-callback-server-redis" {
+			t.Errorf("%s pod: redis-password volume from %q, want the generated password Secret", name, secret)
+		}
+		mounted := false
+		for _, m := range spec.Containers[0].VolumeMounts {
+			mounted = mounted || m.Name == "redis-password" && strings.HasPrefix(file.Value, m.MountPath+"/") && m.ReadOnly
+		}
+		if !mounted {
+			t.Errorf("%s pod: the password file is not mounted read-only: %+v", name, spec.Containers[0].VolumeMounts)
+		}
+	}
+}
+
 func TestExternalRedisURLIsKeptInASecret(t *testing.T) {
 	r := mustRender(t, "--set", "redis.enabled=false", "--set", "redis.external.url=redis://:s3cret@redis:6379/0")
 	_, c := r.app(t)
@@ -410,6 +484,11 @@ func TestConfigurationsThatCannotWorkFailToRender(t *testing.T) {
 		{"bad Redis URL", []string{"--set", "redis.enabled=false", "--set", "redis.external.url=http://x"}, "redis"},
 		{"byte budget above the bundled Redis's maxmemory", []string{"--set", "store.maxMemory=160Mi"}, "store.maxMemory (160Mi) needs a bundled Redis maxmemory"},
 		{"Redis limit that is no quantity", []string{"--set", "redis.resources.limits.memory=lots"}, "not a memory quantity"},
+		{"Entra ID on the bundled Redis", []string{"--set", "redis.external.auth=entra"}, "set redis.enabled=false"},
+		{"Entra ID without a Redis", []string{"--set", "redis.enabled=false", "--set", "replicaCount=1", "--set", "redis.external.auth=entra"}, "needs an external Redis"},
+		{"Entra ID with a password", []string{"-f", filepath.Join(chartDir(t), "ci", "azure-managed-redis-values.yaml"), "--set", "redis.password.existingSecret=pw"}, "remove redis.password.existingSecret"},
+		{"an unknown Redis sign-in", []string{"--set", "redis.external.auth=kerberos"}, "auth"},
+		{"workload identity without a client id", []string{"--set", "azureWorkloadIdentity.enabled=true"}, "azureWorkloadIdentity.clientId"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

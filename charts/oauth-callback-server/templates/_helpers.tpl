@@ -105,6 +105,20 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- if and .Values.redis.enabled (or $e.url $e.existingSecret $e.sentinelAddrs $e.clusterAddrs) }}
 {{- fail "oauth-callback-server: set either redis.enabled (bundled Redis) or redis.external.*, not both." }}
 {{- end }}
+{{- if eq .Values.redis.external.auth "entra" }}
+{{- if .Values.redis.enabled }}
+{{- fail "oauth-callback-server: redis.external.auth=entra signs in to an external Redis (Azure Managed Redis): set redis.enabled=false and redis.external.url, clusterAddrs or sentinelAddrs." }}
+{{- end }}
+{{- if not $hasRedis }}
+{{- fail "oauth-callback-server: redis.external.auth=entra needs an external Redis: set redis.external.url (rediss://<name>.<region>.redis.azure.net:10000) or clusterAddrs." }}
+{{- end }}
+{{- if .Values.redis.password.existingSecret }}
+{{- fail "oauth-callback-server: redis.external.auth=entra uses Entra ID tokens as the password: remove redis.password.existingSecret." }}
+{{- end }}
+{{- end }}
+{{- if and .Values.azureWorkloadIdentity.enabled .Values.serviceAccount.create (not .Values.azureWorkloadIdentity.clientId) }}
+{{- fail "oauth-callback-server: azureWorkloadIdentity.enabled needs azureWorkloadIdentity.clientId, the client id of the identity federated with this chart's ServiceAccount." }}
+{{- end }}
 {{- if and .Values.redis.external.url .Values.redis.external.existingSecret }}
 {{- fail "oauth-callback-server: set redis.external.url or redis.external.existingSecret, not both." }}
 {{- end }}
@@ -269,7 +283,13 @@ env:
   {{- end }}
   {{- end }}
   {{- end }}
-  {{- if or $root.Values.redis.enabled $root.Values.redis.password.existingSecret }}
+  {{- if eq $root.Values.redis.external.auth "entra" }}
+  - name: OAUTH_CALLBACK_REDIS_AUTH
+    value: entra
+  {{- else if and (or $root.Values.redis.enabled $root.Values.redis.password.existingSecret) $root.Values.redis.password.asFile }}
+  - name: OAUTH_CALLBACK_REDIS_PASSWORD_FILE
+    value: /etc/oauth-callback-server/redis-password/{{ $root.Values.redis.password.existingSecretKey }}
+  {{- else if or $root.Values.redis.enabled $root.Values.redis.password.existingSecret }}
   - name: OAUTH_CALLBACK_REDIS_PASSWORD
     valueFrom:
       secretKeyRef:
@@ -279,4 +299,57 @@ env:
   {{- with $root.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+{{- end }}
+
+{{/*
+The files the service reads, for the Deployment's container and the check
+pod alike: the Redis TLS Secret, and the Redis password when it is
+mounted as a file (redis.password.asFile).
+*/}}
+{{- define "oauth-callback-server.passwordAsFile" -}}
+{{- if and (or .Values.redis.enabled .Values.redis.password.existingSecret) .Values.redis.password.asFile (ne .Values.redis.external.auth "entra") }}true{{ end }}
+{{- end }}
+
+{{- define "oauth-callback-server.volumeMounts" -}}
+{{- if or .Values.redis.external.tls.existingSecret (include "oauth-callback-server.passwordAsFile" .) }}
+volumeMounts:
+  {{- if .Values.redis.external.tls.existingSecret }}
+  - name: redis-tls
+    mountPath: /etc/oauth-callback-server/redis-tls
+    readOnly: true
+  {{- end }}
+  {{- if include "oauth-callback-server.passwordAsFile" . }}
+  - name: redis-password
+    mountPath: /etc/oauth-callback-server/redis-password
+    readOnly: true
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "oauth-callback-server.volumes" -}}
+{{- if or .Values.redis.external.tls.existingSecret (include "oauth-callback-server.passwordAsFile" .) }}
+volumes:
+  {{- with .Values.redis.external.tls.existingSecret }}
+  - name: redis-tls
+    secret:
+      secretName: {{ . }}
+  {{- end }}
+  {{- if include "oauth-callback-server.passwordAsFile" . }}
+  - name: redis-password
+    secret:
+      secretName: {{ include "oauth-callback-server.redisPasswordSecret" . }}
+      items:
+        - key: {{ .Values.redis.password.existingSecretKey }}
+          path: {{ .Values.redis.password.existingSecretKey }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod labels AKS workload identity needs (azureWorkloadIdentity.enabled).
+*/}}
+{{- define "oauth-callback-server.identityLabels" -}}
+{{- if .Values.azureWorkloadIdentity.enabled }}
+azure.workload.identity/use: "true"
+{{- end }}
 {{- end }}
