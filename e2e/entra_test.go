@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -12,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -124,49 +127,66 @@ func (f *fakeEntraID) lastExpiry() time.Time {
 	return f.expires
 }
 
-// caFile writes the endpoint's certificate where SSL_CERT_FILE can name
-// it: the binary trusts it as a CA, the way a private cloud's would be.
-func (f *fakeEntraID) caFile(t *testing.T) string {
+// certFiles writes the endpoint's self-signed certificate (for 127.0.0.1)
+// and its key as PEM files in dir: the binary trusts the certificate as a
+// CA through SSL_CERT_FILE, the way a private cloud's would be, and Redis
+// serves TLS with the pair.
+func (f *fakeEntraID) certFiles(t *testing.T, dir string) (cert, key string) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "entra-ca.pem")
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}), 0o600); err != nil {
+	der, err := x509.MarshalPKCS8PrivateKey(f.srv.TLS.Certificates[0].PrivateKey)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return path
+	cert, key = filepath.Join(dir, "ca.pem"), filepath.Join(dir, "key.pem")
+	for path, block := range map[string]*pem.Block{cert: {Type: "CERTIFICATE", Bytes: f.srv.Certificate().Raw}, key: {Type: "PRIVATE KEY", Bytes: der}} {
+		if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return cert, key
 }
 
 // TestEntraWorkloadIdentity runs the binary as AKS's workload identity
 // webhook sets a pod up (AZURE_CLIENT_ID, AZURE_TENANT_ID,
 // AZURE_FEDERATED_TOKEN_FILE, AZURE_AUTHORITY_HOST), against a local Entra
-// ID and a redis-server that knows no password but the tokens: azidentity's
-// own code reads the token file and asks for the tokens. Sign-ins work
+// ID and a TLS-only redis-server (as Azure's port 10000) that knows no
+// password but the tokens: azidentity's own code reads the token file and
+// asks for the tokens. Sign-ins work
 // while tokens rotate every few seconds; `check` names the identity; when
 // Entra ID refuses and the last token expires, the service answers 503 and
 // fails /readyz, says why once, and recovers when tokens come again.
 func TestEntraWorkloadIdentity(t *testing.T) {
 	bin := buildService(t)
-	srv := redistest.Start(t)
+	dir := t.TempDir()
+	// Entra ID's endpoint first: its certificate (for 127.0.0.1) is also
+	// Redis's, so that Redis is TLS-only, as Azure's port 10000 is.
+	entra := startFakeEntraID(t, nil, "eyJhbGciOiJSUzI1NiJ9.federated-service-account-token.sig", 3*time.Second)
+	ca, key := entra.certFiles(t, dir)
 	// No password reaches the service: the default user has one that
 	// only the test knows, so the service must sign in as the object id.
-	srv.Cmd(t, "ACL", "SETUSER", "default", "on", "resetpass", ">test-admin-only")
-	admin := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "test-admin-only"})
+	srv := redistest.StartWith(t, func(_ string, port int) []string {
+		return []string{"--port", "0", "--tls-port", strconv.Itoa(port), "--tls-cert-file", ca, "--tls-key-file", key,
+			"--tls-ca-cert-file", ca, "--tls-auth-clients", "no", "--user", "default", "on", "resetpass", ">test-admin-only", "~*", "&*", "+@all"}
+	})
+	roots := x509.NewCertPool()
+	roots.AddCert(entra.srv.Certificate())
+	admin := redis.NewClient(&redis.Options{Addr: srv.Addr, Password: "test-admin-only", TLSConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}})
 	t.Cleanup(func() { _ = admin.Close() })
-	dir := t.TempDir()
-	assertion := "eyJhbGciOiJSUzI1NiJ9.federated-service-account-token.sig"
+	entra.redis = admin
 	tokenFile := filepath.Join(dir, "azure-identity-token")
-	if err := os.WriteFile(tokenFile, []byte(assertion), 0o600); err != nil {
+	if err := os.WriteFile(tokenFile, []byte(entra.assertion), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	entra := startFakeEntraID(t, admin, assertion, 3*time.Second)
 	env := []string{
-		"OAUTH_CALLBACK_REDIS_URL=" + srv.URL(),
+		"OAUTH_CALLBACK_REDIS_URL=rediss://" + srv.Addr,
+		"OAUTH_CALLBACK_REDIS_TLS_CA_FILE=" + ca,
 		"OAUTH_CALLBACK_REDIS_AUTH=entra",
 		"OAUTH_CALLBACK_STORE_TIMEOUT=1s",
 		"AZURE_CLIENT_ID=" + entraClientID,
 		"AZURE_TENANT_ID=" + entraTenant,
 		"AZURE_FEDERATED_TOKEN_FILE=" + tokenFile,
 		"AZURE_AUTHORITY_HOST=" + entra.srv.URL + "/",
-		"SSL_CERT_FILE=" + entra.caFile(t),
+		"SSL_CERT_FILE=" + ca,
 	}
 	if err := admin.Do(context.Background(), "ACL", "SETUSER", entraObjectID, "on", "~*", "&*", "+@all").Err(); err != nil {
 		t.Fatal(err)
