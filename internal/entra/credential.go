@@ -83,7 +83,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 			missing = append(missing, "AZURE_TENANT_ID")
 		}
 		if len(missing) > 0 {
-			return fmt.Errorf("Microsoft Entra ID %s needs %v", kind, missing)
+			return fmt.Errorf("%s for Microsoft Entra ID needs %s", kind, strings.Join(missing, " and "))
 		}
 		return nil
 	}
