@@ -64,23 +64,28 @@ type proxied struct {
 	url      string // nginx
 	replicas []string
 	stop     []func()
+	redis    *redistest.Server
 }
 
-// startProxied starts redis, two replicas and nginx. env is added to the
+// startProxied starts redis, n replicas and nginx: compose's two, and a
+// third as a scaled-out deployment would have. env is added to the
 // replicas' settings.
-func startProxied(t *testing.T, env ...string) *proxied {
+func startProxied(t *testing.T, n int, env ...string) *proxied {
 	t.Helper()
 	nginx := nginxPath(t)
 	bin := buildService(t)
-	redis := redistest.Start(t)
-	p := &proxied{}
-	common := append([]string{"OAUTH_CALLBACK_REDIS_URL=" + redis.URL(),
+	p := &proxied{redis: redistest.Start(t)}
+	common := append([]string{"OAUTH_CALLBACK_REDIS_URL=" + p.redis.URL(),
 		// As compose sets it, and the loopback address this test's nginx
 		// connects from, which stands for the compose network.
 		"OAUTH_CALLBACK_TRUSTED_PROXIES=" + composeTrustedProxies(t) + ",127.0.0.1"}, env...)
-	for range 2 {
+	for range n {
 		base, stop := startReplicaOn(t, bin, testnet.Listen(t), common...)
 		p.replicas, p.stop = append(p.replicas, base), append(p.stop, stop)
+	}
+	var more string
+	for _, r := range p.replicas[2:] {
+		more += "\n    server " + strings.TrimPrefix(r, "http://") + ";"
 	}
 
 	shipped, err := os.ReadFile("../deploy/compose/nginx.conf")
@@ -91,7 +96,7 @@ func startProxied(t *testing.T, env ...string) *proxied {
 	listen := testnet.ReservePort(t) // nginx must be told its port
 	for old, repl := range map[string]string{
 		"server oauth-callback-server-a:8000;": "server " + strings.TrimPrefix(p.replicas[0], "http://") + ";",
-		"server oauth-callback-server-b:8000;": "server " + strings.TrimPrefix(p.replicas[1], "http://") + ";",
+		"server oauth-callback-server-b:8000;": "server " + strings.TrimPrefix(p.replicas[1], "http://") + ";" + more,
 		"listen 8000;":                         "listen 127.0.0.1:" + strconv.Itoa(listen) + ";",
 	} {
 		if !strings.Contains(conf, old) {
@@ -159,12 +164,18 @@ func metricValue(t *testing.T, base, series string) float64 {
 }
 
 func TestComposeProxy(t *testing.T) {
-	p := startProxied(t, "OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=5", "OAUTH_CALLBACK_MAX_WAIT=2s")
-	browser, mcp := clientFrom("127.0.0.2"), clientFrom("127.0.0.5")
+	const limit = 5
+	p := startProxied(t, 3, "OAUTH_CALLBACK_RATE_LIMIT_CALLBACK="+strconv.Itoa(limit), "OAUTH_CALLBACK_MAX_WAIT=2s", "OAUTH_CALLBACK_STORE_TIMEOUT=300ms")
+	mcp := clientFrom("127.0.0.5")
 
-	t.Run("callbacks and takes spread over both replicas, each exactly once", func(t *testing.T) {
-		for i := range 4 { // round-robin: callback on one replica, take on the other
+	t.Run("callbacks and takes spread over the replicas, each exactly once", func(t *testing.T) {
+		for i := range 6 { // round-robin: callback on one replica, take on the next
 			state := fmt.Sprintf("through-nginx-%d", i)
+			// The MCP server polls before the person signs in; four
+			// requests a sign-in also move each one to the next replica.
+			if code, _, _ := get(t, mcp, p.url+"/api/callback/"+state); code != http.StatusNotFound {
+				t.Fatalf("poll before the callback: %d, want 404", code)
+			}
 			if code, _, _ := get(t, clientFrom("127.0.1."+strconv.Itoa(i+1)), p.url+"/callback?code=c&state="+state); code != http.StatusOK {
 				t.Fatalf("callback through nginx: %d", code)
 			}
@@ -184,42 +195,65 @@ func TestComposeProxy(t *testing.T) {
 		}
 	})
 
-	t.Run("rate limits count per client from X-Forwarded-For, and a forged one buys nothing", func(t *testing.T) {
-		// 5 a minute per replica: 10 through nginx's two replicas.
-		allowed := func(c *http.Client, forge bool) int {
-			n := 0
-			for i := range 14 {
-				var header []string
-				if forge {
-					header = []string{"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)}
-				}
-				code, _, _ := get(t, c, fmt.Sprintf("%s/callback?code=c&state=limit-%d-%d", p.url, time.Now().UnixNano(), i), header...)
-				if code == http.StatusOK {
-					n++
-				} else if code != http.StatusTooManyRequests {
-					t.Fatalf("callback: %d", code)
-				}
+	// sent sends requests callbacks from c through nginx (rotating
+	// X-Forwarded-For when forge is set) and counts those the rate limit
+	// let through (any answer but 429), and how long that took.
+	sent := func(c *http.Client, forge bool, requests int) (through int, took time.Duration) {
+		start := time.Now()
+		for i := range requests {
+			var header []string
+			if forge {
+				header = []string{"X-Forwarded-For", fmt.Sprintf("198.51.100.%d", i)}
 			}
-			return n
+			code, _, _ := get(t, c, fmt.Sprintf("%s/callback?code=c&state=limit-%d-%d", p.url, time.Now().UnixNano(), i), header...)
+			if code != http.StatusTooManyRequests {
+				through++
+			}
 		}
-		if n := allowed(browser, false); n != 10 {
-			t.Errorf("one client got %d callbacks through, want 10 (5 per replica)", n)
-		}
-		if n := allowed(clientFrom("127.0.0.3"), true); n != 10 {
-			t.Errorf("a client forging X-Forwarded-For got %d through, want 10 like anyone", n)
-		}
-		// Hostile traffic, round 3, item 4: a client whose own address the
-		// replicas trust (compose trusted every private range: a client
-		// behind Docker's userland proxy, Docker Desktop, rootless Docker,
-		// a LAN or a VPN) rotated X-Forwarded-For, nginx appended to it, and
-		// the client picked a fresh bucket per request. Here 127.0.0.1,
-		// trusted as nginx's own address is, stands for such a client.
-		if n := allowed(clientFrom("127.0.0.1"), true); n != 10 {
-			t.Errorf("a client at a trusted address rotating X-Forwarded-For got %d through, want 10 like anyone", n)
+		return through, time.Since(start)
+	}
+	// atMost is what the shared limit (GCRA: a burst of the limit, then
+	// one per minute/limit) can let through in d.
+	atMost := func(d time.Duration) int { return limit + int(d/(time.Minute/limit)) }
+
+	t.Run("rate limits hold across the replicas, per client from X-Forwarded-For, and a forged one buys nothing", func(t *testing.T) {
+		for _, c := range []struct {
+			name   string
+			client *http.Client
+			forge  bool
+		}{
+			{"one client", clientFrom("127.0.0.2"), false},
+			{"a client forging X-Forwarded-For", clientFrom("127.0.0.3"), true},
+			// Hostile traffic, round 3, item 4: a client whose own address
+			// the replicas trust (compose trusted every private range)
+			// rotated X-Forwarded-For, nginx appended to it, and the client
+			// picked a fresh bucket per request. Here 127.0.0.1, trusted as
+			// nginx's own address is, stands for such a client.
+			{"a client at a trusted address rotating X-Forwarded-For", clientFrom("127.0.0.1"), true},
+		} {
+			// Three replicas counting alone would let 3 × limit through.
+			if n, took := sent(c.client, c.forge, 3*limit+3); n < limit || n > atMost(took) {
+				t.Errorf("%s got %d callbacks through three replicas in %v, want %d (the limit, for all replicas together)", c.name, n, took, limit)
+			}
 		}
 		// Another client is not held back by the first: counted per client, not per nginx.
 		if code, _, _ := get(t, clientFrom("127.0.0.4"), p.url+"/callback?code=c&state=another-client"); code != http.StatusOK {
 			t.Errorf("another client after the first hit its limit: %d, want 200", code)
+		}
+	})
+
+	t.Run("with Redis stopped, each replica counts alone, says so and counts it", func(t *testing.T) {
+		p.redis.Stop()
+		defer p.redis.Restart(t)
+		// Round-robin over three replicas: each lets its own limit through
+		// (the callbacks then fail with 503: no store), as SECURITY.md says.
+		if n, _ := sent(clientFrom("127.0.0.6"), false, 3*(limit+2)); n != 3*limit {
+			t.Errorf("one client got %d callbacks past the limits of three replicas counting alone, want %d", n, 3*limit)
+		}
+		for _, r := range p.replicas {
+			if v := metricValue(t, r, "oauth_callback_rate_limits_local_total"); v == 0 {
+				t.Errorf("replica %s does not count the requests it limited alone", r)
+			}
 		}
 	})
 

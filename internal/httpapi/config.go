@@ -63,6 +63,10 @@ type RateLimits struct {
 	// The registrations' share of the byte budget bounds them all
 	// together.
 	Register int
+	// Shared: on a store that is a SharedLimiter (Redis), count the limits
+	// for every replica together, so that N replicas admit the limit, not
+	// N times it. Off: each replica counts alone.
+	Shared bool
 }
 
 // SignInLinksConfig is the sign-in links (MCP URL elicitation): off unless
@@ -95,7 +99,7 @@ func DefaultConfig() Config {
 		WriteTimeout:      15 * time.Second,
 		IdleTimeout:       60 * time.Second,
 		LongPoll:          LongPollConfig{MaxWait: 60 * time.Second, MaxWaiters: 10_000, Recheck: 5 * time.Second},
-		RateLimits:        RateLimits{Callback: 60, API: 1200, Register: 300},
+		RateLimits:        RateLimits{Callback: 60, API: 1200, Register: 300, Shared: true},
 	}
 }
 

@@ -9,11 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
-	"time"
-
-	"github.com/go-chi/httprate"
-
-	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 type tokenKey struct{}
@@ -106,31 +101,6 @@ const (
 	byNetwork                   // per client network: the address, IPv6 per /56 (one household or site)
 )
 
-// rateLimit allows perMinute requests per key on this replica; 0 turns the
-// limit off. Over it: 429 with Retry-After, as a page on /callback.
-func (s *server) rateLimit(perMinute int, key limitKey, page bool) func(http.Handler) http.Handler {
-	if perMinute <= 0 {
-		return func(next http.Handler) http.Handler { return next }
-	}
-	return httprate.LimitBy(perMinute, time.Minute,
-		func(r *http.Request) (string, error) {
-			if id, ok := r.Context().Value(tokenKey{}).(string); ok && key == byTokenOrIP {
-				return id, nil
-			}
-			return "ip:" + clientKey(s.clientIP(r)), nil
-		},
-		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			if page {
-				annotate(r, logOutcome(reasonRateLimited))
-				s.metrics.CallbackReceived(reasonRateLimited)
-				s.writePage(w, r, http.StatusTooManyRequests, rateLimitedPage)
-				return
-			}
-			writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests, retry later")
-		}),
-	)
-}
-
 // clientKey is the bucket of a client address: the address itself, or for
 // IPv6 its /56, since one IPv6 client (a household, a site, a cloud VM)
 // holds a whole prefix and could otherwise pick a fresh bucket per request.
@@ -145,12 +115,6 @@ func clientKey(client string) string {
 		return addr.String()
 	}
 	return netip.PrefixFrom(addr, 56).Masked().String()
-}
-
-var rateLimitedPage = page.Content{
-	Kind:    page.Failure,
-	Title:   "Too many sign-in attempts",
-	Message: "Too many sign-in responses came from your network. Wait a minute, then start again from your application.",
 }
 
 // clientIP is the address that rate limits count against: the direct peer,

@@ -36,6 +36,10 @@ type server struct {
 	fullWarning   onceAMinute
 	tokenFailures *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
 
+	sharedLimits       SharedLimiter // nil: limits per replica (see rateLimit)
+	localLimitsUntil   atomic.Int64  // unix nanoseconds: count per replica until then
+	localLimitsWarning onceAMinute
+
 	binding browserBinding
 	tracer  trace.Tracer // nil: tracing off
 }
@@ -89,6 +93,9 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 		s.tokenFailures = httprate.NewRateLimiter(opts.RateLimits.API, time.Minute)
 	}
 	s.notifier, _ = store.(callback.Notifier)
+	if opts.RateLimits.Shared {
+		s.sharedLimits, _ = store.(SharedLimiter)
+	}
 	if opts.TracerProvider != nil {
 		s.tracer = opts.TracerProvider.Tracer(tracerName)
 	}

@@ -25,6 +25,7 @@ type Metrics struct {
 	storeLatency *prometheus.HistogramVec
 	requests     *prometheus.CounterVec
 	reqDuration  *prometheus.HistogramVec
+	localLimits  prometheus.Counter
 
 	// Children resolved once: a label lookup hashes its values on every
 	// call, and these are on every request's path.
@@ -76,6 +77,10 @@ func New(callbackOutcomes ...string) *Metrics {
 			Help:    "HTTP request duration, by route pattern (long-polls included).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
+		localLimits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "oauth_callback_rate_limits_local_total",
+			Help: "Requests whose rate limit this replica counted alone because the count shared on Redis could not be had (Redis gone or slow); with the memory store or OAUTH_CALLBACK_RATE_LIMIT_SHARED=false, limits are always per replica and not counted here.",
+		}),
 	}
 	for _, outcome := range callbackOutcomes {
 		m.callbacks.WithLabelValues(outcome)
@@ -91,7 +96,7 @@ func New(callbackOutcomes ...string) *Metrics {
 		m.storeOps[op] = m.storeLatency.WithLabelValues(op)
 	}
 	reg.MustRegister(
-		m.callbacks, m.takes, m.waiters, m.waitsRefused, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration,
+		m.callbacks, m.takes, m.waiters, m.waitsRefused, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration, m.localLimits,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -115,6 +120,10 @@ func (m *Metrics) WaiterDone()    { m.waiters.Dec() }
 
 // WaitRefused counts a long-poll answered at once, by reason.
 func (m *Metrics) WaitRefused(reason string) { m.waitsRefused.WithLabelValues(reason).Inc() }
+
+// RateLimitCountedLocally counts a request whose limit was counted on this
+// replica alone, the shared count on Redis being out of reach.
+func (m *Metrics) RateLimitCountedLocally() { m.localLimits.Inc() }
 
 // Woke records how long a callback took to reach its waiter.
 func (m *Metrics) Woke(d time.Duration) { m.wakeLatency.Observe(d.Seconds()) }

@@ -48,6 +48,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -97,6 +98,7 @@ type Store struct {
 	minReplicas        int
 	minReplicasTimeout time.Duration
 	now                func() time.Time
+	limiter            *redis_rate.Limiter // see Allow
 
 	// One subscription per process, started by the first Subscribe, fans
 	// wake-ups out to the local waiters.
@@ -143,6 +145,7 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 		minReplicas:        opts.MinReplicas,
 		minReplicasTimeout: opts.MinReplicasTimeout,
 		now:                opts.Now,
+		limiter:            redis_rate.NewLimiter(limitKeys{client, opts.Prefix}),
 		waiters:            wakeup.NewHub(),
 	}
 }

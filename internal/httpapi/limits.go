@@ -1,0 +1,111 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/httprate"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
+)
+
+// SharedLimiter counts rate limits for every replica together: Allow
+// counts one request for key against perMinute and says whether it is
+// within the limit, and if not, when the next one will be. The Redis store
+// is one (redis_rate); the memory store, which serves one replica, is not.
+type SharedLimiter interface {
+	Allow(ctx context.Context, key string, perMinute int) (allowed bool, retryAfter time.Duration, err error)
+}
+
+// localLimitsFor is how long a replica counts its limits alone after the
+// shared limiter failed, before it asks Redis again: a Redis that is gone
+// costs one store timeout every few seconds, not one per request.
+const localLimitsFor = 5 * time.Second
+
+// rateLimit allows perMinute requests per key a minute, 0 turning the limit
+// off: for every replica together when the store is a SharedLimiter (and
+// RateLimits.Shared is on), else on this replica. name keeps the limits
+// apart in the shared count. Over it: 429 with Retry-After, as a page on
+// /callback.
+func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool) func(http.Handler) http.Handler {
+	if perMinute <= 0 {
+		return func(next http.Handler) http.Handler { return next }
+	}
+	local := httprate.NewRateLimiter(perMinute, time.Minute)
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if s.overLimit(w, r, local, name, s.limitBucket(r, key), perMinute) {
+				s.writeRateLimited(w, r, page)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+// limitBucket is what a request counts against: its token, or its client's
+// network.
+func (s *server) limitBucket(r *http.Request, key limitKey) string {
+	if id, ok := r.Context().Value(tokenKey{}).(string); ok && key == byTokenOrIP {
+		return id
+	}
+	return "ip:" + clientKey(s.clientIP(r))
+}
+
+// overLimit counts the request and reports whether it is over the limit.
+// When the shared count cannot be had (Redis is gone or slow), the replica
+// counts alone for localLimitsFor: a client then gets up to the limit on
+// each replica, which is the choice SECURITY.md explains; it is counted in
+// oauth_callback_rate_limits_local_total and logged once a minute.
+func (s *server) overLimit(w http.ResponseWriter, r *http.Request, local *httprate.RateLimiter, name, bucket string, perMinute int) bool {
+	if s.sharedLimits == nil {
+		return local.OnLimit(w, r, bucket)
+	}
+	if now := time.Now(); now.UnixNano() >= s.localLimitsUntil.Load() {
+		ctx, cancel := r.Context(), context.CancelFunc(func() {})
+		if s.opts.StoreTimeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, s.opts.StoreTimeout)
+		}
+		// The bucket (a client address) is hashed with the server secret,
+		// as states are: Redis's key names show neither.
+		allowed, retry, err := s.sharedLimits.Allow(ctx, name+":"+s.opts.StateHasher.Hash(bucket), perMinute)
+		cancel()
+		if err == nil {
+			if !allowed {
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
+			}
+			return !allowed
+		}
+		s.localLimitsUntil.Store(now.Add(localLimitsFor).UnixNano())
+		if s.localLimitsWarning.due(now) {
+			s.log.Warn("rate limits are counted per replica: the shared count on Redis could not be had; Redis is asked again every few seconds",
+				slog.Any("error", err), slog.Duration("retry_in", localLimitsFor))
+		}
+	}
+	s.metrics.RateLimitCountedLocally()
+	return local.OnLimit(w, r, bucket)
+}
+
+// writeRateLimited answers a request over its limit.
+func (s *server) writeRateLimited(w http.ResponseWriter, r *http.Request, asPage bool) {
+	if w.Header().Get("Retry-After") == "" {
+		w.Header().Set("Retry-After", retryAfterFull)
+	}
+	if asPage {
+		annotate(r, logOutcome(reasonRateLimited))
+		s.metrics.CallbackReceived(reasonRateLimited)
+		s.writePage(w, r, http.StatusTooManyRequests, rateLimitedPage)
+		return
+	}
+	writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests, retry later")
+}
+
+var rateLimitedPage = page.Content{
+	Kind:    page.Failure,
+	Title:   "Too many sign-in attempts",
+	Message: "Too many sign-in responses came from your network. Wait a minute, then start again from your application.",
+}

@@ -1,0 +1,127 @@
+package httpapi_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+)
+
+// sharedLimitStore is a memory store that is also a SharedLimiter whose
+// answers the test chooses, standing for Redis and its redis_rate count.
+type sharedLimitStore struct {
+	callback.Store
+	mu      sync.Mutex
+	allowed bool
+	retry   time.Duration
+	err     error
+	asked   []string
+}
+
+func (s *sharedLimitStore) Allow(_ context.Context, key string, perMinute int) (bool, time.Duration, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.asked = append(s.asked, fmt.Sprintf("%s/%d", key, perMinute))
+	return s.allowed, s.retry, s.err
+}
+
+func (s *sharedLimitStore) set(allowed bool, retry time.Duration, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.allowed, s.retry, s.err = allowed, retry, err
+}
+
+func (s *sharedLimitStore) questions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.asked...)
+}
+
+// TestSharedLimitsDecideAndFallBackToTheReplica: on a store that counts
+// limits for every replica, its answer decides (429 with its Retry-After);
+// the key names the limit but not the client address; when it cannot
+// answer, the replica counts alone, says so once, counts it in a metric,
+// and does not ask again for every request.
+func TestSharedLimitsDecideAndFallBackToTheReplica(t *testing.T) {
+	store := &sharedLimitStore{Store: memstore.New(callback.StoreConfig{}, memstore.Config{}), allowed: true}
+	t.Cleanup(func() { store.Close() })
+	f := newFixtureWithStore(t, store, func(o *httpapi.Options) {
+		o.RateLimits = httpapi.RateLimits{Callback: 2, Shared: true}
+		o.StateHasher = callback.NewStateHasher([]byte("server secret for the limit keys"))
+	})
+	send := func(i int) *httptest.ResponseRecorder {
+		return f.get(t, fmt.Sprintf("/callback?code=c&state=shared-limit-%d", i))
+	}
+
+	for i := range 5 { // the shared count allows: past the replica's 2
+		if rec := send(i); rec.Code != http.StatusOK {
+			t.Fatalf("callback %d allowed by the shared count: %d", i, rec.Code)
+		}
+	}
+	asked := store.questions()
+	if len(asked) != 5 || !strings.HasPrefix(asked[0], "callback:") || !strings.HasSuffix(asked[0], "/2") {
+		t.Fatalf("the shared limiter was asked %v", asked)
+	}
+	if strings.Contains(asked[0], "192.0.2.1") {
+		t.Errorf("the shared key names the client address: %s", asked[0])
+	}
+
+	store.set(false, 2500*time.Millisecond, nil)
+	rec := send(10)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "3" {
+		t.Fatalf("refused by the shared count: %d, Retry-After %q, want 429 and 3", rec.Code, rec.Header().Get("Retry-After"))
+	}
+
+	store.set(false, 0, fmt.Errorf("redis rate limit: %w", callback.ErrUnavailable))
+	codes := []int{}
+	for i := range 4 {
+		codes = append(codes, send(20+i).Code)
+	}
+	if fmt.Sprint(codes) != "[200 200 429 429]" {
+		t.Errorf("with the shared count gone: %v, want the replica's own limit of 2", codes)
+	}
+	if n := len(store.questions()); n != 7 {
+		t.Errorf("asked the shared limiter %d times in all, want 7: once after it failed, not per request", n)
+	}
+	if got := strings.Count(f.logs.String(), "rate limits are counted per replica"); got != 1 {
+		t.Errorf("%d log lines about the fallback, want 1:\n%s", got, f.logs.String())
+	}
+	rec = httptest.NewRecorder()
+	f.metricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if !strings.Contains(rec.Body.String(), "oauth_callback_rate_limits_local_total 4") {
+		t.Errorf("the fallback is not counted: %s", grepLines(rec.Body.String(), "rate_limits_local"))
+	}
+}
+
+// TestSharedLimitsOff: RATE_LIMIT_SHARED=false counts on the replica even
+// when the store could share.
+func TestSharedLimitsOff(t *testing.T) {
+	store := &sharedLimitStore{Store: memstore.New(callback.StoreConfig{}, memstore.Config{}), allowed: true}
+	t.Cleanup(func() { store.Close() })
+	f := newFixtureWithStore(t, store, func(o *httpapi.Options) { o.RateLimits = httpapi.RateLimits{Callback: 1} })
+	f.get(t, "/callback?code=c&state=off-1")
+	if rec := f.get(t, "/callback?code=c&state=off-2"); rec.Code != http.StatusTooManyRequests {
+		t.Errorf("second callback: %d, want the replica's own 429", rec.Code)
+	}
+	if asked := store.questions(); len(asked) != 0 {
+		t.Errorf("asked the shared limiter with sharing off: %v", asked)
+	}
+}
+
+func grepLines(text, substr string) []string {
+	var out []string
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, substr) {
+			out = append(out, line)
+		}
+	}
+	return out
+}
