@@ -139,6 +139,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// The same with the rate limits on and counted in Redis (one GCRA
+	// script call per request), set high enough that nothing is refused:
+	// what holding limits across replicas costs.
+	limitedAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr,
+		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK": "1000000", "OAUTH_CALLBACK_RATE_LIMIT_API": "1000000"})
+	if err != nil {
+		return err
+	}
 
 	// Rounds interleave the three servers so that drift in the machine's
 	// speed hits all of them alike; each figure is the median round.
@@ -147,6 +155,7 @@ func run() error {
 		{"least work: net/http + go-redis, SET NX EX and GETDEL", leastAddr},
 		{"oauth-callback-server, memory store", memAddr},
 		{"oauth-callback-server, Redis store", redisSvcAddr},
+		{"oauth-callback-server, Redis store, rate limits shared on Redis", limitedAddr},
 	}
 	results, err := wrkRounds(script, targets, "r", *threads, *connections)
 	if err != nil {
@@ -165,6 +174,8 @@ func run() error {
 	}
 	fmt.Printf("\nRedis store / least work: %.2f× (cycles, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
 		median(results[3]).rps/median(results[1]).rps)
+	fmt.Printf("Redis store with shared rate limits / without: %.2f× (cycles, same run).\n",
+		median(results[4]).rps/median(results[3]).rps)
 
 	// Wake latency across replicas: waiter on B, callback on A.
 	replicaB, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
