@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -212,7 +213,13 @@ func checkProtections(cfg config.Config) []finding {
 	if len(cfg.HTTP.APITokens) == 0 {
 		out = append(out, finding{"api-token", statusWarn, "the API is open: anyone who reaches /api and knows a state takes its code; set OAUTH_CALLBACK_API_TOKENS"})
 	} else {
-		out = append(out, finding{"api-token", statusOK, fmt.Sprintf("%d API tokens required on /api", len(cfg.HTTP.APITokens))})
+		var apps []string
+		for _, entry := range cfg.HTTP.APITokens {
+			if t, err := httpapi.ParseAPIToken(entry); err == nil && !slices.Contains(apps, t.App) {
+				apps = append(apps, t.App)
+			}
+		}
+		out = append(out, finding{"api-token", statusOK, fmt.Sprintf("%d API tokens required on /api, for the apps %s", len(cfg.HTTP.APITokens), strings.Join(apps, ", "))})
 	}
 	if cfg.UsesRedis() && len(cfg.EncryptionKeys) == 0 {
 		out = append(out, finding{"encryption", statusWarn, "Redis without OAUTH_CALLBACK_ENCRYPTION_KEY: key names are an unkeyed hash of the state; set it"})

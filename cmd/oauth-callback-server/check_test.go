@@ -163,13 +163,13 @@ func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
 	out, err := runCheck(t, map[string]string{
 		"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "login.microsoftonline.com", "OAUTH_CALLBACK_RETURN_HOSTS": "app.example.com",
 		"OAUTH_CALLBACK_PUBLIC_URL": "http://127.0.0.1:1", "OAUTH_CALLBACK_ENCRYPTION_KEY": strings.Repeat("k", 32),
-		"OAUTH_CALLBACK_API_TOKENS": "tok-0123456789abcdef",
+		"OAUTH_CALLBACK_API_TOKENS": "tok-0123456789abcdef,mail=mail-0123456789abcdef,mail=sha256:" + strings.Repeat("0f", 32),
 	})
 	if err != nil {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
 	wantLine(t, out, "ok", "sign-in-links", "login.microsoftonline.com", "app.example.com")
-	wantLine(t, out, "ok", "api-token", "1 API tokens")
+	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default, mail")
 }
 
 func TestCheckJSONIsOneArrayForPrograms(t *testing.T) {

@@ -141,6 +141,9 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, err)
 		}
 		errs = append(errs, checkSignInLinks(&c)...)
+		if err := checkTokensDiffer(&c); err != nil {
+			errs = append(errs, err)
+		}
 		errs = append(errs, c.loadFiles()...)
 	}
 	if len(errs) > 0 {
@@ -234,6 +237,20 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_MIN_REPLICAS", Value: strconv.Itoa(r.MinReplicas), Reason: "not supported with Redis Cluster"}
 	case (c.redisTLS.certFile == "") != (c.redisTLS.keyFile == ""):
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Reason: "give the certificate and its key (REDIS_TLS_KEY_FILE) together", secret: true}
+	}
+	return nil
+}
+
+// checkTokensDiffer refuses one token given twice (as itself or its
+// digest): for two apps it would name neither reliably.
+func checkTokensDiffer(c *Config) *Error {
+	seen := map[[32]byte]string{}
+	for _, entry := range c.HTTP.APITokens {
+		t, _ := httpapi.ParseAPIToken(entry) // each checked already
+		if app, dup := seen[t.Digest]; dup {
+			return &Error{Var: "OAUTH_CALLBACK_API_TOKENS", Reason: fmt.Sprintf("one token is given twice (apps %q and %q): give each app a token of its own", app, t.App), secret: true}
+		}
+		seen[t.Digest] = t.App
 	}
 	return nil
 }

@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -420,4 +422,34 @@ func TestRedisAuthEntra(t *testing.T) {
 			t.Errorf("entra with %s: the error shows the password: %v", name, err)
 		}
 	}
+}
+
+// TestAPITokensWithAppsAndDigests: entries name their app or give a
+// digest; a bad digest or one token given twice stops start-up without
+// showing the token.
+func TestAPITokensWithAppsAndDigests(t *testing.T) {
+	digest := "sha256:" + strings.Repeat("ab", 32)
+	c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_API_TOKENS": "mail=mail-token-0123456789,files=" + digest + ",plain-token-0123456789"}))
+	if err != nil || len(c.HTTP.APITokens) != 3 {
+		t.Fatalf("%v, %v", c.HTTP.APITokens, err)
+	}
+	for name, tokens := range map[string]string{
+		"a short digest":         "files=sha256:abcd",
+		"one token for two apps": "mail=same-token-0123456789,files=same-token-0123456789",
+		"a token and its digest": "same-token-0123456789,files=sha256:" + hexSHA256("same-token-0123456789"),
+	} {
+		_, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_API_TOKENS": tokens}))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "same-token") {
+			t.Errorf("%s: the error shows the token: %v", name, err)
+		}
+	}
+}
+
+func hexSHA256(s string) string {
+	d := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(d[:])
 }

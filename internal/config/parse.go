@@ -12,6 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/loopback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
@@ -127,13 +128,8 @@ func checkEncryptionKey(k string) (string, error) {
 }
 
 func checkToken(t string) (string, error) {
-	if len(t) < 16 {
-		return "", fmt.Errorf("every token must be at least 16 characters")
-	}
-	for _, r := range t {
-		if r <= ' ' || r > '~' {
-			return "", fmt.Errorf("tokens must be printable ASCII without spaces")
-		}
+	if _, err := httpapi.ParseAPIToken(t); err != nil {
+		return "", err
 	}
 	return t, nil
 }

@@ -90,7 +90,7 @@ var variables = []variable{
 		func(c *Config) *time.Duration { return &c.Redis.Timeout }, 10*time.Millisecond, 5*time.Second),
 	listVar("OAUTH_CALLBACK_CORS_ORIGINS", "comma-separated origins allowed to call the API and /health; * allows any", "origin",
 		func(c *Config) *[]string { return &c.HTTP.CORSOrigins }, checkOrigin),
-	refuseBlank(secretVar(listVar("OAUTH_CALLBACK_API_TOKENS", "comma-separated bearer tokens; when set, every /api route requires Authorization: Bearer <one of them> (16+ characters each)", "token",
+	refuseBlank(secretVar(listVar("OAUTH_CALLBACK_API_TOKENS", "comma-separated bearer tokens, each [app=]token or [app=]sha256:<hex of the token's SHA-256>; when set, every /api route requires Authorization: Bearer <one of them> (16+ characters each); the app (lowercase, default \"default\") names the MCP server in the logs", "token",
 		func(c *Config) *[]string { return &c.HTTP.APITokens }, checkToken))),
 	boolVar("OAUTH_CALLBACK_REQUIRE_REGISTRATION", "true: callbacks are stored only for states registered with PUT /api/callback/{state}",
 		func(c *Config) *bool { return &c.Store.RequireRegistration }),

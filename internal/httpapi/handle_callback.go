@@ -118,7 +118,7 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 	// only when announcing takes a token: on an open API anyone can
 	// register a state, then show the page their own text.
 	p.ReturnURL = receipt.ReturnURL
-	if receipt.Registered && len(s.tokenDigests) > 0 {
+	if receipt.Registered && len(s.tokens) > 0 {
 		p.ErrorDescription = shownDescription(cb.ErrorDescription)
 	}
 	s.writePage(w, r, http.StatusOK, p)

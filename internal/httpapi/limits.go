@@ -50,8 +50,8 @@ func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool) 
 // limitBucket is what a request counts against: its token, or its client's
 // network.
 func (s *server) limitBucket(r *http.Request, key limitKey) string {
-	if id, ok := r.Context().Value(tokenKey{}).(string); ok && key == byTokenOrIP {
-		return id
+	if caller, ok := r.Context().Value(callerKey{}).(apiCaller); ok && key == byTokenOrIP {
+		return caller.id
 	}
 	return "ip:" + clientKey(s.clientIP(r))
 }

@@ -5,13 +5,87 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
 	"strings"
 )
 
-type tokenKey struct{}
+// callerKey holds the apiCaller of a request that passed the token check.
+type callerKey struct{}
+
+// apiCaller is who sent an /api request: the token's short name (for the
+// rate limits) and the app it belongs to (for the logs).
+type apiCaller struct{ id, app string }
+
+// DefaultApp is the app of a token given without a name: a plain token
+// list, as before apps, is one app.
+const DefaultApp = "default"
+
+// APIToken is one entry of OAUTH_CALLBACK_API_TOKENS: "[app=]token" or
+// "[app=]sha256:<hex SHA-256 of the token>", so that a Secret need not
+// hold the token itself. The app names the MCP server in the logs; without
+// one it is DefaultApp. ParseAPIToken is the one reading of an entry, for
+// config's checks and the server's alike.
+type APIToken struct {
+	App    string
+	Digest [sha256.Size]byte
+}
+
+// ParseAPIToken reads one entry. A name is lowercase letters, digits, - and
+// _ (up to 32, starting with a letter). An entry whose part before its
+// first "=" is no such name, or whose rest is no token, is a token as a
+// whole: base64 padding ends in "=".
+func ParseAPIToken(entry string) (APIToken, error) {
+	if name, rest, ok := strings.Cut(entry, "="); ok && appName(name) {
+		if digest, err := tokenDigest(rest); err == nil {
+			return APIToken{App: name, Digest: digest}, nil
+		} else if _, whole := tokenDigest(entry); whole != nil || strings.HasPrefix(rest, "sha256:") {
+			return APIToken{}, err // the rest's fault, said of the rest
+		}
+	}
+	digest, err := tokenDigest(entry)
+	if err != nil {
+		return APIToken{}, err
+	}
+	return APIToken{App: DefaultApp, Digest: digest}, nil
+}
+
+// tokenDigest is the SHA-256 of a token, or the digest "sha256:<hex>" gives.
+func tokenDigest(token string) ([sha256.Size]byte, error) {
+	var digest [sha256.Size]byte
+	if hexDigest, ok := strings.CutPrefix(token, "sha256:"); ok {
+		b, err := hex.DecodeString(hexDigest)
+		if err != nil || len(b) != sha256.Size {
+			return digest, fmt.Errorf("sha256: must be followed by the 64 hex digits of the token's SHA-256 (printf %%s \"$TOKEN\" | sha256sum)")
+		}
+		copy(digest[:], b)
+		return digest, nil
+	}
+	if len(token) < 16 {
+		return digest, fmt.Errorf("every token must be at least 16 characters")
+	}
+	for _, r := range token {
+		if r <= ' ' || r > '~' {
+			return digest, fmt.Errorf("tokens must be printable ASCII without spaces")
+		}
+	}
+	return sha256.Sum256([]byte(token)), nil
+}
+
+func appName(s string) bool {
+	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
 
 // tokenCheck is what a request's bearer token turned out to be.
 type tokenCheck int
@@ -25,18 +99,18 @@ const (
 // checkToken checks the request's token. It is checked before any count
 // of failures: wrong tokens sent from an address (a NAT, an egress, an IPv6
 // /56) never lock out a valid token sent from it.
-func (s *server) checkToken(r *http.Request) (id string, check tokenCheck) {
-	if len(s.tokenDigests) == 0 {
-		return "", tokenValid
+func (s *server) checkToken(r *http.Request) (caller apiCaller, check tokenCheck) {
+	if len(s.tokens) == 0 {
+		return apiCaller{}, tokenValid
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", tokenMissing
+		return apiCaller{}, tokenMissing
 	}
-	if id, valid := s.tokenID(token); valid {
-		return id, tokenValid
+	if caller, valid := s.tokenID(token); valid {
+		return caller, tokenValid
 	}
-	return "", tokenInvalid
+	return apiCaller{}, tokenInvalid
 }
 
 // failedToken counts a request refused for its token against the client's
@@ -60,14 +134,15 @@ func writeTokenLimited(w http.ResponseWriter, r *http.Request) {
 // one of the configured tokens; without configured tokens it lets everyone
 // through.
 func (s *server) requireToken(next http.Handler) http.Handler {
-	if len(s.tokenDigests) == 0 {
+	if len(s.tokens) == 0 {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id, check := s.checkToken(r)
+		caller, check := s.checkToken(r)
 		switch {
 		case check == tokenValid:
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, id)))
+			annotate(r, slog.String("app", caller.app))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
 		case s.failedToken(w, r):
 			writeTokenLimited(w, r)
 		case check == tokenMissing:
@@ -81,16 +156,21 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 }
 
 // tokenID checks a presented token against the configured ones and names
-// it for the rate limits: a short, non-reversible name. Tokens are
-// compared as SHA-256 digests in constant time, so neither their content
-// nor their length leaks through timing.
-func (s *server) tokenID(token string) (string, bool) {
+// it for the rate limits (a short, non-reversible name) and the logs (its
+// app). Tokens are compared as SHA-256 digests in constant time, every one
+// of them, so neither their content, their length nor which one matched
+// leaks through timing.
+func (s *server) tokenID(token string) (apiCaller, bool) {
 	digest := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	match := 0
-	for _, d := range s.tokenDigests {
-		match |= subtle.ConstantTimeCompare(digest[:], d[:])
+	match, app := 0, ""
+	for _, t := range s.tokens {
+		m := subtle.ConstantTimeCompare(digest[:], t.Digest[:])
+		if m == 1 {
+			app = t.App
+		}
+		match |= m
 	}
-	return "token:" + hex.EncodeToString(digest[:8]), match == 1
+	return apiCaller{id: "token:" + hex.EncodeToString(digest[:8]), app: app}, match == 1
 }
 
 // The keys the rate limits count by.

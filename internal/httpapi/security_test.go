@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -261,5 +263,51 @@ func TestStateMinLength(t *testing.T) {
 	wantStatus(t, f.get(t, "/callback?code=c&state=long-enough-state-1"), http.StatusOK)
 	if n := f.store.writes(); n != 1 {
 		t.Errorf("stored %d callbacks, want 1", n)
+	}
+}
+
+// TestTokensNameTheirApp: tokens given with an app name, as a SHA-256
+// digest, or plain all open the API, and the request log names the app;
+// any other token is refused.
+func TestTokensNameTheirApp(t *testing.T) {
+	filesToken := "files-token-0123456789"
+	digest := sha256.Sum256([]byte(filesToken))
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.APITokens = []string{"mail=mail-token-0123456789", "files=sha256:" + hex.EncodeToString(digest[:]), "plain-token-0123456789=="}
+	})
+	for token, app := range map[string]string{"mail-token-0123456789": "mail", filesToken: "files", "plain-token-0123456789==": "default"} {
+		rec := f.do(t, http.MethodGet, "/api/status/app-"+app, nil, "Authorization", "Bearer "+token)
+		if rec.Code == http.StatusUnauthorized {
+			t.Errorf("the %s token was refused", app)
+		}
+		if !strings.Contains(f.logs.String(), `"app":"`+app+`"`) {
+			t.Errorf("no log line names the app %q:\n%s", app, f.logs.String())
+		}
+	}
+	for _, wrong := range []string{"mail=mail-token-0123456789", "sha256:" + hex.EncodeToString(digest[:]), "mail-token-012345678"} {
+		if rec := f.do(t, http.MethodGet, "/api/status/wrong", nil, "Authorization", "Bearer "+wrong); rec.Code != http.StatusUnauthorized {
+			t.Errorf("token %q: %d, want 401", wrong, rec.Code)
+		}
+	}
+}
+
+func TestParseAPIToken(t *testing.T) {
+	for entry, want := range map[string]string{
+		"mail=abcdefghijklmnop":         "mail",
+		"abcdefghijklmnop":              "default",
+		"QUJDREVGR0hJSktMTU5PUA==":      "default", // base64 padding is not an app name
+		"Mail=abcdefghijklmnop":         "default", // nor is uppercase: the whole entry is the token
+		"my-mcp_2=abcdefghijklmnop":     "my-mcp_2",
+		"default=abc=defghijklmnopqrst": "default",
+	} {
+		got, err := httpapi.ParseAPIToken(entry)
+		if err != nil || got.App != want {
+			t.Errorf("%q: app %q, %v; want %q", entry, got.App, err, want)
+		}
+	}
+	for _, bad := range []string{"mail=short", "sha256:abcd", "mail=sha256:" + strings.Repeat("z", 64), "two words here!!"} {
+		if _, err := httpapi.ParseAPIToken(bad); err == nil {
+			t.Errorf("%q was accepted", bad)
+		}
 	}
 }

@@ -4,7 +4,6 @@
 package httpapi
 
 import (
-	"crypto/sha256"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -31,7 +30,7 @@ type server struct {
 	waiters  atomic.Int64
 	cors     func(http.Handler) http.Handler
 
-	tokenDigests  [][sha256.Size]byte
+	tokens        []APIToken // OAUTH_CALLBACK_API_TOKENS; none: the API is open
 	router        http.Handler
 	fullWarning   onceAMinute
 	tokenFailures *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
@@ -86,10 +85,14 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 	if err := s.opts.Pages.Prerender(successPage, adminConsentPage); err != nil {
 		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
 	}
-	for _, t := range opts.APITokens {
-		s.tokenDigests = append(s.tokenDigests, sha256.Sum256([]byte(t)))
+	for _, entry := range opts.APITokens {
+		t, err := ParseAPIToken(entry)
+		if err != nil { // config.Load refuses these: a caller's bug
+			panic(fmt.Sprintf("httpapi: API token: %v", err))
+		}
+		s.tokens = append(s.tokens, t)
 	}
-	if len(s.tokenDigests) > 0 && opts.RateLimits.API > 0 {
+	if len(s.tokens) > 0 && opts.RateLimits.API > 0 {
 		s.tokenFailures = httprate.NewRateLimiter(opts.RateLimits.API, time.Minute)
 	}
 	s.notifier, _ = store.(callback.Notifier)
