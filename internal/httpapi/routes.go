@@ -10,10 +10,11 @@ import (
 func addRoutes(r chi.Router, s *server) {
 	// The identity provider redirects the person's browser here.
 	r.Group(func(r chi.Router) {
-		r.Use(s.rateLimit("callback", s.opts.RateLimits.Callback, byNetwork, true)) // per client IP, IPv6 per /56; across replicas on Redis
-		r.Get("/callback", s.handleCallback())                                      // compat: query (response_mode=query)
-		r.Post("/callback", s.handleCallback())                                     // form_post (response_mode=form_post)
-		r.Head("/callback", s.handleCallbackProbe())                                // "is this the service?" (oauth-callback-server check)
+		// Per client IP (IPv6 per /56), for all replicas together on Redis.
+		r.Use(s.rateLimit("callback", s.opts.RateLimits.Callback, byNetwork, true))
+		r.Get("/callback", s.handleCallback())       // compat: query (response_mode=query)
+		r.Post("/callback", s.handleCallback())      // form_post (response_mode=form_post)
+		r.Head("/callback", s.handleCallbackProbe()) // "is this the service?" (oauth-callback-server check)
 		// A sign-in link: binds the browser, then 303 to the provider.
 		r.Get("/start/{id}", s.handleStart())
 	})
