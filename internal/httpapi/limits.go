@@ -21,6 +21,23 @@ type SharedLimiter interface {
 	Allow(ctx context.Context, key string, perMinute int) (allowed bool, retryAfter time.Duration, err error)
 }
 
+// limiter is one rate limit (callback, api, register) of perMinute: local
+// counts it on this replica, and, when the count is shared on Redis, flood
+// refuses on this replica alone what the shared count could not admit
+// either.
+type limiter struct {
+	name         string
+	perMinute    int
+	local, flood *httprate.RateLimiter
+}
+
+// floodFactor: GCRA with a burst of the limit admits at most twice the
+// limit in any minute, so a client that one replica alone has let through
+// twice the limit in the last minute is over the shared limit whatever
+// Redis would answer; the requests past that are refused here. Clients at
+// or below the limit never meet it.
+const floodFactor = 2
+
 // localLimitsFor is how long a replica counts its limits alone after the
 // shared limiter failed, before it asks Redis again: a Redis that is gone
 // costs one store timeout every few seconds, not one per request.
@@ -35,10 +52,14 @@ func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool) 
 	if perMinute <= 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
-	local := httprate.NewRateLimiter(perMinute, time.Minute)
+	l := limiter{
+		name: name, perMinute: perMinute,
+		local: httprate.NewRateLimiter(perMinute, time.Minute),
+		flood: httprate.NewRateLimiter(floodFactor*perMinute, time.Minute),
+	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.overLimit(w, r, local, name, s.limitBucket(r, key), perMinute) {
+			if s.overLimit(w, r, l, s.limitBucket(r, key)) {
 				s.writeRateLimited(w, r, page)
 				return
 			}
@@ -61,10 +82,17 @@ func (s *server) limitBucket(r *http.Request, key limitKey) string {
 // counts alone for localLimitsFor: a client then gets up to the limit on
 // each replica, which is the choice SECURITY.md explains; it is counted in
 // oauth_callback_rate_limits_local_total and logged once a minute.
-func (s *server) overLimit(w http.ResponseWriter, r *http.Request, local *httprate.RateLimiter, name, bucket string, perMinute int) bool {
+func (s *server) overLimit(w http.ResponseWriter, r *http.Request, l limiter, bucket string) bool {
 	if s.sharedLimits == nil {
-		return local.OnLimit(w, r, bucket)
+		return l.local.OnLimit(w, r, bucket)
 	}
+	if l.flood.OnLimit(w, r, bucket) {
+		// Past what the shared limit could admit in a minute, seen by
+		// this replica alone: refused without asking Redis, so that one
+		// client's flood costs Redis nothing.
+		return true
+	}
+	name, perMinute, local := l.name, l.perMinute, l.local
 	if now := time.Now(); now.UnixNano() >= s.localLimitsUntil.Load() {
 		ctx, cancel := r.Context(), context.CancelFunc(func() {})
 		if s.opts.StoreTimeout > 0 {

@@ -45,56 +45,75 @@ func (s *sharedLimitStore) questions() []string {
 	return append([]string(nil), s.asked...)
 }
 
-// TestSharedLimitsDecideAndFallBackToTheReplica: on a store that counts
-// limits for every replica, its answer decides (429 with its Retry-After);
-// the key names the limit but not the client address; when it cannot
-// answer, the replica counts alone, says so once, counts it in a metric,
-// and does not ask again for every request.
-func TestSharedLimitsDecideAndFallBackToTheReplica(t *testing.T) {
+// sharedFixture serves /callback with a limit of perMinute on a store
+// whose shared count the test decides.
+func sharedFixture(t *testing.T, perMinute int) (*fixture, *sharedLimitStore, func(i int) *httptest.ResponseRecorder) {
 	store := &sharedLimitStore{Store: memstore.New(callback.StoreConfig{}, memstore.Config{}), allowed: true}
 	t.Cleanup(func() { store.Close() })
 	f := newFixtureWithStore(t, store, func(o *httpapi.Options) {
-		o.RateLimits = httpapi.RateLimits{Callback: 2, Shared: true}
+		o.RateLimits = httpapi.RateLimits{Callback: perMinute, Shared: true}
 		o.StateHasher = callback.NewStateHasher([]byte("server secret for the limit keys"))
 	})
 	send := func(i int) *httptest.ResponseRecorder {
 		return f.get(t, fmt.Sprintf("/callback?code=c&state=shared-limit-%d", i))
 	}
+	return f, store, send
+}
 
-	for i := range 5 { // the shared count allows: past the replica's 2
+// TestSharedLimitsDecide: on a store that counts limits for every
+// replica, its answer decides (429 with its Retry-After), past the
+// replica's own count; the key names the limit but not the client
+// address; and past twice the limit seen by this replica alone, which the
+// shared count could not admit either, the replica refuses without asking.
+func TestSharedLimitsDecide(t *testing.T) {
+	_, store, send := sharedFixture(t, 3)
+	for i := range 5 { // the shared count allows: past the replica's 3
 		if rec := send(i); rec.Code != http.StatusOK {
 			t.Fatalf("callback %d allowed by the shared count: %d", i, rec.Code)
 		}
 	}
 	asked := store.questions()
-	if len(asked) != 5 || !strings.HasPrefix(asked[0], "callback:") || !strings.HasSuffix(asked[0], "/2") {
+	if len(asked) != 5 || !strings.HasPrefix(asked[0], "callback:") || !strings.HasSuffix(asked[0], "/3") {
 		t.Fatalf("the shared limiter was asked %v", asked)
 	}
 	if strings.Contains(asked[0], "192.0.2.1") {
 		t.Errorf("the shared key names the client address: %s", asked[0])
 	}
-
 	store.set(false, 2500*time.Millisecond, nil)
-	rec := send(10)
-	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "3" {
+	if rec := send(10); rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "3" {
 		t.Fatalf("refused by the shared count: %d, Retry-After %q, want 429 and 3", rec.Code, rec.Header().Get("Retry-After"))
 	}
+	// Six asked (twice the limit): a flood from here on costs Redis nothing.
+	for i := range 20 {
+		if rec := send(20 + i); rec.Code != http.StatusTooManyRequests {
+			t.Fatalf("request %d past twice the limit: %d, want 429", 20+i, rec.Code)
+		}
+	}
+	if n := len(store.questions()); n != 6 {
+		t.Errorf("the shared limiter was asked %d times, want 6: past twice the limit the replica refuses alone", n)
+	}
+}
 
+// TestSharedLimitsFallBackToTheReplica: when the shared count cannot be
+// had, the replica counts alone, says so once, counts it in a metric, and
+// does not ask again for every request.
+func TestSharedLimitsFallBackToTheReplica(t *testing.T) {
+	f, store, send := sharedFixture(t, 2)
 	store.set(false, 0, fmt.Errorf("redis rate limit: %w", callback.ErrUnavailable))
 	codes := []int{}
 	for i := range 4 {
-		codes = append(codes, send(20+i).Code)
+		codes = append(codes, send(i).Code)
 	}
 	if fmt.Sprint(codes) != "[200 200 429 429]" {
 		t.Errorf("with the shared count gone: %v, want the replica's own limit of 2", codes)
 	}
-	if n := len(store.questions()); n != 7 {
-		t.Errorf("asked the shared limiter %d times in all, want 7: once after it failed, not per request", n)
+	if n := len(store.questions()); n != 1 {
+		t.Errorf("asked the shared limiter %d times, want once: after it failed, not per request", n)
 	}
 	if got := strings.Count(f.logs.String(), "rate limits are counted per replica"); got != 1 {
 		t.Errorf("%d log lines about the fallback, want 1:\n%s", got, f.logs.String())
 	}
-	rec = httptest.NewRecorder()
+	rec := httptest.NewRecorder()
 	f.metricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	if !strings.Contains(rec.Body.String(), "oauth_callback_rate_limits_local_total 4") {
 		t.Errorf("the fallback is not counted: %s", grepLines(rec.Body.String(), "rate_limits_local"))
