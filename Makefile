@@ -136,10 +136,10 @@ fuzz: ## Run each fuzz target (callback handler, API handler, sealed-value decod
 	$(GO) test -run '^$$' -fuzz FuzzOpen -fuzztime $(FUZZTIME) -fuzzminimizetime 0 ./internal/seal/
 
 .PHONY: bench
-bench: build ## Go benchmarks, then the load run against the binary (needs wrk and redis-server); see docs/benchmarks.md
+bench: build ## Go benchmarks, then the load run against the binary (needs wrk and redis-server), with SVG charts written into docs/; see docs/benchmarks.md
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) run ./bench/loadbench -bin bin/$(BINARY)
+	$(GO) run ./bench/loadbench -bin bin/$(BINARY) -plots docs
 
 .PHONY: soak
 soak: build ## 10-minute soak: 200 sign-ins/s against two replicas on Redis; errors, p99, RSS, goroutines per minute (not in CI)

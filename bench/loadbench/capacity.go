@@ -89,6 +89,13 @@ type capacityResult struct {
 	stackPer, heapPer     float64 // from the Go runtime, where it reports them
 	wakeP50, wakeP99      time.Duration
 	answered, wrongAnswer int
+	curve                 []rssPoint // RSS as the held requests grew
+}
+
+// rssPoint is the process's RSS with held requests held.
+type rssPoint struct {
+	held int
+	rss  int64
 }
 
 // holdAndWake opens n connections to addr, each a request from path(i),
@@ -110,42 +117,6 @@ func holdAndWake(name string, pid int, addr string, n int, path func(i int) stri
 	}
 	answers := make([]chan answer, n)
 	conns := make([]net.Conn, n)
-	sem := make(chan struct{}, 64) // dial at a pace the accept queue takes
-	var dialErr error
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range n {
-		answers[i] = make(chan answer, 1)
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			<-sem
-			if err == nil {
-				_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\n%s\r\n", path(i), header)
-			}
-			if err != nil {
-				mu.Lock()
-				dialErr = err
-				mu.Unlock()
-				return
-			}
-			conns[i] = c
-			go func() {
-				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				at := time.Now()
-				if err != nil {
-					answers[i] <- answer{at: at, err: err}
-					return
-				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				_ = resp.Body.Close()
-				answers[i] <- answer{at: at, status: resp.StatusCode}
-			}()
-		}()
-	}
-	wg.Wait()
 	defer func() {
 		for _, c := range conns {
 			if c != nil {
@@ -153,28 +124,90 @@ func holdAndWake(name string, pid int, addr string, n int, path func(i int) stri
 			}
 		}
 	}()
-	if dialErr != nil {
-		return res, dialErr
+	sem := make(chan struct{}, 64) // dial at a pace the accept queue takes
+	var dialErr error
+	var mu sync.Mutex
+	dial := func(from, to int) {
+		var wg sync.WaitGroup
+		for i := from; i < to; i++ {
+			answers[i] = make(chan answer, 1)
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", addr)
+				<-sem
+				if err == nil {
+					_, err = fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: bench\r\n%s\r\n", path(i), header)
+				}
+				if err != nil {
+					mu.Lock()
+					dialErr = err
+					mu.Unlock()
+					return
+				}
+				conns[i] = c
+				go func() {
+					resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+					at := time.Now()
+					if err != nil {
+						answers[i] <- answer{at: at, err: err}
+						return
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					_ = resp.Body.Close()
+					answers[i] <- answer{at: at, status: resp.StatusCode}
+				}()
+			}()
+		}
+		wg.Wait()
 	}
+	// In four steps, with the RSS at each, for the plot of RSS against
+	// held requests.
+	res.curve = []rssPoint{{0, rss0}}
 	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		held, err := ready()
-		if err != nil {
-			return res, err
+	for step := 1; step <= 4; step++ {
+		want := n * step / 4
+		dial(res.curve[len(res.curve)-1].held, want)
+		if dialErr != nil {
+			return res, dialErr
 		}
-		if held >= n {
-			break
+		for {
+			held, err := ready()
+			if err != nil {
+				return res, err
+			}
+			if held >= want {
+				break
+			}
+			if time.Now().After(deadline) {
+				early := map[string]int{}
+				for _, a := range answers[:want] {
+					select {
+					case x := <-a:
+						early[fmt.Sprint(x.status, " ", x.err)]++
+					default:
+					}
+				}
+				return res, fmt.Errorf("%s: %d of %d requests held after 2 minutes (answered early: %v)", name, held, want, early)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			return res, fmt.Errorf("%s: %d of %d requests held after 2 minutes", name, held, n)
+		if step < 4 {
+			time.Sleep(time.Second) // as below, less: the step's garbage collected
+			rss, err := rssBytes(pid)
+			if err != nil {
+				return res, err
+			}
+			res.curve = append(res.curve, rssPoint{want, rss})
 		}
-		time.Sleep(50 * time.Millisecond)
 	}
 	time.Sleep(3 * time.Second) // a GC or two, as in a server that has been up a while
 	rss1, err := rssBytes(pid)
 	if err != nil {
 		return res, err
 	}
+	res.curve = append(res.curve, rssPoint{n, rss1})
 	goroutines1, stack1, heap1 := stats()
 	res.rssPer = float64(rss1-rss0) / float64(n)
 	res.goroutinesPer = (goroutines1 - goroutines0) / float64(n)
@@ -266,6 +299,7 @@ func capacity(redisAddr string, n int) error {
 		bares, svcs = append(bares, bare), append(svcs, svc)
 	}
 	bare, svc := medianCapacity(bares), medianCapacity(svcs)
+	figures.rss = []capacityResult{bare, svc}
 
 	fmt.Printf("\n## Capacity: %d long-polls held on one replica of two (Redis), callbacks on the other\n\n", n)
 	fmt.Println("| server | RSS per held request | goroutines per held request | stack per held request | heap per held request | answered | wake p50 | wake p99 |")
@@ -295,7 +329,10 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 
 	// Two replicas on one Redis: hold on B, callbacks on A.
 	env := map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": "capacity:",
-		"OAUTH_CALLBACK_MAX_WAITERS": strconv.Itoa(2 * n)}
+		"OAUTH_CALLBACK_MAX_WAITERS": strconv.Itoa(2 * n),
+		// Held in four steps, each measured: more than the default minute
+		// may pass before the last one is held.
+		"OAUTH_CALLBACK_MAX_WAIT": "5m"}
 	a, err := procs.startService(env)
 	if err != nil {
 		return bare, svc, err
@@ -324,7 +361,7 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 	// 43 characters, like the field client's states.
 	state := func(i int) string { return fmt.Sprintf("capacity-%d-%034d", round, i) }
 	svc, err = holdAndWake("oauth-callback-server, Redis store", pidB, b, n,
-		func(i int) string { return "/api/callback/" + state(i) }, "Prefer: wait=60\r\n",
+		func(i int) string { return "/api/callback/" + state(i) }, "Prefer: wait=300\r\n",
 		func() (int, error) {
 			v, err := metric(client, b, "oauth_callback_waiters")
 			return int(v), err
@@ -394,6 +431,7 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	for i, tg := range targets {
 		m := median(results[i])
 		fmt.Printf("| %s | %.0f | %.2f× |\n", tg.name, m.rps, m.rps/bare.rps)
+		recordThroughput(throughputPaths[0], throughputServers[i], m.rps)
 	}
 	fmt.Printf("\nRedis store / least work: %.2f× (404 polls, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only pollstorm`).\n",
 		median(results[3]).rps/median(results[1]).rps)

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ var (
 	soakRate    = flag.Int("soak-rate", 200, "sign-ins per second during the soak run")
 	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
 	held        = flag.Int("capacity", 10_000, "long-polls held for the capacity figures")
+	plotsDir    = flag.String("plots", "", "write SVG charts of the run's figures into this directory (make bench: docs)")
 	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle (with the wake latency and memory figures); empty: all")
 )
 
@@ -71,6 +73,19 @@ func main() {
 		fmt.Fprintln(os.Stderr, "loadbench:", err)
 		os.Exit(1)
 	}
+	if *plotsDir != "" {
+		files, err := writePlots(*plotsDir, machine())
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "loadbench:", err)
+			os.Exit(1)
+		}
+		fmt.Printf("\nCharts: %s\n", strings.Join(files, ", "))
+	}
+}
+
+// machine names the machine for the charts: cores and Go version.
+func machine() string {
+	return fmt.Sprintf("%d cores, %s", runtime.NumCPU(), runtime.Version())
 }
 
 func run() error {
@@ -131,7 +146,7 @@ func run() error {
 	}
 	// Every cycle leaves a tombstone for the TTL: at thousands of cycles a
 	// second the default bound (100 000) would fill within the run.
-	memAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": "50000000"})
+	memAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": "50000000", "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
 	if err != nil {
 		return err
 	}
@@ -171,6 +186,9 @@ func run() error {
 			all = append(all, fmt.Sprintf("%.0f", r.rps/2))
 		}
 		fmt.Printf("| %s | %.0f (rounds: %s) | %.0f | %d | %.0f %% |\n", tg.name, m.rps/2, strings.Join(all, ", "), m.rps, non2xx, 100*m.rps/bare.rps)
+		if i < len(throughputServers) {
+			recordThroughput(throughputPaths[1], throughputServers[i], m.rps/2)
+		}
 	}
 	fmt.Printf("\nRedis store / least work: %.2f× (cycles, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
 		median(results[3]).rps/median(results[1]).rps)
@@ -186,6 +204,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	figures.wake = lat
 	fmt.Printf("\n## Wake latency, callback received on replica A → long-poll answered on replica B (Redis), %d cycles\n\n", len(lat))
 	fmt.Printf("| p50 | p90 | p99 | max |\n|---|---|---|---|\n| %v | %v | %v | %v |\n",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1])
@@ -195,7 +214,7 @@ func run() error {
 	fmt.Println("| store | code length | bytes per pending callback |")
 	fmt.Println("|---|---|---|")
 	for _, codeLen := range []int{64, 1024} {
-		addr, pid, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": strconv.Itoa(2 * *pending)})
+		addr, pid, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": strconv.Itoa(2 * *pending), "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
 		if err != nil {
 			return err
 		}
@@ -215,7 +234,7 @@ func run() error {
 	}
 	for _, codeLen := range []int{64, 1024} {
 		prefix := fmt.Sprintf("mem%d:", codeLen)
-		addr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": prefix})
+		addr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": prefix, "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
 		if err != nil {
 			return err
 		}
@@ -504,6 +523,12 @@ func (p *procList) startService(env map[string]string) (string, error) {
 	addr, _, err := p.startServiceWithPID(env)
 	return addr, err
 }
+
+// unboundedBudget is OAUTH_CALLBACK_MAX_MEMORY for the runs that keep more
+// than the default 64 MiB: the cycle's tombstones, 100 000 pending
+// callbacks. They measure throughput and bytes, not the budget (which has
+// tests and the flood figures of its own).
+const unboundedBudget = "8GiB"
 
 // startServiceWithPID runs the service as operators do: default settings,
 // JSON logs at info (to /dev/null here); drain delay and rate limits off.
