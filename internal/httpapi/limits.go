@@ -55,7 +55,8 @@ func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool) 
 	l := limiter{
 		name: name, perMinute: perMinute,
 		local: httprate.NewRateLimiter(perMinute, time.Minute),
-		flood: httprate.NewRateLimiter(floodFactor*perMinute, time.Minute),
+		// No headers of its own: the client's limit is perMinute.
+		flood: httprate.NewRateLimiter(floodFactor*perMinute, time.Minute, httprate.WithResponseHeaders(httprate.ResponseHeaders{})),
 	}
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -103,6 +104,7 @@ func (s *server) overLimit(w http.ResponseWriter, r *http.Request, l limiter, bu
 		allowed, retry, err := s.sharedLimits.Allow(ctx, name+":"+s.opts.StateHasher.Hash(bucket), perMinute)
 		cancel()
 		if err == nil {
+			w.Header().Set("X-RateLimit-Limit", strconv.Itoa(perMinute)) // as the replica's own count says it
 			if !allowed {
 				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(retry.Seconds())))))
 			}

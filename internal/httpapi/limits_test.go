@@ -68,8 +68,12 @@ func sharedFixture(t *testing.T, perMinute int) (*fixture, *sharedLimitStore, fu
 func TestSharedLimitsDecide(t *testing.T) {
 	_, store, send := sharedFixture(t, 3)
 	for i := range 5 { // the shared count allows: past the replica's 3
-		if rec := send(i); rec.Code != http.StatusOK {
+		rec := send(i)
+		if rec.Code != http.StatusOK {
 			t.Fatalf("callback %d allowed by the shared count: %d", i, rec.Code)
+		}
+		if got := rec.Header().Get("X-RateLimit-Limit"); got != "3" {
+			t.Errorf("callback %d: X-RateLimit-Limit %q, want the client's limit, 3", i, got)
 		}
 	}
 	asked := store.questions()
