@@ -40,10 +40,15 @@ type APIToken struct {
 // whole: base64 padding ends in "=".
 func ParseAPIToken(entry string) (APIToken, error) {
 	if name, rest, ok := strings.Cut(entry, "="); ok && appName(name) {
-		if digest, err := tokenDigest(rest); err == nil {
+		digest, err := tokenDigest(rest)
+		if err == nil {
 			return APIToken{App: name, Digest: digest}, nil
-		} else if _, whole := tokenDigest(entry); whole != nil || strings.HasPrefix(rest, "sha256:") {
-			return APIToken{}, err // the rest's fault, said of the rest
+		}
+		// The rest is no token. A "sha256:" rest was meant as a digest, and
+		// an entry that is no token as a whole either is the rest's fault:
+		// either way, say what is wrong with the rest.
+		if _, whole := tokenDigest(entry); whole != nil || strings.HasPrefix(rest, "sha256:") {
+			return APIToken{}, err
 		}
 	}
 	digest, err := tokenDigest(entry)
@@ -162,15 +167,16 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 // leaks through timing.
 func (s *server) tokenID(token string) (apiCaller, bool) {
 	digest := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	match, app := 0, ""
-	for _, t := range s.tokens {
+	match, at := 0, 0
+	for i, t := range s.tokens {
 		m := subtle.ConstantTimeCompare(digest[:], t.Digest[:])
-		if m == 1 {
-			app = t.App
-		}
+		at = subtle.ConstantTimeSelect(m, i, at) // no branch on which one matched
 		match |= m
 	}
-	return apiCaller{id: "token:" + hex.EncodeToString(digest[:8]), app: app}, match == 1
+	if match != 1 {
+		return apiCaller{}, false
+	}
+	return apiCaller{id: "token:" + hex.EncodeToString(digest[:8]), app: s.tokens[at].App}, true
 }
 
 // The keys the rate limits count by.
