@@ -282,10 +282,12 @@ func signInsAcrossRotations(t *testing.T, fake *fakeEntra, store *redisstore.Sto
 	mark()
 	tokensBefore := fake.count()
 	testwait.Until(t, 30*time.Second, "four more tokens handed out", func() bool { return fake.count() >= tokensBefore+4 })
-	// One more lifetime, so that the tokens the first connections signed
-	// in with have expired and been withdrawn.
+	// By now the tokens the first connections signed in with have expired
+	// and been withdrawn (the fake withdraws them as it hands out newer
+	// ones). Load goes on for half the newest token's life more, and 100
+	// cycles at least, on connections whose first password is gone.
 	last := cycles.Load()
-	testwait.Until(t, 10*time.Second, "a token lifetime of load after the rotations", func() bool {
+	testwait.Until(t, 10*time.Second, "load on after the rotations", func() bool {
 		return time.Now().After(fake.lastExpiry().Add(-fake.lifetime/2)) && cycles.Load() > last+100
 	})
 	close(stop)
