@@ -202,6 +202,11 @@ func LinkMarkerTTL(registration, store time.Duration) time.Duration {
 
 // Store keeps callbacks under their state for a fixed time to live and hands
 // each one out exactly once, even to concurrent callers on many replicas.
+//
+// A state belongs to the app that registered it (AppFrom of Register's
+// ctx) for as long as anything about it is kept: Take, Status and Cancel
+// made for another app answer exactly as for an unknown state and change
+// nothing (see app.go).
 type Store interface {
 	// Register announces a state before the person signs in. It returns
 	// ErrExists when the state is registered, or has a callback stored or

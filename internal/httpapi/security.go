@@ -11,13 +11,15 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
 // callerKey holds the apiCaller of a request that passed the token check.
 type callerKey struct{}
 
 // apiCaller is who sent an /api request: the token's short name (for the
-// rate limits) and the app it belongs to (for the logs).
+// rate limits) and the app it belongs to (for the logs and the stores).
 type apiCaller struct{ id, app string }
 
 // DefaultApp is the app of a token given without a name: a plain token
@@ -147,7 +149,9 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 		switch {
 		case check == tokenValid:
 			annotate(r, slog.String("app", caller.app))
-			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
+			// The stores see the app: a state it registers is its own.
+			ctx := callback.WithApp(context.WithValue(r.Context(), callerKey{}, caller), caller.app)
+			next.ServeHTTP(w, r.WithContext(ctx))
 		case s.failedToken(w, r):
 			writeTokenLimited(w, r)
 		case check == tokenMissing:

@@ -311,3 +311,42 @@ func TestParseAPIToken(t *testing.T) {
 		}
 	}
 }
+
+// TestAppsSeeOnlyTheirStates: a state one app registered exists for no
+// other. Another app's take, long-poll, status and cancel answer exactly
+// as for a state never seen (the same status and body), and the owner's
+// sign-in goes on untouched.
+func TestAppsSeeOnlyTheirStates(t *testing.T) { synctest.Test(t, testAppsSeeOnlyTheirStates) }
+
+func testAppsSeeOnlyTheirStates(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) { o.APITokens = []string{"mail=" + goodToken, "files=" + secondToken} })
+	mail := []string{"Authorization", "Bearer " + goodToken}
+	files := []string{"Authorization", "Bearer " + secondToken}
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/mine", nil, mail...), http.StatusCreated)
+	wantStatus(t, f.get(t, "/callback?code=the-code&state=mine"), http.StatusOK)
+
+	asUnknown := func(method, path string) {
+		t.Helper()
+		got := f.do(t, method, strings.Replace(path, "{state}", "mine", 1), nil, files...)
+		want := f.do(t, method, strings.Replace(path, "{state}", "never-seen", 1), nil, files...)
+		body := strings.ReplaceAll(got.Body.String(), `"mine"`, `"never-seen"`) // a status names its state
+		if got.Code != want.Code || body != want.Body.String() {
+			t.Fatalf("%s %s by another app: %d %s; for an unknown state: %d %s", method, path, got.Code, got.Body, want.Code, want.Body)
+		}
+	}
+	asUnknown(http.MethodGet, "/api/callback/{state}")
+	asUnknown(http.MethodGet, "/api/callback/{state}?wait=2")
+	asUnknown(http.MethodGet, "/api/status/{state}")
+	asUnknown(http.MethodDelete, "/api/callback/{state}")
+	if got := f.do(t, http.MethodPut, "/api/callback/mine", nil, files...); got.Code != http.StatusConflict {
+		t.Fatalf("registration by another app: %d, want 409", got.Code)
+	}
+
+	rec := f.do(t, http.MethodGet, "/api/callback/mine", nil, mail...)
+	wantStatus(t, rec, http.StatusOK)
+	if code := decode(t, rec)["auth_code"]; code != "the-code" {
+		t.Fatalf("owner's take: code %v", code)
+	}
+	asUnknown(http.MethodGet, "/api/callback/{state}") // not 410: taken is news of the state too
+	asUnknown(http.MethodGet, "/api/status/{state}")
+}

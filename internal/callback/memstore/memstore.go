@@ -74,6 +74,7 @@ const (
 // callback to a few hundred bytes (see docs/benchmarks.md).
 type record struct {
 	kind        kind
+	owner       string         // the app that registered the state ("" : none); kept while the record lives
 	registered  bool           // the state was registered before its callback
 	value       string         // pending: the callback, encoded
 	fingerprint string         // pending and taken: callback.Fingerprint
@@ -141,7 +142,7 @@ func New(store callback.StoreConfig, cfg Config) *Store {
 }
 
 // Register implements callback.Store.
-func (s *Store) Register(_ context.Context, state string, reg callback.Registration) error {
+func (s *Store) Register(ctx context.Context, state string, reg callback.Registration) error {
 	ttl := reg.TTL
 	if ttl <= 0 || ttl > s.store.TTL {
 		ttl = s.store.TTL
@@ -170,7 +171,7 @@ func (s *Store) Register(_ context.Context, state string, reg callback.Registrat
 		return err
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, metadata: string(reg.Metadata), issuer: reg.Issuer, link: link, expires: now.Add(ttl)}
+	r := &record{kind: registered, owner: callback.AppFrom(ctx), metadata: string(reg.Metadata), issuer: reg.Issuer, link: link, expires: now.Add(ttl)}
 	s.records[state] = r
 	if link != nil {
 		s.links[link.ID] = state
@@ -358,8 +359,8 @@ func (s *Store) sizeOf(r *record) int64 {
 }
 
 // Take implements callback.Store.
-func (s *Store) Take(_ context.Context, state string) (callback.Callback, error) {
-	value, metadata, issuer, err := s.take(state)
+func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
+	value, metadata, issuer, err := s.take(state, callback.AppFrom(ctx))
 	if err != nil {
 		return callback.Callback{}, err
 	}
@@ -375,12 +376,12 @@ func (s *Store) Take(_ context.Context, state string) (callback.Callback, error)
 	return c, nil
 }
 
-func (s *Store) take(state string) (value, metadata, issuer string, err error) {
+func (s *Store) take(state, app string) (value, metadata, issuer string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	s.expireLocked(now)
-	r, ok := s.records[state]
+	r, ok := s.recordFor(state, app)
 	switch {
 	case !ok || r.kind == registered:
 		return "", "", "", callback.ErrNotFound
@@ -404,12 +405,22 @@ func (s *Store) take(state string) (value, metadata, issuer string, err error) {
 	return value, metadata, issuer, nil
 }
 
+// recordFor is the state's record as app sees it: none when another app
+// registered the state.
+func (s *Store) recordFor(state, app string) (*record, bool) {
+	r, ok := s.records[state]
+	if !ok || !callback.VisibleTo(r.owner, app) {
+		return nil, false
+	}
+	return r, true
+}
+
 // Status implements callback.Store.
-func (s *Store) Status(_ context.Context, state string) (callback.Status, error) {
+func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked(time.Now())
-	r, ok := s.records[state]
+	r, ok := s.recordFor(state, callback.AppFrom(ctx))
 	if !ok {
 		return callback.Status{Progress: callback.ProgressUnknown}, nil
 	}
@@ -431,8 +442,8 @@ var progressOf = [...]callback.Progress{
 }
 
 // Cancel implements callback.Store.
-func (s *Store) Cancel(_ context.Context, state string) error {
-	err := s.cancel(state)
+func (s *Store) Cancel(ctx context.Context, state string) error {
+	err := s.cancel(state, callback.AppFrom(ctx))
 	if err == nil {
 		// A waiter's take now answers "cancelled".
 		s.waiters.Notify(state)
@@ -440,12 +451,12 @@ func (s *Store) Cancel(_ context.Context, state string) error {
 	return err
 }
 
-func (s *Store) cancel(state string) error {
+func (s *Store) cancel(state, app string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	s.expireLocked(now)
-	r, ok := s.records[state]
+	r, ok := s.recordFor(state, app)
 	switch {
 	case !ok || r.kind == linkExpired:
 		return callback.ErrNotFound

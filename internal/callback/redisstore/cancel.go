@@ -13,6 +13,7 @@ func (s *Store) Cancel(ctx context.Context, state string) error {
 	for _, n := range k.names {
 		args = append(args, n.name)
 	}
+	args = append(args, callback.AppFrom(ctx))
 	vals, err := cancelScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
 	if err != nil {
 		return storeError("cancel", err)

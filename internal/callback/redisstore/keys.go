@@ -30,24 +30,31 @@ type stateKeys struct {
 
 type nameKeys struct {
 	name, callback, tombstone, registration string
+	// owner holds the app that registered the state, as long as anything
+	// about the state may be kept (ownerTTL).
+	owner string
 }
+
+// keysPerName is how many keys stateKeys gives per name.
+const keysPerName = 4
 
 func (s *Store) keys(state string) stateKeys {
 	tag := sha256.Sum256([]byte(state))
 	base := s.prefix + "{" + hex.EncodeToString(tag[:2]) + "}:"
 	k := stateKeys{pending: s.pendingKey()}
 	for _, n := range s.sealer.Names(state) {
-		k.names = append(k.names, nameKeys{name: n, callback: base + n, tombstone: base + n + ":taken", registration: base + n + ":reg"})
+		k.names = append(k.names, nameKeys{name: n, callback: base + n, tombstone: base + n + ":taken",
+			registration: base + n + ":reg", owner: base + n + ":owner"})
 	}
 	return k
 }
 
 // stateKeys are the keys of the state's slot: per name, its callback,
-// tombstone and registration.
+// tombstone, registration and owner (the scripts' prelude finds them).
 func (k stateKeys) stateKeys() []string {
-	keys := make([]string, 0, 3*len(k.names)+4)
+	keys := make([]string, 0, keysPerName*len(k.names)+6) // room for scriptKeys' accounting keys
 	for _, n := range k.names {
-		keys = append(keys, n.callback, n.tombstone, n.registration)
+		keys = append(keys, n.callback, n.tombstone, n.registration, n.owner)
 	}
 	return keys
 }

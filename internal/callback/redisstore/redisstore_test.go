@@ -292,6 +292,21 @@ func TestKeyRotationStep3SeesStep2sTombstones(t *testing.T) {
 	if _, err := step3.Put(ctx, callback.Callback{State: "cancelled", Code: "code"}); !errors.Is(err, callback.ErrCancelled) {
 		t.Fatalf("callback for a cancelled state on the new key only: %v, want ErrCancelled", err)
 	}
+
+	// The owner goes under every name: another app finds nothing on any replica.
+	mail, files := callback.WithApp(ctx, "mail"), callback.WithApp(ctx, "files")
+	if err := step1.Register(mail, "owned", callback.Registration{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := step2.Put(ctx, callback.Callback{State: "owned", Code: "code"}); err != nil { // under the new key's name
+		t.Fatal(err)
+	}
+	if _, err := step3.Take(files, "owned"); !errors.Is(err, callback.ErrNotFound) {
+		t.Fatalf("another app's take on the new key only: %v, want ErrNotFound", err)
+	}
+	if got, err := step3.Take(mail, "owned"); err != nil || got.Code != "code" {
+		t.Fatalf("the owner's take on the new key only: %+v, %v", got, err)
+	}
 }
 
 func TestKeyRotationKeepsExactlyOnce(t *testing.T) {

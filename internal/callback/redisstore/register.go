@@ -64,7 +64,8 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 	if reg.Link != nil {
 		markerSecs = int64(callback.LinkMarkerTTL(time.Duration(secs)*time.Second, s.ttl) / time.Second)
 	}
-	err := s.register(ctx, k, value, secs, markerSecs, len(value)+len(linkKey))
+	ownerSecs := int64(callback.OwnerTTL(time.Duration(secs)*time.Second, s.ttl) / time.Second)
+	err := s.register(ctx, k, value, secs, markerSecs, ownerSecs, callback.AppFrom(ctx), len(value)+len(linkKey))
 	if err != nil && linkKey != "" {
 		_ = s.client.Del(ctx, linkKey).Err()
 	}
@@ -74,7 +75,7 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 // register runs register.lua: the registration's size bytes are counted
 // against the registrations' share of the budget, in the script, or on
 // Cluster before it (the accounting keys live in another slot).
-func (s *Store) register(ctx context.Context, k stateKeys, value []byte, secs, markerSecs int64, size int) error {
+func (s *Store) register(ctx context.Context, k stateKeys, value []byte, secs, markerSecs, ownerSecs int64, owner string, size int) error {
 	now := s.now()
 	expiry := now.Add(time.Duration(secs) * time.Second).UnixMilli()
 	name := registrationName(k.names[0].name)
@@ -89,7 +90,7 @@ func (s *Store) register(ctx context.Context, k stateKeys, value []byte, secs, m
 		}
 	}
 	res, err := registerScript.Run(ctx, s.client, s.scriptKeys(k), value, secs, markerSecs, len(k.names), k.names[0].name,
-		size, s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli()).Int()
+		size, s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli(), owner, ownerSecs).Int()
 	if s.cluster && (err != nil || res != registerStored) {
 		s.releaseOnCluster(ctx, name)
 	}

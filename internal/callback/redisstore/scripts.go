@@ -36,15 +36,32 @@ const (
 	classRegistration = "g"
 )
 
-// prelude is the Lua that starts every script: the constants above, and
-// the fingerprint's length.
+// prelude is the Lua that starts every script: the constants above, the
+// fingerprint's length, and where a state's keys are in KEYS (keysPerName
+// per name, in stateKeys' order, then the accounting keys).
 var prelude = fmt.Sprintf(`local FINGERPRINT_LEN = %d
 local TAKEN, CONFLICT, CANCELLED, LINK_MARKER = %q, %q, %q, %q
 local LINK_NOT_OPENED, LINK_OPENED = %q, %q
 local LINK = string.sub(LINK_NOT_OPENED, 1, 1)
 local UNREGISTERED, REGISTERED, REGISTRATION = %q, %q, %q
+local KEYS_PER_NAME, ACCOUNTING_KEYS = %d, %d
+local function callbackKey(i) return KEYS[KEYS_PER_NAME*i - 3] end
+local function tombstoneKey(i) return KEYS[KEYS_PER_NAME*i - 2] end
+local function registrationKey(i) return KEYS[KEYS_PER_NAME*i - 1] end
+local function ownerKey(i) return KEYS[KEYS_PER_NAME*i] end
+-- ownedByAnother: the state was registered by another app than app (''
+-- is every app's caller, when no app is configured).
+local function ownedByAnother(n, app)
+  if app == '' then return false end
+  for i = 1, n do
+    local owner = redis.call('GET', ownerKey(i))
+    if owner and owner ~= app then return true end
+  end
+  return false
+end
 `, fingerprintLen, tombstoneTaken, tombstoneConflict, tombstoneCancelled, linkMarker,
-	linkNotOpened, linkOpened, classUnregistered, classRegistered, classRegistration)
+	linkNotOpened, linkOpened, classUnregistered, classRegistered, classRegistration,
+	keysPerName, len(accountingKeys("")))
 
 var (
 	//go:embed scripts/accounting.lua

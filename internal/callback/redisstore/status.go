@@ -10,7 +10,7 @@ import (
 // Status implements callback.Store.
 func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
 	k := s.keys(state)
-	vals, err := statusScript.Run(ctx, s.client, k.stateKeys(), len(k.names)).Slice()
+	vals, err := statusScript.Run(ctx, s.client, k.stateKeys(), len(k.names), callback.AppFrom(ctx)).Slice()
 	if err != nil {
 		return callback.Status{}, storeError("read status", err)
 	}

@@ -15,6 +15,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 	for _, n := range k.names {
 		args = append(args, n.name)
 	}
+	args = append(args, callback.AppFrom(ctx))
 	res, err := takeScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
 	if err != nil {
 		return callback.Callback{}, storeError("take callback", err)

@@ -774,6 +774,100 @@ func Run(t *testing.T, h Harness) {
 		assertProgress(t, s, "taken", callback.ProgressTaken)
 	})
 
+	mail, files := callback.WithApp(ctx, "mail"), callback.WithApp(ctx, "files")
+
+	run("a state one app registered exists for no other", func(t *testing.T) {
+		s := newStore(t)
+		link := callback.Link{ID: "link-apps-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
+		if err := s.Register(mail, "mine", callback.Registration{Link: &link}); err != nil {
+			t.Fatal(err)
+		}
+		// Another app's take, status and cancel answer as for an unknown
+		// state, and change nothing.
+		assertOnlyOwnerSees := func(state string, progress callback.Progress) {
+			t.Helper()
+			assertProgressFor(t, files, s, state, callback.ProgressUnknown)
+			assertProgressFor(t, mail, s, state, progress)
+			if _, err := s.Take(files, state); !errors.Is(err, callback.ErrNotFound) {
+				t.Fatalf("Take by another app of %s at %s: %v, want ErrNotFound", state, progress, err)
+			}
+			if err := s.Cancel(files, state); !errors.Is(err, callback.ErrNotFound) {
+				t.Fatalf("Cancel by another app of %s at %s: %v, want ErrNotFound", state, progress, err)
+			}
+			assertProgressFor(t, mail, s, state, progress)
+		}
+		assertOnlyOwnerSees("mine", callback.ProgressRegistered)
+		if err := s.Register(files, "mine", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+			t.Fatalf("Register by another app: %v, want ErrExists", err)
+		}
+		if _, _, _, err := s.Start(ctx, link.ID); err != nil { // the browser has no app
+			t.Fatal(err)
+		}
+		mustPut(t, s, callback.Callback{State: "mine", Code: "c", ReceivedAt: received, Bound: true})
+		assertOnlyOwnerSees("mine", callback.ProgressReceived)
+		if got, err := s.Take(mail, "mine"); err != nil || got.Code != "c" {
+			t.Fatalf("Take by the owner: %+v, %v", got, err)
+		}
+		assertOnlyOwnerSees("mine", callback.ProgressTaken)
+		if _, err := s.Take(mail, "mine"); !errors.Is(err, callback.ErrAlreadyTaken) {
+			t.Fatalf("second Take by the owner: %v, want ErrAlreadyTaken", err)
+		}
+
+		if err := s.Register(mail, "cancelled", callback.Registration{}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Cancel(mail, "cancelled"); err != nil {
+			t.Fatal(err)
+		}
+		assertOnlyOwnerSees("cancelled", callback.ProgressCancelled)
+
+		if err := s.Register(mail, "conflicted", callback.Registration{}); err != nil {
+			t.Fatal(err)
+		}
+		mustPut(t, s, callback.Callback{State: "conflicted", Code: "a", ReceivedAt: received})
+		_, _ = s.Put(ctx, callback.Callback{State: "conflicted", Code: "b", ReceivedAt: received})
+		assertOnlyOwnerSees("conflicted", callback.ProgressConflict)
+	})
+
+	run("a callback nobody registered is every app's", func(t *testing.T) {
+		s := newStore(t)
+		mustPut(t, s, callback.Callback{State: "field", Code: "c", ReceivedAt: received})
+		assertProgressFor(t, mail, s, "field", callback.ProgressReceived)
+		if got, err := s.Take(files, "field"); err != nil || got.Code != "c" {
+			t.Fatalf("Take by any app: %+v, %v", got, err)
+		}
+		if _, err := s.Take(mail, "field"); !errors.Is(err, callback.ErrAlreadyTaken) {
+			t.Fatalf("Take by another app after: %v, want ErrAlreadyTaken", err)
+		}
+	})
+
+	run("an app's claim ends with its state", func(t *testing.T) {
+		s := newStore(t)
+		if err := s.Register(mail, "reused", callback.Registration{TTL: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, time.Second+500*time.Millisecond) // the registration expired, nothing else was kept
+		mustPut(t, s, callback.Callback{State: "reused", Code: "c", ReceivedAt: received})
+		if got, err := s.Take(files, "reused"); err != nil || got.Code != "c" {
+			t.Fatalf("Take by another app of a callback nobody registered any longer: %+v, %v", got, err)
+		}
+
+		if err := s.Register(mail, "again", callback.Registration{TTL: time.Second}); err != nil {
+			t.Fatal(err)
+		}
+		h.Advance(t, time.Second+500*time.Millisecond)
+		if err := s.Register(files, "again", callback.Registration{}); err != nil {
+			t.Fatalf("Register by another app once the first expired: %v", err)
+		}
+		mustPut(t, s, callback.Callback{State: "again", Code: "c", ReceivedAt: received})
+		if _, err := s.Take(mail, "again"); !errors.Is(err, callback.ErrNotFound) {
+			t.Fatalf("Take by the first owner: %v, want ErrNotFound", err)
+		}
+		if got, err := s.Take(files, "again"); err != nil || got.Code != "c" {
+			t.Fatalf("Take by the new owner: %+v, %v", got, err)
+		}
+	})
+
 	run("status of a conflicted state", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "x", Code: "a", ReceivedAt: received})
@@ -860,7 +954,13 @@ func randomState(buf []byte) string {
 
 func assertProgress(t *testing.T, s callback.Store, state string, want callback.Progress) {
 	t.Helper()
-	st, err := s.Status(context.Background(), state)
+	assertProgressFor(t, context.Background(), s, state, want)
+}
+
+// assertProgressFor checks the state's progress as ctx's app sees it.
+func assertProgressFor(t *testing.T, ctx context.Context, s callback.Store, state string, want callback.Progress) {
+	t.Helper()
+	st, err := s.Status(ctx, state)
 	if err != nil {
 		t.Fatalf("Status %s: %v", state, err)
 	}

@@ -12,10 +12,13 @@
 -- REGISTRATION .. n for a registration (named REGISTRATION .. ':' .. its
 -- state's name). The classes are the prelude's (scripts.go).
 local function accountingKeys(n)
-  if #KEYS == 3 * n + 6 then
-    return {KEYS[3*n+1], KEYS[3*n+2], KEYS[3*n+3], KEYS[3*n+4], KEYS[3*n+5], KEYS[3*n+6]}
+  local first = KEYS_PER_NAME * n
+  if #KEYS ~= first + ACCOUNTING_KEYS then
+    return nil -- Cluster: the caller keeps the accounts in their own slot
   end
-  return nil -- Cluster: the caller keeps the accounts in their own slot
+  local acct = {}
+  for i = 1, ACCOUNTING_KEYS do acct[i] = KEYS[first + i] end
+  return acct
 end
 
 local function release(acct, name)

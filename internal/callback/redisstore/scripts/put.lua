@@ -5,8 +5,9 @@
 -- counts the bytes against the budget and wakes the waiters.
 --
 -- KEYS: for each of the state's n names (current secret first): callback,
---       tombstone, registration; then the six accounting keys, except on
---       Cluster (another slot: the caller admits and releases separately).
+--       tombstone, registration, owner (the prelude's callbackKey(i) and
+--       the others); then the accounting keys, except on Cluster (another
+--       slot: the caller admits and releases separately).
 -- ARGV: value (fingerprint .. sealed), ttl seconds, expiry ms, now ms,
 --       channel, require registration (1/0), fingerprint, budget bytes,
 --       unregistered limit bytes, size, n, bound (1/0), the n names.
@@ -32,12 +33,12 @@ end
 -- alone (no callback, registration or other tombstone), the link expired.
 local marked, live = false, false
 for i = 1, n do
-  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  local tombstone = redis.call('GET', tombstoneKey(i))
   if tombstone == LINK_MARKER then marked = true elseif tombstone then live = true end
 end
 if marked and not live then -- only then: most states carry no marker
   for i = 1, n do
-    if redis.call('EXISTS', KEYS[3*i - 2], KEYS[3*i]) > 0 then live = true end
+    if redis.call('EXISTS', callbackKey(i), registrationKey(i)) > 0 then live = true end
   end
 end
 local expiredLink = marked and not live
@@ -47,14 +48,14 @@ if expiredLink and ARGV[6] == '1' then return {2} end
 if bound ~= '1' then
   if expiredLink then return {6} end
   for i = 1, n do
-    local reg = redis.call('GET', KEYS[3*i])
+    local reg = redis.call('GET', registrationKey(i))
     if reg and string.sub(reg, 1, 1) == LINK then return {6} end
   end
 end
 if expiredLink then return {8} end
 
 for i = 1, n do
-  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  local tombstone = redis.call('GET', tombstoneKey(i))
   if tombstone and tombstone ~= LINK_MARKER then
     if tombstone == CONFLICT then return {3} end
     if tombstone == CANCELLED then return {7} end
@@ -63,11 +64,11 @@ for i = 1, n do
   end
 end
 for i = 1, n do
-  local v = redis.call('GET', KEYS[3*i - 2])
+  local v = redis.call('GET', callbackKey(i))
   if v then
     if string.sub(v, 1, FINGERPRINT_LEN) == fingerprint then return {0} end
-    redis.call('DEL', KEYS[3*i - 2])
-    for j = 1, n do redis.call('SET', KEYS[3*j - 1], CONFLICT, 'EX', ARGV[2]) end -- under every name, as take.lua's
+    redis.call('DEL', callbackKey(i))
+    for j = 1, n do redis.call('SET', tombstoneKey(j), CONFLICT, 'EX', ARGV[2]) end -- under every name, as take.lua's
     if acct then release(acct, ARGV[12 + i]) end
     publishAll()
     return {3, ARGV[12 + i]}
@@ -75,7 +76,7 @@ for i = 1, n do
 end
 local registered = 0
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[3*i]) == 1 then registered = i; break end
+  if redis.call('EXISTS', registrationKey(i)) == 1 then registered = i; break end
 end
 if ARGV[6] == '1' and registered == 0 then return {2} end
 if acct then
@@ -92,21 +93,26 @@ if acct then
   end
   if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
     if held then
-      local expiry = tonumber(ARGV[4]) + math.max(redis.call('PTTL', KEYS[3*registered]), 0)
+      local expiry = tonumber(ARGV[4]) + math.max(redis.call('PTTL', registrationKey(registered)), 0)
       admit(acct, regName, tonumber(string.sub(held, 2)), REGISTRATION, 0, 0, expiry)
     end
     return {5}
   end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', callbackKey(1), ARGV[1], 'EX', ARGV[2])
+-- A state nobody registered has no owner: one left by an expired
+-- registration goes.
+if registered == 0 then
+  for i = 1, n do redis.call('DEL', ownerKey(i)) end
+end
 -- The registration lives as long as the callback, for its metadata.
-if registered > 0 then redis.call('EXPIRE', KEYS[3*registered], ARGV[2]) end
+if registered > 0 then redis.call('EXPIRE', registrationKey(registered), ARGV[2]) end
 publishAll()
 if registered > 0 then
-  local reg = redis.call('GET', KEYS[3*registered])
+  local reg = redis.call('GET', registrationKey(registered))
   if string.sub(reg, 1, 1) == LINK then
     -- Should the callback expire untaken, the marker outlives it by a TTL.
-    for j = 1, n do redis.call('SET', KEYS[3*j - 1], LINK_MARKER, 'EX', 2 * tonumber(ARGV[2])) end
+    for j = 1, n do redis.call('SET', tombstoneKey(j), LINK_MARKER, 'EX', 2 * tonumber(ARGV[2])) end
     return {1, 1, reg, registered}
   end
   return {1, 1}

@@ -2,18 +2,22 @@
 -- taken, under any of its names, and counts the registration's bytes
 -- against its share of the budget.
 --
--- KEYS: as put.lua (the six accounting keys too, except on Cluster, where
+-- KEYS: as put.lua (the accounting keys too, except on Cluster, where
 -- the caller admits the bytes first). ARGV: value, ttl seconds, link marker
 -- seconds (0: no sign-in link), n, the first name, size, budget bytes,
--- registrations' limit bytes, expiry ms, now ms.
+-- registrations' limit bytes, expiry ms, now ms, the owner ('' : none),
+-- the owner's seconds.
 -- Returns 1 registered, 0 exists, 2 over the budget.
 --
 -- The registration is written under the first name; with a sign-in link,
 -- the marker LINK_MARKER goes into the tombstone key of every name, and outlives it
 -- by a TTL (put.lua: an expired link still refuses unbound callbacks).
+-- The owner, the app that registered, goes under every name too, for as
+-- long as anything about the state may be kept (take.lua, status.lua and
+-- cancel.lua answer another app as for an unknown state).
 local n = tonumber(ARGV[4])
-for i = 1, 3 * n do
-  if redis.call('EXISTS', KEYS[i]) == 1 then return 0 end
+for i = 1, n do
+  if redis.call('EXISTS', callbackKey(i), tombstoneKey(i), registrationKey(i)) > 0 then return 0 end
 end
 local acct = accountingKeys(n)
 if acct then
@@ -22,8 +26,12 @@ if acct then
     return 2
   end
 end
-redis.call('SET', KEYS[3], ARGV[1], 'EX', ARGV[2])
+redis.call('SET', registrationKey(1), ARGV[1], 'EX', ARGV[2])
 if tonumber(ARGV[3]) > 0 then
-  for i = 2, 3 * n, 3 do redis.call('SET', KEYS[i], LINK_MARKER, 'EX', ARGV[3]) end -- under every name
+  for i = 1, n do redis.call('SET', tombstoneKey(i), LINK_MARKER, 'EX', ARGV[3]) end -- under every name
+end
+for i = 1, n do
+  -- An owner left by an earlier sign-in of the state, expired since, goes.
+  if ARGV[11] == '' then redis.call('DEL', ownerKey(i)) else redis.call('SET', ownerKey(i), ARGV[11], 'EX', ARGV[12]) end
 end
 return 1

@@ -7,15 +7,15 @@
 -- Returns {1, first (1/0), registration, i} (under name i), {0} none.
 local n = tonumber(ARGV[1])
 for i = 1, n do
-  if redis.call('EXISTS', KEYS[3*i - 2]) > 0 then return {0} end
-  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  if redis.call('EXISTS', callbackKey(i)) > 0 then return {0} end
+  local tombstone = redis.call('GET', tombstoneKey(i))
   if tombstone and tombstone ~= LINK_MARKER then return {0} end -- the link's own marker
 end
 for i = 1, n do
-  local reg = redis.call('GET', KEYS[3*i])
+  local reg = redis.call('GET', registrationKey(i))
   if reg and string.sub(reg, 1, 1) == LINK then
     if string.sub(reg, 1, #LINK_NOT_OPENED) == LINK_NOT_OPENED then
-      redis.call('SETRANGE', KEYS[3*i], 0, LINK_OPENED) -- keeps the TTL
+      redis.call('SETRANGE', registrationKey(i), 0, LINK_OPENED) -- keeps the TTL
       return {1, 1, reg, i}
     end
     return {1, 0, reg, i}

@@ -3,22 +3,25 @@
 -- one atomic step.
 --
 -- KEYS: as put.lua. ARGV: ttl seconds, n, the n names.
+-- The last ARGV is the caller's app ('' : any): a state another app
+-- registered answers as an unknown one, and nothing changes.
 -- Returns {1, value, i, registration or false, j} taken (under name i, the
 -- registration under name j), {2} taken before, {3} conflicted,
 -- {4} cancelled, {5} its sign-in link expired (put.lua's LINK_MARKER
 -- alone), {0} nothing.
 local n = tonumber(ARGV[2])
+if ownedByAnother(n, ARGV[#ARGV]) then return {0} end
 local acct = accountingKeys(n)
 for i = 1, n do
-  local v = redis.call('GETDEL', KEYS[3*i - 2])
+  local v = redis.call('GETDEL', callbackKey(i))
   if v then
     -- The tombstone goes under every name, so that a replica left with
     -- only the newest key after a rotation still refuses a replay.
-    for j = 1, n do redis.call('SET', KEYS[3*j - 1], TAKEN .. string.sub(v, 1, FINGERPRINT_LEN), 'EX', ARGV[1]) end
+    for j = 1, n do redis.call('SET', tombstoneKey(j), TAKEN .. string.sub(v, 1, FINGERPRINT_LEN), 'EX', ARGV[1]) end
     if acct then release(acct, ARGV[2 + i]) end
     local reg, at = false, 0
     for j = 1, n do
-      local r = redis.call('GETDEL', KEYS[3*j])
+      local r = redis.call('GETDEL', registrationKey(j))
       if r and not reg then reg, at = r, j end
       if acct then release(acct, REGISTRATION .. ':' .. ARGV[2 + j]) end -- normally taken over by the callback already
     end
@@ -27,7 +30,7 @@ for i = 1, n do
 end
 local marked = false
 for i = 1, n do
-  local tombstone = redis.call('GET', KEYS[3*i - 1])
+  local tombstone = redis.call('GET', tombstoneKey(i))
   if tombstone == LINK_MARKER then marked = true
   elseif tombstone == CONFLICT then return {3}
   elseif tombstone == CANCELLED then return {4}
@@ -35,7 +38,7 @@ for i = 1, n do
 end
 if marked then
   for i = 1, n do
-    if redis.call('EXISTS', KEYS[3*i]) == 1 then return {0} end -- still registered
+    if redis.call('EXISTS', registrationKey(i)) == 1 then return {0} end -- still registered
   end
   return {5}
 end
