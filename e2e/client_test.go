@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
@@ -167,7 +169,7 @@ func TestGoClientWaitSendsTheToken(t *testing.T) {
 	store := memstore.New(callback.StoreConfig{TTL: 10 * time.Minute}, memstore.Config{MaxEntries: 1000})
 	t.Cleanup(func() { store.Close() })
 	srv := httptest.NewServer(httpapi.NewServer(store, slog.New(slog.DiscardHandler), metrics.New(), httpapi.Options{Config: httpapi.Config{
-		LongPoll: httpapi.LongPollConfig{MaxWait: time.Minute, MaxWaiters: 10}, APITokens: []string{"tok-client-test-0123456789"}}}))
+		LongPoll: httpapi.LongPollConfig{MaxWait: time.Minute, MaxWaiters: 10}, Apps: []apps.App{{Name: apps.DefaultName, Digests: [][32]byte{sha256.Sum256([]byte("tok-client-test-0123456789"))}}}}}))
 	t.Cleanup(srv.Close)
 	resp, err := http.Get(srv.URL + "/callback?code=tokened&state=s6")
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,16 +209,20 @@ func checkSignInLinks(cfg config.Config) finding {
 // checkProtections says which protections are off, as start-up does.
 func checkProtections(cfg config.Config) []finding {
 	var out []finding
-	if len(cfg.HTTP.APITokens) == 0 {
+	if len(cfg.HTTP.Apps) == 0 {
 		out = append(out, finding{"api-token", statusWarn, "the API is open: anyone who reaches /api and knows a state takes its code; set OAUTH_CALLBACK_API_TOKENS"})
 	} else {
-		var apps []string
-		for _, entry := range cfg.HTTP.APITokens {
-			if t, err := httpapi.ParseAPIToken(entry); err == nil && !slices.Contains(apps, t.App) {
-				apps = append(apps, t.App)
+		var described []string
+		tokens := 0
+		for _, a := range cfg.HTTP.Apps {
+			tokens += len(a.Digests)
+			d := a.Name
+			if share, ok := cfg.Store.AppShares[a.Name]; ok {
+				d += fmt.Sprintf(" (%.0f%% of the byte budget)", 100*share)
 			}
+			described = append(described, d)
 		}
-		out = append(out, finding{"api-token", statusOK, fmt.Sprintf("%d API tokens required on /api, for the apps %s", len(cfg.HTTP.APITokens), strings.Join(apps, ", "))})
+		out = append(out, finding{"api-token", statusOK, fmt.Sprintf("%d API tokens required on /api, for the apps %s", tokens, strings.Join(described, ", "))})
 	}
 	if cfg.UsesRedis() && len(cfg.EncryptionKeys) == 0 {
 		out = append(out, finding{"encryption", statusWarn, "Redis without OAUTH_CALLBACK_ENCRYPTION_KEY: key names are an unkeyed hash of the state; set it"})

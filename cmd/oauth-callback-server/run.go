@@ -138,7 +138,7 @@ func newLogger(cfg config.Config, w io.Writer) *slog.Logger {
 // warnAboutOpenSettings says, once at start, which protections are off.
 // They are off by default only because the field client needs them off.
 func warnAboutOpenSettings(cfg config.Config, log *slog.Logger) {
-	if len(cfg.HTTP.APITokens) == 0 {
+	if len(cfg.HTTP.Apps) == 0 {
 		log.Warn("the API is open: anyone who can reach /api and knows a state can take its code; set OAUTH_CALLBACK_API_TOKENS and keep the API cluster-internal")
 	}
 	if cfg.HTTP.StateMinLength < 16 {

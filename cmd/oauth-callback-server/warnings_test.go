@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 )
 
@@ -21,7 +22,7 @@ func TestStartupWarnsAboutRedisWithoutAnEncryptionKey(t *testing.T) {
 	redis := config.Default()
 	redis.Redis.URL = "redis://127.0.0.1:6379"
 	redis.HTTP.StateMinLength = 32
-	redis.HTTP.APITokens = []string{"tok-0123456789abcdef"}
+	redis.HTTP.Apps = []apps.App{{Name: apps.DefaultName, Digests: [][32]byte{{1}}}}
 	if got := warnings(redis); !strings.Contains(got, "level=WARN") || !strings.Contains(got, "OAUTH_CALLBACK_ENCRYPTION_KEY") {
 		t.Errorf("no warning for Redis without a key:\n%s", got)
 	}

@@ -22,6 +22,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
@@ -57,6 +58,10 @@ type Config struct {
 	PageRenderer *page.Renderer
 
 	redisTLS redisTLS // the REDIS_TLS* variables, which Load makes Redis.TLS of
+	// apiTokens and appsFile are OAUTH_CALLBACK_API_TOKENS and _APPS_FILE,
+	// which Load resolves into HTTP.Apps and Store.AppShares.
+	apiTokens []string
+	appsFile  string
 }
 
 // Listen is where the process listens.
@@ -141,9 +146,7 @@ func Load(getenv func(string) string) (Config, error) {
 			errs = append(errs, err)
 		}
 		errs = append(errs, checkSignInLinks(&c)...)
-		if err := checkTokensDiffer(&c); err != nil {
-			errs = append(errs, err)
-		}
+		errs = append(errs, c.resolveApps()...)
 		errs = append(errs, c.loadFiles()...)
 	}
 	if len(errs) > 0 {
@@ -241,18 +244,32 @@ func checkRedisTopology(c *Config) *Error {
 	return nil
 }
 
-// checkTokensDiffer refuses one token given twice (as itself or its
-// digest): for two apps it would name neither reliably.
-func checkTokensDiffer(c *Config) *Error {
-	seen := map[[32]byte]string{}
-	for _, entry := range c.HTTP.APITokens {
-		t, _ := httpapi.ParseAPIToken(entry) // each checked already
-		if app, dup := seen[t.Digest]; dup {
-			return &Error{Var: "OAUTH_CALLBACK_API_TOKENS", Reason: fmt.Sprintf("one token is given twice (apps %q and %q): give each app a token of its own", app, t.App), secret: true}
+// resolveApps reads the apps file and joins the tokens of API_TOKENS to
+// its apps (apps.Resolve): HTTP.Apps, and each app's share of the byte
+// budget, Store.AppShares. Every problem of the file is reported at once.
+func (c *Config) resolveApps() []error {
+	var (
+		file []apps.App
+		errs []error
+	)
+	variable := "OAUTH_CALLBACK_API_TOKENS"
+	if c.appsFile != "" {
+		variable = "OAUTH_CALLBACK_APPS_FILE"
+		var problems []error
+		if file, problems = apps.ReadFile(c.appsFile); len(problems) > 0 {
+			for _, p := range problems {
+				errs = append(errs, &Error{Var: variable, Value: c.appsFile, Reason: p.Error()})
+			}
+			return errs
 		}
-		seen[t.Digest] = t.App
 	}
-	return nil
+	resolved, problems := apps.Resolve(c.apiTokens, file)
+	for _, p := range problems {
+		errs = append(errs, &Error{Var: variable, Reason: p.Error(), secret: true})
+	}
+	c.HTTP.Apps = resolved
+	c.Store.AppShares = apps.MemoryShares(resolved)
+	return errs
 }
 
 // urlHasPassword reports whether a Redis URL carries a password.

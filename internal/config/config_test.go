@@ -7,12 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 )
 
@@ -148,7 +150,7 @@ func TestSecuritySettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.HTTP.APITokens) != 2 || c.HTTP.APITokens[1] != "tok-bbbbbbbbbbbbbbbb" || !c.Store.RequireRegistration ||
+	if len(c.HTTP.Apps) != 1 || len(c.HTTP.Apps[0].Digests) != 2 || c.HTTP.Apps[0].Digests[1] != sha256.Sum256([]byte("tok-bbbbbbbbbbbbbbbb")) || !c.Store.RequireRegistration ||
 		c.HTTP.RateLimits.Callback != 0 || c.HTTP.RateLimits.API != 1200 || c.HTTP.StateMinLength != 32 || len(c.EncryptionKeys) != 1 || len(c.EncryptionKeys[0]) != 32 {
 		t.Errorf("got %+v", c)
 	}
@@ -157,7 +159,7 @@ func TestSecuritySettings(t *testing.T) {
 	}
 	// Defaults: permissive where the field client needs it.
 	d, _ := config.Load(env(nil))
-	if d.HTTP.APITokens != nil || d.Store.RequireRegistration || d.HTTP.RateLimits.Callback != 60 || d.HTTP.StateMinLength != 1 {
+	if d.HTTP.Apps != nil || d.Store.RequireRegistration || d.HTTP.RateLimits.Callback != 60 || d.HTTP.StateMinLength != 1 {
 		t.Errorf("defaults: %+v", d)
 	}
 }
@@ -430,8 +432,11 @@ func TestRedisAuthEntra(t *testing.T) {
 func TestAPITokensWithAppsAndDigests(t *testing.T) {
 	digest := "sha256:" + strings.Repeat("ab", 32)
 	c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_API_TOKENS": "mail=mail-token-0123456789,files=" + digest + ",plain-token-0123456789"}))
-	if err != nil || len(c.HTTP.APITokens) != 3 {
-		t.Fatalf("%v, %v", c.HTTP.APITokens, err)
+	if err != nil || strings.Join(apps.Names(c.HTTP.Apps), ",") != "default,files,mail" {
+		t.Fatalf("%v, %v", c.HTTP.Apps, err)
+	}
+	if len(c.Store.AppShares) != 3 || c.Store.AppShares["mail"] != 1.0/3 {
+		t.Errorf("three apps with no share set get a third of the budget each: %v", c.Store.AppShares)
 	}
 	for name, tokens := range map[string]string{
 		"a short digest":         "files=sha256:abcd",
@@ -452,4 +457,35 @@ func TestAPITokensWithAppsAndDigests(t *testing.T) {
 func hexSHA256(s string) string {
 	d := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(d[:])
+}
+
+// TestAppsFile: apps from a file, the tokens of API_TOKENS joining them;
+// every problem of a bad file at once, exit 2 like a bad variable.
+func TestAppsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "apps.yaml")
+	write := func(content string) {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("apps:\n  mail:\n    tokens: [sha256:" + hexSHA256("mail-token-0123456789") + "]\n    memory_share: 0.6\n    rate_limit_register: 30\n  files:\n    tokens: [files-token-0123456789]\n")
+	c, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_APPS_FILE": path, "OAUTH_CALLBACK_API_TOKENS": "mail=mail-next-0123456789"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.HTTP.Apps) != 2 || c.HTTP.Apps[1].Name != "mail" || len(c.HTTP.Apps[1].Digests) != 2 || c.HTTP.Apps[1].RateLimitRegister != 30 {
+		t.Errorf("apps: %+v", c.HTTP.Apps)
+	}
+	if c.Store.AppShares["mail"] != 0.6 || math.Abs(c.Store.AppShares["files"]-0.4) > 1e-9 {
+		t.Errorf("shares: %v", c.Store.AppShares)
+	}
+
+	write("apps:\n  mail:\n    tokens: [short]\n    memory_share: 2\n")
+	_, err = config.Load(env(map[string]string{"OAUTH_CALLBACK_APPS_FILE": path}))
+	if msg := fmt.Sprint(err); !strings.Contains(msg, "OAUTH_CALLBACK_APPS_FILE") || !strings.Contains(msg, "tokens[0]: every token must be at least 16") || !strings.Contains(msg, "memory_share: 2") {
+		t.Errorf("a bad file: %v", err)
+	}
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_APPS_FILE": path + ".missing"})); err == nil {
+		t.Error("a missing file was accepted")
+	}
 }

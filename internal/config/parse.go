@@ -12,7 +12,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/loopback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
@@ -128,7 +128,7 @@ func checkEncryptionKey(k string) (string, error) {
 }
 
 func checkToken(t string) (string, error) {
-	if _, err := httpapi.ParseAPIToken(t); err != nil {
+	if _, err := apps.ParseToken(t); err != nil {
 		return "", err
 	}
 	return t, nil

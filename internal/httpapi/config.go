@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
@@ -16,9 +17,11 @@ import (
 type Config struct {
 	// CORSOrigins may call the JSON endpoints from a browser.
 	CORSOrigins []string
-	// APITokens, when set, are required (Authorization: Bearer) on every
-	// /api route.
-	APITokens []string
+	// Apps are the MCP servers sharing the service, with their tokens and
+	// limits (apps.Resolve reads them from OAUTH_CALLBACK_API_TOKENS and
+	// _APPS_FILE). With any, every /api route requires one of their tokens
+	// (Authorization: Bearer); none: the API is open.
+	Apps []apps.App
 	// TrustedProxies may set X-Forwarded-For for the client IP.
 	TrustedProxies []netip.Prefix
 	// StateMinLength refuses shorter states (400).

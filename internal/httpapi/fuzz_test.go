@@ -75,7 +75,7 @@ func FuzzAPI(f *testing.F) {
 	store := memstore.New(callback.StoreConfig{TTL: time.Hour}, memstore.Config{MaxEntries: 1 << 30})
 	f.Cleanup(func() { store.Close() })
 	fx := newFixtureWithStore(f, store, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(f, goodToken)
 		o.LongPoll.MaxWait = time.Millisecond // a long-poll must not stall the fuzzer
 		o.LongPoll.MaxWaiters = 10
 	})

@@ -116,7 +116,7 @@ func TestPageShowsNoTextFromTheRequest(t *testing.T) {
 		}
 	})
 	t.Run("description of a state registered with a token: one line of 300 characters", func(t *testing.T) {
-		f := newFixture(t, func(o *httpapi.Options) { o.APITokens = []string{goodToken} })
+		f := newFixture(t, func(o *httpapi.Options) { o.Apps = tokenApps(t, goodToken) })
 		wantStatus(t, f.do(t, http.MethodPut, "/api/callback/reg", nil, "Authorization", "Bearer "+goodToken), http.StatusCreated)
 		desc := "AADSTS65004: User declined to consent.\r\nTrace ID: 0f3e" + strings.Repeat(" more", 200)
 		rec := f.get(t, "/callback?state=reg&error=access_denied&error_description="+url.QueryEscape(desc))
@@ -204,7 +204,7 @@ func TestIPv6ClientsCountPerSlash56OnCallback(t *testing.T) {
 
 func TestGuessingTokensIsRateLimited(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 		o.RateLimits.API = 3
 	})
 	guess := func() int {
@@ -231,7 +231,7 @@ func TestGuessingTokensIsRateLimited(t *testing.T) {
 
 func TestWithTokensMetricsAndCountNeedAToken(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 		o.ServeMetrics = true
 	})
 	wantStatus(t, f.get(t, "/metrics"), http.StatusUnauthorized)
@@ -288,7 +288,7 @@ func (f *fixture) fromAddr(t *testing.T, remote, target string, header ...string
 // the failure count was checked before the token.
 func TestWrongTokensDoNotLockOutTheRightOne(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 		o.RateLimits.API = 3
 	})
 	const shared = "198.51.100.7:1000"
@@ -303,7 +303,7 @@ func TestWrongTokensDoNotLockOutTheRightOne(t *testing.T) {
 // no rate-limit group: an unlimited oracle for guesses.
 func TestHealthCountsWrongTokens(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 		o.RateLimits.API = 3
 	})
 	const guesser = "203.0.113.50:1000"
@@ -331,7 +331,7 @@ func TestIPv6APIClientsAndTokenFailuresCountPerSlash56(t *testing.T) {
 	wantStatus(t, open.fromAddr(t, "[2001:db8:0:100::1]:1000", "/api/callback/s"), http.StatusNotFound)      // another /56
 
 	tokens := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 		o.RateLimits.API = 2
 	})
 	for i := range 4 {
@@ -366,7 +366,7 @@ func TestTheByteCapCountsWhatIsStored(t *testing.T) {
 // the API's; takes and status are not held back by it.
 func TestRegistrationsAreLimitedPerToken(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 		o.RateLimits.Register = 2
 	})
 	put := func(state string) int {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-chi/httprate"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
@@ -46,27 +47,46 @@ const localLimitsFor = 5 * time.Second
 // rateLimit allows perMinute requests per key a minute, 0 turning the limit
 // off: for every replica together when the store is a SharedLimiter (and
 // RateLimits.Shared is on), else on this replica. name keeps the limits
-// apart in the shared count. Over it: 429 with Retry-After, as a page on
-// /callback.
-func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool) func(http.Handler) http.Handler {
-	if perMinute <= 0 {
+// apart in the shared count. An app's own limit (perApp, when it gives
+// one; nil: none) replaces perMinute for its tokens. Over it: 429 with
+// Retry-After, as a page on /callback.
+func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool, perApp func(apps.App) int) func(http.Handler) http.Handler {
+	byApp := map[string]limiter{}
+	for _, a := range s.opts.Apps {
+		if perApp != nil && perApp(a) > 0 {
+			byApp[a.Name] = newLimiter(name, perApp(a))
+		}
+	}
+	if perMinute <= 0 && len(byApp) == 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
-	l := limiter{
-		name: name, perMinute: perMinute,
-		local: httprate.NewRateLimiter(perMinute, time.Minute),
-		// No headers of its own: the client's limit is perMinute.
-		flood: httprate.NewRateLimiter(floodFactor*perMinute, time.Minute, httprate.WithResponseHeaders(httprate.ResponseHeaders{})),
-	}
+	service := newLimiter(name, perMinute)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if s.overLimit(w, r, l, s.limitBucket(r, key)) {
+			l := service
+			if caller, ok := r.Context().Value(callerKey{}).(apiCaller); ok {
+				if own, ok := byApp[caller.app]; ok {
+					l = own
+				}
+			}
+			if l.perMinute > 0 && s.overLimit(w, r, l, s.limitBucket(r, key)) {
 				s.writeRateLimited(w, r, page)
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
 	}
+}
+
+// newLimiter is one limit's counters (none for a perMinute of 0: off).
+func newLimiter(name string, perMinute int) limiter {
+	l := limiter{name: name, perMinute: perMinute}
+	if perMinute > 0 {
+		l.local = httprate.NewRateLimiter(perMinute, time.Minute)
+		// No headers of its own: the client's limit is perMinute.
+		l.flood = httprate.NewRateLimiter(floodFactor*perMinute, time.Minute, httprate.WithResponseHeaders(httprate.ResponseHeaders{}))
+	}
+	return l
 }
 
 // limitBucket is what a request counts against: its token, or its client's
@@ -139,3 +159,7 @@ var rateLimitedPage = page.Content{
 	Title:   "Too many sign-in attempts",
 	Message: "Too many sign-in responses came from your network. Wait a minute, then start again from your application.",
 }
+
+// An app's own limits (OAUTH_CALLBACK_APPS_FILE), for rateLimit.
+func apiLimitOf(a apps.App) int      { return a.RateLimitAPI }
+func registerLimitOf(a apps.App) int { return a.RateLimitRegister }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -147,4 +148,36 @@ func grepLines(text, substr string) []string {
 		}
 	}
 	return out
+}
+
+// TestAnAppsOwnLimits: an app's rate_limit_register and rate_limit_api
+// replace the service's for its tokens; another app keeps the service's.
+func TestAnAppsOwnLimits(t *testing.T) { synctest.Test(t, testAnAppsOwnLimits) }
+
+func testAnAppsOwnLimits(t *testing.T) {
+	all := tokenApps(t, "mail="+goodToken, "files="+secondToken)
+	all[1].RateLimitRegister, all[1].RateLimitAPI = 2, 4 // mail (sorted after files)
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.Apps = all
+		o.RateLimits = httpapi.RateLimits{API: 100, Register: 50}
+	})
+	send := func(method, token string, i int) int {
+		return f.do(t, method, fmt.Sprintf("/api/callback/own-limits-%s-%d", token[:8], i), nil, "Authorization", "Bearer "+token).Code
+	}
+	var mail, files []int
+	for i := range 3 {
+		mail = append(mail, send(http.MethodPut, goodToken, i))
+		files = append(files, send(http.MethodPut, secondToken, i))
+	}
+	if fmt.Sprint(mail) != "[201 201 429]" || fmt.Sprint(files) != "[201 201 201]" {
+		t.Errorf("registrations: mail %v (its own limit of 2), files %v (the service's 50)", mail, files)
+	}
+	mail, files = nil, nil
+	for i := range 2 { // mail's API limit of 4: three requests above, two here
+		mail = append(mail, send(http.MethodGet, goodToken, i))
+		files = append(files, send(http.MethodGet, secondToken, i))
+	}
+	if fmt.Sprint(mail) != "[404 429]" || fmt.Sprint(files) != "[404 404]" {
+		t.Errorf("takes: mail %v (its own limit of 4), files %v", mail, files)
+	}
 }

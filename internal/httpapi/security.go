@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,78 +20,6 @@ type callerKey struct{}
 // apiCaller is who sent an /api request: the token's short name (for the
 // rate limits) and the app it belongs to (for the logs and the stores).
 type apiCaller struct{ id, app string }
-
-// DefaultApp is the app of a token given without a name: a plain token
-// list, as before apps, is one app.
-const DefaultApp = "default"
-
-// APIToken is one entry of OAUTH_CALLBACK_API_TOKENS: "[app=]token" or
-// "[app=]sha256:<hex SHA-256 of the token>", so that a Secret need not
-// hold the token itself. The app names the MCP server in the logs; without
-// one it is DefaultApp. ParseAPIToken is the one reading of an entry, for
-// config's checks and the server's alike.
-type APIToken struct {
-	App    string
-	Digest [sha256.Size]byte
-}
-
-// ParseAPIToken reads one entry. A name is lowercase letters, digits, - and
-// _ (up to 32, starting with a letter). An entry whose part before its
-// first "=" is no such name, or whose rest is no token, is a token as a
-// whole: base64 padding ends in "=".
-func ParseAPIToken(entry string) (APIToken, error) {
-	if name, rest, ok := strings.Cut(entry, "="); ok && appName(name) {
-		digest, err := tokenDigest(rest)
-		if err == nil {
-			return APIToken{App: name, Digest: digest}, nil
-		}
-		// The rest is no token. A "sha256:" rest was meant as a digest, and
-		// an entry that is no token as a whole either is the rest's fault:
-		// either way, say what is wrong with the rest.
-		if _, whole := tokenDigest(entry); whole != nil || strings.HasPrefix(rest, "sha256:") {
-			return APIToken{}, err
-		}
-	}
-	digest, err := tokenDigest(entry)
-	if err != nil {
-		return APIToken{}, err
-	}
-	return APIToken{App: DefaultApp, Digest: digest}, nil
-}
-
-// tokenDigest is the SHA-256 of a token, or the digest "sha256:<hex>" gives.
-func tokenDigest(token string) ([sha256.Size]byte, error) {
-	var digest [sha256.Size]byte
-	if hexDigest, ok := strings.CutPrefix(token, "sha256:"); ok {
-		b, err := hex.DecodeString(hexDigest)
-		if err != nil || len(b) != sha256.Size {
-			return digest, fmt.Errorf("sha256: must be followed by the 64 hex digits of the token's SHA-256 (printf %%s \"$TOKEN\" | sha256sum)")
-		}
-		copy(digest[:], b)
-		return digest, nil
-	}
-	if len(token) < 16 {
-		return digest, fmt.Errorf("every token must be at least 16 characters")
-	}
-	for _, r := range token {
-		if r <= ' ' || r > '~' {
-			return digest, fmt.Errorf("tokens must be printable ASCII without spaces")
-		}
-	}
-	return sha256.Sum256([]byte(token)), nil
-}
-
-func appName(s string) bool {
-	if len(s) == 0 || len(s) > 32 || s[0] < 'a' || s[0] > 'z' {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
-			return false
-		}
-	}
-	return true
-}
 
 // tokenCheck is what a request's bearer token turned out to be.
 type tokenCheck int

@@ -80,7 +80,7 @@ func TestAttackSuite(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFixture(t, func(o *httpapi.Options) { o.APITokens = []string{goodToken, secondToken} })
+			f := newFixture(t, func(o *httpapi.Options) { o.Apps = tokenApps(t, goodToken, secondToken) })
 			method := tt.method
 			if method == "" {
 				method = http.MethodGet
@@ -183,7 +183,7 @@ func TestTrustedProxyForwardsTheClientIP(t *testing.T) {
 
 func TestAPIRateLimitPerToken(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{goodToken, secondToken}
+		o.Apps = tokenApps(t, goodToken, secondToken)
 		o.RateLimits.API = 2
 	})
 	get := func(token string) int {
@@ -273,7 +273,7 @@ func TestTokensNameTheirApp(t *testing.T) {
 	filesToken := "files-token-0123456789"
 	digest := sha256.Sum256([]byte(filesToken))
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.APITokens = []string{"mail=mail-token-0123456789", "files=sha256:" + hex.EncodeToString(digest[:]), "plain-token-0123456789=="}
+		o.Apps = tokenApps(t, "mail=mail-token-0123456789", "files=sha256:"+hex.EncodeToString(digest[:]), "plain-token-0123456789==")
 	})
 	for token, app := range map[string]string{"mail-token-0123456789": "mail", filesToken: "files", "plain-token-0123456789==": "default"} {
 		rec := f.do(t, http.MethodGet, "/api/status/app-"+app, nil, "Authorization", "Bearer "+token)
@@ -291,27 +291,6 @@ func TestTokensNameTheirApp(t *testing.T) {
 	}
 }
 
-func TestParseAPIToken(t *testing.T) {
-	for entry, want := range map[string]string{
-		"mail=abcdefghijklmnop":         "mail",
-		"abcdefghijklmnop":              "default",
-		"QUJDREVGR0hJSktMTU5PUA==":      "default", // base64 padding is not an app name
-		"Mail=abcdefghijklmnop":         "default", // nor is uppercase: the whole entry is the token
-		"my-mcp_2=abcdefghijklmnop":     "my-mcp_2",
-		"default=abc=defghijklmnopqrst": "default",
-	} {
-		got, err := httpapi.ParseAPIToken(entry)
-		if err != nil || got.App != want {
-			t.Errorf("%q: app %q, %v; want %q", entry, got.App, err, want)
-		}
-	}
-	for _, bad := range []string{"mail=short", "sha256:abcd", "mail=sha256:" + strings.Repeat("z", 64), "two words here!!"} {
-		if _, err := httpapi.ParseAPIToken(bad); err == nil {
-			t.Errorf("%q was accepted", bad)
-		}
-	}
-}
-
 // TestAppsSeeOnlyTheirStates: a state one app registered exists for no
 // other. Another app's take, long-poll, status and cancel answer exactly
 // as for a state never seen (the same status and body), and the owner's
@@ -319,7 +298,7 @@ func TestParseAPIToken(t *testing.T) {
 func TestAppsSeeOnlyTheirStates(t *testing.T) { synctest.Test(t, testAppsSeeOnlyTheirStates) }
 
 func testAppsSeeOnlyTheirStates(t *testing.T) {
-	f := newFixture(t, func(o *httpapi.Options) { o.APITokens = []string{"mail=" + goodToken, "files=" + secondToken} })
+	f := newFixture(t, func(o *httpapi.Options) { o.Apps = tokenApps(t, "mail="+goodToken, "files="+secondToken) })
 	mail := []string{"Authorization", "Bearer " + goodToken}
 	files := []string{"Authorization", "Bearer " + secondToken}
 	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/mine", nil, mail...), http.StatusCreated)

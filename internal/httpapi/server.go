@@ -16,6 +16,7 @@ import (
 	"github.com/go-chi/httprate"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
 )
@@ -30,7 +31,7 @@ type server struct {
 	waiters  atomic.Int64
 	cors     func(http.Handler) http.Handler
 
-	tokens        []APIToken // OAUTH_CALLBACK_API_TOKENS; none: the API is open
+	tokens        []apps.Token // every app's; none: the API is open
 	router        http.Handler
 	fullWarning   onceAMinute
 	tokenFailures *httprate.RateLimiter // wrong or missing tokens per client IP; nil: no limit
@@ -85,12 +86,10 @@ func NewServer(store callback.Store, log *slog.Logger, m *metrics.Metrics, opts 
 	if err := s.opts.Pages.Prerender(successPage, adminConsentPage); err != nil {
 		panic(fmt.Sprintf("httpapi: callback pages: %v", err))
 	}
-	for _, entry := range opts.APITokens {
-		t, err := ParseAPIToken(entry)
-		if err != nil { // config.Load refuses these: a caller's bug
-			panic(fmt.Sprintf("httpapi: API token: %v", err))
+	for _, a := range opts.Apps {
+		for _, d := range a.Digests {
+			s.tokens = append(s.tokens, apps.Token{App: a.Name, Digest: d})
 		}
-		s.tokens = append(s.tokens, t)
 	}
 	if len(s.tokens) > 0 && opts.RateLimits.API > 0 {
 		s.tokenFailures = httprate.NewRateLimiter(opts.RateLimits.API, time.Minute)

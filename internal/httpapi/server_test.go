@@ -18,6 +18,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
@@ -680,4 +681,15 @@ func TestNewServerRefusesMissingDependencies(t *testing.T) {
 			newServer()
 		})
 	}
+}
+
+// tokenApps are the apps of OAUTH_CALLBACK_API_TOKENS entries, as config
+// resolves them.
+func tokenApps(t testing.TB, entries ...string) []apps.App {
+	t.Helper()
+	a, errs := apps.Resolve(entries, nil)
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	return a
 }

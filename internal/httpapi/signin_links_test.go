@@ -279,7 +279,7 @@ func TestStatusAndCancel(t *testing.T) {
 }
 
 func TestSignInLinkRoutesNeedTheToken(t *testing.T) {
-	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.APITokens = []string{goodToken} })
+	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.Apps = tokenApps(t, goodToken) })
 	wantStatus(t, f.get(t, "/api/status/s"), http.StatusUnauthorized)
 	wantStatus(t, f.do(t, http.MethodDelete, "/api/callback/s", nil), http.StatusUnauthorized)
 	// The start URL is the browser's: no token, and an unknown one is a page.

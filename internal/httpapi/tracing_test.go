@@ -22,7 +22,7 @@ func TestTracingContinuesTheCallersTraceAndRecordsNoSecrets(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	f := newFixture(t, withLongPoll(time.Minute, 10), func(o *httpapi.Options) {
 		o.TracerProvider = tp
-		o.APITokens = []string{goodToken}
+		o.Apps = tokenApps(t, goodToken)
 	})
 	const (
 		state       = "st-traced-secret-state-0123"
