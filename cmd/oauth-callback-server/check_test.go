@@ -169,7 +169,7 @@ func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
 	wantLine(t, out, "ok", "sign-in-links", "login.microsoftonline.com", "app.example.com")
-	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default, mail")
+	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default (50% of the byte budget), mail (50% of the byte budget)")
 }
 
 func TestCheckJSONIsOneArrayForPrograms(t *testing.T) {
