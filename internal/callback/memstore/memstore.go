@@ -47,6 +47,10 @@ type Store struct {
 	bytes         int64 // counted against maxBytes
 	bytesUnreg    int64 // the part of bytes held by callbacks of unregistered states
 	bytesReg      int64 // the part of bytes held by registrations
+	// appBytes and appRegBytes are what each app with a share of its own
+	// (StoreConfig.AppShares) holds: its sign-ins, and of them its
+	// registrations.
+	appBytes, appRegBytes map[string]int64
 
 	waiters   *wakeup.Hub
 	closeOnce sync.Once
@@ -129,10 +133,11 @@ func New(store callback.StoreConfig, cfg Config) *Store {
 		cfg.SweepInterval = DefaultConfig().SweepInterval
 	}
 	s := &Store{
-		store:   store,
-		cfg:     cfg,
-		records: make(map[string]*record),
-		links:   make(map[string]string),
+		store:    store,
+		cfg:      cfg,
+		records:  make(map[string]*record),
+		links:    make(map[string]string),
+		appBytes: make(map[string]int64), appRegBytes: make(map[string]int64),
 		waiters: wakeup.NewHub(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -167,11 +172,12 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 		link = &l
 		size += int64(len(l.ID) + len(l.AuthorizationURL) + len(l.ReturnURL))
 	}
-	if err := s.roomLocked(size, classRegistration); err != nil {
+	owner := callback.AppFrom(ctx)
+	if err := s.roomLocked(size, classRegistration, owner); err != nil {
 		return err
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, owner: callback.AppFrom(ctx), metadata: string(reg.Metadata), issuer: reg.Issuer, link: link, expires: now.Add(ttl)}
+	r := &record{kind: registered, owner: owner, metadata: string(reg.Metadata), issuer: reg.Issuer, link: link, expires: now.Add(ttl)}
 	s.records[state] = r
 	if link != nil {
 		s.links[link.ID] = state
@@ -264,7 +270,11 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	if !ok {
 		class = classUnregistered
 	}
-	if err := s.roomLocked(size-s.sizeOf(r), class); err != nil {
+	owner := ""
+	if ok {
+		owner = r.owner
+	}
+	if err := s.roomLocked(size-s.sizeOf(r), class, owner); err != nil {
 		return callback.Receipt{}, err
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
@@ -309,11 +319,19 @@ func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string
 	return callback.ErrConflict
 }
 
-// roomLocked reports whether grow more bytes fit the budget, and the share
-// of their class.
-func (s *Store) roomLocked(grow int64, class byteClass) error {
+// roomLocked reports whether grow more bytes fit the budget, the share of
+// their class, and the share of the app they are charged to (owner).
+func (s *Store) roomLocked(grow int64, class byteClass, owner string) error {
 	if s.store.MaxBytes <= 0 || grow <= 0 {
 		return nil
+	}
+	if total, registrations, ok := s.store.AppBudget(owner); ok && class != classUnregistered {
+		if s.appBytes[owner]+grow > total {
+			return fmt.Errorf("%w: app %s holds %d of its %d bytes", callback.ErrFull, owner, s.appBytes[owner], total)
+		}
+		if class == classRegistration && s.appRegBytes[owner]+grow > registrations {
+			return fmt.Errorf("%w: app %s's registrations hold %d of their %d bytes", callback.ErrFull, owner, s.appRegBytes[owner], registrations)
+		}
 	}
 	if s.bytes+grow > s.store.MaxBytes {
 		return fmt.Errorf("%w: %d of %d bytes", callback.ErrFull, s.bytes, s.store.MaxBytes)
@@ -327,7 +345,8 @@ func (s *Store) roomLocked(grow int64, class byteClass) error {
 	return nil
 }
 
-// resizeLocked sets what r counts against the budget, and in which class.
+// resizeLocked sets what r counts against the budget, and in which class;
+// and against its owner's share, for an app that has one.
 func (s *Store) resizeLocked(r *record, size int64, class byteClass) {
 	s.bytes += size - r.size
 	if n := s.classBytes(r.class); n != nil {
@@ -336,7 +355,23 @@ func (s *Store) resizeLocked(r *record, size int64, class byteClass) {
 	if n := s.classBytes(class); n != nil {
 		*n += size
 	}
+	if _, _, ok := s.store.AppBudget(r.owner); ok {
+		s.chargeLocked(r.owner, r.class, -r.size)
+		s.chargeLocked(r.owner, class, size)
+	}
 	r.size, r.class = size, class
+}
+
+// chargeLocked counts n bytes of class against app's share: the callbacks
+// of unregistered states are no app's.
+func (s *Store) chargeLocked(app string, class byteClass, n int64) {
+	if class == classUnregistered {
+		return
+	}
+	s.appBytes[app] += n
+	if class == classRegistration {
+		s.appRegBytes[app] += n
+	}
 }
 
 // classBytes is the counter of a class's share; nil for callbacks of

@@ -26,6 +26,7 @@ func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, arg
 	callbacks := pipe.Exists(ctx, k.callbackKeys()...)
 	tombstones := pipe.MGet(ctx, k.tombstoneKeys()...)
 	registrations := pipe.Exists(ctx, k.registrationKeys()...)
+	owners := pipe.MGet(ctx, k.ownerKeys()...)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return callback.Receipt{}, storeError("store callback", err)
 	}
@@ -38,11 +39,18 @@ func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, arg
 	admitted := false
 	if !hasEntry {
 		class, limit := "u", s.maxBytesUnregistered
+		charged, appTotal := "", int64(0)
 		if registrations.Val() > 0 {
 			class, limit = "r", int64(0)
+			for _, owner := range owners.Val() {
+				if owner, ok := owner.(string); ok {
+					charged, appTotal, _ = s.chargedTo(owner)
+					break
+				}
+			}
 		}
 		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, class,
-			s.maxBytes, limit, expiry, now.UnixMilli()).Int()
+			s.maxBytes, limit, expiry, now.UnixMilli(), charged, appTotal, 0).Int()
 		if err != nil {
 			return callback.Receipt{}, storeError("store callback", err)
 		}
@@ -81,7 +89,7 @@ func (s *Store) putOnCluster(ctx context.Context, state string, k stateKeys, arg
 		// The registration expired between the look and the put: count the
 		// bytes as unregistered now.
 		s.releaseOnCluster(ctx, k.names[0].name)
-		_ = clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, "u", 0, 0, expiry, now.UnixMilli()).Err()
+		_ = clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), k.names[0].name, size, "u", 0, 0, expiry, now.UnixMilli(), "", 0, 0).Err()
 	default:
 		s.releaseOnCluster(ctx, k.names[0].name)
 	}

@@ -52,7 +52,7 @@ func (s *Store) keys(state string) stateKeys {
 // stateKeys are the keys of the state's slot: per name, its callback,
 // tombstone, registration and owner (the scripts' prelude finds them).
 func (k stateKeys) stateKeys() []string {
-	keys := make([]string, 0, keysPerName*len(k.names)+6) // room for scriptKeys' accounting keys
+	keys := make([]string, 0, keysPerName*len(k.names)+7) // room for scriptKeys' accounting keys
 	for _, n := range k.names {
 		keys = append(keys, n.callback, n.tombstone, n.registration, n.owner)
 	}
@@ -71,6 +71,14 @@ func (k stateKeys) tombstoneKeys() []string {
 	var keys []string
 	for _, n := range k.names {
 		keys = append(keys, n.tombstone)
+	}
+	return keys
+}
+
+func (k stateKeys) ownerKeys() []string {
+	var keys []string
+	for _, n := range k.names {
+		keys = append(keys, n.owner)
 	}
 	return keys
 }
@@ -102,7 +110,7 @@ func (s *Store) scriptKeys(k stateKeys) []string {
 func accountingKeys(prefix string) []string {
 	base := prefix + "{accounts}:"
 	return []string{base + "pending", base + "sizes", base + "bytes", base + "bytes:unregistered",
-		base + "bytes:registrations", base + "registrations"}
+		base + "bytes:registrations", base + "registrations", base + "bytes:apps"}
 }
 
 func (s *Store) accountingKeys() []string { return s.accounting }

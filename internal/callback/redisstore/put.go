@@ -40,6 +40,7 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt,
 	for _, n := range k.names {
 		args = append(args, n.name)
 	}
+	args = append(args, s.appBudgets...)
 	if s.cluster {
 		return s.putOnCluster(ctx, c.State, k, args, size, expiry, now)
 	}

@@ -43,6 +43,8 @@ import (
 	"context"
 	_ "embed"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -91,8 +93,10 @@ type Store struct {
 	require bool
 	// byte budget; 0: none
 	maxBytes, maxBytesUnregistered, maxBytesRegistrations int64
-	accounting                                            []string // see accountingKeys
-	channel                                               string   // see storedChannel
+	budget                                                callback.StoreConfig // its AppBudget
+	appBudgets                                            []any                // put.lua's last ARGV: the apps' shares
+	accounting                                            []string             // see accountingKeys
+	channel                                               string               // see storedChannel
 	cluster                                               bool
 	// WAIT for replicas after a put
 	minReplicas        int
@@ -138,6 +142,8 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 		maxBytes:              store.MaxBytes,
 		maxBytesUnregistered:  int64(float64(store.MaxBytes) * callback.UnregisteredShare),
 		maxBytesRegistrations: int64(float64(store.MaxBytes) * callback.RegistrationShare),
+		budget:                store,
+		appBudgets:            appBudgets(store),
 		accounting:            accountingKeys(opts.Prefix),
 		channel:               opts.Prefix + "stored",
 		cluster:               opts.Cluster,
@@ -148,6 +154,29 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 		limiter:            redis_rate.NewLimiter(limitKeys{client, opts.Prefix}),
 		waiters:            wakeup.NewHub(),
 	}
+}
+
+// appBudgets are put.lua's last ARGV: m, then m pairs of an app with a
+// share of its own and the share's bytes.
+func appBudgets(store callback.StoreConfig) []any {
+	var pairs []any
+	for _, app := range slices.Sorted(maps.Keys(store.AppShares)) {
+		if total, _, ok := store.AppBudget(app); ok {
+			pairs = append(pairs, app, total)
+		}
+	}
+	return append([]any{len(pairs) / 2}, pairs...)
+}
+
+// chargedTo is the app a registration's bytes are charged to, with its
+// share's bytes and its registrations'; "" when it has no share of its
+// own.
+func (s *Store) chargedTo(app string) (string, int64, int64) {
+	total, registrations, ok := s.budget.AppBudget(app)
+	if !ok {
+		return "", 0, 0
+	}
+	return app, total, registrations
 }
 
 // Pending implements callback.Store.

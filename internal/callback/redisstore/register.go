@@ -79,9 +79,10 @@ func (s *Store) register(ctx context.Context, k stateKeys, value []byte, secs, m
 	now := s.now()
 	expiry := now.Add(time.Duration(secs) * time.Second).UnixMilli()
 	name := registrationName(k.names[0].name)
+	charged, appTotal, appRegistrations := s.chargedTo(owner)
 	if s.cluster {
 		ok, err := clusterAdmitScript.Run(ctx, s.client, s.accountingKeys(), name, size, "g",
-			s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli()).Int()
+			s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli(), charged, appTotal, appRegistrations).Int()
 		if err != nil {
 			return storeError("register state", err)
 		}
@@ -90,7 +91,7 @@ func (s *Store) register(ctx context.Context, k stateKeys, value []byte, secs, m
 		}
 	}
 	res, err := registerScript.Run(ctx, s.client, s.scriptKeys(k), value, secs, markerSecs, len(k.names), k.names[0].name,
-		size, s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli(), owner, ownerSecs).Int()
+		size, s.maxBytes, s.maxBytesRegistrations, expiry, now.UnixMilli(), owner, ownerSecs, charged, appTotal, appRegistrations).Int()
 	if s.cluster && (err != nil || res != registerStored) {
 		s.releaseOnCluster(ctx, name)
 	}

@@ -868,6 +868,61 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	run("an app's flood of registrations and callbacks leaves the others' sign-ins working", func(t *testing.T) {
+		const budget = 64 << 10
+		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}})
+		t.Cleanup(func() { _ = s.Close() })
+		signIn := func(app context.Context, state string, code string) {
+			t.Helper()
+			if err := s.Register(app, state, callback.Registration{}); err != nil {
+				t.Fatalf("Register %s: %v", state, err)
+			}
+			mustPut(t, s, callback.Callback{State: state, Code: code, ReceivedAt: received})
+			if got, err := s.Take(app, state); err != nil || got.Code != code {
+				t.Fatalf("Take %s: %v", state, err)
+			}
+		}
+		// mail registers until its part of the registrations' share is used.
+		registered := 0
+		for ; ; registered++ {
+			err := s.Register(mail, fmt.Sprintf("mail-%d", registered), callback.Registration{})
+			if errors.Is(err, callback.ErrFull) {
+				break
+			}
+			if err != nil || registered > budget {
+				t.Fatalf("registration %d of mail: %v", registered, err)
+			}
+		}
+		signIn(files, "files-1", "code-1")
+		// mail's registered states receive large callbacks until its share
+		// of the whole budget is used, before its registrations are.
+		big := strings.Repeat("x", 4<<10)
+		full := -1
+		for i := range registered {
+			_, err := s.Put(ctx, callback.Callback{State: fmt.Sprintf("mail-%d", i), Code: big, ReceivedAt: received})
+			if errors.Is(err, callback.ErrFull) {
+				full = i
+				break
+			}
+			if err != nil {
+				t.Fatalf("callback %d of mail: %v", i, err)
+			}
+		}
+		if full < 0 {
+			t.Fatalf("mail's %d callbacks of 4 KiB all fit in its half of %d bytes", registered, budget)
+		}
+		signIn(files, "files-2", big)
+		// Taken, mail's callbacks give its share back.
+		for i := range full {
+			if _, err := s.Take(mail, fmt.Sprintf("mail-%d", i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := s.Put(ctx, callback.Callback{State: fmt.Sprintf("mail-%d", full), Code: big, ReceivedAt: received}); err != nil {
+			t.Fatalf("mail's callback once its others were taken: %v", err)
+		}
+	})
+
 	run("status of a conflicted state", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "x", Code: "a", ReceivedAt: received})

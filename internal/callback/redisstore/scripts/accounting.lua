@@ -5,12 +5,15 @@
 -- cancelled, or it expires. Expired ones are found through the two sorted
 -- sets (scored by expiry) and released a bounded number at a time.
 --
--- acct: the six accounting keys (pending set, sizes hash, bytes, bytes of
+-- acct: the seven accounting keys (pending set, sizes hash, bytes, bytes of
 -- unregistered states' callbacks, bytes of registrations, registration
--- set); sizes holds, per name, its class and size: UNREGISTERED .. n for a
--- callback of an unregistered state, REGISTERED .. n of a registered one,
--- REGISTRATION .. n for a registration (named REGISTRATION .. ':' .. its
--- state's name). The classes are the prelude's (scripts.go).
+-- set, bytes of each app); sizes holds, per name, its class and size:
+-- UNREGISTERED .. n for a callback of an unregistered state, REGISTERED .. n
+-- of a registered one, REGISTRATION .. n for a registration (named
+-- REGISTRATION .. ':' .. its state's name), followed by '@' .. app when the
+-- bytes are charged to an app with a share of its own. The apps hash holds,
+-- per such app, its bytes under its name and its registrations' under
+-- app .. ':' .. REGISTRATION. The classes are the prelude's (scripts.go).
 local function accountingKeys(n)
   local first = KEYS_PER_NAME * n
   if #KEYS ~= first + ACCOUNTING_KEYS then
@@ -21,11 +24,23 @@ local function accountingKeys(n)
   return acct
 end
 
+-- entryOf reads an entry of sizes: its class, size and app (nil: none).
+local function entryOf(v)
+  local at = string.find(v, '@', 2, true)
+  if at then return string.sub(v, 1, 1), tonumber(string.sub(v, 2, at - 1)), string.sub(v, at + 1) end
+  return string.sub(v, 1, 1), tonumber(string.sub(v, 2)), nil
+end
+
+local function charge(acct, app, class, n)
+  redis.call('HINCRBY', acct[7], app, n)
+  if class == REGISTRATION then redis.call('HINCRBY', acct[7], app .. ':' .. REGISTRATION, n) end
+end
+
 local function release(acct, name)
   local v = redis.call('HGET', acct[2], name)
   if v then
-    local n = tonumber(string.sub(v, 2))
-    local class = string.sub(v, 1, 1)
+    local class, n, app = entryOf(v)
+    if app then charge(acct, app, class, -n) end
     redis.call('DECRBY', acct[3], n)
     if class == UNREGISTERED then redis.call('DECRBY', acct[4], n) end
     if class == REGISTRATION then redis.call('DECRBY', acct[5], n) end
@@ -44,16 +59,28 @@ end
 
 -- admit counts size bytes of class (UNREGISTERED, REGISTERED or REGISTRATION) for name, or returns
 -- false when they do not fit the budget (0: none) or the class's own limit
--- (for UNREGISTERED and REGISTRATION; 0 for REGISTERED, which has none but the budget).
-local function admit(acct, name, size, class, budget, classLimit, expiry)
+-- (for UNREGISTERED and REGISTRATION; 0 for REGISTERED, which has none but the budget),
+-- or, charged to app (nil or '': none), the app's share (appLimit) or its
+-- registrations' (appRegistrationLimit).
+local function admit(acct, name, size, class, budget, classLimit, expiry, app, appLimit, appRegistrationLimit)
+  if app == '' then app = nil end
   local classKey = nil
   if class == UNREGISTERED then classKey = acct[4] elseif class == REGISTRATION then classKey = acct[5] end
   if budget > 0 then
     if tonumber(redis.call('GET', acct[3]) or '0') + size > budget then return false end
     if classKey and tonumber(redis.call('GET', classKey) or '0') + size > classLimit then return false end
+    if app then
+      if tonumber(redis.call('HGET', acct[7], app) or '0') + size > appLimit then return false end
+      if class == REGISTRATION and tonumber(redis.call('HGET', acct[7], app .. ':' .. REGISTRATION) or '0') + size > appRegistrationLimit then return false end
+    end
   end
   if class == REGISTRATION then redis.call('ZADD', acct[6], expiry, name) else redis.call('ZADD', acct[1], expiry, name) end
-  redis.call('HSET', acct[2], name, class .. size)
+  local entry = class .. size
+  if app then
+    entry = entry .. '@' .. app
+    charge(acct, app, class, size)
+  end
+  redis.call('HSET', acct[2], name, entry)
   if classKey then redis.call('INCRBY', classKey, size) end
   redis.call('INCRBY', acct[3], size)
   return true

@@ -10,7 +10,9 @@
 --       slot: the caller admits and releases separately).
 -- ARGV: value (fingerprint .. sealed), ttl seconds, expiry ms, now ms,
 --       channel, require registration (1/0), fingerprint, budget bytes,
---       unregistered limit bytes, size, n, bound (1/0), the n names.
+--       unregistered limit bytes, size, n, bound (1/0), the n names, then
+--       m and m pairs of an app with a share of its own and the share's
+--       bytes (a registered state's callback is charged to its owner).
 -- Returns {1, registered, registration if it has a sign-in link, its name
 --         index} stored, {0} duplicate, {2} not registered,
 --         {3} conflicted (a second value: the name of the discarded one),
@@ -91,10 +93,19 @@ if acct then
     held = redis.call('HGET', acct[2], regName)
     if held then release(acct, regName) end
   end
-  if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3]) then
+  local app, appLimit = nil, 0
+  if registered > 0 then
+    local owner = redis.call('GET', ownerKey(registered))
+    local m = tonumber(ARGV[13 + n])
+    for j = 1, m do
+      if ARGV[12 + n + 2*j] == owner then app, appLimit = owner, tonumber(ARGV[13 + n + 2*j]) end
+    end
+  end
+  if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3], app, appLimit, 0) then
     if held then
       local expiry = tonumber(ARGV[4]) + math.max(redis.call('PTTL', registrationKey(registered)), 0)
-      admit(acct, regName, tonumber(string.sub(held, 2)), REGISTRATION, 0, 0, expiry)
+      local _, heldSize, heldApp = entryOf(held)
+      admit(acct, regName, heldSize, REGISTRATION, 0, 0, expiry, heldApp)
     end
     return {5}
   end

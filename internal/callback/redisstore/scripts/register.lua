@@ -6,7 +6,8 @@
 -- the caller admits the bytes first). ARGV: value, ttl seconds, link marker
 -- seconds (0: no sign-in link), n, the first name, size, budget bytes,
 -- registrations' limit bytes, expiry ms, now ms, the owner ('' : none),
--- the owner's seconds.
+-- the owner's seconds, the app the bytes are charged to ('' : none), its
+-- share's bytes and its registrations'.
 -- Returns 1 registered, 0 exists, 2 over the budget.
 --
 -- The registration is written under the first name; with a sign-in link,
@@ -22,7 +23,8 @@ end
 local acct = accountingKeys(n)
 if acct then
   prune(acct, ARGV[10])
-  if not admit(acct, REGISTRATION .. ':' .. ARGV[5], tonumber(ARGV[6]), REGISTRATION, tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9]) then
+  if not admit(acct, REGISTRATION .. ':' .. ARGV[5], tonumber(ARGV[6]), REGISTRATION, tonumber(ARGV[7]), tonumber(ARGV[8]), ARGV[9],
+      ARGV[13], tonumber(ARGV[14]), tonumber(ARGV[15])) then
     return 2
   end
 end
