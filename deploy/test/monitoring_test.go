@@ -44,8 +44,10 @@ func scrapeRunningService(t *testing.T) exposition {
 	cmd := exec.Command(bin)
 	sock := testnet.File(t, l)
 	defer sock.Close()
-	cmd.ExtraFiles = []*os.File{sock} // the test holds the port (socket activation)
-	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=error", "OAUTH_CALLBACK_MAX_WAIT=5s")
+	cmd.ExtraFiles = []*os.File{sock}       // the test holds the port (socket activation)
+	const token = "scrape-token-0123456789" // of an app, so that the app label is exposed
+	cmd.Env = append(os.Environ(), "LISTEN_FDS=1", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=error", "OAUTH_CALLBACK_MAX_WAIT=5s",
+		"OAUTH_CALLBACK_API_TOKENS=mail="+token)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -57,6 +59,7 @@ func scrapeRunningService(t *testing.T) exposition {
 	get := func(path string, header ...string) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
 		for i := 0; i+1 < len(header); i += 2 {
 			req.Header.Set(header[i], header[i+1])
 		}
@@ -83,7 +86,7 @@ func scrapeRunningService(t *testing.T) exposition {
 	// The callback goes once the long-poll is held, so that a wake-up,
 	// and its latency, is recorded.
 	for held := false; !held; {
-		resp, err := http.Get(base + "/metrics")
+		resp, err := scrape(base, token)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -100,7 +103,7 @@ func scrapeRunningService(t *testing.T) exposition {
 	get("/callback?code=b&state=conflicted")
 	get("/api/callback/never")
 
-	resp, err := http.Get(base + "/metrics")
+	resp, err := scrape(base, token)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,6 +138,12 @@ func scrapeRunningService(t *testing.T) exposition {
 		}
 	}
 	return exp
+}
+
+func scrape(base, token string) (*http.Response, error) {
+	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultClient.Do(req)
 }
 
 // Prometheus adds these to every scraped series, and up itself.
@@ -227,6 +236,9 @@ func TestAlertsAndDashboardNameWhatTheBinaryExposes(t *testing.T) {
 			Title   string
 			Targets []struct{ Expr string }
 		}
+		Templating struct {
+			List []struct{ Name, Query string }
+		}
 	}
 	if err := json.Unmarshal([]byte(cm.Data["oauth-callback-server.json"]), &dash); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
@@ -238,8 +250,22 @@ func TestAlertsAndDashboardNameWhatTheBinaryExposes(t *testing.T) {
 			checkExpr(t, "panel "+p.Title, target.Expr, exp)
 		}
 	}
+	// A variable's query is label_values(<selector>, <label>): the
+	// selector is PromQL, and the label one of its metric's.
+	labelValues := regexp.MustCompile(`^label_values\((.+), *(\w+)\)$`)
+	for _, v := range dash.Templating.List {
+		if v.Name == "datasource" {
+			continue
+		}
+		m := labelValues.FindStringSubmatch(v.Query)
+		if m == nil {
+			t.Errorf("variable %s: query %q is no label_values(selector, label)", v.Name, v.Query)
+			continue
+		}
+		checkExpr(t, "variable "+v.Name, fmt.Sprintf("count by (%s) (%s)", m[2], m[1]), exp)
+	}
 	for _, want := range []string{"Callbacks by outcome", "Takes by status code", "Long-polls waiting", "Wake latency",
-		"Store latency p99 by operation", "5xx answers by route"} {
+		"Store latency p99 by operation", "5xx answers by route", "API requests by app", "Refused for an app"} {
 		if !slices.Contains(titles, want) {
 			t.Errorf("dashboard lacks the panel %q (has %v)", want, titles)
 		}

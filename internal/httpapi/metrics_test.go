@@ -71,3 +71,30 @@ func TestEveryCallbackOutcomeIsASeriesFromTheStart(t *testing.T) {
 		}
 	}
 }
+
+// TestAPIRequestsByApp: the app label holds configured apps only; a
+// request with a wrong token, or to /callback, adds none.
+func TestAPIRequestsByApp(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.ServeMetrics = true
+		o.Apps = tokenApps(t, "mail="+goodToken, "files="+secondToken)
+	})
+	f.do(t, http.MethodPut, "/api/callback/m", nil, "Authorization", "Bearer "+goodToken)
+	f.do(t, http.MethodGet, "/api/callback/m", nil, "Authorization", "Bearer "+secondToken)
+	f.do(t, http.MethodGet, "/api/callback/m", nil, "Authorization", "Bearer not-an-app-0123456789")
+	f.get(t, "/callback?code=c&state=m")
+	body := f.do(t, http.MethodGet, "/metrics", nil, "Authorization", "Bearer "+goodToken).Body.String()
+	var series []string
+	for _, line := range strings.Split(body, "\n") {
+		if strings.HasPrefix(line, "oauth_callback_api_requests_total{") {
+			series = append(series, line)
+		}
+	}
+	want := []string{
+		`oauth_callback_api_requests_total{app="files",code="404",route="/api/callback/{state}"} 1`,
+		`oauth_callback_api_requests_total{app="mail",code="201",route="/api/callback/{state}"} 1`,
+	}
+	if !slices.Equal(series, want) {
+		t.Errorf("series:\n%s\nwant:\n%s", strings.Join(series, "\n"), strings.Join(want, "\n"))
+	}
+}

@@ -25,6 +25,7 @@ type requestInfo struct {
 	stateHash string
 	attrs     []slog.Attr
 	route     string    // the chi route pattern, once routed
+	app       string    // the app of the request's token, once checked ("" : none)
 	mayWait   bool      // served by serveMayWait, so it may become a long-poll
 	longPoll  *longPoll // set while the request waits
 }
@@ -133,6 +134,9 @@ func (s *server) noteRoute(next http.Handler) http.Handler {
 
 func (s *server) logRequest(r *http.Request, info *requestInfo, route string, status int, elapsed time.Duration) {
 	s.metrics.Request(route, r.Method, status, elapsed)
+	if info.app != "" {
+		s.metrics.APIRequest(info.app, route, status)
+	}
 	level := slog.LevelInfo
 	if status >= 500 {
 		level = slog.LevelError

@@ -76,6 +76,9 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 		switch {
 		case check == tokenValid:
 			annotate(r, slog.String("app", caller.app))
+			if info := infoOf(r); info != nil {
+				info.app = caller.app // for the metrics: a configured app's name
+			}
 			// The stores see the app: a state it registers is its own.
 			ctx := callback.WithApp(context.WithValue(r.Context(), callerKey{}, caller), caller.app)
 			next.ServeHTTP(w, r.WithContext(ctx))

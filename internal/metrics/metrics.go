@@ -26,6 +26,7 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	reqDuration  *prometheus.HistogramVec
 	localLimits  prometheus.Counter
+	apiRequests  *prometheus.CounterVec
 
 	// Children resolved once: a label lookup hashes its values on every
 	// call, and these are on every request's path.
@@ -77,6 +78,10 @@ func New(callbackOutcomes ...string) *Metrics {
 			Help:    "HTTP request duration, by route pattern (long-polls included).",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"route"}),
+		apiRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "oauth_callback_api_requests_total",
+			Help: "Requests to /api that passed the token check, by app (the configured apps only: OAUTH_CALLBACK_API_TOKENS, _APPS_FILE), route pattern and status code: 429 an app over its rate limit, 503 over its share of the byte budget (or the store's).",
+		}, []string{"app", "route", "code"}),
 		localLimits: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "oauth_callback_rate_limits_local_total",
 			Help: "Requests whose rate limit this replica counted alone because the count shared on Redis could not be had (Redis gone or slow); with the memory store or OAUTH_CALLBACK_RATE_LIMIT_SHARED=false, limits are always per replica and not counted here.",
@@ -96,7 +101,7 @@ func New(callbackOutcomes ...string) *Metrics {
 		m.storeOps[op] = m.storeLatency.WithLabelValues(op)
 	}
 	reg.MustRegister(
-		m.callbacks, m.takes, m.waiters, m.waitsRefused, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration, m.localLimits,
+		m.callbacks, m.takes, m.waiters, m.waitsRefused, m.wakeLatency, m.storeLatency, m.requests, m.reqDuration, m.localLimits, m.apiRequests,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -135,6 +140,12 @@ func (m *Metrics) StoreOperation(op string, d time.Duration) {
 		return
 	}
 	m.storeLatency.WithLabelValues(op).Observe(d.Seconds())
+}
+
+// APIRequest records one /api request of app, a configured app's name:
+// requests cannot make label values of their own.
+func (m *Metrics) APIRequest(app, route string, status int) {
+	m.apiRequests.WithLabelValues(app, route, strconv.Itoa(status)).Inc()
 }
 
 // Request records one HTTP request.
