@@ -1,6 +1,7 @@
 package deploytest
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"os/exec"
@@ -19,6 +20,8 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 )
 
 // kubeVersion is what helm template renders for: the oldest the chart
@@ -857,4 +860,72 @@ func (r *rendered) netpol(t *testing.T, name string) *networkingv1.NetworkPolicy
 	}
 	t.Fatalf("no NetworkPolicy %s among %d", name, len(r.netpols))
 	return nil
+}
+
+// TestAppsFromASecret: the operator's apps file, or one the chart makes
+// for a generated token, is mounted read-only in the service's pod and the
+// check pod; the generated file is one the service reads, naming the
+// token's digest only.
+func TestAppsFromASecret(t *testing.T) {
+	r := mustRender(t, "--set", "apps.existingSecret=mcp-apps", "--set", "apps.existingSecretKey=apps.json")
+	assertAppsMounted(t, r, "mcp-apps", "apps.json")
+	if _, made := r.secrets["rel-oauth-callback-server-apps"]; made {
+		t.Error("a Secret of apps was generated beside the operator's")
+	}
+
+	r = mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "apps-values.yaml"))
+	assertAppsMounted(t, r, "rel-oauth-callback-server-apps", "apps.yaml")
+	if n := notes(t, map[string]any{"apps": map[string]any{"generateToken": map[string]any{"enabled": true, "app": "mail"}}}); !strings.Contains(n, "get secret rel-oauth-callback-server-apps -o jsonpath='{.data.token}'") {
+		t.Errorf("the notes do not say where the token is:\n%s", n)
+	}
+	secret := r.secrets["rel-oauth-callback-server-apps"]
+	if secret == nil || secret.Annotations["helm.sh/resource-policy"] != "keep" {
+		t.Fatalf("generated Secret, kept by helm uninstall: %+v", secret)
+	}
+	token, file := string(secret.Data["token"]), secret.Data["apps.yaml"]
+	if len(token) < 32 || strings.Contains(string(file), token) {
+		t.Fatalf("token %d characters; the apps file holds it in the clear: %v", len(token), strings.Contains(string(file), token))
+	}
+	path := filepath.Join(t.TempDir(), "apps.yaml")
+	if err := os.WriteFile(path, file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	found, errs := apps.ReadFile(path)
+	if len(errs) > 0 || len(found) != 1 || found[0].Name != "mail" || len(found[0].Digests) != 1 || found[0].Digests[0] != sha256.Sum256([]byte(token)) {
+		t.Fatalf("the service reads the generated file as %+v, %v", found, errs)
+	}
+	if _, err := render(t, "--set", "apps.generateToken.enabled=true", "--set", "apps.existingSecret=mcp-apps"); err == nil {
+		t.Error("a generated token beside an existing apps Secret rendered")
+	}
+	if _, err := render(t, "--set", "apps.generateToken.enabled=true", "--set", "apps.generateToken.app=Mail"); err == nil {
+		t.Error("an app name the service refuses rendered")
+	}
+}
+
+func assertAppsMounted(t *testing.T, r *rendered, secretName, key string) {
+	t.Helper()
+	d, c := r.app(t)
+	file := env(c, "OAUTH_CALLBACK_APPS_FILE")
+	if file == nil || file.Value != "/etc/oauth-callback-server/apps/"+key {
+		t.Fatalf("OAUTH_CALLBACK_APPS_FILE: %+v", file)
+	}
+	check := r.pods["rel-oauth-callback-server-check"]
+	for name, spec := range map[string]corev1.PodSpec{"service": d.Spec.Template.Spec, "check": check.Spec} {
+		var secret string
+		for _, v := range spec.Volumes {
+			if v.Name == "apps" && v.Secret != nil && len(v.Secret.Items) == 1 && v.Secret.Items[0].Key == key {
+				secret = v.Secret.SecretName
+			}
+		}
+		if secret != secretName {
+			t.Errorf("%s pod: apps volume from %q, want %q", name, secret, secretName)
+		}
+		mounted := false
+		for _, m := range spec.Containers[0].VolumeMounts {
+			mounted = mounted || m.Name == "apps" && strings.HasPrefix(file.Value, m.MountPath+"/") && m.ReadOnly
+		}
+		if !mounted {
+			t.Errorf("%s pod: the apps file is not mounted read-only: %+v", name, spec.Containers[0].VolumeMounts)
+		}
+	}
 }

@@ -296,9 +296,30 @@ env:
         name: {{ include "oauth-callback-server.redisPasswordSecret" $root }}
         key: {{ $root.Values.redis.password.existingSecretKey }}
   {{- end }}
+  {{- if include "oauth-callback-server.appsSecret" $root }}
+  - name: OAUTH_CALLBACK_APPS_FILE
+    value: /etc/oauth-callback-server/apps/{{ include "oauth-callback-server.appsKey" $root }}
+  {{- end }}
   {{- with $root.Values.extraEnv }}
   {{- toYaml . | nindent 2 }}
   {{- end }}
+{{- end }}
+
+{{/*
+The Secret and key of the apps file: the operator's (apps.existingSecret),
+or the chart's when it generates a token; empty: no apps file.
+*/}}
+{{- define "oauth-callback-server.appsSecret" -}}
+{{- if and .Values.apps.existingSecret .Values.apps.generateToken.enabled }}
+{{- fail "oauth-callback-server: apps.generateToken makes the apps file: give apps.existingSecret, or generate a token, not both." }}
+{{- end }}
+{{- if .Values.apps.existingSecret }}{{ .Values.apps.existingSecret }}
+{{- else if .Values.apps.generateToken.enabled }}{{ include "oauth-callback-server.fullname" . }}-apps
+{{- end }}
+{{- end }}
+
+{{- define "oauth-callback-server.appsKey" -}}
+{{- if .Values.apps.existingSecret }}{{ .Values.apps.existingSecretKey }}{{ else }}apps.yaml{{ end }}
 {{- end }}
 
 {{/*
@@ -311,7 +332,7 @@ mounted as a file (redis.password.asFile).
 {{- end }}
 
 {{- define "oauth-callback-server.volumeMounts" -}}
-{{- if or .Values.redis.external.tls.existingSecret (include "oauth-callback-server.passwordAsFile" .) }}
+{{- if or .Values.redis.external.tls.existingSecret (include "oauth-callback-server.passwordAsFile" .) (include "oauth-callback-server.appsSecret" .) }}
 volumeMounts:
   {{- if .Values.redis.external.tls.existingSecret }}
   - name: redis-tls
@@ -323,11 +344,16 @@ volumeMounts:
     mountPath: /etc/oauth-callback-server/redis-password
     readOnly: true
   {{- end }}
+  {{- if include "oauth-callback-server.appsSecret" . }}
+  - name: apps
+    mountPath: /etc/oauth-callback-server/apps
+    readOnly: true
+  {{- end }}
 {{- end }}
 {{- end }}
 
 {{- define "oauth-callback-server.volumes" -}}
-{{- if or .Values.redis.external.tls.existingSecret (include "oauth-callback-server.passwordAsFile" .) }}
+{{- if or .Values.redis.external.tls.existingSecret (include "oauth-callback-server.passwordAsFile" .) (include "oauth-callback-server.appsSecret" .) }}
 volumes:
   {{- with .Values.redis.external.tls.existingSecret }}
   - name: redis-tls
@@ -341,6 +367,14 @@ volumes:
       items:
         - key: {{ .Values.redis.password.existingSecretKey }}
           path: {{ .Values.redis.password.existingSecretKey }}
+  {{- end }}
+  {{- with include "oauth-callback-server.appsSecret" . }}
+  - name: apps
+    secret:
+      secretName: {{ . }}
+      items:
+        - key: {{ include "oauth-callback-server.appsKey" $ }}
+          path: {{ include "oauth-callback-server.appsKey" $ }}
   {{- end }}
 {{- end }}
 {{- end }}
