@@ -2,6 +2,7 @@ package deploytest
 
 import (
 	"context"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 )
 
 // TestCompose loads docker-compose.yml with the Compose specification's own
@@ -59,7 +62,14 @@ func TestCompose(t *testing.T) {
 		if url := s.Environment["OAUTH_CALLBACK_REDIS_URL"]; url == nil || *url != "redis://redis:6379" {
 			t.Errorf("%s: OAUTH_CALLBACK_REDIS_URL %v", name, url)
 		}
-		for _, v := range []string{"OAUTH_CALLBACK_API_TOKENS", "OAUTH_CALLBACK_ENCRYPTION_KEY", "OAUTH_CALLBACK_TRUSTED_PROXIES"} {
+		appsMounted := false
+		for _, v := range s.Volumes {
+			appsMounted = appsMounted || v.Source == filepath.Join(root, "deploy", "compose", "apps") && v.Target == "/etc/oauth-callback-server/apps" && v.ReadOnly
+		}
+		if !appsMounted {
+			t.Errorf("%s: deploy/compose/apps is not mounted read-only at /etc/oauth-callback-server/apps: %+v", name, s.Volumes)
+		}
+		for _, v := range []string{"OAUTH_CALLBACK_API_TOKENS", "OAUTH_CALLBACK_APPS_FILE", "OAUTH_CALLBACK_ENCRYPTION_KEY", "OAUTH_CALLBACK_TRUSTED_PROXIES"} {
 			if _, ok := s.Environment[v]; !ok {
 				t.Errorf("%s: %s is not passed through", name, v)
 			}
@@ -118,5 +128,25 @@ func TestCompose(t *testing.T) {
 	}
 	if secs, _ := strconv.Atoi(m[1]); secs <= 60 {
 		t.Errorf("proxy_read_timeout %ds, want more than OAUTH_CALLBACK_MAX_WAIT (60 s)", secs)
+	}
+}
+
+// TestComposeAppsExample: the example apps file is one the service reads,
+// with two apps, and its digests match no token anyone could send.
+func TestComposeAppsExample(t *testing.T) {
+	found, errs := apps.ReadFile(filepath.Join(repoRoot(t), "deploy", "compose", "apps", "apps.example.yaml"))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	resolved, errs := apps.Resolve(nil, found)
+	if len(errs) > 0 || len(resolved) != 2 || resolved[0].Name != "files" || resolved[1].MemoryShare != 0.6 || resolved[1].RateLimitRegister != 120 {
+		t.Fatalf("apps %+v, %v", resolved, errs)
+	}
+	for _, a := range resolved {
+		for _, d := range a.Digests {
+			if strings.Trim(hex.EncodeToString(d[:]), "01") != "" {
+				t.Errorf("app %s: the example's digest %x may be some token's", a.Name, d)
+			}
+		}
 	}
 }
