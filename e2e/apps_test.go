@@ -106,32 +106,10 @@ func TestAppsAcrossReplicas(t *testing.T) {
 		}
 		var counted float64
 		for _, r := range p.replicas {
-			counted += metricValueWith(t, r, filesToken, `oauth_callback_api_requests_total{app="mail",code="503",route="/api/callback/{state}"}`)
+			counted += metricValue(t, r, `oauth_callback_api_requests_total{app="mail",code="503",route="/api/callback/{state}"}`, as(filesToken)...)
 		}
 		if counted != 1 {
 			t.Errorf("mail's refusals counted on the replicas: %v, want 1", counted)
 		}
 	})
-}
-
-// metricValueWith reads one series of a replica's /metrics, which the
-// token's app may read.
-func metricValueWith(t *testing.T, base, token, series string) float64 {
-	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(body), "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			var f float64
-			fmt.Sscan(v, &f)
-			return f
-		}
-	}
-	return 0
 }

@@ -151,9 +151,9 @@ func get(t *testing.T, c *http.Client, target string, header ...string) (int, ht
 	return resp.StatusCode, resp.Header, string(body)
 }
 
-func metricValue(t *testing.T, base, series string) float64 {
+func metricValue(t *testing.T, base, series string, header ...string) float64 {
 	t.Helper()
-	_, _, body := get(t, http.DefaultClient, base+"/metrics")
+	_, _, body := get(t, http.DefaultClient, base+"/metrics", header...)
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, series+" "); ok {
 			f, _ := strconv.ParseFloat(v, 64)
