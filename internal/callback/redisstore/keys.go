@@ -31,7 +31,7 @@ type stateKeys struct {
 type nameKeys struct {
 	name, callback, tombstone, registration string
 	// owner holds the app that registered the state, as long as anything
-	// about the state may be kept (ownerTTL).
+	// about the state may be kept (callback.OwnerTTL).
 	owner string
 }
 

@@ -1,7 +1,7 @@
 -- Redis Cluster only, where the accounting keys live in another slot than
 -- the state's: admit a callback's (or a registration's) bytes before
 -- put.lua (register.lua) stores it.
--- KEYS: the six accounting keys.
+-- KEYS: the accounting keys.
 -- ARGV: name, size, class (u, r or g), budget, the class's limit, expiry ms, now ms,
 -- the app charged ('' : none), its share's bytes and its registrations'.
 -- Returns 1 admitted, 0 over the budget.
