@@ -53,6 +53,27 @@ func (s *Server) Restart(t testing.TB) {
 	s.cmd = cmd
 }
 
+// Relaunch is Restart for a goroutine other than the test's (a fault
+// injector): it returns the error instead of failing the test.
+func (s *Server) Relaunch() error {
+	s.Stop()
+	cmd, err := launch(s.bin, s.Port, s.dir, s.ready, s.args...)
+	if err != nil {
+		return fmt.Errorf("restart redis-server on %d: %w", s.Port, err)
+	}
+	s.cmd = cmd
+	return nil
+}
+
+// Signal sends sig to the running server: SIGSTOP and SIGCONT pause and
+// resume it, as a stalled host would.
+func (s *Server) Signal(sig os.Signal) error {
+	if s.cmd == nil {
+		return fmt.Errorf("redis-server on %d is not running", s.Port)
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
 // Cmd runs redis-cli against the server and returns its output.
 func (s *Server) Cmd(t testing.TB, args ...string) string {
 	t.Helper()
