@@ -49,6 +49,7 @@ test: lint $(GOTESTSUM) ## lint, every test with -race (real-Redis tests need re
 	$(MAKE) chart-test
 	$(MAKE) test-clients
 	$(MAKE) e2e
+	$(MAKE) chaos-short
 	cd tools && $(GO) run ./testreport $(RESULTS)
 
 $(GOTESTSUM): tools/go.mod tools/go.sum
@@ -84,6 +85,16 @@ e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, hea
 	@mkdir -p $(RESULTS)
 	cd e2e && $(GO) vet ./... && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/e2e.json -- -count=1 -timeout 10m ./...
 
+CHAOS_DURATION ?= 30m
+.PHONY: chaos
+chaos: $(GOTESTSUM) ## Chaos run: 3 replicas on Sentinel and on Cluster, random faults (kill -9, SIGSTOP, failover, packet-dropping partitions), every history checked by porcupine; CHAOS_DURATION per topology (30m), CHAOS_SEED to repeat one (needs root, nftables)
+	cd chaos && $(GO) vet ./... && $(GO) test -count=1 -v -timeout 0 -run 'TestChaos$$' . -args -chaos.duration=$(CHAOS_DURATION) $(if $(CHAOS_SEED),-chaos.seed=$(CHAOS_SEED))
+
+.PHONY: chaos-short
+chaos-short: $(GOTESTSUM) ## The short chaos run in make test (about a minute per topology), and the checker failing two deliberately broken builds
+	@mkdir -p $(RESULTS)
+	cd chaos && $(GO) vet ./... && $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/chaos.json -- -count=1 -timeout 15m -run 'TestChaos$$|TestTheChecker|TestModel' .
+
 .PHONY: chart-test
 chart-test: $(GOTESTSUM) ## Helm lint + render every scenario, compose file and Dockerfile checks (module deploy/test; first run compiles Helm, ~3 min)
 	@mkdir -p $(RESULTS)
@@ -107,8 +118,9 @@ fmt: ## gofmt every file
 	gofmt -w .
 
 .PHONY: tidy-check
-tidy-check: ## Fail if go mod tidy would change any of the five modules
+tidy-check: ## Fail if go mod tidy would change any of the six modules
 	$(GO) mod tidy -diff
+	cd chaos && $(GO) mod tidy -diff
 	cd clients/go && $(GO) mod tidy -diff
 	cd e2e && $(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
@@ -125,6 +137,7 @@ lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck, gosec
 	bin/staticcheck ./...
 	cd deploy/test && ../../bin/staticcheck ./...
 	cd e2e && ../bin/staticcheck ./...
+	cd chaos && ../bin/staticcheck ./...
 	cd clients/go && ../../bin/staticcheck ./...
 	bin/gosec -quiet ./...
 	cd clients/go && ../../bin/gosec -quiet ./...

@@ -1,0 +1,174 @@
+package chaos
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+var (
+	duration = flag.Duration("chaos.duration", 0, "traffic under faults per topology; 0: the short run (about a minute in all)")
+	seedFlag = flag.Uint64("chaos.seed", 0, "the run's seed; 0: a random one, printed")
+	topology = flag.String("chaos.topology", "sentinel,cluster", "topologies to run, comma-separated")
+	workers  = flag.Int("chaos.workers", 8, "concurrent sign-ins")
+	out      = flag.String("chaos.out", "artifacts", "where a failing history and its visualisation are written")
+	replay   = flag.String("chaos.history", "", "TestReplay: a history file a failing run wrote")
+)
+
+// short is the run in make test: every fault kind at least once per
+// topology (the nemesis starts with one of each).
+var short = map[Topology]time.Duration{Sentinel: 35 * time.Second, Cluster: 30 * time.Second}
+
+// needsRoot: network namespaces and nftables need root. Outside CI the
+// test is skipped without it; in CI it fails, as a missing redis-server
+// does.
+func needsRoot(t *testing.T) {
+	t.Helper()
+	var missing []string
+	if os.Geteuid() != 0 {
+		missing = append(missing, "root (network namespaces)")
+	}
+	for _, tool := range []string{"ip", "nft", "redis-server", "redis-cli"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool)
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("the chaos run needs %s", strings.Join(missing, ", "))
+	}
+	t.Skipf("the chaos run needs %s", strings.Join(missing, ", "))
+}
+
+func seed(t *testing.T) uint64 {
+	if *seedFlag != 0 {
+		return *seedFlag
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.LittleEndian.Uint64(b[:]) >> 1
+}
+
+// TestChaos runs the real binary on Redis under random faults, records
+// every operation, and checks the whole history (check.go).
+func TestChaos(t *testing.T) {
+	needsRoot(t)
+	s := seed(t)
+	t.Logf("seed %d (go test ./chaos -run TestChaos -args -chaos.seed=%d repeats the run's choices)", s, s)
+	for _, name := range strings.Split(*topology, ",") {
+		top := Topology(strings.TrimSpace(name))
+		t.Run(string(top), func(t *testing.T) {
+			d := *duration
+			if d == 0 {
+				d = short[top]
+			}
+			h := Run(t, Config{Topology: top, Seed: s, Duration: d, Workers: *workers, Replicas: 3})
+			v := Check(h, top == Cluster, 2*time.Minute)
+			t.Log(v.Report(h))
+			for _, k := range faultKinds(top) {
+				if v.Faults[k] == 0 {
+					t.Errorf("no %s fault in the run: make it longer", k)
+				}
+			}
+			for _, f := range h.Faults {
+				if f.Error != "" {
+					t.Errorf("fault %s on %s could not be injected or undone: %s", f.Kind, f.Target, f.Error)
+				}
+			}
+			if v.Delivered == 0 {
+				t.Error("no sign-in came through: the run tested nothing")
+			}
+			if len(v.Violations) > 0 {
+				t.Errorf("the history breaks exactly-once:\n%s\n%s", v.Report(h), save(t, h, v, top == Cluster))
+			}
+		})
+	}
+}
+
+// save writes a failing history and porcupine's visualisation.
+func save(t *testing.T, h History, v Verdict, allowLoss bool) string {
+	dir := filepath.Join(*out, fmt.Sprintf("%s-%d", h.Topology, h.Seed))
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "cannot save the history: " + err.Error()
+	}
+	path := filepath.Join(dir, "history.json")
+	if err := h.WriteFile(path); err != nil {
+		return "cannot save the history: " + err.Error()
+	}
+	html := filepath.Join(dir, "history.html")
+	if err := porcupine.VisualizePath(model(allowLoss), v.Info, html); err != nil {
+		t.Logf("visualisation: %v", err)
+	}
+	return fmt.Sprintf("history: %s (replay: go test ./chaos -run TestReplay -args -chaos.history=%s), visualisation: %s", path, path, html)
+}
+
+// TestReplay checks a saved history again: go test -run TestReplay -args
+// -chaos.history=<file>.
+func TestReplay(t *testing.T) {
+	if *replay == "" {
+		t.Skip("no -chaos.history given")
+	}
+	h, err := ReadHistory(*replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := Check(h, h.Topology == Cluster, 2*time.Minute)
+	t.Log(v.Report(h))
+	if len(v.Violations) > 0 {
+		t.Errorf("the history breaks exactly-once")
+	}
+}
+
+// TestTheCheckerCatchesBrokenBuilds: the same run against a build whose
+// take does not delete, and one whose callback overwrites, fails the
+// checker. Without faults: the bug alone must be seen.
+func TestTheCheckerCatchesBrokenBuilds(t *testing.T) {
+	needsRoot(t)
+	for name, broken := range map[string]struct{ script, from, to string }{
+		"a take that does not delete": {"take.lua", "redis.call('GETDEL', callbackKey(i))", "redis.call('GET', callbackKey(i))"},
+		"a callback that overwrites":  {"put.lua", "if string.sub(v, 1, FINGERPRINT_LEN) == fingerprint then return {0} end", "if true then redis.call('SET', callbackKey(i), ARGV[1], 'EX', ARGV[2]) return {1, 0} end"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			script := filepath.Join("..", "internal", "callback", "redisstore", "scripts", broken.script)
+			src, err := os.ReadFile(script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(string(src), broken.from) {
+				t.Fatalf("%s no longer has %q: update this test", script, broken.from)
+			}
+			dir := t.TempDir()
+			patched := filepath.Join(dir, broken.script)
+			if err := os.WriteFile(patched, []byte(strings.Replace(string(src), broken.from, broken.to, 1)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			abs, err := filepath.Abs(script)
+			if err != nil {
+				t.Fatal(err)
+			}
+			overlay, _ := json.Marshal(map[string]map[string]string{"Replace": {abs: patched}})
+			overlayPath := filepath.Join(dir, "overlay.json")
+			if err := os.WriteFile(overlayPath, overlay, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			h := Run(t, Config{Topology: Sentinel, Seed: seed(t), Duration: 8 * time.Second, Workers: 8, Replicas: 2, Overlay: overlayPath, NoFaults: true})
+			v := Check(h, false, time.Minute)
+			t.Log(v.Report(h))
+			if len(v.Violations) == 0 {
+				t.Errorf("the checker passed a build with %s", name)
+			}
+		})
+	}
+}

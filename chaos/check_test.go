@@ -1,0 +1,50 @@
+package chaos
+
+import (
+	"testing"
+	"time"
+)
+
+// TestModel: the checker on histories written by hand, each what a
+// correct service may answer, or may not.
+func TestModel(t *testing.T) {
+	const st = "s"
+	at := func(call, ret int64, client int, kind, code, result string) Op {
+		return Op{Client: client, Kind: kind, State: st, Code: code, Result: result, Call: call, Return: ret}
+	}
+	for _, c := range []struct {
+		name string
+		ops  []Op
+		ok   bool
+	}{
+		{"a sign-in", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 3, 1, opCallback, "c", resStored), at(4, 5, 0, opTake, "c", resCode), at(6, 7, 0, opTake, "", resTaken)}, true},
+		{"a poll before the callback", []Op{at(0, 1, 0, opTake, "", resNotFound), at(2, 3, 1, opCallback, "c", resStored), at(4, 5, 0, opTake, "c", resCode)}, true},
+		{"two takers of one code", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 0, opTake, "c", resCode), at(4, 5, 2, opTake, "c", resCode)}, false},
+		{"a code never sent", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 0, opTake, "x", resCode)}, false},
+		{"an acknowledged callback not found", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 0, opTake, "", resNotFound)}, false},
+		{"a conflict hands out nothing", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 2, opCallback, "d", resRefused), at(4, 5, 0, opTake, "", resConflict)}, true},
+		{"a code after the conflict", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 2, opCallback, "d", resRefused), at(4, 5, 0, opTake, "c", resCode)}, false},
+		{"concurrent callback and take: either order", []Op{at(0, 10, 1, opCallback, "c", resStored), at(1, 9, 0, opTake, "c", resCode)}, true},
+		{"a take cut off by a fault may have taken it", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 100, 0, opTake, "", resUnknown), at(4, 5, 2, opTake, "", resTaken)}, true},
+		{"or not", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 100, 0, opTake, "", resUnknown), at(4, 5, 2, opTake, "c", resCode)}, true},
+		{"a cancelled sign-in refuses its callback", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 3, 0, opCancel, "", resCancelled), at(4, 5, 1, opCallback, "c", resCancelled), at(6, 7, 0, opTake, "", resCancelled)}, true},
+		{"a cancelled sign-in stores a callback", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 3, 0, opCancel, "", resCancelled), at(4, 5, 1, opCallback, "c", resStored)}, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			v := Check(History{Ops: c.ops}, false, 10*time.Second)
+			if ok := len(v.Violations) == 0; ok != c.ok {
+				t.Errorf("verdict %v, want %v: %v", ok, c.ok, v.Violations)
+			}
+		})
+	}
+	// With loss allowed (Cluster), an acknowledged callback not found is
+	// counted, not a violation; two takers of one code still are.
+	lost := Check(History{Ops: []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 0, opTake, "", resNotFound)}}, true, 10*time.Second)
+	if len(lost.Violations) != 0 || lost.Lost != 1 {
+		t.Errorf("a loss in Cluster's window: %v, lost %d", lost.Violations, lost.Lost)
+	}
+	twice := Check(History{Ops: []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 0, opTake, "c", resCode), at(4, 5, 2, opTake, "c", resCode)}}, true, 10*time.Second)
+	if len(twice.Violations) == 0 {
+		t.Error("two takers of one code passed with loss allowed")
+	}
+}

@@ -1,0 +1,127 @@
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Config is one run.
+type Config struct {
+	Topology Topology
+	Seed     uint64
+	Duration time.Duration // of traffic under faults
+	Workers  int           // concurrent sign-ins
+	Replicas int           // of the service
+	// Overlay, when set, builds the service with go build -overlay: a
+	// deliberately broken build, to show the checker catches it.
+	Overlay string
+	// NoFaults runs the traffic without the nemesis.
+	NoFaults bool
+}
+
+// Run runs the service under cfg's traffic and faults and returns the
+// history: the nemesis stops at the end of Duration, everything is healed,
+// and every acknowledged callback nobody received is taken once more, so
+// that the checker can tell a lost one from one whose answer a fault cut
+// off.
+func Run(t testing.TB, cfg Config) History {
+	t.Helper()
+	sys := startSystem(t, cfg.Topology, cfg.Replicas, cfg.Overlay)
+	rec := newRecorder(cfg.Seed, cfg.Topology)
+	w := newWorkload(sys, rec)
+
+	traffic, stopTraffic := context.WithTimeout(context.Background(), cfg.Duration)
+	defer stopTraffic()
+	faultsDone := make(chan struct{})
+	go func() {
+		defer close(faultsDone)
+		if !cfg.NoFaults {
+			(&nemesis{sys: sys, rec: rec, rng: rand.New(rand.NewPCG(cfg.Seed, 0xfa17))}).run(traffic)
+		}
+	}()
+	w.run(traffic, cfg.Workers, cfg.Seed)
+	<-faultsDone
+
+	sys.heal(t)
+	w.drain(rec.history())
+	return rec.history()
+}
+
+// heal waits until every replica answers and Redis serves again.
+func (s *system) heal(t testing.TB) {
+	t.Helper()
+	if s.cluster != nil {
+		s.cluster.WaitHealthy(t, 60*time.Second)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for _, r := range s.replicas {
+		for {
+			resp, err := http.Get(r.base + "/readyz")
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					break
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("replica %d is not ready 60 s after the faults ended: %v", r.index, err)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+}
+
+// drain takes, once more, every state whose callback was acknowledged and
+// that nobody received (and that was not conflicted or cancelled).
+func (w *workload) drain(h History) {
+	done := map[string]bool{}
+	acked := map[string]bool{}
+	var states []string
+	for _, o := range h.Ops {
+		switch {
+		case o.Kind == opCallback && o.Result == resStored:
+			if !acked[o.State] {
+				states = append(states, o.State)
+			}
+			acked[o.State] = true
+		case o.Kind == opTake && o.Result == resCode, o.Result == resConflict, o.Result == resCancelled:
+			done[o.State] = true
+		}
+	}
+	next := 0 // a client of its own, after every other (porcupine's visualisation wants them dense)
+	for _, o := range h.Ops {
+		next = max(next, o.Client+1)
+	}
+	a := &actor{id: next, w: w, rng: rand.New(rand.NewPCG(h.Seed, 0xd4a1))}
+	for _, st := range states {
+		if !done[st] {
+			a.take(st)
+		}
+	}
+}
+
+// Report is a verdict in a few lines, for the test log and docs/reliability.md.
+func (v Verdict) Report(h History) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "seed %d, topology %s, %.0f s: %d operations (%d with an unknown outcome), faults",
+		h.Seed, h.Topology, time.Duration(h.End).Seconds(), v.Ops, v.Unknown)
+	for _, k := range faultKinds(h.Topology) {
+		fmt.Fprintf(&b, " %s %d,", k, v.Faults[k])
+	}
+	fmt.Fprintf(&b, "\nacknowledged callbacks %d: handed out %d, taken by a take whose answer a fault cut off %d, lost %d\n",
+		v.Acknowledged, v.Delivered, v.AnswerLost, v.Lost)
+	fmt.Fprintf(&b, "linearizable: %s; invariants broken: %d", v.Linearizable, len(v.Violations))
+	for i, s := range v.Violations {
+		if i == 10 {
+			fmt.Fprintf(&b, "\n  … and %d more", len(v.Violations)-10)
+			break
+		}
+		fmt.Fprintf(&b, "\n  %s", s)
+	}
+	return b.String()
+}
