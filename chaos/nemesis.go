@@ -54,6 +54,9 @@ func (n *nemesis) run(ctx context.Context) {
 		if i < len(order) {
 			kind = order[i]
 		}
+		if kind != faultKillReplica && kind != faultPauseReplica && kind != faultPartition {
+			n.settle() // a fault of Redis hits a Redis that has recovered from the last one
+		}
 		f := Fault{Kind: kind, Start: n.rec.now()}
 		f.Target, f.Error = n.inject(kind)
 		f.End = n.rec.now()
@@ -128,7 +131,14 @@ func (n *nemesis) inject(kind string) (target, failure string) {
 		return srv.Addr, fail(srv.Signal(syscall.SIGCONT))
 	case faultFailover:
 		s := n.sys.sentinel.Sentinels[n.rng.IntN(len(n.sys.sentinel.Sentinels))]
-		out, err := redisCLI(s.Port, "SENTINEL", "FAILOVER", n.sys.sentinel.Master)
+		var out string
+		var err error
+		for try := 0; try < 50; try++ { // an automatic failover may be running still: INPROG, NOGOODSLAVE
+			if out, err = redisCLI(s.Port, "SENTINEL", "FAILOVER", n.sys.sentinel.Master); err == nil && strings.Contains(out, "OK") {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 		if err == nil && !strings.Contains(out, "OK") {
 			err = fmt.Errorf("SENTINEL FAILOVER: %s", out)
 		}
@@ -144,6 +154,42 @@ func (n *nemesis) inject(kind string) (target, failure string) {
 		return srv.Addr, fail(srv.Relaunch())
 	}
 	return "", "unknown fault " + kind
+}
+
+// settle waits, up to 15 s, until Redis has recovered from the last
+// fault: on Sentinel, the primary's replica linked to it (a failover can
+// be asked for, and WAIT answered); on Cluster, every slot served.
+func (n *nemesis) settle() {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if n.settled() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (n *nemesis) settled() bool {
+	if n.sys.cluster != nil {
+		for _, node := range n.sys.cluster.Nodes {
+			if out, err := redisCLI(node.Port, "CLUSTER", "INFO"); err != nil || !strings.Contains(out, "cluster_state:ok") {
+				return false
+			}
+		}
+		return true
+	}
+	p, err := n.primary()
+	if err != nil {
+		return false
+	}
+	r, err := n.redisReplica()
+	if err != nil {
+		return false
+	}
+	pInfo, err1 := redisCLI(p.Port, "INFO", "replication")
+	rInfo, err2 := redisCLI(r.Port, "INFO", "replication")
+	return err1 == nil && err2 == nil && strings.Contains(pInfo, "role:master") && strings.Contains(pInfo, "connected_slaves:1") &&
+		strings.Contains(rInfo, "master_link_status:up") && strings.Contains(rInfo, "master_port:"+strconv.Itoa(p.Port))
 }
 
 // primary is the current primary (Sentinel), or a random primary (Cluster).

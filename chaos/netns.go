@@ -29,6 +29,25 @@ type netns struct {
 	stopped bool
 }
 
+// removeStaleNetns removes the namespaces of runs whose process is gone
+// (killed before its cleanup ran): ocs-chaos-<pid>-<replica>.
+func removeStaleNetns() {
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		parts := strings.Split(name, "-")
+		if len(parts) != 4 || parts[0] != "ocs" || parts[1] != "chaos" {
+			continue
+		}
+		if _, err := os.Stat("/proc/" + parts[2]); os.IsNotExist(err) {
+			_ = exec.Command("ip", "netns", "del", name).Run() // #nosec G204 -- a name ip listed
+		}
+	}
+}
+
 // newNetns makes the namespace with its loopback up. Close removes it.
 func newNetns(name string) (*netns, error) {
 	_ = exec.Command("ip", "netns", "del", name).Run() // one left by a run that was killed

@@ -101,6 +101,7 @@ func startSystem(t testing.TB, topology Topology, n int, overlay string) *system
 	default:
 		t.Fatalf("topology %q: sentinel or cluster", topology)
 	}
+	removeStaleNetns()
 	for i := range n {
 		ns, err := newNetns(fmt.Sprintf("ocs-chaos-%d-%d", os.Getpid(), i))
 		if err != nil {
