@@ -60,23 +60,23 @@ func newNetns(name string) (*netns, error) {
 		return nil, err
 	}
 	// The table partitions use; empty, it lets everything through.
-	if err := n.run("nft", "add table inet chaos"); err != nil {
+	if err := n.nft("add table inet chaos"); err != nil {
 		n.Close()
 		return nil, err
 	}
-	if err := n.run("nft", "add chain inet chaos out { type filter hook output priority 0 ; policy accept ; }"); err != nil {
+	if err := n.nft("add chain inet chaos out { type filter hook output priority 0 ; policy accept ; }"); err != nil {
 		n.Close()
 		return nil, err
 	}
 	return n, nil
 }
 
+// nft runs an nft command inside the namespace, written as on a shell.
+func (n *netns) nft(command string) error { return n.run("nft", strings.Fields(command)...) }
+
 // run runs a command inside the namespace.
 func (n *netns) run(name string, args ...string) error {
 	argv := append([]string{"netns", "exec", n.name, name}, args...)
-	if name == "nft" { // nft takes its rule as one argument list
-		argv = append([]string{"netns", "exec", n.name, "nft"}, strings.Fields(strings.Join(args, " "))...)
-	}
 	// #nosec G204 -- the run's own commands.
 	if out, err := exec.Command("ip", argv...).CombinedOutput(); err != nil {
 		return fmt.Errorf("ip %s: %v: %s", strings.Join(argv, " "), err, out)
@@ -174,19 +174,18 @@ func (n *netns) carry(in net.Conn, addr string) {
 	n.mu.Unlock()
 }
 
-// partition drops every packet on the namespace's loopback between the
-// replica and the relays: the replica's Redis connections stay open and
-// hear nothing, and new ones are never answered. Only ports above 1024
-// the relays listen on are cut; heal removes the rule.
+// partition drops every packet on the namespace's loopback to and from
+// the relays' ports: the replica's Redis connections stay open and hear
+// nothing, and new ones are never answered. heal removes the rules.
 func (n *netns) partition(ports []string) error {
 	set := strings.Join(ports, ", ")
-	if err := n.run("nft", "add rule inet chaos out tcp dport { "+set+" } drop"); err != nil {
+	if err := n.nft("add rule inet chaos out tcp dport { " + set + " } drop"); err != nil {
 		return err
 	}
-	return n.run("nft", "add rule inet chaos out tcp sport { "+set+" } drop")
+	return n.nft("add rule inet chaos out tcp sport { " + set + " } drop")
 }
 
-func (n *netns) heal() error { return n.run("nft", "flush chain inet chaos out") }
+func (n *netns) heal() error { return n.nft("flush chain inet chaos out") }
 
 // Close stops the relays and removes the namespace.
 func (n *netns) Close() {
