@@ -173,6 +173,10 @@ type Verdict struct {
 	// Counts of what happened, for the report.
 	Ops, Unknown, Acknowledged, Delivered, Lost, AnswerLost int
 	Faults                                                  map[string]int
+	// PartitionedUnanswered and PartitionedOps: the requests to a replica
+	// cut from Redis, made while it was, that got no answer (the store's
+	// timeout, a 503), of all of them: that the partition took effect.
+	PartitionedUnanswered, PartitionedOps int
 }
 
 // Check checks h: linearizability against the model (porcupine), and the
@@ -182,6 +186,17 @@ func Check(h History, allowLoss bool, timeout time.Duration) Verdict {
 	v.Linearizable, v.Info = porcupine.CheckOperationsVerbose(model(allowLoss), operations(h), timeout)
 	for _, f := range h.Faults {
 		v.Faults[f.Kind]++
+		if f.Kind != faultPartition {
+			continue
+		}
+		for _, o := range h.Ops {
+			if fmt.Sprintf("replica %d", o.Replica) == f.Target && o.Call >= f.Start && o.Call < f.End {
+				v.PartitionedOps++
+				if o.Result == resUnknown {
+					v.PartitionedUnanswered++
+				}
+			}
+		}
 	}
 	sent := map[string]map[string]bool{} // state → codes sent
 	type outcome struct {

@@ -115,6 +115,7 @@ func (v Verdict) Report(h History) string {
 	}
 	fmt.Fprintf(&b, "\nacknowledged callbacks %d: handed out %d, taken by a take whose answer a fault cut off %d, lost %d\n",
 		v.Acknowledged, v.Delivered, v.AnswerLost, v.Lost)
+	fmt.Fprintf(&b, "requests to a replica while it was cut from Redis: %d of %d with an unknown outcome (503, or no answer)\n", v.PartitionedUnanswered, v.PartitionedOps)
 	fmt.Fprintf(&b, "linearizable: %s; invariants broken: %d", v.Linearizable, len(v.Violations))
 	for i, s := range v.Violations {
 		if i == 10 {
