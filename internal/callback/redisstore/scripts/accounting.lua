@@ -36,24 +36,35 @@ local function charge(acct, app, class, n)
   if class == REGISTRATION then redis.call('HINCRBY', acct[7], app .. ':' .. REGISTRATION, n) end
 end
 
+-- release gives back name's bytes. An entry of sizes is in one sorted set,
+-- its class's (admit): a name without one is in neither, and nothing else
+-- is called (most takes release a registration their state never had).
 local function release(acct, name)
   local v = redis.call('HGET', acct[2], name)
-  if v then
-    local class, n, app = entryOf(v)
-    if app then charge(acct, app, class, -n) end
-    redis.call('DECRBY', acct[3], n)
-    if class == UNREGISTERED then redis.call('DECRBY', acct[4], n) end
-    if class == REGISTRATION then redis.call('DECRBY', acct[5], n) end
-    redis.call('HDEL', acct[2], name)
+  if not v then return end
+  local class, n, app = entryOf(v)
+  if app then charge(acct, app, class, -n) end
+  redis.call('DECRBY', acct[3], n)
+  if class == UNREGISTERED then redis.call('DECRBY', acct[4], n) end
+  if class == REGISTRATION then
+    redis.call('DECRBY', acct[5], n)
+    redis.call('ZREM', acct[6], name)
+  else
+    redis.call('ZREM', acct[1], name)
   end
-  redis.call('ZREM', acct[1], name)
-  redis.call('ZREM', acct[6], name)
+  redis.call('HDEL', acct[2], name)
 end
 
+-- prune releases what expired, at most 500 names a set; it removes them
+-- from the set itself too, so a name the set holds without an entry
+-- (none should) cannot come back at every prune.
 local function prune(acct, now)
   for _, set in ipairs({acct[1], acct[6]}) do
     local expired = redis.call('ZRANGEBYSCORE', set, '-inf', now, 'LIMIT', 0, 500)
-    for _, name in ipairs(expired) do release(acct, name) end
+    for _, name in ipairs(expired) do
+      release(acct, name)
+      redis.call('ZREM', set, name)
+    end
   end
 end
 

@@ -31,11 +31,18 @@ local function publishAll()
   for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
 end
 
+-- Each name's tombstone and registration, read once (false: none).
+local tombstones, registrations = {}, {}
+for i = 1, n do
+  tombstones[i] = redis.call('GET', tombstoneKey(i))
+  registrations[i] = redis.call('GET', registrationKey(i))
+end
+
 -- A tombstone LINK_MARKER marks a state registered with a sign-in link. Left
 -- alone (no callback, registration or other tombstone), the link expired.
 local marked, live = false, false
 for i = 1, n do
-  local tombstone = redis.call('GET', tombstoneKey(i))
+  local tombstone = tombstones[i]
   if tombstone == LINK_MARKER then marked = true elseif tombstone then live = true end
 end
 if marked and not live then -- only then: most states carry no marker
@@ -50,14 +57,14 @@ if expiredLink and ARGV[6] == '1' then return {2} end
 if bound ~= '1' then
   if expiredLink then return {6} end
   for i = 1, n do
-    local reg = redis.call('GET', registrationKey(i))
+    local reg = registrations[i]
     if reg and string.sub(reg, 1, 1) == LINK then return {6} end
   end
 end
 if expiredLink then return {8} end
 
 for i = 1, n do
-  local tombstone = redis.call('GET', tombstoneKey(i))
+  local tombstone = tombstones[i]
   if tombstone and tombstone ~= LINK_MARKER then
     if tombstone == CONFLICT then return {3} end
     if tombstone == CANCELLED then return {7} end
@@ -78,7 +85,7 @@ for i = 1, n do
 end
 local registered = 0
 for i = 1, n do
-  if redis.call('EXISTS', registrationKey(i)) == 1 then registered = i; break end
+  if registrations[i] then registered = i; break end
 end
 if ARGV[6] == '1' and registered == 0 then return {2} end
 if acct then
@@ -120,7 +127,7 @@ end
 if registered > 0 then redis.call('EXPIRE', registrationKey(registered), ARGV[2]) end
 publishAll()
 if registered > 0 then
-  local reg = redis.call('GET', registrationKey(registered))
+  local reg = registrations[registered]
   if string.sub(reg, 1, 1) == LINK then
     -- Should the callback expire untaken, the marker outlives it by a TTL.
     for j = 1, n do redis.call('SET', tombstoneKey(j), LINK_MARKER, 'EX', 2 * tonumber(ARGV[2])) end
