@@ -42,17 +42,25 @@ type nemesis struct {
 	rng *rand.Rand
 }
 
-func (n *nemesis) run(ctx context.Context) {
+// The first round, every kind once, runs whatever ctx says, and closes
+// firstRound when it is done: the traffic goes on until then.
+func (n *nemesis) run(ctx context.Context, firstRound chan<- struct{}) {
 	kinds := faultKinds(n.sys.topology)
 	order := append([]string(nil), kinds...)
 	n.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	for i := 0; ; i++ {
-		if !sleep(ctx, n.between(500*time.Millisecond, 1500*time.Millisecond)) {
-			return
-		}
+		pause := n.between(500*time.Millisecond, 1500*time.Millisecond)
 		kind := kinds[n.rng.IntN(len(kinds))]
 		if i < len(order) {
 			kind = order[i]
+			time.Sleep(pause)
+		} else {
+			if i == len(order) {
+				close(firstRound)
+			}
+			if !sleep(ctx, pause) {
+				return
+			}
 		}
 		if kind != faultKillReplica && kind != faultPauseReplica && kind != faultPartition {
 			n.settle() // a fault of Redis hits a Redis that has recovered from the last one

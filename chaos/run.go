@@ -35,14 +35,23 @@ func Run(t testing.TB, cfg Config) History {
 	rec := newRecorder(cfg.Seed, cfg.Topology)
 	w := newWorkload(sys, rec)
 
-	traffic, stopTraffic := context.WithTimeout(context.Background(), cfg.Duration)
+	// The traffic runs for Duration, and at least until the nemesis has
+	// injected every kind of fault once.
+	traffic, stopTraffic := context.WithCancel(context.Background())
 	defer stopTraffic()
-	faultsDone := make(chan struct{})
+	firstRound, faultsDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		time.Sleep(cfg.Duration)
+		<-firstRound
+		stopTraffic()
+	}()
 	go func() {
 		defer close(faultsDone)
-		if !cfg.NoFaults {
-			(&nemesis{sys: sys, rec: rec, rng: rand.New(rand.NewPCG(cfg.Seed, 0xfa17))}).run(traffic)
+		if cfg.NoFaults {
+			close(firstRound)
+			return
 		}
+		(&nemesis{sys: sys, rec: rec, rng: rand.New(rand.NewPCG(cfg.Seed, 0xfa17))}).run(traffic, firstRound)
 	}()
 	w.run(traffic, cfg.Workers, cfg.Seed)
 	<-faultsDone
