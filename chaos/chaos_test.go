@@ -62,7 +62,7 @@ func seed(t *testing.T) uint64 {
 }
 
 // TestChaos runs the real binary on Redis under random faults, records
-// every operation, and checks the whole history (check.go).
+// every operation, and checks the whole history (checker_test.go).
 func TestChaos(t *testing.T) {
 	needsRoot(t)
 	s := seed(t)
