@@ -194,6 +194,15 @@ func run() error {
 		median(results[3]).rps/median(results[1]).rps)
 	fmt.Printf("Redis store with shared rate limits / without: %.2f× (cycles, same run).\n",
 		median(results[4]).rps/median(results[3]).rps)
+	least, err := commandsPerCycle(redisAddr, leastAddr, "least", 1000)
+	if err != nil {
+		return err
+	}
+	service, err := commandsPerCycle(redisAddr, redisSvcAddr, "service", 1000)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("Redis commands per cycle (a script's counted one by one; INFO commandstats over 1 000 cycles): least work %.1f, Redis store %.1f.\n", least, service)
 
 	// Wake latency across replicas: waiter on B, callback on A.
 	replicaB, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})

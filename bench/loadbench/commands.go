@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// commandsPerCycle is how many Redis commands one callback and its take
+// make on the server at addr, scripts' own commands counted one by one
+// (INFO commandstats over n sequential cycles). Unlike a rate, no other
+// load on the machine changes it: it is the work the design asks of Redis.
+func commandsPerCycle(redisAddr, addr, tag string, n int) (float64, error) {
+	if _, err := redisCmd(redisAddr, "CONFIG", "RESETSTAT"); err != nil {
+		return 0, err
+	}
+	for i := range n {
+		state := fmt.Sprintf("commands-%s-%d", tag, i)
+		for _, path := range []string{"/callback?code=bench-code-0123456789abcdef&state=" + state, "/api/callback/" + state} {
+			resp, err := http.Get("http://" + addr + path)
+			if err != nil {
+				return 0, err
+			}
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return 0, fmt.Errorf("%s: %d", path, resp.StatusCode)
+			}
+		}
+	}
+	stats, err := redisCmd(redisAddr, "INFO", "commandstats")
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, line := range strings.Split(stats, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		switch {
+		case name == "evalsha", name == "eval", strings.HasPrefix(name, "config"), name == "info":
+			continue // a script is counted by the commands it runs
+		}
+		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		c, _ := strconv.Atoi(calls)
+		total += c
+	}
+	return float64(total) / float64(n), nil
+}
