@@ -5,6 +5,7 @@ package memstore
 import (
 	"container/heap"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -76,19 +77,73 @@ const (
 // record is one state's entry. A callback is kept encoded: one string
 // instead of a struct, its strings and a params map, which keeps a pending
 // callback to a few hundred bytes (see docs/benchmarks.md).
+//
+// Most records are callbacks nobody registered: what only a registration
+// has lives behind reg, so that they do not carry it (80 bytes a record,
+// from 152; BenchmarkHeapPerPending).
 type record struct {
 	kind        kind
-	owner       string         // the app that registered the state ("" : none); kept while the record lives
-	registered  bool           // the state was registered before its callback
-	value       string         // pending: the callback, encoded
-	fingerprint string         // pending and taken: callback.Fingerprint
-	metadata    string         // from the registration, returned with the callback
-	issuer      string         // from the registration: a callback's iss must match it
-	link        *callback.Link // the sign-in link, kept while the record lives: callbacks must be bound
-	started     bool           // the link was opened
+	class       byteClass   // which share of the budget size counts against too
+	registered  bool        // the state was registered before its callback
+	started     bool        // the link was opened
+	fingerprint fingerprint // pending and taken: callback.Fingerprint
+	value       string      // pending: the callback, encoded
 	expires     time.Time
-	size        int64     // what the record counts against maxBytes
-	class       byteClass // which share of the budget size counts against too
+	size        int64         // what the record counts against maxBytes
+	reg         *registration // nil: the state was never registered
+}
+
+// registration is what Register gave a record.
+type registration struct {
+	owner    string         // the app that registered the state ("" : none); kept while the record lives
+	metadata string         // returned with the callback
+	issuer   string         // a callback's iss must match it
+	link     *callback.Link // the sign-in link, kept while the record lives: callbacks must be bound
+}
+
+func (r *record) owner() string {
+	if r.reg == nil {
+		return ""
+	}
+	return r.reg.owner
+}
+
+func (r *record) metadata() string {
+	if r.reg == nil {
+		return ""
+	}
+	return r.reg.metadata
+}
+
+func (r *record) issuer() string {
+	if r.reg == nil {
+		return ""
+	}
+	return r.reg.issuer
+}
+
+func (r *record) link() *callback.Link {
+	if r.reg == nil {
+		return nil
+	}
+	return r.reg.link
+}
+
+// dropRegistrationData forgets what a handed-out or discarded callback no
+// longer needs; the owner and the link stay while the record lives.
+func (r *record) dropRegistrationData() {
+	if r.reg != nil {
+		r.reg.metadata, r.reg.issuer = "", ""
+	}
+}
+
+// fingerprint is callback.Fingerprint's 32 hex digits as their 16 bytes.
+type fingerprint [16]byte
+
+func fingerprintOf(c callback.Callback) fingerprint {
+	var fp fingerprint
+	_, _ = hex.Decode(fp[:], []byte(callback.Fingerprint(c))) // always 32 hex digits
+	return fp
 }
 
 // byteClass is which share of the budget an entry's bytes count against,
@@ -102,9 +157,10 @@ const (
 )
 
 // recordOverhead is what an entry costs beyond its strings: the map slot,
-// the record, a queue item. Measured: 100 000 pending callbacks with 38-byte
-// states and 66-byte values took 320 bytes of heap each, 136 of them their
-// strings; rounded up.
+// the record, a queue item. Measured once: 100 000 pending callbacks with
+// 38-byte states and 66-byte values took 320 bytes of heap each, 136 of
+// them their strings; rounded up. The record has shrunk since (80 bytes):
+// the budget now counts a little more than the heap holds, never less.
 const recordOverhead = 192
 
 // Config is what the memory store has beyond callback.StoreConfig.
@@ -177,7 +233,8 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 		return err
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, owner: owner, metadata: string(reg.Metadata), issuer: reg.Issuer, link: link, expires: now.Add(ttl)}
+	r := &record{kind: registered, expires: now.Add(ttl),
+		reg: &registration{owner: owner, metadata: string(reg.Metadata), issuer: reg.Issuer, link: link}}
 	s.records[state] = r
 	if link != nil {
 		s.links[link.ID] = state
@@ -197,12 +254,12 @@ func (s *Store) Start(_ context.Context, id string) (string, callback.Link, bool
 		return "", callback.Link{}, false, callback.ErrNotFound
 	}
 	r := s.records[state]
-	if r == nil || r.kind != registered || r.link == nil || r.link.ID != id {
+	if r == nil || r.kind != registered || r.link() == nil || r.link().ID != id {
 		return "", callback.Link{}, false, callback.ErrNotFound
 	}
 	first := !r.started
 	r.started = true
-	return state, *r.link, first, nil
+	return state, *r.link(), first, nil
 }
 
 // Put implements callback.Store.
@@ -227,7 +284,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	if err != nil {
 		return callback.Receipt{}, fmt.Errorf("encode callback: %w", err)
 	}
-	fingerprint := callback.Fingerprint(c)
+	fingerprint := fingerprintOf(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
@@ -236,7 +293,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	// Another issuer's callback changes nothing, before or after the real
 	// one arrived: it is no callback of this sign-in. Checked first, as
 	// the Redis store does (before its script).
-	if ok && (r.kind == registered || r.kind == pending) && r.issuer != "" && c.Iss != "" && c.Iss != r.issuer {
+	if ok && (r.kind == registered || r.kind == pending) && r.issuer() != "" && c.Iss != "" && c.Iss != r.issuer() {
 		return callback.Receipt{}, callback.ErrIssuerMismatch
 	}
 	if ok && r.kind == linkExpired {
@@ -248,7 +305,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 		}
 		return callback.Receipt{}, callback.ErrLinkExpired
 	}
-	if ok && r.link != nil && !c.Bound && r.kind != taken && r.kind != cancelled {
+	if ok && r.link() != nil && !c.Bound && r.kind != taken && r.kind != cancelled {
 		return callback.Receipt{}, callback.ErrUnbound
 	}
 	if ok && r.kind != registered {
@@ -264,7 +321,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	}
 	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
 	if ok {
-		size += int64(len(r.metadata) + len(r.issuer))
+		size += int64(len(r.metadata()) + len(r.issuer()))
 	}
 	class := classRegistered
 	if !ok {
@@ -272,7 +329,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	}
 	owner := ""
 	if ok {
-		owner = r.owner
+		owner = r.owner()
 	}
 	if err := s.roomLocked(size-s.sizeOf(r), class, owner); err != nil {
 		return callback.Receipt{}, err
@@ -291,8 +348,8 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 
 func receiptOf(r *record) callback.Receipt {
 	receipt := callback.Receipt{Registered: r.registered}
-	if r.link != nil {
-		receipt.ReturnURL = r.link.ReturnURL
+	if l := r.link(); l != nil {
+		receipt.ReturnURL = l.ReturnURL
 	}
 	return receipt
 }
@@ -300,19 +357,20 @@ func receiptOf(r *record) callback.Receipt {
 // secondCallbackLocked decides what a callback for a state that already
 // has one does: the same one again is a duplicate; a different one
 // conflicts, and makes a pending state conflicted for good.
-func (s *Store) secondCallbackLocked(state string, r *record, fingerprint string, now time.Time) error {
+func (s *Store) secondCallbackLocked(state string, r *record, fp fingerprint, now time.Time) error {
 	switch {
 	case r.kind == conflicted:
 		return callback.ErrConflict
 	case r.kind == cancelled:
 		return callback.ErrCancelled
-	case r.fingerprint == fingerprint:
+	case r.fingerprint == fp:
 		return callback.ErrExists
 	case r.kind == taken:
 		return callback.ErrConflictAfterTake
 	}
 	// Pending, and different: neither callback may be handed out.
-	r.kind, r.value, r.fingerprint, r.metadata, r.issuer, r.expires = conflicted, "", "", "", "", now.Add(s.store.TTL)
+	r.kind, r.value, r.fingerprint, r.expires = conflicted, "", fingerprint{}, now.Add(s.store.TTL)
+	r.dropRegistrationData()
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
@@ -355,9 +413,11 @@ func (s *Store) resizeLocked(r *record, size int64, class byteClass) {
 	if n := s.classBytes(class); n != nil {
 		*n += size
 	}
-	if _, _, ok := s.store.AppBudget(r.owner); ok {
-		s.chargeLocked(r.owner, r.class, -r.size)
-		s.chargeLocked(r.owner, class, size)
+	if owner := r.owner(); owner != "" {
+		if _, _, ok := s.store.AppBudget(owner); ok {
+			s.chargeLocked(owner, r.class, -r.size)
+			s.chargeLocked(owner, class, size)
+		}
 	}
 	r.size, r.class = size, class
 }
@@ -429,11 +489,12 @@ func (s *Store) take(state, app string) (value, metadata, issuer string, err err
 	case r.kind == linkExpired:
 		return "", "", "", callback.ErrLinkExpired
 	}
-	value, metadata, issuer = r.value, r.metadata, r.issuer
+	value, metadata, issuer = r.value, r.metadata(), r.issuer()
 	// The record stays as a tombstone, with the callback's fingerprint, so
 	// that a second take answers "already retrieved" and a second callback
 	// cannot replace this one.
-	r.kind, r.value, r.metadata, r.issuer, r.expires = taken, "", "", "", now.Add(s.store.TTL)
+	r.kind, r.value, r.expires = taken, "", now.Add(s.store.TTL)
+	r.dropRegistrationData()
 	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
@@ -444,7 +505,7 @@ func (s *Store) take(state, app string) (value, metadata, issuer string, err err
 // registered the state.
 func (s *Store) recordFor(state, app string) (*record, bool) {
 	r, ok := s.records[state]
-	if !ok || !callback.VisibleTo(r.owner, app) {
+	if !ok || !callback.VisibleTo(r.owner(), app) {
 		return nil, false
 	}
 	return r, true
@@ -504,7 +565,8 @@ func (s *Store) cancel(state, app string) error {
 	case r.kind == pending:
 		s.nPending--
 	}
-	r.kind, r.value, r.fingerprint, r.metadata, r.issuer, r.expires = cancelled, "", "", "", "", now.Add(s.store.TTL)
+	r.kind, r.value, r.fingerprint, r.expires = cancelled, "", fingerprint{}, now.Add(s.store.TTL)
+	r.dropRegistrationData()
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	return nil
@@ -562,11 +624,13 @@ func (s *Store) expireLocked(now time.Time) {
 		if r.kind == pending {
 			s.nPending--
 		}
-		if r.link != nil {
-			delete(s.links, r.link.ID)
+		if l := r.link(); l != nil {
+			delete(s.links, l.ID)
 			if r.kind == registered || r.kind == pending {
 				// The link ended untaken: it leaves a marker for a TTL.
-				r.kind, r.link, r.value, r.fingerprint, r.metadata, r.started = linkExpired, nil, "", "", "", false
+				r.kind, r.value, r.fingerprint, r.started = linkExpired, "", fingerprint{}, false
+				r.reg.link = nil
+				r.dropRegistrationData()
 				r.expires = now.Add(s.store.TTL)
 				s.resizeLocked(r, int64(len(item.state)+recordOverhead), r.class)
 				s.tombstones.push(item.state, r.expires)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -180,5 +181,31 @@ func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
 	escaped := charge(callback.Callback{State: "state-2", Code: "c", Params: map[string]string{"p": strings.Repeat("\"\n\u2028", 100)}, ReceivedAt: received})
 	if plain != escaped {
 		t.Errorf("beyond Size, a plain callback costs %d bytes and an escaped one %d", plain, escaped)
+	}
+}
+
+// BenchmarkHeapPerPending reports the heap one pending callback holds
+// (heap-B/pending), as make bench's fill sends them: a 43-character state,
+// a 64-byte code and one more parameter. Forced collections on either side:
+// the figure does not move with the machine's load, unlike RSS.
+func BenchmarkHeapPerPending(b *testing.B) {
+	const n = 100_000
+	code := strings.Repeat("c", 64)
+	for range b.N {
+		s := memstore.New(callback.StoreConfig{TTL: time.Hour}, memstore.Config{MaxEntries: 2 * n, SweepInterval: -1})
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		for i := range n {
+			c := callback.Callback{State: fmt.Sprintf("m%042d", i), Code: code, Params: map[string]string{"session_state": "0123456789abcdef"}, ReceivedAt: time.Now()}
+			if _, err := s.Put(context.Background(), c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-B/pending")
+		runtime.KeepAlive(s)
+		s.Close()
 	}
 }
