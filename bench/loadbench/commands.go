@@ -24,7 +24,7 @@ func commandsPerCycle(redisAddr, addr, tag string, n int) (float64, error) {
 				return 0, err
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusOK {
 				return 0, fmt.Errorf("%s: %d", path, resp.StatusCode)
 			}
