@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -581,5 +582,46 @@ func TestPasswordFileRotates(t *testing.T) {
 	}
 	if err := s.Ping(ctx); err != nil {
 		t.Fatalf("after the file rotated too: %v, want it to recover by itself", err)
+	}
+}
+
+// TestATakeWaitsForTheReplicas: with MinReplicas, a code is handed out
+// only once the replicas hold its tombstone. The chaos run (seed 20261201,
+// Sentinel) found a code handed to two takers: a take answered by the old
+// primary during a failover was lost with its last writes, and the new
+// primary, which held the callback, handed it out again. With the replica
+// stopped, the take now answers ErrNotReplicated, and the code is not
+// handed out by this take nor, once the replica is back, by another.
+func TestATakeWaitsForTheReplicas(t *testing.T) {
+	t.Parallel()
+	r := redistest.StartSentinel(t, 1, 0)
+	client, err := redisstore.NewClient(redisstore.Config{URL: r.Primary.URL(), Timeout: 3 * time.Second}) // past WAIT's second
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{MinReplicas: 1, MinReplicasTimeout: time.Second})
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	if _, err := s.Put(ctx, callback.Callback{State: "held", Code: "the-code"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Replicas[0].Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Take(ctx, "held")
+	if err := r.Replicas[0].Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(err, callback.ErrNotReplicated) || got.Code != "" {
+		t.Fatalf("take with the replica stopped: %+v, %v; want ErrNotReplicated and no code", got, err)
+	}
+	if _, err := s.Take(ctx, "held"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		t.Fatalf("take after: %v, want ErrAlreadyTaken (the code is gone, never handed out)", err)
+	}
+	if _, err := s.Put(ctx, callback.Callback{State: "fine", Code: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Take(ctx, "fine"); err != nil || got.Code != "c" {
+		t.Fatalf("take with the replica up: %+v, %v", got, err)
 	}
 }

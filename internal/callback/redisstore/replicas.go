@@ -9,30 +9,48 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// putAndWait runs the put script and WAIT on one connection (a pipeline):
-// WAIT counts the replicas that acknowledged the writes of its own
-// connection.
+// putAndWait runs the put script and WAIT on one connection: a callback
+// is acknowledged to the person only once MinReplicas hold it.
 func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
+	return s.runAndWait(ctx, putScript, keys, args, putStored)
+}
+
+// takeAndWait runs the take script and WAIT on one connection: a code is
+// handed out only once MinReplicas hold its tombstone. Otherwise a take
+// answered by a primary that a failover then replaces is forgotten with
+// that primary's last writes, and the callback, replicated before it, is
+// handed out a second time by the new primary (the chaos run found it:
+// docs/reliability.md). When the replicas do not acknowledge it, the
+// caller gets ErrNotReplicated and not the code, which is gone either way.
+func (s *Store) takeAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
+	return s.runAndWait(ctx, takeScript, keys, args, takeTaken)
+}
+
+// runAndWait runs script and WAIT in a pipeline, on one connection: WAIT
+// counts the replicas that acknowledged the writes of its own connection.
+// wrote is the script's reply code when it wrote what must be replicated;
+// for any other reply there is nothing to wait for.
+func (s *Store) runAndWait(ctx context.Context, script *redis.Script, keys []string, args []any, wrote int64) ([]any, error) {
 	run := func() (*redis.Cmd, *redis.Cmd, error) {
 		pipe := s.client.Pipeline()
-		put := pipe.EvalSha(ctx, putScript.Hash(), keys, args...)
+		cmd := pipe.EvalSha(ctx, script.Hash(), keys, args...)
 		wait := pipe.Do(ctx, "WAIT", s.minReplicas, s.minReplicasTimeout.Milliseconds())
 		_, err := pipe.Exec(ctx)
-		return put, wait, err
+		return cmd, wait, err
 	}
-	put, wait, _ := run()
-	if err := put.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+	cmd, wait, _ := run()
+	if err := cmd.Err(); err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// Nothing ran: load the script and send the pair again.
-		if err := putScript.Load(ctx, s.client).Err(); err != nil {
+		if err := script.Load(ctx, s.client).Err(); err != nil {
 			return nil, err
 		}
-		put, wait, _ = run()
+		cmd, wait, _ = run()
 	}
-	res, err := put.Slice()
+	res, err := cmd.Slice()
 	if err != nil {
 		return nil, err
 	}
-	if len(res) == 0 || res[0] != int64(putStored) {
+	if len(res) == 0 || res[0] != wrote {
 		return res, nil // nothing was written: nothing to wait for
 	}
 	acked, err := wait.Int64()

@@ -3,6 +3,7 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -16,7 +17,16 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		args = append(args, n.name)
 	}
 	args = append(args, callback.AppFrom(ctx))
-	res, err := takeScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	var res []any
+	var err error
+	if s.minReplicas > 0 {
+		res, err = s.takeAndWait(ctx, s.scriptKeys(k), args)
+	} else {
+		res, err = takeScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	}
+	if errors.Is(err, callback.ErrNotReplicated) {
+		return callback.Callback{}, err
+	}
 	if err != nil {
 		return callback.Callback{}, storeError("take callback", err)
 	}
