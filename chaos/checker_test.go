@@ -200,8 +200,8 @@ func Check(h History, allowLoss bool, timeout time.Duration) Verdict {
 	}
 	sent := map[string]map[string]bool{} // state → codes sent
 	type outcome struct {
-		acked, conflict, cancelled, sawTaken bool
-		delivered                            []string
+		acked, conflict, cancelled, sawTaken, unknownTake bool
+		delivered                                         []string
 	}
 	states := map[string]*outcome{}
 	of := func(st string) *outcome {
@@ -219,6 +219,9 @@ func Check(h History, allowLoss bool, timeout time.Duration) Verdict {
 			v.Violations = append(v.Violations, fmt.Sprintf("%s of %s on replica %d was answered %s", o.Kind, o.State, o.Replica, o.Detail))
 		case o.Result == resUnknown:
 			v.Unknown++
+			if o.Kind == opTake {
+				s.unknownTake = true // it may have taken the code: a 503 from WAIT, a cut connection
+			}
 		}
 		switch {
 		case o.Kind == opCallback:
@@ -263,7 +266,7 @@ func Check(h History, allowLoss bool, timeout time.Duration) Verdict {
 		case len(s.delivered) > 0:
 			v.Delivered++
 		case s.conflict || s.cancelled:
-		case s.sawTaken:
+		case s.sawTaken, s.unknownTake:
 			v.AnswerLost++ // taken, by a take whose answer a fault cut off (porcupine holds it to one)
 		default:
 			v.Lost++

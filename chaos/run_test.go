@@ -61,9 +61,12 @@ func Run(t testing.TB, cfg Config) History {
 	return rec.history()
 }
 
-// heal waits until every replica answers and Redis serves again.
+// heal waits until every replica answers and Redis serves again, its
+// replica in sync (so that the drain's takes, which wait for it, get
+// answers).
 func (s *system) heal(t testing.TB) {
 	t.Helper()
+	(&nemesis{sys: s}).settle()
 	if s.cluster != nil {
 		s.cluster.WaitHealthy(t, 60*time.Second)
 	}
