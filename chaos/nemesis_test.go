@@ -139,8 +139,11 @@ func (n *nemesis) inject(kind string) (target, failure string) {
 		return srv.Addr, fail(srv.Signal(syscall.SIGCONT))
 	case faultFailover:
 		s := n.sys.sentinel.Sentinels[n.rng.IntN(len(n.sys.sentinel.Sentinels))]
+		before, err := n.primary()
+		if err != nil {
+			return s.Addr, err.Error()
+		}
 		var out string
-		var err error
 		for try := 0; try < 50; try++ { // an automatic failover may be running still: INPROG, NOGOODSLAVE
 			if out, err = redisCLI(s.Port, "SENTINEL", "FAILOVER", n.sys.sentinel.Master); err == nil && strings.Contains(out, "OK") {
 				break
@@ -150,7 +153,16 @@ func (n *nemesis) inject(kind string) (target, failure string) {
 		if err == nil && !strings.Contains(out, "OK") {
 			err = fmt.Errorf("SENTINEL FAILOVER: %s", out)
 		}
-		time.Sleep(2 * time.Second) // the failover runs in the background
+		// The failover runs in the background: the fault ends when the
+		// Sentinels name another primary.
+		for deadline := time.Now().Add(15 * time.Second); err == nil; time.Sleep(100 * time.Millisecond) {
+			if p, perr := n.primary(); perr == nil && p != before {
+				break
+			}
+			if time.Now().After(deadline) {
+				err = fmt.Errorf("the Sentinels still name %s 15 s after SENTINEL FAILOVER", before.Addr)
+			}
+		}
 		return s.Addr, fail(err)
 	case faultKillPrimary:
 		srv, err := n.primary()
@@ -158,7 +170,9 @@ func (n *nemesis) inject(kind string) (target, failure string) {
 			return "", err.Error()
 		}
 		srv.Stop()
-		time.Sleep(n.between(2*time.Second, 4*time.Second)) // its replica takes over after the node timeout (1 s)
+		// The fault's length: down past the node timeout (1 s), so that its
+		// replica takes over; the next fault waits for the cluster to settle.
+		time.Sleep(n.between(2*time.Second, 4*time.Second))
 		return srv.Addr, fail(srv.Relaunch())
 	}
 	return "", "unknown fault " + kind
