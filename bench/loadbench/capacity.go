@@ -399,53 +399,50 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	if err := procs.start(nil, self, "-bare-server", bareAddr); err != nil {
 		return err
 	}
+	barePID := procs.lastPID()
 	if err := waitHTTP("http://" + bareAddr + "/stats"); err != nil {
 		return err
 	}
-	leastAddr, err := startLeastWork(procs, self, redisAddr)
+	leastAddr, leastPID, err := startLeastWork(procs, self, redisAddr)
 	if err != nil {
 		return err
 	}
-	memAddr, err := procs.startService(nil)
+	memAddr, memPID, err := procs.startServiceWithPID(nil)
 	if err != nil {
 		return err
 	}
-	redisSvc, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": "storm:"})
+	redisSvc, redisSvcPID, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": "storm:"})
 	if err != nil {
 		return err
 	}
 	targets := []target{
-		{"bare net/http handler (200, empty)", bareAddr},
-		{"least work: net/http + go-redis GETDEL (404)", leastAddr},
-		{"oauth-callback-server, memory store (404)", memAddr},
-		{"oauth-callback-server, Redis store (404)", redisSvc},
+		{"bare net/http handler (200, empty)", bareAddr, cpuMeter{pid: barePID}},
+		{"least work: net/http + go-redis GETDEL (404)", leastAddr, cpuMeter{leastPID, redisAddr}},
+		{"oauth-callback-server, memory store (404)", memAddr, cpuMeter{pid: memPID}},
+		{"oauth-callback-server, Redis store (404)", redisSvc, cpuMeter{redisSvcPID, redisAddr}},
 	}
 	results, err := wrkRounds(script, targets, "s", 2, 16)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("\n## Poll storm: 16 connections polling states never stored (wrk -t2 -c16 -d%s, %d rounds)\n\n", *duration, *rounds)
-	fmt.Println("| server | polls/s, median | ratio to bare |")
-	fmt.Println("|---|---|---|")
-	bare := median(results[0])
-	for i, tg := range targets {
-		m := median(results[i])
-		fmt.Printf("| %s | %.0f | %.2f× |\n", tg.name, m.rps, m.rps/bare.rps)
-		recordThroughput(throughputPaths[0], throughputServers[i], m.rps)
+	printRates(results, targets, "polls", 1)
+	for i := range targets {
+		recordThroughput(throughputPaths[0], throughputServers[i], median(results[i]).rps)
 	}
-	fmt.Printf("\nRedis store / least work: %.2f× (404 polls, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only pollstorm`).\n",
-		median(results[3]).rps/median(results[1]).rps)
+	fmt.Printf("\nRedis store / least work: %s (404 polls, one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only pollstorm`).\n",
+		versus(results[3], results[1], 1))
 	return nil
 }
 
 // startLeastWork starts the least-work reference on redisAddr and returns
-// where it listens.
-func startLeastWork(procs *procList, self, redisAddr string) (string, error) {
+// where it listens and its process.
+func startLeastWork(procs *procList, self, redisAddr string) (string, int, error) {
 	addr := freeAddr()
 	if err := procs.start(nil, self, "-least-work-server", addr, "-least-work-redis", redisAddr); err != nil {
-		return "", err
+		return "", 0, err
 	}
-	return addr, waitHTTP("http://" + addr + "/")
+	return addr, procs.lastPID(), waitHTTP("http://" + addr + "/")
 }
 
 // metric reads one unlabelled metric from a service's /metrics.

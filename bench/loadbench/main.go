@@ -125,10 +125,6 @@ func run() error {
 		return nil
 	}
 
-	fmt.Printf("## Cycle throughput (wrk -t%d -c%d -d%s, %d rounds; one cycle = callback + take, pipelined)\n\n", *threads, *connections, *duration, *rounds)
-	fmt.Println("| server | cycles/s, median | requests/s | non-2xx | ratio to bare |")
-	fmt.Println("|---|---|---|---|---|")
-
 	self, err := os.Executable()
 	if err != nil {
 		return err
@@ -137,61 +133,53 @@ func run() error {
 	if err := procs.start(nil, self, "-bare-server", bareAddr); err != nil {
 		return err
 	}
+	barePID := procs.lastPID()
 	if err := waitHTTP("http://" + bareAddr + "/"); err != nil {
 		return err
 	}
-	leastAddr, err := startLeastWork(&procs, self, redisAddr)
+	leastAddr, leastPID, err := startLeastWork(&procs, self, redisAddr)
 	if err != nil {
 		return err
 	}
 	// Every cycle leaves a tombstone for the TTL: at thousands of cycles a
 	// second the default bound (100 000) would fill within the run.
-	memAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": "50000000", "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
+	memAddr, memPID, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": "50000000", "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
 	if err != nil {
 		return err
 	}
-	redisSvcAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
+	redisSvcAddr, redisSvcPID, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
 	if err != nil {
 		return err
 	}
 	// The same with the rate limits on and counted in Redis (one GCRA
 	// script call per request), set high enough that nothing is refused:
 	// what holding limits across replicas costs.
-	limitedAddr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr,
+	limitedAddr, limitedPID, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr,
 		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK": "1000000", "OAUTH_CALLBACK_RATE_LIMIT_API": "1000000"})
 	if err != nil {
 		return err
 	}
 
-	// Rounds interleave the three servers so that drift in the machine's
-	// speed hits all of them alike; each figure is the median round.
+	// Rounds interleave the servers so that drift in the machine's speed
+	// hits all of them alike; each figure is the median round.
 	targets := []target{
-		{"bare net/http handler", bareAddr},
-		{"least work: net/http + go-redis, SET NX EX and GETDEL", leastAddr},
-		{"oauth-callback-server, memory store", memAddr},
-		{"oauth-callback-server, Redis store", redisSvcAddr},
-		{"oauth-callback-server, Redis store, rate limits shared on Redis", limitedAddr},
+		{"bare net/http handler", bareAddr, cpuMeter{pid: barePID}},
+		{"least work: net/http + go-redis, SET NX EX and GETDEL", leastAddr, cpuMeter{leastPID, redisAddr}},
+		{"oauth-callback-server, memory store", memAddr, cpuMeter{pid: memPID}},
+		{"oauth-callback-server, Redis store", redisSvcAddr, cpuMeter{redisSvcPID, redisAddr}},
+		{"oauth-callback-server, Redis store, rate limits shared on Redis", limitedAddr, cpuMeter{limitedPID, redisAddr}},
 	}
 	results, err := wrkRounds(script, targets, "r", *threads, *connections)
 	if err != nil {
 		return err
 	}
-	bare := median(results[0])
-	for i, tg := range targets {
-		m := median(results[i])
-		non2xx := 0
-		var all []string
-		for _, r := range results[i] {
-			non2xx += r.non2xx
-			all = append(all, fmt.Sprintf("%.0f", r.rps/2))
-		}
-		fmt.Printf("| %s | %.0f (rounds: %s) | %.0f | %d | %.0f %% |\n", tg.name, m.rps/2, strings.Join(all, ", "), m.rps, non2xx, 100*m.rps/bare.rps)
-		if i < len(throughputServers) {
-			recordThroughput(throughputPaths[1], throughputServers[i], m.rps/2)
-		}
+	fmt.Printf("## Cycle throughput (wrk -t%d -c%d -d%s, %d rounds; one cycle = callback + take, pipelined)\n\n", *threads, *connections, *duration, *rounds)
+	printRates(results, targets, "cycles", 2)
+	for i := range throughputServers {
+		recordThroughput(throughputPaths[1], throughputServers[i], median(results[i]).rps/2)
 	}
-	fmt.Printf("\nRedis store / least work: %.2f× (cycles, medians of one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
-		median(results[3]).rps/median(results[1]).rps)
+	fmt.Printf("\nRedis store / least work: %s (cycles, one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
+		versus(results[3], results[1], 2))
 	fmt.Printf("Redis store with shared rate limits / without: %.2f× (cycles, same run).\n",
 		median(results[4]).rps/median(results[3]).rps)
 	least, err := commandsPerCycle(redisAddr, leastAddr, "least", 1000)
@@ -275,6 +263,20 @@ func run() error {
 type wrkResult struct {
 	rps    float64
 	non2xx int
+	// requests is wrk's count of answers; serverCPU and redisCPU the CPU
+	// seconds the server and its Redis spent on them; steal the share of
+	// the machine's time the hypervisor gave to other guests meanwhile.
+	requests            float64
+	serverCPU, redisCPU float64
+	steal               float64
+}
+
+// cpuPer is the server's and its Redis's CPU per answer, in microseconds.
+func (r wrkResult) cpuPer() (server, redis float64) {
+	if r.requests == 0 {
+		return 0, 0
+	}
+	return 1e6 * r.serverCPU / r.requests, 1e6 * r.redisCPU / r.requests
 }
 
 func median(rs []wrkResult) wrkResult {
@@ -290,11 +292,17 @@ func medianBy[T any](rs []T, key func(T) float64) T {
 
 var (
 	rpsRe    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	countRe  = regexp.MustCompile(`(\d+) requests in`)
 	non2xxRe = regexp.MustCompile(`Non-2xx or 3xx responses:\s+(\d+)`)
 	errorsRe = regexp.MustCompile(`Socket errors:.*`)
 )
 
-type target struct{ name, addr string }
+// target is a server under load: its name in the tables, where it
+// listens, and how to read its CPU (and its Redis's).
+type target struct {
+	name, addr string
+	cpu        cpuMeter
+}
 
 // wrkRounds runs wrk against each target, rounds times, interleaved, and
 // returns each target's results.
@@ -302,7 +310,7 @@ func wrkRounds(script string, targets []target, tag string, threads, connections
 	results := make([][]wrkResult, len(targets))
 	for round := range *rounds {
 		for i, tg := range targets {
-			r, err := wrkWith(script, tg.addr, fmt.Sprintf("%s%d-%d-", tag, round, i), threads, connections)
+			r, err := wrkWith(script, tg, fmt.Sprintf("%s%d-%d-", tag, round, i), threads, connections)
 			if err != nil {
 				return nil, err
 			}
@@ -312,12 +320,20 @@ func wrkRounds(script string, targets []target, tag string, threads, connections
 	return results, nil
 }
 
-func wrkWith(script, addr, run string, threads, connections int) (wrkResult, error) {
+func wrkWith(script string, tg target, run string, threads, connections int) (wrkResult, error) {
+	before, err := tg.cpu.read()
+	if err != nil {
+		return wrkResult{}, err
+	}
 	// #nosec G204 -- wrk with our own arguments, against loopback.
 	out, err := exec.Command("wrk", "-t", strconv.Itoa(threads), "-c", strconv.Itoa(connections),
-		"-d", duration.String(), "-s", script, "http://"+addr, "--", run+strconv.FormatInt(time.Now().UnixNano(), 36)).CombinedOutput()
+		"-d", duration.String(), "-s", script, "http://"+tg.addr, "--", run+strconv.FormatInt(time.Now().UnixNano(), 36)).CombinedOutput()
 	if err != nil {
 		return wrkResult{}, fmt.Errorf("wrk: %w\n%s", err, out)
+	}
+	after, err := tg.cpu.read()
+	if err != nil {
+		return wrkResult{}, err
 	}
 	m := rpsRe.FindSubmatch(out)
 	if m == nil {
@@ -328,8 +344,13 @@ func wrkWith(script, addr, run string, threads, connections int) (wrkResult, err
 	if m := non2xxRe.FindSubmatch(out); m != nil {
 		r.non2xx, _ = strconv.Atoi(string(m[1]))
 	}
+	if m := countRe.FindSubmatch(out); m != nil {
+		r.requests, _ = strconv.ParseFloat(string(m[1]), 64)
+	}
+	r.serverCPU, r.redisCPU = after.server-before.server, after.redis-before.redis
+	r.steal = stealShare(before.machine, after.machine)
 	if m := errorsRe.Find(out); m != nil {
-		fmt.Fprintf(os.Stderr, "%s: %s\n", addr, m)
+		fmt.Fprintf(os.Stderr, "%s: %s\n", tg.addr, m)
 	}
 	return r, nil
 }
@@ -505,6 +526,9 @@ func (p *procList) start(env []string, name string, args ...string) error {
 	return nil
 }
 
+// lastPID is the process start last started.
+func (p *procList) lastPID() int { return p.cmds[len(p.cmds)-1].Process.Pid }
+
 func (p *procList) stopAll() {
 	for _, c := range p.cmds {
 		_ = c.Process.Kill()
@@ -556,7 +580,7 @@ func (p *procList) startServiceWithPID(env map[string]string) (string, int, erro
 	if err := waitHTTP("http://" + addr + "/readyz"); err != nil {
 		return "", 0, err
 	}
-	return addr, p.cmds[len(p.cmds)-1].Process.Pid, nil
+	return addr, p.lastPID(), nil
 }
 
 func waitHTTP(url string) error {
