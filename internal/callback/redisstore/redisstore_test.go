@@ -625,3 +625,108 @@ func TestATakeWaitsForTheReplicas(t *testing.T) {
 		t.Fatalf("take with the replica up: %+v, %v", got, err)
 	}
 }
+
+// Every kind of sign-in gives back exactly the bytes it was charged, once
+// it is over: taken, conflicted, cancelled, or expired (released by the
+// next callback's prune). The accounts end where they started, whatever
+// shortcuts the scripts take (a take releases a registration only if its
+// key is still there).
+func TestTheAccountsReturnToZero(t *testing.T) {
+	var c clocks
+	m := miniredis.RunT(t)
+	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{TTL: time.Minute, MaxBytes: 1 << 20},
+		redisstore.Options{Now: c.now(t)})
+	t.Cleanup(func() { s.Close() })
+	ctx := context.Background()
+	put := func(state, code string) error {
+		_, err := s.Put(ctx, callback.Callback{State: state, Code: code})
+		return err
+	}
+	register := func(state string) {
+		t.Helper()
+		if err := s.Register(ctx, state, callback.Registration{Metadata: json.RawMessage(`"metadata"`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const prefix = "oauth-callback:{accounts}:"
+	assertZero := func(after string) {
+		t.Helper()
+		for _, counter := range []string{"bytes", "bytes:unregistered", "bytes:registrations"} {
+			if v, err := m.Get(prefix + counter); err == nil && v != "0" {
+				t.Errorf("after %s: %s is %s, want 0", after, counter, v)
+			}
+		}
+		for _, set := range []string{"pending", "registrations"} {
+			if members, err := m.ZMembers(prefix + set); err == nil && len(members) > 0 {
+				t.Errorf("after %s: %s holds %v", after, set, members)
+			}
+		}
+		if fields, err := m.HKeys(prefix + "sizes"); err == nil && len(fields) > 0 {
+			t.Errorf("after %s: sizes holds %v", after, fields)
+		}
+	}
+	expire := func() {
+		c.advance(t, 2*time.Minute)
+		m.FastForward(2 * time.Minute)
+		if err := put("prune-trigger", "c"); err != nil { // its prune releases what expired
+			t.Fatal(err)
+		}
+		if _, err := s.Take(ctx, "prune-trigger"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := put("plain", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, "plain"); err != nil {
+		t.Fatal(err)
+	}
+	assertZero("a callback taken")
+
+	register("registered")
+	if err := put("registered", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, "registered"); err != nil {
+		t.Fatal(err)
+	}
+	assertZero("a registered state's callback taken")
+
+	if err := put("conflicted", "first"); err != nil {
+		t.Fatal(err)
+	}
+	if err := put("conflicted", "second"); !errors.Is(err, callback.ErrConflict) {
+		t.Fatalf("a second callback: %v, want ErrConflict", err)
+	}
+	assertZero("a conflict")
+
+	register("cancelled")
+	if err := s.Cancel(ctx, "cancelled"); err != nil {
+		t.Fatal(err)
+	}
+	assertZero("a cancelled registration")
+
+	register("abandoned")
+	expire()
+	assertZero("a registration that expired")
+
+	if err := put("untaken", "c"); err != nil {
+		t.Fatal(err)
+	}
+	expire()
+	assertZero("a callback that expired")
+
+	// The registration expires, then its state's callback arrives (as an
+	// unregistered one) and is taken: the take finds no registration key.
+	register("late")
+	c.advance(t, 2*time.Minute)
+	m.FastForward(2 * time.Minute)
+	if err := put("late", "c"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Take(ctx, "late"); err != nil {
+		t.Fatal(err)
+	}
+	assertZero("a callback taken after its registration expired")
+}

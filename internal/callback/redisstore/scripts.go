@@ -45,10 +45,24 @@ local LINK_NOT_OPENED, LINK_OPENED = %q, %q
 local LINK = string.sub(LINK_NOT_OPENED, 1, 1)
 local UNREGISTERED, REGISTERED, REGISTRATION = %q, %q, %q
 local KEYS_PER_NAME, ACCOUNTING_KEYS = %d, %d
-local function callbackKey(i) return KEYS[KEYS_PER_NAME*i - 3] end
-local function tombstoneKey(i) return KEYS[KEYS_PER_NAME*i - 2] end
-local function registrationKey(i) return KEYS[KEYS_PER_NAME*i - 1] end
-local function ownerKey(i) return KEYS[KEYS_PER_NAME*i] end
+local CALLBACK_AT, TOMBSTONE_AT, REGISTRATION_AT, OWNER_AT = 3, 2, 1, 0 -- name i's key is KEYS[KEYS_PER_NAME*i - _AT]
+local function callbackKey(i) return KEYS[KEYS_PER_NAME*i - CALLBACK_AT] end
+local function tombstoneKey(i) return KEYS[KEYS_PER_NAME*i - TOMBSTONE_AT] end
+local function registrationKey(i) return KEYS[KEYS_PER_NAME*i - REGISTRATION_AT] end
+local function ownerKey(i) return KEYS[KEYS_PER_NAME*i - OWNER_AT] end
+-- readState reads every key of the state's n names in one MGET (they share
+-- a slot): per name its callback, tombstone, registration and owner
+-- (false: none).
+local function readState(n)
+  local v = redis.call('MGET', unpack(KEYS, 1, KEYS_PER_NAME*n))
+  local callbacks, tombstones, registrations, owners = {}, {}, {}, {}
+  for i = 1, n do
+    local last = KEYS_PER_NAME*i
+    callbacks[i], tombstones[i] = v[last - CALLBACK_AT], v[last - TOMBSTONE_AT]
+    registrations[i], owners[i] = v[last - REGISTRATION_AT], v[last - OWNER_AT]
+  end
+  return callbacks, tombstones, registrations, owners
+end
 -- ownedByAnother: the state was registered by another app than app (''
 -- is every app's caller, when no app is configured).
 local function ownedByAnother(n, app)

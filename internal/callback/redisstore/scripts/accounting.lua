@@ -78,8 +78,15 @@ local function admit(acct, name, size, class, budget, classLimit, expiry, app, a
   local classKey = nil
   if class == UNREGISTERED then classKey = acct[4] elseif class == REGISTRATION then classKey = acct[5] end
   if budget > 0 then
-    if tonumber(redis.call('GET', acct[3]) or '0') + size > budget then return false end
-    if classKey and tonumber(redis.call('GET', classKey) or '0') + size > classLimit then return false end
+    local total, classTotal
+    if classKey then
+      local v = redis.call('MGET', acct[3], classKey)
+      total, classTotal = v[1], v[2]
+    else
+      total = redis.call('GET', acct[3])
+    end
+    if tonumber(total or '0') + size > budget then return false end
+    if classKey and tonumber(classTotal or '0') + size > classLimit then return false end
     if app then
       if tonumber(redis.call('HGET', acct[7], app) or '0') + size > appLimit then return false end
       if class == REGISTRATION and tonumber(redis.call('HGET', acct[7], app .. ':' .. REGISTRATION) or '0') + size > appRegistrationLimit then return false end

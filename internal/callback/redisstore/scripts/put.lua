@@ -31,12 +31,8 @@ local function publishAll()
   for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
 end
 
--- Each name's tombstone and registration, read once (false: none).
-local tombstones, registrations = {}, {}
-for i = 1, n do
-  tombstones[i] = redis.call('GET', tombstoneKey(i))
-  registrations[i] = redis.call('GET', registrationKey(i))
-end
+-- Each name's keys, read once (false: none).
+local callbacks, tombstones, registrations, owners = readState(n)
 
 -- A tombstone LINK_MARKER marks a state registered with a sign-in link. Left
 -- alone (no callback, registration or other tombstone), the link expired.
@@ -47,7 +43,7 @@ for i = 1, n do
 end
 if marked and not live then -- only then: most states carry no marker
   for i = 1, n do
-    if redis.call('EXISTS', callbackKey(i), registrationKey(i)) > 0 then live = true end
+    if callbacks[i] or registrations[i] then live = true end
   end
 end
 local expiredLink = marked and not live
@@ -73,7 +69,7 @@ for i = 1, n do
   end
 end
 for i = 1, n do
-  local v = redis.call('GET', callbackKey(i))
+  local v = callbacks[i]
   if v then
     if string.sub(v, 1, FINGERPRINT_LEN) == fingerprint then return {0} end
     redis.call('DEL', callbackKey(i))
@@ -102,7 +98,7 @@ if acct then
   end
   local app, appLimit = nil, 0
   if registered > 0 then
-    local owner = redis.call('GET', ownerKey(registered))
+    local owner = owners[registered]
     local m = tonumber(ARGV[13 + n])
     for j = 1, m do
       if ARGV[12 + n + 2*j] == owner then app, appLimit = owner, tonumber(ARGV[13 + n + 2*j]) end
@@ -121,7 +117,9 @@ redis.call('SET', callbackKey(1), ARGV[1], 'EX', ARGV[2])
 -- A state nobody registered has no owner: one left by an expired
 -- registration goes.
 if registered == 0 then
-  for i = 1, n do redis.call('DEL', ownerKey(i)) end
+  for i = 1, n do
+    if owners[i] then redis.call('DEL', ownerKey(i)) end
+  end
 end
 -- The registration lives as long as the callback, for its metadata.
 if registered > 0 then redis.call('EXPIRE', registrationKey(registered), ARGV[2]) end

@@ -23,7 +23,9 @@ for i = 1, n do
     for j = 1, n do
       local r = redis.call('GETDEL', registrationKey(j))
       if r and not reg then reg, at = r, j end
-      if acct then release(acct, REGISTRATION .. ':' .. ARGV[2 + j]) end -- normally taken over by the callback already
+      -- Normally taken over by the callback already; one whose key
+      -- expired is in the registrations' set, and prune releases it.
+      if r and acct then release(acct, REGISTRATION .. ':' .. ARGV[2 + j]) end
     end
     return {1, v, i, reg, at}
   end
