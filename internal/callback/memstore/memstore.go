@@ -53,6 +53,9 @@ type Store struct {
 	// registrations.
 	appBytes, appRegBytes map[string]int64
 
+	// epoch is the moment instants count from (New's time.Now).
+	epoch time.Time
+
 	waiters   *wakeup.Hub
 	closeOnce sync.Once
 	stop      chan struct{}
@@ -74,13 +77,23 @@ const (
 	linkExpired
 )
 
+// instant is a moment as the time since the store's epoch, read from the
+// monotonic clock: 8 bytes where a time.Time takes 24, in every record and
+// queue item.
+type instant time.Duration
+
+func (s *Store) now() instant { return instant(time.Since(s.epoch)) }
+
+func (i instant) Add(d time.Duration) instant { return i + instant(d) }
+func (i instant) Before(j instant) bool       { return i < j }
+
 // record is one state's entry. A callback is kept encoded: one string
 // instead of a struct, its strings and a params map, which keeps a pending
 // callback to a few hundred bytes (see docs/benchmarks.md).
 //
 // Most records are callbacks nobody registered: what only a registration
 // has lives behind reg, so that they do not carry it (80 bytes a record,
-// from 152; BenchmarkHeapPerPending).
+// from 152, then 64 with expires an instant; BenchmarkHeapPerPending).
 type record struct {
 	kind        kind
 	class       byteClass   // which share of the budget size counts against too
@@ -88,7 +101,7 @@ type record struct {
 	started     bool        // the link was opened
 	fingerprint fingerprint // pending and taken: callback.Fingerprint
 	value       string      // pending: the callback, encoded
-	expires     time.Time
+	expires     instant
 	size        int64         // what the record counts against maxBytes
 	reg         *registration // nil: the state was never registered
 }
@@ -159,7 +172,7 @@ const (
 // recordOverhead is what an entry costs beyond its strings: the map slot,
 // the record, a queue item. Measured once: 100 000 pending callbacks with
 // 38-byte states and 66-byte values took 320 bytes of heap each, 136 of
-// them their strings; rounded up. The record has shrunk since (80 bytes):
+// them their strings; rounded up. The record has shrunk since (64 bytes):
 // the budget now counts a little more than the heap holds, never less.
 const recordOverhead = 192
 
@@ -194,6 +207,7 @@ func New(store callback.StoreConfig, cfg Config) *Store {
 		records:  make(map[string]*record),
 		links:    make(map[string]string),
 		appBytes: make(map[string]int64), appRegBytes: make(map[string]int64),
+		epoch:   time.Now(),
 		waiters: wakeup.NewHub(),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
@@ -210,7 +224,7 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	s.expireLocked(now)
 	if _, ok := s.records[state]; ok {
 		return callback.ErrExists
@@ -248,7 +262,7 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 func (s *Store) Start(_ context.Context, id string) (string, callback.Link, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expireLocked(time.Now())
+	s.expireLocked(s.now())
 	state, ok := s.links[id]
 	if !ok {
 		return "", callback.Link{}, false, callback.ErrNotFound
@@ -287,7 +301,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	fingerprint := fingerprintOf(c)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	s.expireLocked(now)
 	r, ok := s.records[c.State]
 	// Another issuer's callback changes nothing, before or after the real
@@ -357,7 +371,7 @@ func receiptOf(r *record) callback.Receipt {
 // secondCallbackLocked decides what a callback for a state that already
 // has one does: the same one again is a duplicate; a different one
 // conflicts, and makes a pending state conflicted for good.
-func (s *Store) secondCallbackLocked(state string, r *record, fp fingerprint, now time.Time) error {
+func (s *Store) secondCallbackLocked(state string, r *record, fp fingerprint, now instant) error {
 	switch {
 	case r.kind == conflicted:
 		return callback.ErrConflict
@@ -474,7 +488,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 func (s *Store) take(state, app string) (value, metadata, issuer string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	s.expireLocked(now)
 	r, ok := s.recordFor(state, app)
 	switch {
@@ -515,7 +529,7 @@ func (s *Store) recordFor(state, app string) (*record, bool) {
 func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expireLocked(time.Now())
+	s.expireLocked(s.now())
 	r, ok := s.recordFor(state, callback.AppFrom(ctx))
 	if !ok {
 		return callback.Status{Progress: callback.ProgressUnknown}, nil
@@ -524,7 +538,7 @@ func (s *Store) Status(ctx context.Context, state string) (callback.Status, erro
 	if r.kind == registered && r.started {
 		progress = callback.ProgressStarted
 	}
-	return callback.Status{Progress: progress, ExpiresAt: r.expires}, nil
+	return callback.Status{Progress: progress, ExpiresAt: s.epoch.Add(time.Duration(r.expires))}, nil
 }
 
 // progressOf is what Status reports for each kind of record.
@@ -550,7 +564,7 @@ func (s *Store) Cancel(ctx context.Context, state string) error {
 func (s *Store) cancel(state, app string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	now := s.now()
 	s.expireLocked(now)
 	r, ok := s.recordFor(state, app)
 	switch {
@@ -576,7 +590,7 @@ func (s *Store) cancel(state, app string) error {
 func (s *Store) Pending(context.Context) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.expireLocked(time.Now())
+	s.expireLocked(s.now())
 	return s.nPending, nil
 }
 
@@ -604,7 +618,7 @@ func (s *Store) sweepLoop() {
 			return
 		case <-t.C:
 			s.mu.Lock()
-			s.expireLocked(time.Now())
+			s.expireLocked(s.now())
 			s.mu.Unlock()
 		}
 	}
@@ -615,10 +629,10 @@ func (s *Store) sweepLoop() {
 // stale when its record changed since (taken, conflicted, or registered
 // then stored): the record then has another kind or expiry, and is left
 // alone.
-func (s *Store) expireLocked(now time.Time) {
+func (s *Store) expireLocked(now instant) {
 	expire := func(item queueItem, kinds ...kind) {
 		r, ok := s.records[item.state]
-		if !ok || !slices.Contains(kinds, r.kind) || !r.expires.Equal(item.expires) {
+		if !ok || !slices.Contains(kinds, r.kind) || r.expires != item.expires {
 			return
 		}
 		if r.kind == pending {

@@ -1,7 +1,5 @@
 package memstore
 
-import "time"
-
 // queue is a FIFO of (state, expiry) backed by a slice; popped items are
 // reclaimed when more than half of the slice is dead.
 type queue struct {
@@ -11,10 +9,10 @@ type queue struct {
 
 type queueItem struct {
 	state   string
-	expires time.Time
+	expires instant
 }
 
-func (q *queue) push(state string, expires time.Time) {
+func (q *queue) push(state string, expires instant) {
 	q.items = append(q.items, queueItem{state: state, expires: expires})
 }
 
@@ -42,7 +40,7 @@ func (q *queue) pop() {
 type expiryHeap []queueItem
 
 func (h expiryHeap) Len() int           { return len(h) }
-func (h expiryHeap) Less(i, j int) bool { return h[i].expires.Before(h[j].expires) }
+func (h expiryHeap) Less(i, j int) bool { return h[i].expires < h[j].expires }
 func (h expiryHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
 func (h *expiryHeap) Push(x any)        { *h = append(*h, x.(queueItem)) }
 func (h *expiryHeap) Pop() any {
