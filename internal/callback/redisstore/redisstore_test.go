@@ -632,10 +632,16 @@ func TestATakeWaitsForTheReplicas(t *testing.T) {
 // shortcuts the scripts take (a take releases a registration only if its
 // key is still there).
 func TestTheAccountsReturnToZero(t *testing.T) {
+	for _, cluster := range []bool{false, true} { // the Cluster path keeps the accounts by scripts of their own
+		t.Run(fmt.Sprintf("cluster=%v", cluster), func(t *testing.T) { accountsReturnToZero(t, cluster) })
+	}
+}
+
+func accountsReturnToZero(t *testing.T, cluster bool) {
 	var c clocks
 	m := miniredis.RunT(t)
 	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{TTL: time.Minute, MaxBytes: 1 << 20},
-		redisstore.Options{Now: c.now(t)})
+		redisstore.Options{Now: c.now(t), Cluster: cluster})
 	t.Cleanup(func() { s.Close() })
 	ctx := context.Background()
 	put := func(state, code string) error {

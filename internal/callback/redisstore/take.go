@@ -49,7 +49,11 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 	value, found := reply.value, k.names[reply.at-1]
 	if s.cluster {
 		s.releaseOnCluster(ctx, found.name)
-		s.releaseRegistrationOnCluster(ctx, k)
+		// As take.lua: normally the callback took the registration's bytes
+		// over already; one whose key expired is released by a prune.
+		if reply.reg != "" {
+			s.releaseRegistrationOnCluster(ctx, k)
+		}
 	}
 	// Taken and unreadable (another server secret, corruption): the code
 	// is gone either way; say so rather than pretend it never arrived.
