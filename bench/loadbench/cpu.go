@@ -169,7 +169,7 @@ func printRates(results [][]wrkResult, targets []target, unit string, perOp floa
 		fmt.Printf("| %s | %.0f (%s) | %d | %.2f× | %.0f µs | %s |\n", tg.name, m.rps/perOp, strings.Join(rounds, ", "), non2xx, m.rps/bare.rps, server, redisCol)
 	}
 	fmt.Printf("\nCPU per op: user + system time of the server process (/proc/<pid>/stat) and of redis-server (INFO cpu) over the round, per %s; median round. "+
-		"The hypervisor took %.0f %% of the machine's time during these runs (steal, /proc/stat, median round): rates move with it, CPU per op far less.\n",
+		"The hypervisor took %.0f %% of the machine's time during these runs (steal, /proc/stat, median round): rates move with it, CPU per op less (the kernel takes steal out of it; other guests still slow its caches): compare rows of one run.\n",
 		strings.TrimSuffix(unit, "s"), 100*medianBy(steals, func(f float64) float64 { return f }))
 }
 

@@ -54,7 +54,7 @@ var (
 	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
 	held        = flag.Int("capacity", 10_000, "long-polls held for the capacity figures")
 	plotsDir    = flag.String("plots", "", "write SVG charts of the run's figures into this directory (make bench: docs)")
-	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle (with the wake latency and memory figures); empty: all")
+	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle, cluster, wake, memory; empty: all")
 )
 
 func main() {
@@ -121,9 +121,32 @@ func run() error {
 			return err
 		}
 	}
-	if !section("cycle") {
-		return nil
+	if section("cycle") {
+		if err := cycles(&procs, script, redisAddr); err != nil {
+			return err
+		}
 	}
+	if section("cluster") {
+		if err := clusterCycles(&procs, dir, script); err != nil {
+			return err
+		}
+	}
+	if section("wake") {
+		if err := wake(&procs, redisAddr); err != nil {
+			return err
+		}
+	}
+	if section("memory") {
+		if err := memory(&procs, redisAddr); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// cycles measures callback + take cycles on every server, with the CPU
+// each costs and the Redis commands a cycle makes.
+func cycles(procs *procList, script, redisAddr string) error {
 
 	self, err := os.Executable()
 	if err != nil {
@@ -137,7 +160,7 @@ func run() error {
 	if err := waitHTTP("http://" + bareAddr + "/"); err != nil {
 		return err
 	}
-	leastAddr, leastPID, err := startLeastWork(&procs, self, redisAddr)
+	leastAddr, leastPID, err := startLeastWork(procs, self, redisAddr)
 	if err != nil {
 		return err
 	}
@@ -192,12 +215,21 @@ func run() error {
 	}
 	fmt.Printf("Redis commands per cycle (a script's counted one by one; INFO commandstats over 1 000 cycles): least work %.1f, Redis store %.1f.\n", least, service)
 
+	return nil
+}
+
+// wake measures the wake latency across two replicas on one Redis.
+func wake(procs *procList, redisAddr string) error {
+	replicaA, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
+	if err != nil {
+		return err
+	}
 	// Wake latency across replicas: waiter on B, callback on A.
 	replicaB, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr})
 	if err != nil {
 		return err
 	}
-	lat, err := wakeLatency(redisSvcAddr, replicaB, *wakeCycles)
+	lat, err := wakeLatency(replicaA, replicaB, *wakeCycles)
 	if err != nil {
 		return err
 	}
@@ -206,7 +238,11 @@ func run() error {
 	fmt.Printf("| p50 | p90 | p99 | max |\n|---|---|---|---|\n| %v | %v | %v | %v |\n",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1])
 
-	// Memory per pending callback.
+	return nil
+}
+
+// memory measures what a pending callback costs each store.
+func memory(procs *procList, redisAddr string) error {
 	fmt.Printf("\n## Memory with %d pending callbacks\n\n", *pending)
 	fmt.Println("| store | code length | bytes per pending callback |")
 	fmt.Println("|---|---|---|")
@@ -542,14 +578,19 @@ func (p *procList) startRedis(dir string) (string, error) {
 	if err := p.start(nil, "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir); err != nil {
 		return "", err
 	}
+	return addr, waitRedis(addr)
+}
+
+// waitRedis waits up to 10 s for the redis-server at addr to answer PING.
+func waitRedis(addr string) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
 		if out, err := redisCmd(addr, "PING"); err == nil && out == "PONG" {
-			return addr, nil
+			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return "", errors.New("redis-server did not start")
+	return fmt.Errorf("redis-server at %s did not start", addr)
 }
 
 func (p *procList) startService(env map[string]string) (string, error) {
