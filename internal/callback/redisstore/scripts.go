@@ -64,11 +64,13 @@ local function readState(n)
   return callbacks, tombstones, registrations, owners
 end
 -- ownedByAnother: the state was registered by another app than app (''
--- is every app's caller, when no app is configured).
-local function ownedByAnother(n, app)
+-- is every app's caller, when no app is configured). owners: each of the
+-- n names' owner as readState gives them, or nil to read them here.
+local function ownedByAnother(n, app, owners)
   if app == '' then return false end
   for i = 1, n do
-    local owner = redis.call('GET', ownerKey(i))
+    local owner
+    if owners then owner = owners[i] else owner = redis.call('GET', ownerKey(i)) end
     if owner and owner ~= app then return true end
   end
   return false

@@ -1,4 +1,4 @@
--- Removes and returns the callback with GETDEL, and its registration,
+-- Removes and returns the callback, and its registration,
 -- leaves a tombstone carrying its fingerprint and releases its bytes, in
 -- one atomic step.
 --
@@ -10,29 +10,36 @@
 -- {4} cancelled, {5} its sign-in link expired (put.lua's LINK_MARKER
 -- alone), {0} nothing.
 local n = tonumber(ARGV[2])
-if ownedByAnother(n, ARGV[#ARGV]) then return {0} end
+-- Every key of the state in one read: most takes find nothing (a client
+-- polling before the person has signed in), and answer from it alone.
+local callbacks, tombstones, registrations, owners = readState(n)
+if ownedByAnother(n, ARGV[#ARGV], owners) then return {0} end
 local acct = accountingKeys(n)
 for i = 1, n do
-  local v = redis.call('GETDEL', callbackKey(i))
+  local v = callbacks[i]
   if v then
+    redis.call('DEL', callbackKey(i))
     -- The tombstone goes under every name, so that a replica left with
     -- only the newest key after a rotation still refuses a replay.
     for j = 1, n do redis.call('SET', tombstoneKey(j), TAKEN .. string.sub(v, 1, FINGERPRINT_LEN), 'EX', ARGV[1]) end
     if acct then release(acct, ARGV[2 + i]) end
     local reg, at = false, 0
     for j = 1, n do
-      local r = redis.call('GETDEL', registrationKey(j))
-      if r and not reg then reg, at = r, j end
-      -- Normally taken over by the callback already; one whose key
-      -- expired is in the registrations' set, and prune releases it.
-      if r and acct then release(acct, REGISTRATION .. ':' .. ARGV[2 + j]) end
+      local r = registrations[j]
+      if r then
+        redis.call('DEL', registrationKey(j))
+        if not reg then reg, at = r, j end
+        -- Normally taken over by the callback already; one whose key
+        -- expired is in the registrations' set, and prune releases it.
+        if acct then release(acct, REGISTRATION .. ':' .. ARGV[2 + j]) end
+      end
     end
     return {1, v, i, reg, at}
   end
 end
 local marked = false
 for i = 1, n do
-  local tombstone = redis.call('GET', tombstoneKey(i))
+  local tombstone = tombstones[i]
   if tombstone == LINK_MARKER then marked = true
   elseif tombstone == CONFLICT then return {3}
   elseif tombstone == CANCELLED then return {4}
@@ -40,7 +47,7 @@ for i = 1, n do
 end
 if marked then
   for i = 1, n do
-    if redis.call('EXISTS', registrationKey(i)) == 1 then return {0} end -- still registered
+    if registrations[i] then return {0} end -- still registered
   end
   return {5}
 end
