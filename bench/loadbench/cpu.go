@@ -9,9 +9,9 @@ import (
 
 // The CPU a run costs each process, beside its rate. On a shared 2-core VM
 // a rate moves with everything else on the machine (the hypervisor's
-// steal above all); the CPU time a process spends per request moves far
-// less, and says where a cycle's time goes: the server's own work, and
-// Redis's.
+// steal above all); the CPU time a process spends per request moves less
+// (the kernel takes steal out of it), and says where a cycle's time goes:
+// the server's own work, and Redis's.
 
 // clockTicks is the kernel's USER_HZ, the unit of /proc/<pid>/stat's
 // times: 100 on every Linux architecture Go supports.
