@@ -238,6 +238,11 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", Reason: "required with REDIS_SENTINEL_ADDRS", secret: true}
 	case len(r.ClusterAddrs) > 0 && r.MinReplicas > 0:
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_MIN_REPLICAS", Value: strconv.Itoa(r.MinReplicas), Reason: "not supported with Redis Cluster"}
+	case len(r.ClusterAddrs) > 0 && r.AutoPipeline:
+		// go-redis's Cluster auto-pipeliner re-sends the commands whose
+		// replies a connection failure cut off: a take run twice hands its
+		// code to nobody (docs/benchmarks.md, "go-redis auto-pipelining").
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTO_PIPELINE", Value: "true", Reason: "not supported with Redis Cluster: its auto-pipeliner re-sends commands after a connection failure, and a take must run once"}
 	case (c.redisTLS.certFile == "") != (c.redisTLS.keyFile == ""):
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Reason: "give the certificate and its key (REDIS_TLS_KEY_FILE) together", secret: true}
 	}

@@ -489,3 +489,22 @@ func TestAppsFile(t *testing.T) {
 		t.Error("a missing file was accepted")
 	}
 }
+
+// Auto-pipelining is refused with Cluster, where go-redis's auto-pipeliner
+// re-sends commands after a connection failure (the chaos run saw a take
+// run twice), and accepted with one Redis or Sentinel.
+func TestRedisAutoPipeline(t *testing.T) {
+	for _, vars := range []map[string]string{
+		{"OAUTH_CALLBACK_REDIS_URL": "redis://h:6379"},
+		{"OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS": "s1:26379", "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER": "mymaster"},
+	} {
+		vars["OAUTH_CALLBACK_REDIS_AUTO_PIPELINE"] = "true"
+		if c, err := config.Load(env(vars)); err != nil || !c.Redis.AutoPipeline {
+			t.Errorf("auto-pipeline with %v: %v, %v", vars, c.Redis.AutoPipeline, err)
+		}
+	}
+	_, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "n1:6379", "OAUTH_CALLBACK_REDIS_AUTO_PIPELINE": "true"}))
+	if err == nil || !strings.Contains(err.Error(), "OAUTH_CALLBACK_REDIS_AUTO_PIPELINE") {
+		t.Errorf("auto-pipeline with Cluster: %v, want an error naming OAUTH_CALLBACK_REDIS_AUTO_PIPELINE", err)
+	}
+}

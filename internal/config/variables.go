@@ -71,6 +71,8 @@ var variables = []variable{
 		func(c *Config) *int { return &c.Redis.MinReplicas }, 0, 16),
 	durationVar("OAUTH_CALLBACK_REDIS_MIN_REPLICAS_TIMEOUT", "how long to wait for those replicas (10ms..2s); past it the page asks the person to start again",
 		func(c *Config) *time.Duration { return &c.Redis.MinReplicasTimeout }, 10*time.Millisecond, 2*time.Second),
+	boolVar("OAUTH_CALLBACK_REDIS_AUTO_PIPELINE", "true: the store's script calls from concurrent requests go to Redis as one pipeline (go-redis's auto-pipelining, experimental there): less CPU per operation for the service and Redis; but while Redis hangs a call waits past STORE_TIMEOUT, bounded only by the socket timeouts; not with Cluster",
+		func(c *Config) *bool { return &c.Redis.AutoPipeline }),
 	stringVar("OAUTH_CALLBACK_REDIS_KEY_PREFIX", "prefix of every Redis key",
 		func(c *Config) *string { return &c.Redis.KeyPrefix }, func(v string) (string, error) {
 			if strings.ContainsAny(v, "{} \t\r\n") {

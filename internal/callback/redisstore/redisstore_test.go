@@ -111,6 +111,25 @@ func TestStoreSuiteOnRealCluster(t *testing.T) {
 	}, func(o *redisstore.Options) { o.Cluster = true }))
 }
 
+// TestStoreSuiteAutoPipelined runs the suite with every script call going
+// through go-redis's auto-pipeliner (OAUTH_CALLBACK_REDIS_AUTO_PIPELINE),
+// on one real Redis. On Cluster the client refuses it.
+func TestStoreSuiteAutoPipelined(t *testing.T) {
+	t.Parallel() // own servers; the suites mostly wait out TTLs
+	srv := redistest.Start(t)
+	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
+		client, err := redisstore.NewClient(redisstore.Config{URL: srv.URL(), Timeout: time.Second, AutoPipeline: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close() })
+		return client
+	}, nil))
+	if _, err := redisstore.NewClient(redisstore.Config{ClusterAddrs: []string{"127.0.0.1:1"}, Timeout: time.Second, AutoPipeline: true}); err == nil {
+		t.Error("an auto-pipelined Cluster client: no error")
+	}
+}
+
 // TestStoreSuiteWaitingForAReplica runs the suite on the MinReplicas path:
 // every put runs in a pipeline with WAIT, on a primary with one replica.
 // The script cache starts empty, so the first puts take the NOSCRIPT
