@@ -91,9 +91,9 @@ chaos: $(GOTESTSUM) ## Chaos run: 3 replicas on Sentinel and on Cluster, random 
 	cd chaos && $(GO) vet ./... && $(GO) test -count=1 -v -timeout 0 -run 'TestChaos$$' . -args -chaos.duration=$(CHAOS_DURATION) $(if $(CHAOS_SEED),-chaos.seed=$(CHAOS_SEED))
 
 .PHONY: chaos-short
-chaos-short: $(GOTESTSUM) ## The short chaos run in make test (about a minute per topology), and the checker failing two deliberately broken builds
+chaos-short: $(GOTESTSUM) ## The short chaos run in make test (about a minute per topology, and one on Sentinel with auto-pipelining), and the checker failing two deliberately broken builds
 	@mkdir -p $(RESULTS)
-	cd chaos && $(GO) vet ./... && $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/chaos.json -- -count=1 -timeout 15m -run 'TestChaos$$|TestTheChecker|TestModel' .
+	cd chaos && $(GO) vet ./... && $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/chaos.json -- -count=1 -timeout 15m -run 'TestChaos$$|TestChaosAutoPipelined|TestTheChecker|TestModel' .
 
 .PHONY: chart-test
 chart-test: $(GOTESTSUM) ## Helm lint + render every scenario, compose file and Dockerfile checks (module deploy/test; first run compiles Helm, ~3 min)

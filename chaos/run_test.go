@@ -22,6 +22,9 @@ type Config struct {
 	Overlay string
 	// NoFaults runs the traffic without the nemesis.
 	NoFaults bool
+	// Env is more variables for the replicas, after the topology's (the
+	// later of two values wins).
+	Env []string
 }
 
 // Run runs the service under cfg's traffic and faults and returns the
@@ -31,7 +34,7 @@ type Config struct {
 // off.
 func Run(t testing.TB, cfg Config) History {
 	t.Helper()
-	sys := startSystem(t, cfg.Topology, cfg.Replicas, cfg.Overlay)
+	sys := startSystem(t, cfg.Topology, cfg.Replicas, cfg.Overlay, cfg.Env)
 	rec := newRecorder(cfg.Seed, cfg.Topology)
 	w := newWorkload(sys, rec)
 

@@ -75,7 +75,7 @@ func buildBinary(t testing.TB, overlay string) string {
 }
 
 // startSystem starts Redis in the topology and n replicas on it.
-func startSystem(t testing.TB, topology Topology, n int, overlay string) *system {
+func startSystem(t testing.TB, topology Topology, n int, overlay string, extraEnv []string) *system {
 	t.Helper()
 	bin := buildBinary(t, overlay)
 	s := &system{topology: topology}
@@ -101,6 +101,7 @@ func startSystem(t testing.TB, topology Topology, n int, overlay string) *system
 	default:
 		t.Fatalf("topology %q: sentinel or cluster", topology)
 	}
+	env = append(env, extraEnv...)
 	removeStaleNetns()
 	for i := range n {
 		ns, err := newNetns(fmt.Sprintf("ocs-chaos-%d-%d", os.Getpid(), i))

@@ -389,11 +389,22 @@ func TestFaultSlowClients(t *testing.T) {
 // Every request is answered (200, or 503 within the store timeout), never
 // hangs; /healthz stays 200 and /readyz 503; when Redis is back the service
 // serves again by itself.
+//
+// With OAUTH_CALLBACK_REDIS_AUTO_PIPELINE too: a call waiting in a batch is
+// bounded by the socket timeouts, not the store timeout, so it may take
+// longer, but it still never hangs.
 func TestFaultRedisStoppedUnderLoad(t *testing.T) {
+	for _, autoPipeline := range []string{"false", "true"} {
+		t.Run("auto_pipeline="+autoPipeline, func(t *testing.T) { redisStoppedUnderLoad(t, autoPipeline) })
+	}
+}
+
+func redisStoppedUnderLoad(t *testing.T, autoPipeline string) {
 	noLeaks(t)
 	redis := redistest.Start(t)
 	const storeTimeout = 500 * time.Millisecond
-	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": redis.URL(), "OAUTH_CALLBACK_STORE_TIMEOUT": "500ms"})
+	inst := startInstance(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": redis.URL(), "OAUTH_CALLBACK_STORE_TIMEOUT": "500ms",
+		"OAUTH_CALLBACK_REDIS_AUTO_PIPELINE": autoPipeline})
 	var (
 		slowest   atomic.Int64 // ns
 		ok503     atomic.Int64
