@@ -480,7 +480,15 @@ func redisStoppedUnderLoad(t *testing.T, autoPipeline string) {
 	if during503 == 0 {
 		t.Error("no 503 during the outage: the test did not test anything")
 	}
-	if worst := time.Duration(slowest.Load()); worst > 2*time.Second {
+	// The store timeout bounds every call, with room for the handler and a
+	// busy machine (410 ms seen). Auto-pipelined, a call waits behind the
+	// batches queued before it, each bounded by the socket timeout (the same
+	// 500 ms): 0.8-1.6 s seen; the bound there only tells slow from hung.
+	bound := 2 * time.Second
+	if autoPipeline == "true" {
+		bound = 8 * time.Second
+	}
+	if worst := time.Duration(slowest.Load()); worst > bound {
 		t.Errorf("slowest request %v with a %v store timeout", worst, storeTimeout)
 	}
 	figure(t, "8 workers: %d answered 200, %d answered 503 while Redis was down, 0 hung; slowest request %v (store timeout %v); serving again %v after Redis restarted",
