@@ -67,7 +67,7 @@ var variables = []variable{
 		func(c *Config) *string { return &c.redisTLS.certFile }, readableFile),
 	stringVar("OAUTH_CALLBACK_REDIS_TLS_KEY_FILE", "PEM private key of the Redis client certificate",
 		func(c *Config) *string { return &c.redisTLS.keyFile }, readableFile),
-	intVar("OAUTH_CALLBACK_REDIS_MIN_REPLICAS", "wait (WAIT) for this many Redis replicas to acknowledge each callback before telling the person it worked, and each take before handing out its code; 0 off; not with Cluster",
+	intVar("OAUTH_CALLBACK_REDIS_MIN_REPLICAS", "wait (WAIT) for this many Redis replicas to acknowledge each callback before telling the person it worked, each take before handing out its code, and each cancel before confirming it; 0 off; not with Cluster",
 		func(c *Config) *int { return &c.Redis.MinReplicas }, 0, 16),
 	durationVar("OAUTH_CALLBACK_REDIS_MIN_REPLICAS_TIMEOUT", "how long to wait for those replicas (10ms..2s); past it the page asks the person to start again",
 		func(c *Config) *time.Duration { return &c.Redis.MinReplicasTimeout }, 10*time.Millisecond, 2*time.Second),

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
@@ -14,7 +15,16 @@ func (s *Store) Cancel(ctx context.Context, state string) error {
 		args = append(args, n.name)
 	}
 	args = append(args, callback.AppFrom(ctx))
-	vals, err := cancelScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	var vals []any
+	var err error
+	if s.minReplicas > 0 {
+		vals, err = s.cancelAndWait(ctx, s.scriptKeys(k), args)
+	} else {
+		vals, err = cancelScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
+	}
+	if errors.Is(err, callback.ErrNotReplicated) {
+		return err
+	}
 	if err != nil {
 		return storeError("cancel", err)
 	}

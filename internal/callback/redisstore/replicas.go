@@ -26,6 +26,14 @@ func (s *Store) takeAndWait(ctx context.Context, keys []string, args []any) ([]a
 	return s.runAndWait(ctx, takeScript, keys, args, takeTaken)
 }
 
+// cancelAndWait runs the cancel script and WAIT on one connection: a
+// cancel is confirmed only once MinReplicas hold its tombstone; otherwise a
+// failover could forget it, and the sign-in's callback be stored and taken
+// after the MCP server gave it up.
+func (s *Store) cancelAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
+	return s.runAndWait(ctx, cancelScript, keys, args, cancelCancelled)
+}
+
 // runAndWait runs script and WAIT in a pipeline, on one connection: WAIT
 // counts the replicas that acknowledged the writes of its own connection.
 // wrote is the script's reply code when it wrote what must be replicated;
