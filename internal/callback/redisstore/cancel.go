@@ -15,13 +15,7 @@ func (s *Store) Cancel(ctx context.Context, state string) error {
 		args = append(args, n.name)
 	}
 	args = append(args, callback.AppFrom(ctx))
-	var vals []any
-	var err error
-	if s.minReplicas > 0 {
-		vals, err = s.cancelAndWait(ctx, s.scriptKeys(k), args)
-	} else {
-		vals, err = cancelScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
-	}
+	vals, err := s.runReplicated(ctx, cancelScript, s.scriptKeys(k), args, cancelCancelled)
 	if errors.Is(err, callback.ErrNotReplicated) {
 		return err
 	}

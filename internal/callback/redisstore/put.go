@@ -44,12 +44,7 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt,
 	if s.cluster {
 		return s.putOnCluster(ctx, c.State, k, args, size, expiry, now)
 	}
-	var vals []any
-	if s.minReplicas > 0 {
-		vals, err = s.putAndWait(ctx, s.scriptKeys(k), args)
-	} else {
-		vals, err = putScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
-	}
+	vals, err := s.runReplicated(ctx, putScript, s.scriptKeys(k), args, putStored)
 	if errors.Is(err, callback.ErrNotReplicated) {
 		return callback.Receipt{}, err
 	}

@@ -604,6 +604,20 @@ func TestPasswordFileRotates(t *testing.T) {
 	}
 }
 
+// storeWaitingForAReplica is a Store with MinReplicas 1 on a real primary
+// with one replica (r.Replicas[0]), which a test may stop.
+func storeWaitingForAReplica(t *testing.T) (*redistest.Replicated, *redisstore.Store) {
+	t.Helper()
+	r := redistest.StartSentinel(t, 1, 0)
+	client, err := redisstore.NewClient(redisstore.Config{URL: r.Primary.URL(), Timeout: 3 * time.Second}) // past WAIT's second
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{MinReplicas: 1, MinReplicasTimeout: time.Second})
+	t.Cleanup(func() { s.Close() })
+	return r, s
+}
+
 // TestATakeWaitsForTheReplicas: with MinReplicas, a code is handed out
 // only once the replicas hold its tombstone. The chaos run (seed 20261201,
 // Sentinel) found a code handed to two takers: a take answered by the old
@@ -613,13 +627,7 @@ func TestPasswordFileRotates(t *testing.T) {
 // handed out by this take nor, once the replica is back, by another.
 func TestATakeWaitsForTheReplicas(t *testing.T) {
 	t.Parallel()
-	r := redistest.StartSentinel(t, 1, 0)
-	client, err := redisstore.NewClient(redisstore.Config{URL: r.Primary.URL(), Timeout: 3 * time.Second}) // past WAIT's second
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{MinReplicas: 1, MinReplicasTimeout: time.Second})
-	t.Cleanup(func() { s.Close() })
+	r, s := storeWaitingForAReplica(t)
 	ctx := context.Background()
 	if _, err := s.Put(ctx, callback.Callback{State: "held", Code: "the-code"}); err != nil {
 		t.Fatal(err)
@@ -652,13 +660,7 @@ func TestATakeWaitsForTheReplicas(t *testing.T) {
 // beside the take's fix, not seen in the chaos runs: cancels are rare).
 func TestACancelWaitsForTheReplicas(t *testing.T) {
 	t.Parallel()
-	r := redistest.StartSentinel(t, 1, 0)
-	client, err := redisstore.NewClient(redisstore.Config{URL: r.Primary.URL(), Timeout: 3 * time.Second}) // past WAIT's second
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{MinReplicas: 1, MinReplicasTimeout: time.Second})
-	t.Cleanup(func() { s.Close() })
+	r, s := storeWaitingForAReplica(t)
 	ctx := context.Background()
 	for _, state := range []string{"registered", "received"} {
 		if err := s.Register(ctx, state, callback.Registration{}); err != nil {

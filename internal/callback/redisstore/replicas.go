@@ -9,29 +9,27 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// putAndWait runs the put script and WAIT on one connection: a callback
-// is acknowledged to the person only once MinReplicas hold it.
-func (s *Store) putAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
-	return s.runAndWait(ctx, putScript, keys, args, putStored)
-}
-
-// takeAndWait runs the take script and WAIT on one connection: a code is
-// handed out only once MinReplicas hold its tombstone. Otherwise a take
-// answered by a primary that a failover then replaces is forgotten with
-// that primary's last writes, and the callback, replicated before it, is
-// handed out a second time by the new primary (the chaos run found it:
-// docs/reliability.md). When the replicas do not acknowledge it, the
-// caller gets ErrNotReplicated and not the code, which is gone either way.
-func (s *Store) takeAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
-	return s.runAndWait(ctx, takeScript, keys, args, takeTaken)
-}
-
-// cancelAndWait runs the cancel script and WAIT on one connection: a
-// cancel is confirmed only once MinReplicas hold its tombstone; otherwise a
-// failover could forget it, and the sign-in's callback be stored and taken
-// after the MCP server gave it up.
-func (s *Store) cancelAndWait(ctx context.Context, keys []string, args []any) ([]any, error) {
-	return s.runAndWait(ctx, cancelScript, keys, args, cancelCancelled)
+// runReplicated runs script and, with MinReplicas, WAIT on the same
+// connection (runAndWait): what the script wrote counts only once the
+// replicas hold it. wrote is the script's reply code when it wrote what
+// must be replicated.
+//   - A put: a callback is acknowledged to the person only once the
+//     replicas hold it.
+//   - A take: a code is handed out only once the replicas hold its
+//     tombstone. Otherwise a take answered by a primary that a failover
+//     then replaces is forgotten with that primary's last writes, and the
+//     callback, replicated before it, is handed out a second time by the
+//     new primary (the chaos run found it: docs/reliability.md). When the
+//     replicas do not acknowledge it, the caller gets ErrNotReplicated and
+//     not the code, which is gone either way.
+//   - A cancel: confirmed only once the replicas hold its tombstone, or a
+//     failover could forget it, and the sign-in's callback be stored and
+//     taken after the MCP server gave it up.
+func (s *Store) runReplicated(ctx context.Context, script *redis.Script, keys []string, args []any, wrote int64) ([]any, error) {
+	if s.minReplicas > 0 {
+		return s.runAndWait(ctx, script, keys, args, wrote)
+	}
+	return script.Run(ctx, s.client, keys, args...).Slice()
 }
 
 // runAndWait runs script and WAIT in a pipeline, on one connection: WAIT

@@ -17,13 +17,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 		args = append(args, n.name)
 	}
 	args = append(args, callback.AppFrom(ctx))
-	var res []any
-	var err error
-	if s.minReplicas > 0 {
-		res, err = s.takeAndWait(ctx, s.scriptKeys(k), args)
-	} else {
-		res, err = takeScript.Run(ctx, s.client, s.scriptKeys(k), args...).Slice()
-	}
+	res, err := s.runReplicated(ctx, takeScript, s.scriptKeys(k), args, takeTaken)
 	if errors.Is(err, callback.ErrNotReplicated) {
 		return callback.Callback{}, err
 	}
