@@ -4,10 +4,11 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
 
 // Config is one run.
@@ -73,21 +74,8 @@ func (s *system) heal(t testing.TB) {
 	if s.cluster != nil {
 		s.cluster.WaitHealthy(t, 60*time.Second)
 	}
-	deadline := time.Now().Add(60 * time.Second)
 	for _, r := range s.replicas {
-		for {
-			resp, err := http.Get(r.base + "/readyz")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("replica %d is not ready 60 s after the faults ended: %v", r.index, err)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+		testnet.WaitReady(t, r.base, 60*time.Second)
 	}
 }
 
