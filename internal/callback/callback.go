@@ -203,16 +203,19 @@ func LinkMarkerTTL(registration, store time.Duration) time.Duration {
 // Store keeps callbacks under their state for a fixed time to live and hands
 // each one out exactly once, even to concurrent callers on many replicas.
 //
-// A state belongs to the app that registered it (AppFrom of Register's
-// ctx) for as long as anything about it is kept: Take, Status and Cancel
+// Register, Take, Status and Cancel are made for an App, whose request
+// they serve (see app.go): a state belongs to the app that registered it
+// for as long as anything about it is kept, and Take, Status and Cancel
 // made for another app answer exactly as for an unknown state and change
-// nothing (see app.go).
+// nothing. Each returns ErrNoApp for the zero App, and changes nothing.
+// Put and Start serve the person's browser, which belongs to no app: they
+// act on whichever app's state the callback or link is for.
 type Store interface {
 	// Register announces a state before the person signs in. It returns
 	// ErrExists when the state is registered, or has a callback stored or
 	// taken (or, never in practice, the link's ID is in use), ErrFull and
 	// ErrUnavailable as Put.
-	Register(ctx context.Context, state string, r Registration) error
+	Register(ctx context.Context, app App, state string, r Registration) error
 
 	// Start opens the sign-in link id: it returns the state and link, and
 	// whether this is the first time the link was opened (the caller then
@@ -251,18 +254,18 @@ type Store interface {
 	// was stored or it expired,
 	// ErrUnreadable when it cannot be decoded (it is gone), and
 	// ErrUnavailable when the store cannot be reached.
-	Take(ctx context.Context, state string) (Callback, error)
+	Take(ctx context.Context, app App, state string) (Callback, error)
 
 	// Status reports where the state stands, without handing anything out.
 	// It returns ErrUnavailable when the store cannot be reached.
-	Status(ctx context.Context, state string) (Status, error)
+	Status(ctx context.Context, app App, state string) (Status, error)
 
 	// Cancel discards the state's registration and pending callback, and
 	// leaves a tombstone for the TTL, so that a later callback or take
 	// answers ErrCancelled. Cancelling twice is not an error. It returns
 	// ErrNotFound when the state is unknown, ErrAlreadyTaken or ErrConflict
 	// when its sign-in is over already, and ErrUnavailable.
-	Cancel(ctx context.Context, state string) error
+	Cancel(ctx context.Context, app App, state string) error
 
 	// Pending counts callbacks stored and neither taken nor expired, across
 	// every replica sharing the store. It returns ErrUnavailable when the

@@ -267,7 +267,7 @@ func signInsAcrossRotations(t *testing.T, fake *fakeEntra, store *redisstore.Sto
 				state := fmt.Sprintf("rotation-%d-%d", w, i)
 				_, err := store.Put(ctx, callback.Callback{State: state, Code: "code-" + state})
 				if err == nil {
-					_, err = store.Take(ctx, state)
+					_, err = store.Take(ctx, callback.AnyApp(), state)
 				}
 				if err != nil {
 					failures.Add(1)

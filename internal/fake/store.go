@@ -17,12 +17,12 @@ import (
 type Store struct {
 	Fallback callback.Store
 
-	RegisterFunc  func(ctx context.Context, state string, r callback.Registration) error
+	RegisterFunc  func(ctx context.Context, app callback.App, state string, r callback.Registration) error
 	StartFunc     func(ctx context.Context, id string) (string, callback.Link, bool, error)
 	PutFunc       func(ctx context.Context, c callback.Callback) (callback.Receipt, error)
-	StatusFunc    func(ctx context.Context, state string) (callback.Status, error)
-	CancelFunc    func(ctx context.Context, state string) error
-	TakeFunc      func(ctx context.Context, state string) (callback.Callback, error)
+	StatusFunc    func(ctx context.Context, app callback.App, state string) (callback.Status, error)
+	CancelFunc    func(ctx context.Context, app callback.App, state string) error
+	TakeFunc      func(ctx context.Context, app callback.App, state string) (callback.Callback, error)
 	PendingFunc   func(ctx context.Context) (int64, error)
 	PingFunc      func(ctx context.Context) error
 	SubscribeFunc func(state string) (<-chan struct{}, func())
@@ -41,12 +41,12 @@ func Hang(ctx context.Context) error {
 }
 
 // Register implements callback.Store.
-func (s *Store) Register(ctx context.Context, state string, r callback.Registration) error {
+func (s *Store) Register(ctx context.Context, app callback.App, state string, r callback.Registration) error {
 	switch {
 	case s.RegisterFunc != nil:
-		return s.RegisterFunc(ctx, state, r)
+		return s.RegisterFunc(ctx, app, state, r)
 	case s.Fallback != nil:
-		return s.Fallback.Register(ctx, state, r)
+		return s.Fallback.Register(ctx, app, state, r)
 	}
 	return Hang(ctx)
 }
@@ -74,34 +74,34 @@ func (s *Store) Put(ctx context.Context, c callback.Callback) (callback.Receipt,
 }
 
 // Status implements callback.Store.
-func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
+func (s *Store) Status(ctx context.Context, app callback.App, state string) (callback.Status, error) {
 	switch {
 	case s.StatusFunc != nil:
-		return s.StatusFunc(ctx, state)
+		return s.StatusFunc(ctx, app, state)
 	case s.Fallback != nil:
-		return s.Fallback.Status(ctx, state)
+		return s.Fallback.Status(ctx, app, state)
 	}
 	return callback.Status{}, Hang(ctx)
 }
 
 // Cancel implements callback.Store.
-func (s *Store) Cancel(ctx context.Context, state string) error {
+func (s *Store) Cancel(ctx context.Context, app callback.App, state string) error {
 	switch {
 	case s.CancelFunc != nil:
-		return s.CancelFunc(ctx, state)
+		return s.CancelFunc(ctx, app, state)
 	case s.Fallback != nil:
-		return s.Fallback.Cancel(ctx, state)
+		return s.Fallback.Cancel(ctx, app, state)
 	}
 	return Hang(ctx)
 }
 
 // Take implements callback.Store.
-func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
+func (s *Store) Take(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
 	switch {
 	case s.TakeFunc != nil:
-		return s.TakeFunc(ctx, state)
+		return s.TakeFunc(ctx, app, state)
 	case s.Fallback != nil:
-		return s.Fallback.Take(ctx, state)
+		return s.Fallback.Take(ctx, app, state)
 	}
 	return callback.Callback{}, Hang(ctx)
 }

@@ -64,7 +64,9 @@ func TestFullMemoryStoreAnswers503Page(t *testing.T) {
 }
 
 // A panicking store stands for a bug anywhere below the handlers.
-func panicking(context.Context, string) (callback.Callback, error) { panic("secret internal detail") }
+func panicking(context.Context, callback.App, string) (callback.Callback, error) {
+	panic("secret internal detail")
+}
 
 func TestPanicAnswers500WithoutInternals(t *testing.T) {
 	f := newFixtureWithStore(t, &fake.Store{TakeFunc: panicking})

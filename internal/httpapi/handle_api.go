@@ -44,9 +44,9 @@ func (s *server) handleTake() http.HandlerFunc {
 			writeRequestError(w, r, rerr)
 			return
 		}
-		info := infoOf(r)
+		app, info := s.appOf(r), infoOf(r)
 		if wait == 0 || info == nil || !info.mayWait || !s.admitWaiter() {
-			cb, err := s.take(r.Context(), state)
+			cb, err := s.take(r.Context(), app, state)
 			if r.Context().Err() != nil && err != nil {
 				return // the client left; nobody to answer
 			}
@@ -59,14 +59,14 @@ func (s *server) handleTake() http.HandlerFunc {
 			w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
 		}
 		annotate(r, slog.Int64("wait_ms", wait.Milliseconds()))
-		s.beginLongPoll(info, state)
+		s.beginLongPoll(info, app, state)
 		waiting := false
 		defer func() {
 			if !waiting { // answered at once, or a panic: nothing waits
 				s.endLongPoll(info)
 			}
 		}()
-		cb, err := s.take(r.Context(), state)
+		cb, err := s.take(r.Context(), app, state)
 		if errors.Is(err, callback.ErrNotFound) {
 			s.waitForCallback(w, info, wait)
 			waiting = true

@@ -68,7 +68,7 @@ func (s *server) handleRegister() http.HandlerFunc {
 			return
 		}
 		ttl := req.ttl
-		if err := s.register(r.Context(), state, callback.Registration{TTL: ttl, Metadata: req.Metadata, Link: link, Issuer: req.Issuer}); err != nil {
+		if err := s.register(r.Context(), s.appOf(r), state, callback.Registration{TTL: ttl, Metadata: req.Metadata, Link: link, Issuer: req.Issuer}); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}

@@ -20,7 +20,7 @@ func (s *server) handleStatus() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		st, err := s.status(r.Context(), state)
+		st, err := s.status(r.Context(), s.appOf(r), state)
 		if err != nil {
 			s.writeStoreError(w, r, err)
 			return
@@ -43,7 +43,7 @@ func (s *server) handleCancel() http.HandlerFunc {
 		if !ok {
 			return
 		}
-		if err := s.cancel(r.Context(), state); err != nil {
+		if err := s.cancel(r.Context(), s.appOf(r), state); err != nil {
 			s.writeStoreError(w, r, err)
 			return
 		}

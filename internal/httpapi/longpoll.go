@@ -31,8 +31,11 @@ func (s *server) nextRecheck() time.Duration {
 	return s.opts.LongPoll.Recheck - rand.N(s.opts.LongPoll.Recheck/5) // #nosec G404 -- jitter, not a secret
 }
 
-// longPoll is a request waiting for its callback.
+// longPoll is a request waiting for its callback. It keeps whose request
+// it is: every look after the first runs on the outer request, which never
+// went through the token check.
 type longPoll struct {
+	app    callback.App
 	state  string
 	wake   <-chan struct{}
 	cancel func() // unsubscribes
@@ -67,9 +70,9 @@ func (s *server) serveMayWait(w http.ResponseWriter, r *http.Request, info *requ
 // first look: a callback stored between the look and the subscription
 // would otherwise be missed. The caller then takes once, and either calls
 // waitForCallback or endLongPoll.
-func (s *server) beginLongPoll(info *requestInfo, state string) {
+func (s *server) beginLongPoll(info *requestInfo, app callback.App, state string) {
 	wake, cancel := s.notifier.Subscribe(state)
-	info.longPoll = &longPoll{state: state, wake: wake, cancel: cancel}
+	info.longPoll = &longPoll{app: app, state: state, wake: wake, cancel: cancel}
 }
 
 // waitForCallback leaves the request waiting up to wait: the handler
@@ -137,7 +140,7 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request, info *requestInf
 	case clientLeft:
 		return // nobody to answer
 	default:
-		cb, err = s.take(r.Context(), lp.state)
+		cb, err = s.take(r.Context(), lp.app, lp.state)
 		if errors.Is(err, callback.ErrNotFound) && why != shuttingDown {
 			keepWaiting = true
 			return

@@ -110,8 +110,8 @@ func TestLongPollDoesNotLoseACallbackStoredDuringItsFirstLook(t *testing.T) {
 	// found nothing, before it starts waiting.
 	var once sync.Once
 	base := f.store
-	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, state string) (callback.Callback, error) {
-		cb, err := base.Take(ctx, state)
+	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
+		cb, err := base.Take(ctx, app, state)
 		once.Do(func() {
 			if _, putErr := base.Put(ctx, callback.Callback{State: state, Code: "late-code"}); putErr != nil {
 				panic(putErr)
@@ -278,11 +278,11 @@ func TestPanicEndsTheWait(t *testing.T) {
 	// first panics.
 	var takes atomic.Int64
 	base := f.store
-	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, state string) (callback.Callback, error) {
+	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
 		if takes.Add(1) > 1 {
 			panic("store bug")
 		}
-		return base.Take(ctx, state)
+		return base.Take(ctx, app, state)
 	}}
 	f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 1))
 	waiting := f.async(t, "/api/callback/p?wait=30s")

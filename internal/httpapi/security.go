@@ -79,9 +79,7 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 			if info := infoOf(r); info != nil {
 				info.app = caller.app // for the metrics: a configured app's name
 			}
-			// The stores see the app: a state it registers is its own.
-			ctx := callback.WithApp(context.WithValue(r.Context(), callerKey{}, caller), caller.app)
-			next.ServeHTTP(w, r.WithContext(ctx))
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
 		case s.failedToken(w, r):
 			writeTokenLimited(w, r)
 		case check == tokenMissing:
@@ -92,6 +90,20 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, "Invalid API token")
 		}
 	})
+}
+
+// appOf is whose request r is, for the store calls it makes: the app of
+// its token, or AnyApp when no tokens are configured. A request that did
+// not pass the token check, with tokens configured, is no app's (the zero
+// App), which every store call refuses: forgetting the check fails closed.
+func (s *server) appOf(r *http.Request) callback.App {
+	if len(s.tokens) == 0 {
+		return callback.AnyApp()
+	}
+	if caller, ok := r.Context().Value(callerKey{}).(apiCaller); ok {
+		return callback.AppNamed(caller.app)
+	}
+	return callback.App{}
 }
 
 // tokenID checks a presented token against the configured ones and names

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 	"testing/synctest"
+	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
@@ -294,11 +295,17 @@ func TestTokensNameTheirApp(t *testing.T) {
 // TestAppsSeeOnlyTheirStates: a state one app registered exists for no
 // other. Another app's take, long-poll, status and cancel answer exactly
 // as for a state never seen (the same status and body), and the owner's
-// sign-in goes on untouched.
+// sign-in goes on untouched. Long-polls wait for real here: every look a
+// long-poll makes after its first (a re-check, a wake-up, the last look
+// at shutdown) runs outside the token check, and must still be made for
+// the app that sent it.
 func TestAppsSeeOnlyTheirStates(t *testing.T) { synctest.Test(t, testAppsSeeOnlyTheirStates) }
 
 func testAppsSeeOnlyTheirStates(t *testing.T) {
-	f := newFixture(t, func(o *httpapi.Options) { o.Apps = tokenApps(t, "mail="+goodToken, "files="+secondToken) })
+	f := newFixture(t, withLongPoll(time.Minute, 100), func(o *httpapi.Options) {
+		o.Apps = tokenApps(t, "mail="+goodToken, "files="+secondToken)
+		o.LongPoll.Recheck = 5 * time.Second
+	})
 	mail := []string{"Authorization", "Bearer " + goodToken}
 	files := []string{"Authorization", "Bearer " + secondToken}
 	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/mine", nil, mail...), http.StatusCreated)
@@ -314,17 +321,41 @@ func testAppsSeeOnlyTheirStates(t *testing.T) {
 		}
 	}
 	asUnknown(http.MethodGet, "/api/callback/{state}")
-	asUnknown(http.MethodGet, "/api/callback/{state}?wait=2")
+	// The first look, then a re-check every 5 s for 8 s: each finds
+	// nothing for files, and the wait ends in 404.
+	asUnknown(http.MethodGet, "/api/callback/{state}?wait=8s")
 	asUnknown(http.MethodGet, "/api/status/{state}")
 	asUnknown(http.MethodDelete, "/api/callback/{state}")
 	if got := f.do(t, http.MethodPut, "/api/callback/mine", nil, files...); got.Code != http.StatusConflict {
 		t.Fatalf("registration by another app: %d, want 409", got.Code)
 	}
 
-	rec := f.do(t, http.MethodGet, "/api/callback/mine", nil, mail...)
-	wantStatus(t, rec, http.StatusOK)
-	if code := decode(t, rec)["auth_code"]; code != "the-code" {
-		t.Fatalf("owner's take: code %v", code)
+	// files already waits when mail's callback lands: the wake-up's look
+	// is made for files too, and finds nothing.
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/woken", nil, mail...), http.StatusCreated)
+	waiting := f.async(t, "/api/callback/woken?wait=8s", files...)
+	synctest.Wait()
+	wantStatus(t, f.get(t, "/callback?code=woken-code&state=woken"), http.StatusOK)
+	if rec := <-waiting; rec.Code != http.StatusNotFound {
+		t.Fatalf("files' long-poll woken by mail's callback: %d %s, want 404", rec.Code, rec.Body)
+	}
+
+	// The replica shuts down while files waits: its last look, too.
+	wantStatus(t, f.do(t, http.MethodPut, "/api/callback/last", nil, mail...), http.StatusCreated)
+	wantStatus(t, f.get(t, "/callback?code=last-code&state=last"), http.StatusOK)
+	waiting = f.async(t, "/api/callback/last?wait=50s", files...)
+	synctest.Wait()
+	close(f.draining)
+	if rec := <-waiting; rec.Code != http.StatusNotFound {
+		t.Fatalf("files' long-poll at shutdown: %d %s, want 404", rec.Code, rec.Body)
+	}
+
+	for state, code := range map[string]string{"mine": "the-code", "woken": "woken-code", "last": "last-code"} {
+		rec := f.do(t, http.MethodGet, "/api/callback/"+state, nil, mail...)
+		wantStatus(t, rec, http.StatusOK)
+		if got := decode(t, rec)["auth_code"]; got != code {
+			t.Fatalf("owner's take of %s: code %v", state, got)
+		}
 	}
 	asUnknown(http.MethodGet, "/api/callback/{state}") // not 410: taken is news of the state too
 	asUnknown(http.MethodGet, "/api/status/{state}")

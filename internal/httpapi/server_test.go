@@ -51,8 +51,8 @@ func (w *writeCounter) Put(ctx context.Context, c callback.Callback) (callback.R
 	return receipt, err
 }
 
-func (w *writeCounter) Register(ctx context.Context, state string, reg callback.Registration) error {
-	err := w.Store.Register(ctx, state, reg)
+func (w *writeCounter) Register(ctx context.Context, app callback.App, state string, reg callback.Registration) error {
+	err := w.Store.Register(ctx, app, state, reg)
 	if err == nil {
 		w.n.Add(1)
 	}

@@ -35,9 +35,9 @@ func storeCall[T any](s *server, ctx context.Context, op string, f func(context.
 	return v, err
 }
 
-func (s *server) register(ctx context.Context, state string, reg callback.Registration) error {
+func (s *server) register(ctx context.Context, app callback.App, state string, reg callback.Registration) error {
 	_, err := storeCall(s, ctx, "register", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, s.store.Register(ctx, state, reg)
+		return struct{}{}, s.store.Register(ctx, app, state, reg)
 	})
 	return err
 }
@@ -56,15 +56,15 @@ func (s *server) start(ctx context.Context, id string) (started, error) {
 	})
 }
 
-func (s *server) status(ctx context.Context, state string) (callback.Status, error) {
+func (s *server) status(ctx context.Context, app callback.App, state string) (callback.Status, error) {
 	return storeCall(s, ctx, "status", func(ctx context.Context) (callback.Status, error) {
-		return s.store.Status(ctx, state)
+		return s.store.Status(ctx, app, state)
 	})
 }
 
-func (s *server) cancel(ctx context.Context, state string) error {
+func (s *server) cancel(ctx context.Context, app callback.App, state string) error {
 	_, err := storeCall(s, ctx, "cancel", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, s.store.Cancel(ctx, state)
+		return struct{}{}, s.store.Cancel(ctx, app, state)
 	})
 	return err
 }
@@ -75,9 +75,9 @@ func (s *server) put(ctx context.Context, c callback.Callback) (callback.Receipt
 	})
 }
 
-func (s *server) take(ctx context.Context, state string) (callback.Callback, error) {
+func (s *server) take(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
 	return storeCall(s, ctx, "take", func(ctx context.Context) (callback.Callback, error) {
-		return s.store.Take(ctx, state)
+		return s.store.Take(ctx, app, state)
 	})
 }
 

@@ -217,7 +217,10 @@ func New(store callback.StoreConfig, cfg Config) *Store {
 }
 
 // Register implements callback.Store.
-func (s *Store) Register(ctx context.Context, state string, reg callback.Registration) error {
+func (s *Store) Register(_ context.Context, app callback.App, state string, reg callback.Registration) error {
+	if err := app.Check(); err != nil {
+		return err
+	}
 	ttl := reg.TTL
 	if ttl <= 0 || ttl > s.store.TTL {
 		ttl = s.store.TTL
@@ -242,7 +245,7 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 		link = &l
 		size += int64(len(l.ID) + len(l.AuthorizationURL) + len(l.ReturnURL))
 	}
-	owner := callback.AppFrom(ctx)
+	owner := app.Owner()
 	if err := s.roomLocked(size, classRegistration, owner); err != nil {
 		return err
 	}
@@ -468,8 +471,11 @@ func (s *Store) sizeOf(r *record) int64 {
 }
 
 // Take implements callback.Store.
-func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
-	value, metadata, issuer, err := s.take(state, callback.AppFrom(ctx))
+func (s *Store) Take(_ context.Context, app callback.App, state string) (callback.Callback, error) {
+	if err := app.Check(); err != nil {
+		return callback.Callback{}, err
+	}
+	value, metadata, issuer, err := s.take(state, app)
 	if err != nil {
 		return callback.Callback{}, err
 	}
@@ -485,7 +491,7 @@ func (s *Store) Take(ctx context.Context, state string) (callback.Callback, erro
 	return c, nil
 }
 
-func (s *Store) take(state, app string) (value, metadata, issuer string, err error) {
+func (s *Store) take(state string, app callback.App) (value, metadata, issuer string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
@@ -517,20 +523,23 @@ func (s *Store) take(state, app string) (value, metadata, issuer string, err err
 
 // recordFor is the state's record as app sees it: none when another app
 // registered the state.
-func (s *Store) recordFor(state, app string) (*record, bool) {
+func (s *Store) recordFor(state string, app callback.App) (*record, bool) {
 	r, ok := s.records[state]
-	if !ok || !callback.VisibleTo(r.owner(), app) {
+	if !ok || !app.Sees(r.owner()) {
 		return nil, false
 	}
 	return r, true
 }
 
 // Status implements callback.Store.
-func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
+func (s *Store) Status(_ context.Context, app callback.App, state string) (callback.Status, error) {
+	if err := app.Check(); err != nil {
+		return callback.Status{}, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked(s.now())
-	r, ok := s.recordFor(state, callback.AppFrom(ctx))
+	r, ok := s.recordFor(state, app)
 	if !ok {
 		return callback.Status{Progress: callback.ProgressUnknown}, nil
 	}
@@ -552,8 +561,11 @@ var progressOf = [...]callback.Progress{
 }
 
 // Cancel implements callback.Store.
-func (s *Store) Cancel(ctx context.Context, state string) error {
-	err := s.cancel(state, callback.AppFrom(ctx))
+func (s *Store) Cancel(_ context.Context, app callback.App, state string) error {
+	if err := app.Check(); err != nil {
+		return err
+	}
+	err := s.cancel(state, app)
 	if err == nil {
 		// A waiter's take now answers "cancelled".
 		s.waiters.Notify(state)
@@ -561,7 +573,7 @@ func (s *Store) Cancel(ctx context.Context, state string) error {
 	return err
 }
 
-func (s *Store) cancel(state, app string) error {
+func (s *Store) cancel(state string, app callback.App) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()

@@ -46,11 +46,11 @@ func testFullStoreRefusesNewCallbacks(t *testing.T) {
 	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Put when full: got %v, want ErrFull", err)
 	}
-	if err := s.Register(ctx, "r", callback.Registration{}); !errors.Is(err, callback.ErrFull) {
+	if err := s.Register(ctx, callback.AnyApp(), "r", callback.Registration{}); !errors.Is(err, callback.ErrFull) {
 		t.Fatalf("Register when full: got %v, want ErrFull", err)
 	}
 	// A tombstone still holds memory: taking does not free a place...
-	if _, err := s.Take(ctx, "0"); err != nil {
+	if _, err := s.Take(ctx, callback.AnyApp(), "0"); err != nil {
 		t.Fatalf("Take: %v", err)
 	}
 	if _, err := s.Put(ctx, callback.Callback{State: "x", Code: "c"}); !errors.Is(err, callback.ErrFull) {
@@ -89,7 +89,7 @@ func TestPutDoesNotShareParams(t *testing.T) {
 		t.Fatal(err)
 	}
 	params["k"] = "changed"
-	got, err := s.Take(context.Background(), "s")
+	got, err := s.Take(context.Background(), callback.AnyApp(), "s")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,15 +138,15 @@ func testByteBudgetIsReturnedOnEveryPath(t *testing.T) {
 		_, _ = s.Put(ctx, callback.Callback{State: state, Code: code})
 	}
 	put("taken", "c")
-	_, _ = s.Take(ctx, "taken")
+	_, _ = s.Take(ctx, callback.AnyApp(), "taken")
 	put("conflicted", "a")
 	put("conflicted", "b")
 	put("pending", "c")
 	put("pending", "c") // duplicate
-	if err := s.Register(ctx, "registered", callback.Registration{TTL: 10 * time.Second, Metadata: json.RawMessage(`{"k":"v"}`)}); err != nil {
+	if err := s.Register(ctx, callback.AnyApp(), "registered", callback.Registration{TTL: 10 * time.Second, Metadata: json.RawMessage(`{"k":"v"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Register(ctx, "registered-then-stored", callback.Registration{TTL: 10 * time.Second}); err != nil {
+	if err := s.Register(ctx, callback.AnyApp(), "registered-then-stored", callback.Registration{TTL: 10 * time.Second}); err != nil {
 		t.Fatal(err)
 	}
 	put("registered-then-stored", "c")

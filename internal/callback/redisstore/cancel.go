@@ -8,13 +8,16 @@ import (
 )
 
 // Cancel implements callback.Store.
-func (s *Store) Cancel(ctx context.Context, state string) error {
+func (s *Store) Cancel(ctx context.Context, app callback.App, state string) error {
+	if err := app.Check(); err != nil {
+		return err
+	}
 	k := s.keys(state)
 	args := []any{s.ttlSecs, s.storedChannel(), len(k.names)}
 	for _, n := range k.names {
 		args = append(args, n.name)
 	}
-	args = append(args, callback.AppFrom(ctx))
+	args = append(args, appArg(app))
 	vals, err := s.runReplicated(ctx, cancelScript, s.scriptKeys(k), args, cancelCancelled)
 	if errors.Is(err, callback.ErrNotReplicated) {
 		return err

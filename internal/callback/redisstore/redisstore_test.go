@@ -194,7 +194,7 @@ func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
 			}
 		}
 	}
-	if _, err := s.Take(ctx, state); err != nil {
+	if _, err := s.Take(ctx, callback.AnyApp(), state); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range m.Keys() {
@@ -222,7 +222,7 @@ func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
 	ctx := context.Background()
 	ops := map[string]func() error{
 		"put":     func() error { _, err := s.Put(ctx, callback.Callback{State: "s", Code: "c"}); return err },
-		"take":    func() error { _, err := s.Take(ctx, "s"); return err },
+		"take":    func() error { _, err := s.Take(ctx, callback.AnyApp(), "s"); return err },
 		"pending": func() error { _, err := s.Pending(ctx); return err },
 		"ping":    func() error { return s.Ping(ctx) },
 	}
@@ -283,13 +283,13 @@ func TestKeyRotationStep3SeesStep2sTombstones(t *testing.T) {
 	if _, err := step1.Put(ctx, callback.Callback{State: "taken", Code: "code"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := step2.Take(ctx, "taken"); err != nil {
+	if _, err := step2.Take(ctx, callback.AnyApp(), "taken"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := step3.Put(ctx, callback.Callback{State: "taken", Code: "code"}); !errors.Is(err, callback.ErrExists) {
 		t.Fatalf("replay on a replica with the new key only: %v, want ErrExists", err)
 	}
-	if _, err := step3.Take(ctx, "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
+	if _, err := step3.Take(ctx, callback.AnyApp(), "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
 		t.Fatalf("take on a replica with the new key only: %v, want ErrAlreadyTaken", err)
 	}
 
@@ -306,7 +306,7 @@ func TestKeyRotationStep3SeesStep2sTombstones(t *testing.T) {
 	if _, err := step1.Put(ctx, callback.Callback{State: "cancelled", Code: "code"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := step2.Cancel(ctx, "cancelled"); err != nil {
+	if err := step2.Cancel(ctx, callback.AnyApp(), "cancelled"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := step3.Put(ctx, callback.Callback{State: "cancelled", Code: "code"}); !errors.Is(err, callback.ErrCancelled) {
@@ -314,17 +314,17 @@ func TestKeyRotationStep3SeesStep2sTombstones(t *testing.T) {
 	}
 
 	// The owner goes under every name: another app finds nothing on any replica.
-	mail, files := callback.WithApp(ctx, "mail"), callback.WithApp(ctx, "files")
-	if err := step1.Register(mail, "owned", callback.Registration{}); err != nil {
+	mail, files := callback.AppNamed("mail"), callback.AppNamed("files")
+	if err := step1.Register(ctx, mail, "owned", callback.Registration{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := step2.Put(ctx, callback.Callback{State: "owned", Code: "code"}); err != nil { // under the new key's name
 		t.Fatal(err)
 	}
-	if _, err := step3.Take(files, "owned"); !errors.Is(err, callback.ErrNotFound) {
+	if _, err := step3.Take(ctx, files, "owned"); !errors.Is(err, callback.ErrNotFound) {
 		t.Fatalf("another app's take on the new key only: %v, want ErrNotFound", err)
 	}
-	if got, err := step3.Take(mail, "owned"); err != nil || got.Code != "code" {
+	if got, err := step3.Take(ctx, mail, "owned"); err != nil || got.Code != "code" {
 		t.Fatalf("the owner's take on the new key only: %+v, %v", got, err)
 	}
 }
@@ -347,10 +347,10 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 			state := "state-" + tt.name
 			wake, cancel := tt.peer.Subscribe(state)
 			defer cancel()
-			if err := tt.peer.Register(ctx, state, callback.Registration{Metadata: json.RawMessage(`{"by":"peer"}`)}); err != nil {
+			if err := tt.peer.Register(ctx, callback.AnyApp(), state, callback.Registration{Metadata: json.RawMessage(`{"by":"peer"}`)}); err != nil {
 				t.Fatalf("Register on the peer: %v", err)
 			}
-			if err := tt.writer.Register(ctx, state, callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+			if err := tt.writer.Register(ctx, callback.AnyApp(), state, callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 				t.Fatalf("Register under the other first key: got %v, want ErrExists", err)
 			}
 			storetest.Drain(wake)
@@ -369,12 +369,12 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 			if _, err := tt.peer.Put(ctx, callback.Callback{State: state, Code: "code"}); !errors.Is(err, callback.ErrExists) {
 				t.Fatalf("replay on the peer: got %v, want ErrExists", err)
 			}
-			got, err := tt.peer.Take(ctx, state)
+			got, err := tt.peer.Take(ctx, callback.AnyApp(), state)
 			if err != nil || got.Code != "code" || string(got.Metadata) != `{"by":"peer"}` {
 				t.Fatalf("Take on the peer: %+v, %v", got, err)
 			}
 			for _, s := range []*redisstore.Store{tt.writer, tt.peer} {
-				if _, err := s.Take(ctx, state); !errors.Is(err, callback.ErrAlreadyTaken) {
+				if _, err := s.Take(ctx, callback.AnyApp(), state); !errors.Is(err, callback.ErrAlreadyTaken) {
 					t.Fatalf("second Take: got %v, want ErrAlreadyTaken", err)
 				}
 				if _, err := s.Put(ctx, callback.Callback{State: state, Code: "code"}); !errors.Is(err, callback.ErrExists) {
@@ -393,7 +393,7 @@ func TestKeyRotationKeepsExactlyOnce(t *testing.T) {
 				t.Fatalf("different callback on the peer: got %v, want ErrConflict", err)
 			}
 			for _, s := range []*redisstore.Store{tt.writer, tt.peer} {
-				if _, err := s.Take(ctx, conflicted); !errors.Is(err, callback.ErrConflict) {
+				if _, err := s.Take(ctx, callback.AnyApp(), conflicted); !errors.Is(err, callback.ErrConflict) {
 					t.Fatalf("Take of the conflicted state: got %v, want ErrConflict", err)
 				}
 			}
@@ -420,7 +420,7 @@ func TestRedisOutOfMemoryIsFull(t *testing.T) {
 	// Takes still work (their first write, GETDEL, frees memory; Redis
 	// checks OOM only before a script's first write): a full Redis lets the
 	// sign-ins it holds complete.
-	if _, err := s.Take(ctx, "s0"); err != nil {
+	if _, err := s.Take(ctx, callback.AnyApp(), "s0"); err != nil {
 		t.Fatalf("Take past maxmemory: %v", err)
 	}
 }
@@ -534,7 +534,7 @@ func TestARefusedCallbackLeavesItsRegistrationCounted(t *testing.T) {
 	defer s.Close()
 	ctx := context.Background()
 	const regBytes = "oauth-callback:{accounts}:bytes:registrations"
-	if err := s.Register(ctx, "announced", callback.Registration{Metadata: json.RawMessage(`"some metadata"`)}); err != nil {
+	if err := s.Register(ctx, callback.AnyApp(), "announced", callback.Registration{Metadata: json.RawMessage(`"some metadata"`)}); err != nil {
 		t.Fatal(err)
 	}
 	before, err := m.Get(regBytes)
@@ -635,20 +635,20 @@ func TestATakeWaitsForTheReplicas(t *testing.T) {
 	if err := r.Replicas[0].Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
-	got, err := s.Take(ctx, "held")
+	got, err := s.Take(ctx, callback.AnyApp(), "held")
 	if err := r.Replicas[0].Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
 	if !errors.Is(err, callback.ErrNotReplicated) || got.Code != "" {
 		t.Fatalf("take with the replica stopped: %+v, %v; want ErrNotReplicated and no code", got, err)
 	}
-	if _, err := s.Take(ctx, "held"); !errors.Is(err, callback.ErrAlreadyTaken) {
+	if _, err := s.Take(ctx, callback.AnyApp(), "held"); !errors.Is(err, callback.ErrAlreadyTaken) {
 		t.Fatalf("take after: %v, want ErrAlreadyTaken (the code is gone, never handed out)", err)
 	}
 	if _, err := s.Put(ctx, callback.Callback{State: "fine", Code: "c"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Take(ctx, "fine"); err != nil || got.Code != "c" {
+	if got, err := s.Take(ctx, callback.AnyApp(), "fine"); err != nil || got.Code != "c" {
 		t.Fatalf("take with the replica up: %+v, %v", got, err)
 	}
 }
@@ -663,7 +663,7 @@ func TestACancelWaitsForTheReplicas(t *testing.T) {
 	r, s := storeWaitingForAReplica(t)
 	ctx := context.Background()
 	for _, state := range []string{"registered", "received"} {
-		if err := s.Register(ctx, state, callback.Registration{}); err != nil {
+		if err := s.Register(ctx, callback.AnyApp(), state, callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -675,7 +675,7 @@ func TestACancelWaitsForTheReplicas(t *testing.T) {
 	}
 	errs := map[string]error{}
 	for _, state := range []string{"registered", "received"} {
-		errs[state] = s.Cancel(ctx, state)
+		errs[state] = s.Cancel(ctx, callback.AnyApp(), state)
 	}
 	if err := r.Replicas[0].Signal(syscall.SIGCONT); err != nil {
 		t.Fatal(err)
@@ -687,10 +687,10 @@ func TestACancelWaitsForTheReplicas(t *testing.T) {
 	}
 	// The primary holds the cancel: a retry is confirmed, and the code is
 	// never handed out.
-	if err := s.Cancel(ctx, "received"); err != nil {
+	if err := s.Cancel(ctx, callback.AnyApp(), "received"); err != nil {
 		t.Fatalf("cancel again with the replica up: %v", err)
 	}
-	if _, err := s.Take(ctx, "received"); !errors.Is(err, callback.ErrCancelled) {
+	if _, err := s.Take(ctx, callback.AnyApp(), "received"); !errors.Is(err, callback.ErrCancelled) {
 		t.Fatalf("take after the cancel: %v, want ErrCancelled", err)
 	}
 }
@@ -719,7 +719,7 @@ func accountsReturnToZero(t *testing.T, cluster bool) {
 	}
 	register := func(state string) {
 		t.Helper()
-		if err := s.Register(ctx, state, callback.Registration{Metadata: json.RawMessage(`"metadata"`)}); err != nil {
+		if err := s.Register(ctx, callback.AnyApp(), state, callback.Registration{Metadata: json.RawMessage(`"metadata"`)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -746,7 +746,7 @@ func accountsReturnToZero(t *testing.T, cluster bool) {
 		if err := put("prune-trigger", "c"); err != nil { // its prune releases what expired
 			t.Fatal(err)
 		}
-		if _, err := s.Take(ctx, "prune-trigger"); err != nil {
+		if _, err := s.Take(ctx, callback.AnyApp(), "prune-trigger"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -754,7 +754,7 @@ func accountsReturnToZero(t *testing.T, cluster bool) {
 	if err := put("plain", "c"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Take(ctx, "plain"); err != nil {
+	if _, err := s.Take(ctx, callback.AnyApp(), "plain"); err != nil {
 		t.Fatal(err)
 	}
 	assertZero("a callback taken")
@@ -763,7 +763,7 @@ func accountsReturnToZero(t *testing.T, cluster bool) {
 	if err := put("registered", "c"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Take(ctx, "registered"); err != nil {
+	if _, err := s.Take(ctx, callback.AnyApp(), "registered"); err != nil {
 		t.Fatal(err)
 	}
 	assertZero("a registered state's callback taken")
@@ -777,7 +777,7 @@ func accountsReturnToZero(t *testing.T, cluster bool) {
 	assertZero("a conflict")
 
 	register("cancelled")
-	if err := s.Cancel(ctx, "cancelled"); err != nil {
+	if err := s.Cancel(ctx, callback.AnyApp(), "cancelled"); err != nil {
 		t.Fatal(err)
 	}
 	assertZero("a cancelled registration")
@@ -800,7 +800,7 @@ func accountsReturnToZero(t *testing.T, cluster bool) {
 	if err := put("late", "c"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Take(ctx, "late"); err != nil {
+	if _, err := s.Take(ctx, callback.AnyApp(), "late"); err != nil {
 		t.Fatal(err)
 	}
 	assertZero("a callback taken after its registration expired")

@@ -11,7 +11,10 @@ import (
 
 // Register implements callback.Store. A ttl of zero, or above the store's,
 // is the store's TTL.
-func (s *Store) Register(ctx context.Context, state string, reg callback.Registration) error {
+func (s *Store) Register(ctx context.Context, app callback.App, state string, reg callback.Registration) error {
+	if err := app.Check(); err != nil {
+		return err
+	}
 	ttl := reg.TTL
 	if ttl <= 0 || ttl > s.ttl {
 		ttl = s.ttl
@@ -65,7 +68,7 @@ func (s *Store) Register(ctx context.Context, state string, reg callback.Registr
 		markerSecs = int64(callback.LinkMarkerTTL(time.Duration(secs)*time.Second, s.ttl) / time.Second)
 	}
 	ownerSecs := int64(callback.OwnerTTL(time.Duration(secs)*time.Second, s.ttl) / time.Second)
-	err := s.register(ctx, k, value, secs, markerSecs, ownerSecs, callback.AppFrom(ctx), len(value)+len(linkKey))
+	err := s.register(ctx, k, value, secs, markerSecs, ownerSecs, app.Owner(), len(value)+len(linkKey))
 	if err != nil && linkKey != "" {
 		_ = s.client.Del(ctx, linkKey).Err()
 	}

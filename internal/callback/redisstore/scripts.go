@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
 // The values the scripts write into keys and compare, named once here. The
@@ -34,7 +36,19 @@ const (
 	classUnregistered = "u"
 	classRegistered   = "r"
 	classRegistration = "g"
+	// anyApp is the caller's app in a script's arguments when no apps are
+	// configured (callback.AnyApp): no app's name, which are letters,
+	// digits, - and _. An empty app fails closed.
+	anyApp = "*"
 )
+
+// appArg is app as the scripts read it.
+func appArg(app callback.App) string {
+	if app.IsAny() {
+		return anyApp
+	}
+	return app.Owner()
+}
 
 // prelude is the Lua that starts every script: the constants above, the
 // fingerprint's length, and where a state's keys are in KEYS (keysPerName
@@ -45,6 +59,7 @@ local LINK_NOT_OPENED, LINK_OPENED = %q, %q
 local LINK = string.sub(LINK_NOT_OPENED, 1, 1)
 local UNREGISTERED, REGISTERED, REGISTRATION = %q, %q, %q
 local KEYS_PER_NAME, ACCOUNTING_KEYS = %d, %d
+local ANY_APP = %q
 local CALLBACK_AT, TOMBSTONE_AT, REGISTRATION_AT, OWNER_AT = 3, 2, 1, 0 -- name i's key is KEYS[KEYS_PER_NAME*i - _AT]
 local function callbackKey(i) return KEYS[KEYS_PER_NAME*i - CALLBACK_AT] end
 local function tombstoneKey(i) return KEYS[KEYS_PER_NAME*i - TOMBSTONE_AT] end
@@ -63,11 +78,13 @@ local function readState(n)
   end
   return callbacks, tombstones, registrations, owners
 end
--- ownedByAnother: the state was registered by another app than app (''
--- is every app's caller, when no app is configured). owners: each of the
--- n names' owner as readState gives them, or nil to read them here.
+-- ownedByAnother: the state was registered by another app than app
+-- (ANY_APP is the caller when no app is configured, which sees every
+-- state; '' is no app, which sees none). owners: each of the n names'
+-- owner as readState gives them, or nil to read them here.
 local function ownedByAnother(n, app, owners)
-  if app == '' then return false end
+  if app == ANY_APP then return false end
+  if app == '' then return true end
   for i = 1, n do
     local owner
     if owners then owner = owners[i] else owner = redis.call('GET', ownerKey(i)) end
@@ -77,7 +94,7 @@ local function ownedByAnother(n, app, owners)
 end
 `, fingerprintLen, tombstoneTaken, tombstoneConflict, tombstoneCancelled, linkMarker,
 	linkNotOpened, linkOpened, classUnregistered, classRegistered, classRegistration,
-	keysPerName, len(accountingKeys("")))
+	keysPerName, len(accountingKeys("")), anyApp)
 
 var (
 	//go:embed scripts/accounting.lua

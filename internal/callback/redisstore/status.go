@@ -8,9 +8,12 @@ import (
 )
 
 // Status implements callback.Store.
-func (s *Store) Status(ctx context.Context, state string) (callback.Status, error) {
+func (s *Store) Status(ctx context.Context, app callback.App, state string) (callback.Status, error) {
+	if err := app.Check(); err != nil {
+		return callback.Status{}, err
+	}
 	k := s.keys(state)
-	vals, err := statusScript.Run(ctx, s.client, k.stateKeys(), len(k.names), callback.AppFrom(ctx)).Slice()
+	vals, err := statusScript.Run(ctx, s.client, k.stateKeys(), len(k.names), appArg(app)).Slice()
 	if err != nil {
 		return callback.Status{}, storeError("read status", err)
 	}

@@ -10,13 +10,16 @@ import (
 )
 
 // Take implements callback.Store.
-func (s *Store) Take(ctx context.Context, state string) (callback.Callback, error) {
+func (s *Store) Take(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
+	if err := app.Check(); err != nil {
+		return callback.Callback{}, err
+	}
 	k := s.keys(state)
 	args := []any{s.ttlSecs, len(k.names)}
 	for _, n := range k.names {
 		args = append(args, n.name)
 	}
-	args = append(args, callback.AppFrom(ctx))
+	args = append(args, appArg(app))
 	res, err := s.runReplicated(ctx, takeScript, s.scriptKeys(k), args, takeTaken)
 	if errors.Is(err, callback.ErrNotReplicated) {
 		return callback.Callback{}, err

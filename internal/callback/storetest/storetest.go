@@ -19,6 +19,10 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
+// anyApp is the caller of the suite's cases that are not about apps: a
+// service with none configured.
+var anyApp = callback.AnyApp()
+
 // TTL is the time to live Run asks NewStore for. Whole seconds, because
 // Redis expires keys in seconds (SET … EX).
 const TTL = 2 * time.Second
@@ -87,7 +91,7 @@ func Run(t *testing.T, h Harness) {
 			ErrorDescription: "",
 		}
 		mustPut(t, s, want)
-		got, err := s.Take(ctx, want.State)
+		got, err := s.Take(ctx, anyApp, want.State)
 		if err != nil {
 			t.Fatalf("Take: %v", err)
 		}
@@ -102,7 +106,7 @@ func Run(t *testing.T, h Harness) {
 			ReceivedAt:       received,
 		}
 		mustPut(t, s, want)
-		got, err := s.Take(ctx, want.State)
+		got, err := s.Take(ctx, anyApp, want.State)
 		if err != nil {
 			t.Fatalf("Take: %v", err)
 		}
@@ -112,22 +116,22 @@ func Run(t *testing.T, h Harness) {
 	run("second take is already taken", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
-		if _, err := s.Take(ctx, "s"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "s"); err != nil {
 			t.Fatalf("first Take: %v", err)
 		}
-		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		if _, err := s.Take(ctx, anyApp, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("second Take: got %v, want ErrAlreadyTaken", err)
 		}
 	})
 
 	run("take of unknown state is not found", func(t *testing.T) {
 		s := newStore(t)
-		if _, err := s.Take(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "never"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("got %v, want ErrNotFound", err)
 		}
 		// A miss must not leave anything behind that turns the next answer
 		// into "already taken" or blocks a later callback.
-		if _, err := s.Take(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "never"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("second miss: got %v, want ErrNotFound", err)
 		}
 		mustPut(t, s, callback.Callback{State: "never", Code: "late", ReceivedAt: received})
@@ -141,7 +145,7 @@ func Run(t *testing.T, h Harness) {
 		if !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Put: got %v, want ErrExists", err)
 		}
-		got, err := s.Take(ctx, "s")
+		got, err := s.Take(ctx, anyApp, "s")
 		if err != nil {
 			t.Fatalf("Take: %v", err)
 		}
@@ -165,7 +169,7 @@ func Run(t *testing.T, h Harness) {
 			}
 		}
 		for range 2 {
-			if got, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrConflict) {
+			if got, err := s.Take(ctx, anyApp, "s"); !errors.Is(err, callback.ErrConflict) {
 				t.Fatalf("Take of a conflicted state: got %+v, %v, want ErrConflict", got, err)
 			}
 		}
@@ -181,7 +185,7 @@ func Run(t *testing.T, h Harness) {
 		mustPut(t, s, callback.Callback{State: "s", Code: "a", ReceivedAt: received})
 		_, _ = s.Put(ctx, callback.Callback{State: "s", Code: "b", ReceivedAt: received})
 		h.Advance(t, TTL+500*time.Millisecond)
-		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "s"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take after the marker's TTL: got %v, want ErrNotFound", err)
 		}
 	})
@@ -189,7 +193,7 @@ func Run(t *testing.T, h Harness) {
 	run("put after take: same is a duplicate, different is reported", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "first", ReceivedAt: received})
-		if _, err := s.Take(ctx, "s"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "s"); err != nil {
 			t.Fatalf("Take: %v", err)
 		}
 		if _, err := s.Put(ctx, callback.Callback{State: "s", Code: "first", ReceivedAt: received}); !errors.Is(err, callback.ErrExists) {
@@ -199,7 +203,7 @@ func Run(t *testing.T, h Harness) {
 		if !errors.Is(err, callback.ErrConflictAfterTake) {
 			t.Fatalf("different Put after Take: got %v, want ErrConflictAfterTake", err)
 		}
-		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		if _, err := s.Take(ctx, anyApp, "s"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("Take after refused Put: got %v, want ErrAlreadyTaken", err)
 		}
 	})
@@ -209,7 +213,7 @@ func Run(t *testing.T, h Harness) {
 		if receipt, err := s.Put(ctx, callback.Callback{State: "u", Code: "c", ReceivedAt: received}); err != nil || receipt.Registered {
 			t.Fatalf("unregistered Put: %+v, %v", receipt, err)
 		}
-		if err := s.Register(ctx, "r", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, anyApp, "r", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
 		if receipt, err := s.Put(ctx, callback.Callback{State: "r", Code: "c", ReceivedAt: received}); err != nil || !receipt.Registered {
@@ -238,13 +242,13 @@ func Run(t *testing.T, h Harness) {
 		if max := shareOf(budget, callback.UnregisteredShare) / (4 << 10); stored == 0 || stored > max {
 			t.Fatalf("flood stored %d callbacks of 4 KiB, want 1..%d in a budget of %d", stored, max, budget)
 		}
-		if err := s.Register(ctx, "real", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, anyApp, "real", callback.Registration{}); err != nil {
 			t.Fatalf("Register during the flood: %v", err)
 		}
 		if _, err := s.Put(ctx, big("real")); err != nil {
 			t.Fatalf("registered Put during the flood: %v", err)
 		}
-		if _, err := s.Take(ctx, "junk0"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "junk0"); err != nil {
 			t.Fatalf("Take: %v", err)
 		}
 		// Smaller than the one taken: the memory store keeps counting the
@@ -269,14 +273,14 @@ func Run(t *testing.T, h Harness) {
 		const budget = 64 << 10
 		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
 		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Register(ctx, "announced", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, anyApp, "announced", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
 		metadata := json.RawMessage(`"` + strings.Repeat("m", 2<<10) + `"`)
 		registered := 0
 		var err error
 		for i := range 100 {
-			if err = s.Register(ctx, fmt.Sprint("flood", i), callback.Registration{Metadata: metadata}); err != nil {
+			if err = s.Register(ctx, anyApp, fmt.Sprint("flood", i), callback.Registration{Metadata: metadata}); err != nil {
 				break
 			}
 			registered++
@@ -303,7 +307,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("the registered state's callback during both floods: %v", err)
 		}
 		h.Advance(t, TTL+500*time.Millisecond) // expired registrations give their bytes back
-		if err := s.Register(ctx, "later", callback.Registration{Metadata: metadata}); err != nil {
+		if err := s.Register(ctx, anyApp, "later", callback.Registration{Metadata: metadata}); err != nil {
 			t.Fatalf("Register after the flood expired: %v", err)
 		}
 	})
@@ -313,7 +317,7 @@ func Run(t *testing.T, h Harness) {
 		mustPut(t, s, callback.Callback{State: "old", Code: "c", ReceivedAt: received})
 		assertPending(t, s, 1)
 		h.Advance(t, TTL+500*time.Millisecond)
-		if _, err := s.Take(ctx, "old"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "old"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take after TTL: got %v, want ErrNotFound", err)
 		}
 		assertPending(t, s, 0)
@@ -323,7 +327,7 @@ func Run(t *testing.T, h Harness) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
 		h.Advance(t, TTL-time.Second)
-		if _, err := s.Take(ctx, "s"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "s"); err != nil {
 			t.Fatalf("Take before TTL: %v", err)
 		}
 	})
@@ -331,11 +335,11 @@ func Run(t *testing.T, h Harness) {
 	run("tombstone expires", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "s", Code: "c", ReceivedAt: received})
-		if _, err := s.Take(ctx, "s"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "s"); err != nil {
 			t.Fatalf("Take: %v", err)
 		}
 		h.Advance(t, TTL+500*time.Millisecond)
-		if _, err := s.Take(ctx, "s"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "s"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take after tombstone TTL: got %v, want ErrNotFound", err)
 		}
 	})
@@ -347,7 +351,7 @@ func Run(t *testing.T, h Harness) {
 			mustPut(t, s, callback.Callback{State: fmt.Sprint("p", i), Code: "c", ReceivedAt: received})
 		}
 		assertPending(t, s, 3)
-		if _, err := s.Take(ctx, "p1"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "p1"); err != nil {
 			t.Fatalf("Take: %v", err)
 		}
 		assertPending(t, s, 2)
@@ -374,7 +378,7 @@ func Run(t *testing.T, h Harness) {
 				wg.Add(1)
 				go func() {
 					defer wg.Done()
-					cb, err := s.Take(ctx, fmt.Sprint("c", i))
+					cb, err := s.Take(ctx, anyApp, fmt.Sprint("c", i))
 					mu.Lock()
 					defer mu.Unlock()
 					if err == nil {
@@ -435,7 +439,7 @@ func Run(t *testing.T, h Harness) {
 				if winner < 0 {
 					t.Fatalf("%s: no writer stored", tt.name)
 				}
-				got, err := s.Take(ctx, "race")
+				got, err := s.Take(ctx, anyApp, "race")
 				if tt.wantConflict {
 					if !errors.Is(err, callback.ErrConflict) {
 						t.Fatalf("Take after racing different codes: got %+v, %v, want ErrConflict", got, err)
@@ -452,10 +456,10 @@ func Run(t *testing.T, h Harness) {
 	run("states are compared exactly", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "Abc", Code: "upper", ReceivedAt: received})
-		if _, err := s.Take(ctx, "abc"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "abc"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take other case: got %v, want ErrNotFound", err)
 		}
-		if _, err := s.Take(ctx, "Abc "); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "Abc "); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take with trailing space: got %v, want ErrNotFound", err)
 		}
 	})
@@ -505,7 +509,7 @@ func Run(t *testing.T, h Harness) {
 			if bound {
 				state = "iss-link"
 			}
-			if err := s.Register(ctx, state, reg); err != nil {
+			if err := s.Register(ctx, anyApp, state, reg); err != nil {
 				t.Fatalf("Register: %v", err)
 			}
 			mixedUp := callback.Callback{State: state, Code: "attacker", Iss: "https://evil.example", Bound: bound, ReceivedAt: received}
@@ -518,7 +522,7 @@ func Run(t *testing.T, h Harness) {
 				t.Fatalf("Put from another issuer and browser: %v, want ErrIssuerMismatch", err)
 			}
 			assertPending(t, s, 0)
-			if st, err := s.Status(ctx, state); err != nil || st.Progress != callback.ProgressRegistered {
+			if st, err := s.Status(ctx, anyApp, state); err != nil || st.Progress != callback.ProgressRegistered {
 				t.Fatalf("Status after the refused callback: %+v, %v: the state must still wait", st, err)
 			}
 			mustPut(t, s, callback.Callback{State: state, Code: "real", Iss: issuer, Bound: bound, ReceivedAt: received})
@@ -527,21 +531,21 @@ func Run(t *testing.T, h Harness) {
 			if _, err := s.Put(ctx, mixedUp); !errors.Is(err, callback.ErrIssuerMismatch) {
 				t.Fatalf("Put from another issuer after the real one: %v, want ErrIssuerMismatch", err)
 			}
-			got, err := s.Take(ctx, state)
+			got, err := s.Take(ctx, anyApp, state)
 			if err != nil || got.Code != "real" || got.Issuer != issuer {
 				t.Fatalf("Take: %+v, %v; want the real code and the checked issuer", got, err)
 			}
 		}
 		// A present iss is compared; an absent one is not (RFC 9207 leaves
 		// that to the client, who knows whether its server sends iss).
-		if err := s.Register(ctx, "no-iss", callback.Registration{Issuer: issuer}); err != nil {
+		if err := s.Register(ctx, anyApp, "no-iss", callback.Registration{Issuer: issuer}); err != nil {
 			t.Fatalf("Register: %v", err)
 		}
 		mustPut(t, s, callback.Callback{State: "no-iss", Code: "c", ReceivedAt: received})
 		// An issuer only checks what it names: an unregistered state takes
 		// any iss, and a registration without an issuer too.
 		mustPut(t, s, callback.Callback{State: "unregistered", Code: "c", Iss: "https://any.example", ReceivedAt: received})
-		if got, err := s.Take(ctx, "unregistered"); err != nil || got.Issuer != "" {
+		if got, err := s.Take(ctx, anyApp, "unregistered"); err != nil || got.Issuer != "" {
 			t.Fatalf("Take of an unregistered state: %+v, %v", got, err)
 		}
 	})
@@ -549,15 +553,15 @@ func Run(t *testing.T, h Harness) {
 	run("registration metadata comes back with the callback", func(t *testing.T) {
 		s := newStore(t)
 		meta := json.RawMessage(`{"session":"abc","n":1}`)
-		if err := s.Register(ctx, "reg", callback.Registration{Metadata: meta}); err != nil {
+		if err := s.Register(ctx, anyApp, "reg", callback.Registration{Metadata: meta}); err != nil {
 			t.Fatalf("Register: %v", err)
 		}
 		assertPending(t, s, 0) // a registration is not a callback
-		if _, err := s.Take(ctx, "reg"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "reg"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take before the callback: got %v, want ErrNotFound", err)
 		}
 		mustPut(t, s, callback.Callback{State: "reg", Code: "c", ReceivedAt: received})
-		got, err := s.Take(ctx, "reg")
+		got, err := s.Take(ctx, anyApp, "reg")
 		if err != nil {
 			t.Fatalf("Take: %v", err)
 		}
@@ -568,14 +572,14 @@ func Run(t *testing.T, h Harness) {
 
 	run("register twice, or after a callback, is refused", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.Register(ctx, "r", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, anyApp, "r", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Register(ctx, "r", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+		if err := s.Register(ctx, anyApp, "r", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Register: got %v, want ErrExists", err)
 		}
 		mustPut(t, s, callback.Callback{State: "p", Code: "c", ReceivedAt: received})
-		if err := s.Register(ctx, "p", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+		if err := s.Register(ctx, anyApp, "p", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("Register after Put: got %v, want ErrExists", err)
 		}
 	})
@@ -590,10 +594,10 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Put unregistered: got %v, want ErrNotRegistered", err)
 		}
 		assertPending(t, s, 0)
-		if _, err := s.Take(ctx, "unknown"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "unknown"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take: got %v, want ErrNotFound", err)
 		}
-		if err := s.Register(ctx, "known", callback.Registration{TTL: time.Second}); err != nil {
+		if err := s.Register(ctx, anyApp, "known", callback.Registration{TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "known", Code: "c", ReceivedAt: received})
@@ -601,7 +605,7 @@ func Run(t *testing.T, h Harness) {
 		if !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("second Put of a registered state: got %v, want ErrExists", err)
 		}
-		if err := s.Register(ctx, "late", callback.Registration{TTL: time.Second}); err != nil {
+		if err := s.Register(ctx, anyApp, "late", callback.Registration{TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond)
@@ -610,7 +614,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Put after the registration expired: got %v, want ErrNotRegistered", err)
 		}
 		// The callback outlives a shorter registration, metadata included.
-		if _, err := s.Take(ctx, "known"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "known"); err != nil {
 			t.Fatalf("Take of a callback whose registration TTL passed: %v", err)
 		}
 	})
@@ -618,7 +622,7 @@ func Run(t *testing.T, h Harness) {
 	run("sign-in link: opened once, binds the callback, used up by it", func(t *testing.T) {
 		s := newStore(t)
 		link := callback.Link{ID: "link-0123456789abcdef0123", AuthorizationURL: "https://idp.example/authorize?state=L", ReturnURL: "https://app.example/back"}
-		if err := s.Register(ctx, "L", callback.Registration{Metadata: json.RawMessage(`{"m":1}`), Link: &link}); err != nil {
+		if err := s.Register(ctx, anyApp, "L", callback.Registration{Metadata: json.RawMessage(`{"m":1}`), Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		assertProgress(t, s, "L", callback.ProgressRegistered)
@@ -648,7 +652,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("unbound Put after the callback: %v, want ErrUnbound", err)
 		}
 		assertProgress(t, s, "L", callback.ProgressReceived)
-		got, err := s.Take(ctx, "L")
+		got, err := s.Take(ctx, anyApp, "L")
 		if err != nil || got.Code != "c" || string(got.Metadata) != `{"m":1}` {
 			t.Fatalf("Take: %+v, %v", got, err)
 		}
@@ -658,7 +662,7 @@ func Run(t *testing.T, h Harness) {
 	run("sign-in link lives as long as its registration", func(t *testing.T) {
 		s := newStore(t)
 		link := callback.Link{ID: "link-short-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
-		if err := s.Register(ctx, "short", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
+		if err := s.Register(ctx, anyApp, "short", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond)
@@ -675,7 +679,7 @@ func Run(t *testing.T, h Harness) {
 	run("an expired sign-in link still refuses unbound callbacks", func(t *testing.T) {
 		s := newStore(t)
 		link := callback.Link{ID: "link-expired-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
-		if err := s.Register(ctx, "gone", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
+		if err := s.Register(ctx, anyApp, "gone", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond) // the registration expired; its marker lives for a TTL more
@@ -687,11 +691,11 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("bound Put after the link expired: %v, want ErrLinkExpired", err)
 		}
 		assertPending(t, s, 0)
-		if _, err := s.Take(ctx, "gone"); !errors.Is(err, callback.ErrLinkExpired) {
+		if _, err := s.Take(ctx, anyApp, "gone"); !errors.Is(err, callback.ErrLinkExpired) {
 			t.Fatalf("Take after the link expired: %v, want ErrLinkExpired", err)
 		}
 		// Nor can the state be registered again without a link.
-		if err := s.Register(ctx, "gone", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+		if err := s.Register(ctx, anyApp, "gone", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("Register after the link expired: %v, want ErrExists", err)
 		}
 		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
@@ -699,7 +703,7 @@ func Run(t *testing.T, h Harness) {
 		}
 		h.Advance(t, TTL) // the marker is gone too: nothing about the state is kept
 		assertProgress(t, s, "gone", callback.ProgressUnknown)
-		if _, err := s.Take(ctx, "gone"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, anyApp, "gone"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take once nothing is kept: %v, want ErrNotFound", err)
 		}
 	})
@@ -707,7 +711,7 @@ func Run(t *testing.T, h Harness) {
 	run("an expired sign-in link is not registered, when registration is required", func(t *testing.T) {
 		s := newStoreRequiring(t, true)
 		link := callback.Link{ID: "link-strict-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
-		if err := s.Register(ctx, "gone", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
+		if err := s.Register(ctx, anyApp, "gone", callback.Registration{TTL: time.Second, Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond)
@@ -721,7 +725,7 @@ func Run(t *testing.T, h Harness) {
 	run("a sign-in link's callback that expires untaken leaves the marker", func(t *testing.T) {
 		s := newStore(t)
 		link := callback.Link{ID: "link-untaken-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
-		if err := s.Register(ctx, "untaken", callback.Registration{Link: &link}); err != nil {
+		if err := s.Register(ctx, anyApp, "untaken", callback.Registration{Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Put(ctx, callback.Callback{State: "untaken", Code: "c", ReceivedAt: received, Bound: true}); err != nil {
@@ -731,32 +735,32 @@ func Run(t *testing.T, h Harness) {
 		if _, err := s.Put(ctx, callback.Callback{State: "untaken", Code: "forwarded", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
 			t.Fatalf("unbound Put after the callback expired: %v, want ErrUnbound", err)
 		}
-		if _, err := s.Take(ctx, "untaken"); !errors.Is(err, callback.ErrLinkExpired) {
+		if _, err := s.Take(ctx, anyApp, "untaken"); !errors.Is(err, callback.ErrLinkExpired) {
 			t.Fatalf("Take after the callback expired: %v, want ErrLinkExpired", err)
 		}
 	})
 
 	run("cancel discards, leaves a tombstone, and refuses what comes after", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.Cancel(ctx, "never"); !errors.Is(err, callback.ErrNotFound) {
+		if err := s.Cancel(ctx, anyApp, "never"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Cancel of an unknown state: %v, want ErrNotFound", err)
 		}
 		assertProgress(t, s, "never", callback.ProgressUnknown)
 
 		link := callback.Link{ID: "link-cancel-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
-		if err := s.Register(ctx, "registered", callback.Registration{Link: &link}); err != nil {
+		if err := s.Register(ctx, anyApp, "registered", callback.Registration{Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "received", Code: "c", ReceivedAt: received})
 		for _, state := range []string{"registered", "received"} {
-			if err := s.Cancel(ctx, state); err != nil {
+			if err := s.Cancel(ctx, anyApp, state); err != nil {
 				t.Fatalf("Cancel %s: %v", state, err)
 			}
-			if err := s.Cancel(ctx, state); err != nil {
+			if err := s.Cancel(ctx, anyApp, state); err != nil {
 				t.Fatalf("Cancel %s twice: %v, want nil", state, err)
 			}
 			assertProgress(t, s, state, callback.ProgressCancelled)
-			if _, err := s.Take(ctx, state); !errors.Is(err, callback.ErrCancelled) {
+			if _, err := s.Take(ctx, anyApp, state); !errors.Is(err, callback.ErrCancelled) {
 				t.Fatalf("Take of cancelled %s: %v, want ErrCancelled", state, err)
 			}
 			if _, err := s.Put(ctx, callback.Callback{State: state, Code: "late", ReceivedAt: received, Bound: true}); !errors.Is(err, callback.ErrCancelled) {
@@ -769,21 +773,21 @@ func Run(t *testing.T, h Harness) {
 		}
 
 		mustPut(t, s, callback.Callback{State: "taken", Code: "c", ReceivedAt: received})
-		if _, err := s.Take(ctx, "taken"); err != nil {
+		if _, err := s.Take(ctx, anyApp, "taken"); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Cancel(ctx, "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		if err := s.Cancel(ctx, anyApp, "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("Cancel after the take: %v, want ErrAlreadyTaken", err)
 		}
 		assertProgress(t, s, "taken", callback.ProgressTaken)
 	})
 
-	mail, files := callback.WithApp(ctx, "mail"), callback.WithApp(ctx, "files")
+	mail, files := callback.AppNamed("mail"), callback.AppNamed("files")
 
 	run("a state one app registered exists for no other", func(t *testing.T) {
 		s := newStore(t)
 		link := callback.Link{ID: "link-apps-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
-		if err := s.Register(mail, "mine", callback.Registration{Link: &link}); err != nil {
+		if err := s.Register(ctx, mail, "mine", callback.Registration{Link: &link}); err != nil {
 			t.Fatal(err)
 		}
 		// Another app's take, status and cancel answer as for an unknown
@@ -792,16 +796,16 @@ func Run(t *testing.T, h Harness) {
 			t.Helper()
 			assertProgressFor(t, files, s, state, callback.ProgressUnknown)
 			assertProgressFor(t, mail, s, state, progress)
-			if _, err := s.Take(files, state); !errors.Is(err, callback.ErrNotFound) {
+			if _, err := s.Take(ctx, files, state); !errors.Is(err, callback.ErrNotFound) {
 				t.Fatalf("Take by another app of %s at %s: %v, want ErrNotFound", state, progress, err)
 			}
-			if err := s.Cancel(files, state); !errors.Is(err, callback.ErrNotFound) {
+			if err := s.Cancel(ctx, files, state); !errors.Is(err, callback.ErrNotFound) {
 				t.Fatalf("Cancel by another app of %s at %s: %v, want ErrNotFound", state, progress, err)
 			}
 			assertProgressFor(t, mail, s, state, progress)
 		}
 		assertOnlyOwnerSees("mine", callback.ProgressRegistered)
-		if err := s.Register(files, "mine", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
+		if err := s.Register(ctx, files, "mine", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("Register by another app: %v, want ErrExists", err)
 		}
 		if _, _, _, err := s.Start(ctx, link.ID); err != nil { // the browser has no app
@@ -809,23 +813,23 @@ func Run(t *testing.T, h Harness) {
 		}
 		mustPut(t, s, callback.Callback{State: "mine", Code: "c", ReceivedAt: received, Bound: true})
 		assertOnlyOwnerSees("mine", callback.ProgressReceived)
-		if got, err := s.Take(mail, "mine"); err != nil || got.Code != "c" {
+		if got, err := s.Take(ctx, mail, "mine"); err != nil || got.Code != "c" {
 			t.Fatalf("Take by the owner: %+v, %v", got, err)
 		}
 		assertOnlyOwnerSees("mine", callback.ProgressTaken)
-		if _, err := s.Take(mail, "mine"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		if _, err := s.Take(ctx, mail, "mine"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("second Take by the owner: %v, want ErrAlreadyTaken", err)
 		}
 
-		if err := s.Register(mail, "cancelled", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, mail, "cancelled", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Cancel(mail, "cancelled"); err != nil {
+		if err := s.Cancel(ctx, mail, "cancelled"); err != nil {
 			t.Fatal(err)
 		}
 		assertOnlyOwnerSees("cancelled", callback.ProgressCancelled)
 
-		if err := s.Register(mail, "conflicted", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, mail, "conflicted", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "conflicted", Code: "a", ReceivedAt: received})
@@ -833,41 +837,65 @@ func Run(t *testing.T, h Harness) {
 		assertOnlyOwnerSees("conflicted", callback.ProgressConflict)
 	})
 
+	run("a call for no app fails closed", func(t *testing.T) {
+		s := newStore(t)
+		var none callback.App
+		if err := s.Register(ctx, none, "reg", callback.Registration{}); !errors.Is(err, callback.ErrNoApp) {
+			t.Fatalf("Register for no app: %v, want ErrNoApp", err)
+		}
+		assertProgress(t, s, "reg", callback.ProgressUnknown)
+		mustPut(t, s, callback.Callback{State: "field", Code: "c", ReceivedAt: received})
+		if _, err := s.Take(ctx, none, "field"); !errors.Is(err, callback.ErrNoApp) {
+			t.Fatalf("Take for no app: %v, want ErrNoApp", err)
+		}
+		if _, err := s.Status(ctx, none, "field"); !errors.Is(err, callback.ErrNoApp) {
+			t.Fatalf("Status for no app: %v, want ErrNoApp", err)
+		}
+		if err := s.Cancel(ctx, none, "field"); !errors.Is(err, callback.ErrNoApp) {
+			t.Fatalf("Cancel for no app: %v, want ErrNoApp", err)
+		}
+		// Nothing changed: the callback waits for its taker.
+		assertPending(t, s, 1)
+		if got, err := s.Take(ctx, anyApp, "field"); err != nil || got.Code != "c" {
+			t.Fatalf("Take after the refused calls: %+v, %v", got, err)
+		}
+	})
+
 	run("a callback nobody registered is every app's", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "field", Code: "c", ReceivedAt: received})
 		assertProgressFor(t, mail, s, "field", callback.ProgressReceived)
-		if got, err := s.Take(files, "field"); err != nil || got.Code != "c" {
+		if got, err := s.Take(ctx, files, "field"); err != nil || got.Code != "c" {
 			t.Fatalf("Take by any app: %+v, %v", got, err)
 		}
-		if _, err := s.Take(mail, "field"); !errors.Is(err, callback.ErrAlreadyTaken) {
+		if _, err := s.Take(ctx, mail, "field"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("Take by another app after: %v, want ErrAlreadyTaken", err)
 		}
 	})
 
 	run("an app's claim ends with its state", func(t *testing.T) {
 		s := newStore(t)
-		if err := s.Register(mail, "reused", callback.Registration{TTL: time.Second}); err != nil {
+		if err := s.Register(ctx, mail, "reused", callback.Registration{TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, time.Second+500*time.Millisecond) // the registration expired, nothing else was kept
 		mustPut(t, s, callback.Callback{State: "reused", Code: "c", ReceivedAt: received})
-		if got, err := s.Take(files, "reused"); err != nil || got.Code != "c" {
+		if got, err := s.Take(ctx, files, "reused"); err != nil || got.Code != "c" {
 			t.Fatalf("Take by another app of a callback nobody registered any longer: %+v, %v", got, err)
 		}
 
-		if err := s.Register(mail, "again", callback.Registration{TTL: time.Second}); err != nil {
+		if err := s.Register(ctx, mail, "again", callback.Registration{TTL: time.Second}); err != nil {
 			t.Fatal(err)
 		}
 		h.Advance(t, time.Second+500*time.Millisecond)
-		if err := s.Register(files, "again", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, files, "again", callback.Registration{}); err != nil {
 			t.Fatalf("Register by another app once the first expired: %v", err)
 		}
 		mustPut(t, s, callback.Callback{State: "again", Code: "c", ReceivedAt: received})
-		if _, err := s.Take(mail, "again"); !errors.Is(err, callback.ErrNotFound) {
+		if _, err := s.Take(ctx, mail, "again"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take by the first owner: %v, want ErrNotFound", err)
 		}
-		if got, err := s.Take(files, "again"); err != nil || got.Code != "c" {
+		if got, err := s.Take(ctx, files, "again"); err != nil || got.Code != "c" {
 			t.Fatalf("Take by the new owner: %+v, %v", got, err)
 		}
 	})
@@ -876,20 +904,20 @@ func Run(t *testing.T, h Harness) {
 		const budget = 64 << 10
 		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}})
 		t.Cleanup(func() { _ = s.Close() })
-		signIn := func(app context.Context, state string, code string) {
+		signIn := func(app callback.App, state string, code string) {
 			t.Helper()
-			if err := s.Register(app, state, callback.Registration{}); err != nil {
+			if err := s.Register(ctx, app, state, callback.Registration{}); err != nil {
 				t.Fatalf("Register %s: %v", state, err)
 			}
 			mustPut(t, s, callback.Callback{State: state, Code: code, ReceivedAt: received})
-			if got, err := s.Take(app, state); err != nil || got.Code != code {
+			if got, err := s.Take(ctx, app, state); err != nil || got.Code != code {
 				t.Fatalf("Take %s: %v", state, err)
 			}
 		}
 		// mail registers until its part of the registrations' share is used.
 		registered := 0
 		for ; ; registered++ {
-			err := s.Register(mail, fmt.Sprintf("mail-%d", registered), callback.Registration{})
+			err := s.Register(ctx, mail, fmt.Sprintf("mail-%d", registered), callback.Registration{})
 			if errors.Is(err, callback.ErrFull) {
 				break
 			}
@@ -918,7 +946,7 @@ func Run(t *testing.T, h Harness) {
 		signIn(files, "files-2", big)
 		// Taken, mail's callbacks give its share back.
 		for i := range full {
-			if _, err := s.Take(mail, fmt.Sprintf("mail-%d", i)); err != nil {
+			if _, err := s.Take(ctx, mail, fmt.Sprintf("mail-%d", i)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -930,13 +958,13 @@ func Run(t *testing.T, h Harness) {
 	run("status of a conflicted state", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "x", Code: "a", ReceivedAt: received})
-		st, err := s.Status(ctx, "x")
+		st, err := s.Status(ctx, anyApp, "x")
 		if err != nil || st.Progress != callback.ProgressReceived || st.ExpiresAt.IsZero() {
 			t.Fatalf("Status: %+v, %v; want received with an expiry", st, err)
 		}
 		_, _ = s.Put(ctx, callback.Callback{State: "x", Code: "b", ReceivedAt: received})
 		assertProgress(t, s, "x", callback.ProgressConflict)
-		if err := s.Cancel(ctx, "x"); !errors.Is(err, callback.ErrConflict) {
+		if err := s.Cancel(ctx, anyApp, "x"); !errors.Is(err, callback.ErrConflict) {
 			t.Fatalf("Cancel of a conflicted state: %v, want ErrConflict", err)
 		}
 	})
@@ -999,7 +1027,7 @@ func Bench(b *testing.B, s callback.Store) {
 			if _, err := s.Put(ctx, callback.Callback{State: state, Code: "bench-code", ReceivedAt: time.Now()}); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := s.Take(ctx, state); err != nil {
+			if _, err := s.Take(ctx, anyApp, state); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -1013,13 +1041,13 @@ func randomState(buf []byte) string {
 
 func assertProgress(t *testing.T, s callback.Store, state string, want callback.Progress) {
 	t.Helper()
-	assertProgressFor(t, context.Background(), s, state, want)
+	assertProgressFor(t, anyApp, s, state, want)
 }
 
-// assertProgressFor checks the state's progress as ctx's app sees it.
-func assertProgressFor(t *testing.T, ctx context.Context, s callback.Store, state string, want callback.Progress) {
+// assertProgressFor checks the state's progress as app sees it.
+func assertProgressFor(t *testing.T, app callback.App, s callback.Store, state string, want callback.Progress) {
 	t.Helper()
-	st, err := s.Status(ctx, state)
+	st, err := s.Status(context.Background(), app, state)
 	if err != nil {
 		t.Fatalf("Status %s: %v", state, err)
 	}

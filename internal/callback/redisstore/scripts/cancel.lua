@@ -3,7 +3,7 @@
 -- whose take now answers "cancelled". Cancelling twice changes nothing.
 --
 -- KEYS: as put.lua. ARGV: ttl seconds, channel, n, the n names.
--- The last ARGV is the caller's app ('' : any): a state another app
+-- The last ARGV is the caller's app (ANY_APP: no apps configured): a state another app
 -- registered answers as an unknown one, and nothing changes.
 -- Returns {1, the released name or false} cancelled (or already),
 --         {2} taken, {3} conflicted, {0} nothing known.

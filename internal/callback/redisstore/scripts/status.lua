@@ -1,7 +1,7 @@
 -- Reads where a state stands, changing nothing.
 --
 -- KEYS: as register.lua. ARGV: n.
--- The last ARGV is the caller's app ('' : any): a state another app
+-- The last ARGV is the caller's app (ANY_APP: no apps configured): a state another app
 -- registered answers as an unknown one, and nothing changes.
 -- Returns {progress, milliseconds until what it holds expires}.
 local n = tonumber(ARGV[1])

@@ -3,7 +3,7 @@
 -- one atomic step.
 --
 -- KEYS: as put.lua. ARGV: ttl seconds, n, the n names.
--- The last ARGV is the caller's app ('' : any): a state another app
+-- The last ARGV is the caller's app (ANY_APP: no apps configured): a state another app
 -- registered answers as an unknown one, and nothing changes.
 -- Returns {1, value, i, registration or false, j} taken (under name i, the
 -- registration under name j), {2} taken before, {3} conflicted,
