@@ -15,10 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
 // finding is one line of `oauth-callback-server check`.
@@ -217,8 +219,11 @@ func checkProtections(cfg config.Config) []finding {
 		for _, a := range cfg.HTTP.Apps {
 			tokens += len(a.Digests)
 			d := a.Name
-			if share, ok := cfg.Store.AppShares[a.Name]; ok {
-				d += fmt.Sprintf(" (%.0f%% of the byte budget)", 100*share)
+			if total, _, ok := cfg.Store.AppBudget(a.Name); ok {
+				// What the app is promised, whatever the others hold: its
+				// share of what only registered sign-ins may use.
+				d += fmt.Sprintf(" (guaranteed %s: %.0f%% of the %.0f%% kept for registered sign-ins)", units.FormatBytes(total),
+					100*cfg.Store.AppShares[a.Name], 100*(callback.RegisteredShare+callback.RegistrationShare))
 			}
 			described = append(described, d)
 		}

@@ -169,7 +169,7 @@ func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
 	wantLine(t, out, "ok", "sign-in-links", "login.microsoftonline.com", "app.example.com")
-	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default (50% of the byte budget), mail (50% of the byte budget)")
+	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default (guaranteed 12.8 MiB: 50% of the 40% kept for registered sign-ins), mail (guaranteed 12.8 MiB: 50% of the 40% kept for registered sign-ins)")
 }
 
 func TestCheckJSONIsOneArrayForPrograms(t *testing.T) {

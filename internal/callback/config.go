@@ -15,23 +15,30 @@ type StoreConfig struct {
 	// RequireRegistration makes Put refuse callbacks for states that were
 	// not registered (ErrNotRegistered).
 	RequireRegistration bool
-	// AppShares are the apps' shares of MaxBytes (apps.MemoryShares): what
-	// an app's sign-ins (its registrations, and the callbacks and
-	// tombstones of its registered states) may hold, so that one app's
-	// flood leaves the others' sign-ins working. An app not in it has no
-	// bound of its own.
+	// AppShares are the apps' shares (apps.MemoryShares, adding up to 1
+	// at most) of what only registered sign-ins may use: the
+	// registrations' share of MaxBytes and the share kept for registered
+	// states' callbacks (AppBudget). What an app is promised is then its
+	// own, whatever the other apps and the anonymous callbacks hold, so
+	// that one app's flood leaves the others' sign-ins working. An app not
+	// in it has no bound of its own.
 	AppShares map[string]float64
 }
 
-// AppBudget is what app's sign-ins may hold of the byte budget: in all,
-// and in registrations (its share of RegistrationShare). ok is false when
-// the app has no bound of its own (or there is no budget).
+// AppBudget is what app's sign-ins may hold, and are promised, of the
+// byte budget: in all (its share of RegistrationShare + RegisteredShare:
+// its registrations, and the callbacks and tombstones of its registered
+// states), and in registrations (its share of RegistrationShare). ok is
+// false when the app has no bound of its own (or there is no budget).
+// The promise holds because the shares add up to 1 at most and callbacks
+// of unregistered states never hold more than UnregisteredShare.
 func (c StoreConfig) AppBudget(app string) (total, registrations int64, ok bool) {
 	share, ok := c.AppShares[app]
 	if !ok || app == "" || c.MaxBytes <= 0 {
 		return 0, 0, false
 	}
-	return int64(float64(c.MaxBytes) * share), int64(float64(c.MaxBytes) * share * RegistrationShare), true
+	budget := float64(c.MaxBytes)
+	return int64(budget * (RegistrationShare + RegisteredShare) * share), int64(budget * RegistrationShare * share), true
 }
 
 // DefaultTTL is the original service's ten minutes.

@@ -249,10 +249,38 @@ func (s *server) noteOutcome(r *http.Request, err error, isCallback bool) storeO
 		s.log.Warn("conflicting callbacks for one state: someone else may have sent one; nobody gets either code",
 			slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)), slog.String("error", err.Error()))
 	case o.err == callback.ErrFull && s.fullWarning.due(time.Now()):
-		s.log.Warn("the callback store is full: new callbacks get 503 until entries are taken or expire; raise OAUTH_CALLBACK_MAX_MEMORY or look for a flood",
-			slog.String("error", err.Error()))
+		s.log.Warn("the callback store is full: "+fullAdvice(err), slog.String("error", err.Error()))
 	}
 	return o
+}
+
+// fullAdvice says what is refused while the store is full, and what the
+// operator can change, by the part of its bound that is full.
+func fullAdvice(err error) string {
+	var full *callback.FullError
+	if !errors.As(err, &full) {
+		return "new callbacks get 503 until entries are taken or expire; raise OAUTH_CALLBACK_MAX_MEMORY or look for a flood"
+	}
+	if full.EntryFloor > 0 {
+		return fmt.Sprintf("%s is held by many small entries (each counts %d bytes at least, OAUTH_CALLBACK_MAX_MEMORY / OAUTH_CALLBACK_MAX_ENTRIES): "+
+			"only writes to that part get 503; raise OAUTH_CALLBACK_MAX_ENTRIES, or look for a flood", full.Part, full.EntryFloor)
+	}
+	switch full.Part {
+	case callback.PartUnregistered:
+		return fmt.Sprintf("callbacks of states nobody registered hold their %.0f %% share: only those get 503, registered sign-ins go on; "+
+			"look for a flood of made-up states, or set OAUTH_CALLBACK_REQUIRE_REGISTRATION once every MCP server registers its states", 100*callback.UnregisteredShare)
+	case callback.PartRegistrations:
+		return fmt.Sprintf("registrations waiting for their callback hold their %.0f %% share: new registrations get 503 until some complete or expire; "+
+			"look for an MCP server that registers without signing people in, or lower OAUTH_CALLBACK_RATE_LIMIT_REGISTER", 100*callback.RegistrationShare)
+	case callback.PartApp, callback.PartAppRegistrations:
+		return fmt.Sprintf("app %s holds %s: only its sign-ins get 503, the other apps go on; raise its memory_share (OAUTH_CALLBACK_APPS_FILE), or look at why it holds so many",
+			full.App, full.Part)
+	case callback.PartEntries:
+		return "new callbacks get 503 until entries are taken or expire; raise OAUTH_CALLBACK_MAX_ENTRIES or look for a flood"
+	case callback.PartRedisMemory:
+		return "Redis refused a write past its maxmemory: give Redis more memory (1.5 times OAUTH_CALLBACK_MAX_MEMORY and what else it holds), or lower OAUTH_CALLBACK_MAX_MEMORY"
+	}
+	return "new callbacks get 503 until entries are taken or expire; raise OAUTH_CALLBACK_MAX_MEMORY or look for a flood"
 }
 
 // onceAMinute lets a warning through at most once a minute, however many

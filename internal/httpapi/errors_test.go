@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -95,5 +96,42 @@ func TestPanicOnTheCallbackGetsThePage(t *testing.T) {
 	}
 	if strings.Contains(rec.Body.String(), "secret internal detail") {
 		t.Errorf("page leaks the panic")
+	}
+}
+
+// TestTheFullStoreWarningSaysWhatIsFull: the operator's warning names the
+// part of the bound that is full and the setting that sizes it; it once
+// said "raise OAUTH_CALLBACK_MAX_MEMORY" for a flood of small entries,
+// which more memory does not stop.
+func TestTheFullStoreWarningSaysWhatIsFull(t *testing.T) {
+	for _, tt := range []struct {
+		full *callback.FullError
+		want []string
+	}{
+		{&callback.FullError{Part: callback.PartUnregistered}, []string{"nobody registered", "registered sign-ins go on", "OAUTH_CALLBACK_REQUIRE_REGISTRATION"}},
+		{&callback.FullError{Part: callback.PartUnregistered, EntryFloor: 672}, []string{"many small entries", "OAUTH_CALLBACK_MAX_ENTRIES", "672"}},
+		{&callback.FullError{Part: callback.PartRegistrations}, []string{"registrations", "OAUTH_CALLBACK_RATE_LIMIT_REGISTER"}},
+		{&callback.FullError{Part: callback.PartApp, App: "mail"}, []string{"app mail", "memory_share", "other apps go on"}},
+		{&callback.FullError{Part: callback.PartBudget}, []string{"OAUTH_CALLBACK_MAX_MEMORY"}},
+		{&callback.FullError{Part: callback.PartEntries}, []string{"OAUTH_CALLBACK_MAX_ENTRIES"}},
+		{&callback.FullError{Part: callback.PartRedisMemory}, []string{"maxmemory"}},
+	} {
+		t.Run(tt.full.Error(), func(t *testing.T) {
+			f := newFixtureWithStore(t, &fake.Store{PutFunc: func(context.Context, callback.Callback) (callback.Receipt, error) {
+				return callback.Receipt{}, fmt.Errorf("store: %w", tt.full)
+			}})
+			wantStatus(t, f.get(t, "/callback?code=c&state=s"), http.StatusServiceUnavailable)
+			var warning string
+			for _, line := range strings.Split(f.logs.String(), "\n") {
+				if strings.Contains(line, `"msg":"the callback store is full`) {
+					warning = line
+				}
+			}
+			for _, word := range tt.want {
+				if !strings.Contains(warning, word) {
+					t.Errorf("the warning does not say %q: %s", word, warning)
+				}
+			}
+		})
 	}
 }

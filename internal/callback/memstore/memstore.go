@@ -37,6 +37,10 @@ var (
 type Store struct {
 	store callback.StoreConfig // MaxBytes 0: no byte bound
 	cfg   Config
+	// entryFloor is the least an entry counts against the byte budget,
+	// MaxBytes / MaxEntries rounded up: the budget's shares then bound the
+	// entries too, and a flood of small entries fills only its own share.
+	entryFloor int64
 
 	mu            sync.Mutex
 	records       map[string]*record
@@ -202,11 +206,12 @@ func New(store callback.StoreConfig, cfg Config) *Store {
 		cfg.SweepInterval = DefaultConfig().SweepInterval
 	}
 	s := &Store{
-		store:    store,
-		cfg:      cfg,
-		records:  make(map[string]*record),
-		links:    make(map[string]string),
-		appBytes: make(map[string]int64), appRegBytes: make(map[string]int64),
+		store:      store,
+		cfg:        cfg,
+		entryFloor: entryFloor(store.MaxBytes, cfg.MaxEntries),
+		records:    make(map[string]*record),
+		links:      make(map[string]string),
+		appBytes:   make(map[string]int64), appRegBytes: make(map[string]int64),
 		epoch:   time.Now(),
 		waiters: wakeup.NewHub(),
 		stop:    make(chan struct{}),
@@ -214,6 +219,16 @@ func New(store callback.StoreConfig, cfg Config) *Store {
 	}
 	go s.sweepLoop()
 	return s
+}
+
+// entryFloor is maxBytes / maxEntries rounded up, so that no more than
+// maxEntries entries fit maxBytes; 0 without a budget (the entries are
+// then bounded by themselves).
+func entryFloor(maxBytes int64, maxEntries int) int64 {
+	if maxBytes <= 0 || maxEntries <= 0 || maxEntries == math.MaxInt {
+		return 0
+	}
+	return (maxBytes + int64(maxEntries) - 1) / int64(maxEntries)
 }
 
 // Register implements callback.Store.
@@ -232,9 +247,6 @@ func (s *Store) Register(_ context.Context, app callback.App, state string, reg 
 	if _, ok := s.records[state]; ok {
 		return callback.ErrExists
 	}
-	if len(s.records) >= s.cfg.MaxEntries {
-		return fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
-	}
 	size := int64(len(state) + len(reg.Metadata) + len(reg.Issuer) + recordOverhead)
 	var link *callback.Link
 	if reg.Link != nil {
@@ -246,7 +258,7 @@ func (s *Store) Register(_ context.Context, app callback.App, state string, reg 
 		size += int64(len(l.ID) + len(l.AuthorizationURL) + len(l.ReturnURL))
 	}
 	owner := app.Owner()
-	if err := s.roomLocked(size, classRegistration, owner); err != nil {
+	if err := s.roomLocked(size, 0, classRegistration, owner, true); err != nil {
 		return err
 	}
 	state = strings.Clone(state)
@@ -333,8 +345,6 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 		// The registration becomes the callback, keeping its metadata.
 	case s.store.RequireRegistration:
 		return callback.Receipt{}, callback.ErrNotRegistered
-	case len(s.records) >= s.cfg.MaxEntries:
-		return callback.Receipt{}, fmt.Errorf("%w: %d entries", callback.ErrFull, len(s.records))
 	}
 	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
 	if ok {
@@ -348,7 +358,7 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	if ok {
 		owner = r.owner()
 	}
-	if err := s.roomLocked(size-s.sizeOf(r), class, owner); err != nil {
+	if err := s.roomLocked(size, s.sizeOf(r), class, owner, !ok); err != nil {
 		return callback.Receipt{}, err
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
@@ -394,35 +404,62 @@ func (s *Store) secondCallbackLocked(state string, r *record, fp fingerprint, no
 	return callback.ErrConflict
 }
 
-// roomLocked reports whether grow more bytes fit the budget, the share of
-// their class, and the share of the app they are charged to (owner).
-func (s *Store) roomLocked(grow int64, class byteClass, owner string) error {
-	if s.store.MaxBytes <= 0 || grow <= 0 {
+// roomLocked reports whether an entry that counts size bytes, where it
+// counted before bytes, fits: the budget, the share of its class, and the
+// share of the app it is charged to (owner); with no budget, the entries.
+// The first part it does not fit is the error's.
+func (s *Store) roomLocked(size, before int64, class byteClass, owner string, newEntry bool) error {
+	if s.store.MaxBytes <= 0 {
+		if newEntry && len(s.records) >= s.cfg.MaxEntries {
+			return &callback.FullError{Part: callback.PartEntries, Held: int64(len(s.records)), Limit: int64(s.cfg.MaxEntries)}
+		}
 		return nil
+	}
+	grow := s.charge(size) - before
+	if grow <= 0 {
+		return nil
+	}
+	full := func(part callback.Part, held, limit int64) error {
+		err := &callback.FullError{Part: part, Held: held, Limit: limit}
+		if part == callback.PartApp || part == callback.PartAppRegistrations {
+			err.App = owner
+		}
+		if size < s.entryFloor {
+			err.EntryFloor = s.entryFloor
+		}
+		return err
 	}
 	if total, registrations, ok := s.store.AppBudget(owner); ok && class != classUnregistered {
 		if s.appBytes[owner]+grow > total {
-			return fmt.Errorf("%w: app %s holds %d of its %d bytes", callback.ErrFull, owner, s.appBytes[owner], total)
+			return full(callback.PartApp, s.appBytes[owner], total)
 		}
 		if class == classRegistration && s.appRegBytes[owner]+grow > registrations {
-			return fmt.Errorf("%w: app %s's registrations hold %d of their %d bytes", callback.ErrFull, owner, s.appRegBytes[owner], registrations)
+			return full(callback.PartAppRegistrations, s.appRegBytes[owner], registrations)
 		}
 	}
-	if s.bytes+grow > s.store.MaxBytes {
-		return fmt.Errorf("%w: %d of %d bytes", callback.ErrFull, s.bytes, s.store.MaxBytes)
-	}
 	if limit := int64(float64(s.store.MaxBytes) * callback.UnregisteredShare); class == classUnregistered && s.bytesUnreg+grow > limit {
-		return fmt.Errorf("%w: unregistered states hold %d of their %d bytes", callback.ErrFull, s.bytesUnreg, limit)
+		return full(callback.PartUnregistered, s.bytesUnreg, limit)
 	}
 	if limit := int64(float64(s.store.MaxBytes) * callback.RegistrationShare); class == classRegistration && s.bytesReg+grow > limit {
-		return fmt.Errorf("%w: registrations hold %d of their %d bytes", callback.ErrFull, s.bytesReg, limit)
+		return full(callback.PartRegistrations, s.bytesReg, limit)
+	}
+	if s.bytes+grow > s.store.MaxBytes {
+		return full(callback.PartBudget, s.bytes, s.store.MaxBytes)
 	}
 	return nil
 }
 
+// charge is what an entry of size bytes counts against the budget: at
+// least entryFloor, so that the budget bounds the entries too, share by
+// share (MaxBytes / entryFloor is MaxEntries at most).
+func (s *Store) charge(size int64) int64 { return max(size, s.entryFloor) }
+
 // resizeLocked sets what r counts against the budget, and in which class;
 // and against its owner's share, for an app that has one.
 func (s *Store) resizeLocked(r *record, size int64, class byteClass) {
+	if size > 0 {
+		size = s.charge(size)
+	}
 	s.bytes += size - r.size
 	if n := s.classBytes(r.class); n != nil {
 		*n -= r.size

@@ -209,3 +209,53 @@ func BenchmarkHeapPerPending(b *testing.B) {
 		s.Close()
 	}
 }
+
+// TestEntriesKeepTheBudgetsShares: small callbacks of made-up states, as
+// many rate-limit buckets send them, fill only the unregistered share of
+// the entries, as they would of the bytes: every app still registers and
+// signs in, and the error says what is full. With the entries a bound of
+// their own, the flood filled every entry and each registration got
+// ErrFull.
+func TestEntriesKeepTheBudgetsShares(t *testing.T) {
+	synctest.Test(t, testEntriesKeepTheBudgetsShares)
+}
+
+func testEntriesKeepTheBudgetsShares(t *testing.T) {
+	ctx := context.Background()
+	const maxEntries = 1000
+	s := memstore.New(callback.StoreConfig{TTL: time.Minute, MaxBytes: 1 << 20, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}},
+		memstore.Config{MaxEntries: maxEntries})
+	t.Cleanup(func() { s.Close() })
+
+	flood := 0
+	var full *callback.FullError
+	for ; flood <= maxEntries; flood++ {
+		_, err := s.Put(ctx, callback.Callback{State: fmt.Sprint("made-up-", flood), Code: "c"})
+		if errors.As(err, &full) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("callback %d: %v", flood, err)
+		}
+	}
+	if full == nil || full.Part != callback.PartUnregistered || full.EntryFloor == 0 {
+		t.Fatalf("after %d made-up callbacks: %v, want the unregistered share full, of small entries", flood, full)
+	}
+	if limit := int(maxEntries * callback.UnregisteredShare); flood > limit {
+		t.Fatalf("%d made-up callbacks held, more than their %d entries", flood, limit)
+	}
+	for _, app := range []string{"mail", "files"} {
+		for i := range 50 {
+			state := fmt.Sprint(app, "-", i)
+			if err := s.Register(ctx, callback.AppNamed(app), state, callback.Registration{}); err != nil {
+				t.Fatalf("%s's registration %d after the flood: %v", app, i, err)
+			}
+			if _, err := s.Put(ctx, callback.Callback{State: state, Code: "c"}); err != nil {
+				t.Fatalf("%s's callback %d after the flood: %v", app, i, err)
+			}
+		}
+	}
+	if n := s.Len(); n > maxEntries {
+		t.Fatalf("%d entries held, more than %d", n, maxEntries)
+	}
+}

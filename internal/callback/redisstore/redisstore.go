@@ -214,7 +214,7 @@ func (s *Store) Close() error {
 // the budget; anything else means Redis cannot serve.
 func storeError(op string, err error) error {
 	if isOutOfMemory(err) {
-		return fmt.Errorf("redis %s: %w: %w", op, callback.ErrFull, err)
+		return fmt.Errorf("redis %s: %w: %w", op, &callback.FullError{Part: callback.PartRedisMemory}, err)
 	}
 	return fmt.Errorf("redis %s: %w: %w", op, callback.ErrUnavailable, err)
 }

@@ -955,6 +955,52 @@ func Run(t *testing.T, h Harness) {
 		}
 	})
 
+	run("an app's share is its own, whatever the other apps and the anonymous hold", func(t *testing.T) {
+		cfg := callback.StoreConfig{TTL: TTL, MaxBytes: 64 << 10, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}}
+		newBudgeted := func() callback.Store {
+			s := h.NewStore(t, cfg)
+			t.Cleanup(func() { _ = s.Close() })
+			return s
+		}
+		big := strings.Repeat("x", 1<<10)
+		// signIns counts the sign-ins (registered, their callback stored and
+		// left untaken) app completes before the store refuses one.
+		signIns := func(s callback.Store, app callback.App, prefix string) int {
+			t.Helper()
+			for i := 0; ; i++ {
+				state := fmt.Sprint(prefix, i)
+				err := s.Register(ctx, app, state, callback.Registration{})
+				if err == nil {
+					_, err = s.Put(ctx, callback.Callback{State: state, Code: big, ReceivedAt: received})
+				}
+				if errors.Is(err, callback.ErrFull) {
+					return i
+				}
+				if err != nil || i > 1000 {
+					t.Fatalf("%v's sign-in %d: %v", app, i, err)
+				}
+			}
+		}
+		alone := signIns(newBudgeted(), callback.AppNamed("files"), "files-")
+		if alone == 0 {
+			t.Fatal("files signs nobody in, even alone")
+		}
+		crowded := newBudgeted()
+		for i := 0; ; i++ { // the anonymous fill their share
+			_, err := crowded.Put(ctx, callback.Callback{State: fmt.Sprint("anonymous-", i), Code: big, ReceivedAt: received})
+			if errors.Is(err, callback.ErrFull) {
+				break
+			}
+			if err != nil || i > 1000 {
+				t.Fatalf("anonymous callback %d: %v", i, err)
+			}
+		}
+		signIns(crowded, mail, "mail-")
+		if got := signIns(crowded, files, "files-"); got < alone {
+			t.Fatalf("files signs %d people in beside mail's and the anonymous' floods, %d alone: its share was not its own", got, alone)
+		}
+	})
+
 	run("status of a conflicted state", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "x", Code: "a", ReceivedAt: received})
