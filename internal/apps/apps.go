@@ -16,6 +16,10 @@ import (
 // list, as before apps, is one app.
 const DefaultName = "default"
 
+// minTokenLen is the shortest token accepted. Text shorter than it is no
+// token, so the apps file's messages may quote it.
+const minTokenLen = 16
+
 // App is one MCP server sharing the service.
 type App struct {
 	Name string
@@ -75,8 +79,8 @@ func TokenDigest(token string) ([sha256.Size]byte, error) {
 		copy(digest[:], b)
 		return digest, nil
 	}
-	if len(token) < 16 {
-		return digest, fmt.Errorf("every token must be at least 16 characters")
+	if len(token) < minTokenLen {
+		return digest, fmt.Errorf("every token must be at least %d characters", minTokenLen)
 	}
 	for _, r := range token {
 		if r <= ' ' || r > '~' {
