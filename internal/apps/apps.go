@@ -156,6 +156,11 @@ func Resolve(tokens []string, file []App) ([]App, []error) {
 func shareOut(apps []App) []error {
 	given, unset := 0.0, 0
 	for _, a := range apps {
+		// ReadFile refuses these; an App made anywhere else must not slip
+		// NaN past the comparisons below, which it fails one and all.
+		if !(a.MemoryShare >= 0 && a.MemoryShare <= 1) {
+			return []error{fmt.Errorf("app %q: its memory share is not a number from 0 to 1", a.Name)}
+		}
 		if a.MemoryShare > 0 {
 			given += a.MemoryShare
 		} else {

@@ -3,6 +3,7 @@ package apps_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"math"
 	"strings"
 	"testing"
 
@@ -60,6 +61,12 @@ func TestResolveRefuses(t *testing.T) {
 	file = []apps.App{{Name: "mail", MemoryShare: 0.7}, {Name: "files", MemoryShare: 0.2}, {Name: "calendar", MemoryShare: 0.1}}
 	if _, errs := apps.Resolve(nil, file); len(errs) != 0 {
 		t.Errorf("shares of exactly the whole: %v", errs)
+	}
+	for _, share := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -0.5, 1.5} {
+		file = []apps.App{{Name: "mail", MemoryShare: share}, {Name: "files"}}
+		if _, errs := apps.Resolve(nil, file); len(errs) != 1 || !strings.Contains(errs[0].Error(), `app "mail": its memory share is not a number from 0 to 1`) {
+			t.Errorf("share %v: %v", share, errs)
+		}
 	}
 	_, errs := apps.Resolve([]string{"mail=same-token-0123456789", "files=" + digest("same-token-0123456789")}, nil)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `one token is given twice (apps "files" and "mail")`) {
