@@ -51,7 +51,7 @@ var (
 
 // parseFile reads the file into a yaml.Node and checks it field by field,
 // rather than decoding into a struct, so that every message is this
-// package's: the YAML library's quote what they could not decode.
+// package's: the YAML library's own quote what they could not decode.
 func parseFile(raw []byte) ([]App, []error) {
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	var doc yaml.Node
@@ -77,8 +77,9 @@ func parseFile(raw []byte) ([]App, []error) {
 }
 
 // syntaxError says where the file stops being YAML. The parser's messages
-// are fixed texts but one, which names an alias: a token written unquoted
-// with a leading * reads as one.
+// (yaml.v3 3.0.5) are fixed texts but one, which names an alias: a token
+// written unquoted with a leading * reads as one. TestReadFileNeverShowsAToken
+// holds this to each way a token can break the syntax.
 func syntaxError(err error) error {
 	if strings.Contains(err.Error(), "unknown anchor") {
 		return errors.New("not YAML or JSON: an alias (*name) refers to no anchor (&name); a token that starts with * or & must be quoted")
