@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -186,5 +187,70 @@ func TestCheckJSONIsOneArrayForPrograms(t *testing.T) {
 	}
 	if _, err := runCheck(t, nil, "--yaml"); err == nil {
 		t.Error("an unknown flag was accepted")
+	}
+}
+
+// A token put in the wrong place in the apps file (a Secret) never reaches
+// the start-up error, check or check --json, not even in part; every
+// problem of the file is told at once, by its place.
+func TestAnAppsFileTokenNeverReachesTheOutput(t *testing.T) {
+	const token = "Zq8xWv3KpL9mRt7Yb4Hn"
+	path := filepath.Join(t.TempDir(), "apps.yaml")
+	file := "apps:\n  mail:\n    tokens: \"" + token + "\"\n    memory_share: .nan\n  files:\n    tokens: [files-token-0123456789]\n    rate_limt_api: 10\n"
+	if err := os.WriteFile(path, []byte(file), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"OAUTH_CALLBACK_APPS_FILE": path}
+	wantPlaces := []string{"line 3: apps.mail.tokens: a list of tokens is expected", "line 4: apps.mail.memory_share: .nan is not a share",
+		"line 7: apps.files.rate_limt_api: unknown field, did you mean rate_limit_api?"}
+	noToken := func(what, text string) {
+		t.Helper()
+		for i := 0; i+4 <= len(token); i++ {
+			if strings.Contains(text, token[i:i+4]) {
+				t.Errorf("%s shows %q of the token:\n%s", what, token[i:i+4], text)
+				return
+			}
+		}
+	}
+
+	var stdout, stderr bytes.Buffer
+	environ := []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0", "OAUTH_CALLBACK_APPS_FILE=" + path}
+	err := run(context.Background(), []string{"oauth-callback-server"}, environ, &stdout, &stderr)
+	if err == nil {
+		t.Fatal("the service started with a bad apps file")
+	}
+	startUp := err.Error() + "\n" + stdout.String() + stderr.String()
+	noToken("the start-up error", startUp)
+	for _, place := range wantPlaces {
+		if !strings.Contains(startUp, place) {
+			t.Errorf("the start-up error does not say %q:\n%s", place, startUp)
+		}
+	}
+
+	out, err := runCheck(t, env)
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	noToken("check", out)
+	for _, place := range wantPlaces {
+		wantLine(t, out, "fail", "config", "OAUTH_CALLBACK_APPS_FILE", place)
+	}
+
+	out, err = runCheck(t, env, "--json")
+	if !errors.Is(err, errChecksFailed) {
+		t.Fatalf("check --json: %v\n%s", err, out)
+	}
+	noToken("check --json", out)
+	var findings []struct{ Check, Status, Message string }
+	if err := json.Unmarshal([]byte(out), &findings); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	var messages []string
+	for _, f := range findings {
+		messages = append(messages, f.Message)
+	}
+	noToken("check --json's messages", strings.Join(messages, "\n"))
+	if len(findings) != len(wantPlaces) {
+		t.Errorf("check --json: %d findings, want one per problem (%d):\n%s", len(findings), len(wantPlaces), out)
 	}
 }

@@ -177,3 +177,68 @@ func TestDockerignoreKeepsTheContextSmall(t *testing.T) {
 		}
 	}
 }
+
+// The compose docs have operators put the API tokens and the key in .env
+// beside the compose file, which is the build context: none of it, nor a
+// TLS key, may reach the builder (`COPY . .`) and its cache.
+func TestDockerignoreKeepsSecretsOut(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), ".dockerignore"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	patterns := strings.Split(string(b), "\n")
+	for _, secret := range []string{".env", ".env.local", "prod.env", "deploy/compose/.env", "ops/.env", "ops/redis.env", "redis-client.key", "tls/redis.pem"} {
+		if !dockerignored(patterns, secret) {
+			t.Errorf(".dockerignore lets %s into the build context", secret)
+		}
+	}
+	for _, source := range []string{"go.mod", "cmd/oauth-callback-server/main.go", "internal/page/templates/page.html"} {
+		if dockerignored(patterns, source) {
+			t.Errorf(".dockerignore excludes %s, which the build needs", source)
+		}
+	}
+}
+
+// dockerignored reports whether .dockerignore's patterns leave path out of
+// the build context, as Docker reads them (docs.docker.com, ".dockerignore
+// files"): path.Match globs from the context's root, "**/" for any number
+// of directories (zero too), an excluded directory taking its files, "!"
+// taking a path back, the last matching line deciding.
+func dockerignored(patterns []string, path string) bool {
+	matches := func(pattern, p string) bool {
+		if rest, ok := strings.CutPrefix(pattern, "**/"); ok {
+			for {
+				if ok, _ := filepath.Match(rest, p); ok {
+					return true
+				}
+				_, after, more := strings.Cut(p, "/")
+				if !more {
+					return false
+				}
+				p = after
+			}
+		}
+		ok, _ := filepath.Match(pattern, p)
+		return ok
+	}
+	ignored := false
+	for _, line := range patterns {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		pattern, exception := strings.CutPrefix(line, "!")
+		for p := path; ; {
+			if matches(pattern, p) {
+				ignored = !exception
+				break
+			}
+			parent := filepath.Dir(p)
+			if parent == "." {
+				break
+			}
+			p = parent
+		}
+	}
+	return ignored
+}

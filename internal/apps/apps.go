@@ -16,6 +16,10 @@ import (
 // list, as before apps, is one app.
 const DefaultName = "default"
 
+// minTokenLen is the shortest token accepted. Text shorter than it is no
+// token, so the apps file's messages may quote it.
+const minTokenLen = 16
+
 // App is one MCP server sharing the service.
 type App struct {
 	Name string
@@ -75,8 +79,8 @@ func TokenDigest(token string) ([sha256.Size]byte, error) {
 		copy(digest[:], b)
 		return digest, nil
 	}
-	if len(token) < 16 {
-		return digest, fmt.Errorf("every token must be at least 16 characters")
+	if len(token) < minTokenLen {
+		return digest, fmt.Errorf("every token must be at least %d characters", minTokenLen)
 	}
 	for _, r := range token {
 		if r <= ' ' || r > '~' {
@@ -152,6 +156,11 @@ func Resolve(tokens []string, file []App) ([]App, []error) {
 func shareOut(apps []App) []error {
 	given, unset := 0.0, 0
 	for _, a := range apps {
+		// ReadFile refuses these; an App made anywhere else must not slip
+		// NaN past the comparisons below, which it fails one and all.
+		if !(a.MemoryShare >= 0 && a.MemoryShare <= 1) {
+			return []error{fmt.Errorf("app %q: its memory share is not a number from 0 to 1", a.Name)}
+		}
 		if a.MemoryShare > 0 {
 			given += a.MemoryShare
 		} else {

@@ -3,8 +3,7 @@ package apps_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
-	"path/filepath"
+	"math"
 	"strings"
 	"testing"
 
@@ -37,55 +36,6 @@ func digest(token string) string {
 	return "sha256:" + hex.EncodeToString(d[:])
 }
 
-func writeFile(t *testing.T, content string) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "apps.yaml")
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func TestReadFileYAMLAndJSON(t *testing.T) {
-	yamlFile := writeFile(t, `
-apps:
-  mail:
-    tokens: ["`+digest("mail-token-0123456789")+`", "mail-next-0123456789"]
-    memory_share: 0.5
-    rate_limit_api: 600
-    rate_limit_register: 60
-  files:
-    tokens: ["files-token-0123456789"]
-`)
-	jsonFile := writeFile(t, `{"apps": {"mail": {"tokens": ["`+digest("mail-token-0123456789")+`", "mail-next-0123456789"],
-	  "memory_share": 0.5, "rate_limit_api": 600, "rate_limit_register": 60},
-	  "files": {"tokens": ["files-token-0123456789"]}}}`)
-	for _, path := range []string{yamlFile, jsonFile} {
-		file, errs := apps.ReadFile(path)
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		got, errs := apps.Resolve([]string{"calendar=calendar-token-0123456789"}, file)
-		if len(errs) > 0 {
-			t.Fatal(errs)
-		}
-		if names := strings.Join(apps.Names(got), ","); names != "calendar,files,mail" {
-			t.Fatalf("apps %s", names)
-		}
-		calendar, files, mail := got[0], got[1], got[2]
-		if len(mail.Digests) != 2 || mail.Digests[0] != sha256.Sum256([]byte("mail-token-0123456789")) || mail.RateLimitAPI != 600 || mail.RateLimitRegister != 60 {
-			t.Errorf("mail: %+v", mail)
-		}
-		// The apps that set no share get an equal part of what mail leaves.
-		if mail.MemoryShare != 0.5 || files.MemoryShare != 0.25 || calendar.MemoryShare != 0.25 {
-			t.Errorf("shares: mail %v, files %v, calendar %v", mail.MemoryShare, files.MemoryShare, calendar.MemoryShare)
-		}
-		if shares := apps.MemoryShares(got); len(shares) != 3 {
-			t.Errorf("MemoryShares: %v", shares)
-		}
-	}
-}
-
 func TestAPlainTokenListIsOneAppWithTheWholeBudget(t *testing.T) {
 	got, errs := apps.Resolve([]string{"token-one-0123456789", "token-two-0123456789"}, nil)
 	if len(errs) > 0 {
@@ -96,42 +46,6 @@ func TestAPlainTokenListIsOneAppWithTheWholeBudget(t *testing.T) {
 	}
 	if shares := apps.MemoryShares(got); shares != nil {
 		t.Fatalf("MemoryShares %v: one app holds the whole budget, nothing to count per app", shares)
-	}
-}
-
-func TestReadFileReportsEveryProblemAtOnce(t *testing.T) {
-	path := writeFile(t, `
-apps:
-  Mail:
-    tokens: ["short"]
-    memory_share: 1.5
-  files:
-    tokens: []
-    rate_limit_api: -1
-  calendar:
-    tokens: ["calendar-token-0123456789"]
-    rate_limit_apii: 10
-`)
-	_, errs := apps.ReadFile(path)
-	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "rate_limit_apii") {
-		t.Fatalf("an unknown field: %v", errs) // decoding stops at it: fixed first
-	}
-	path = writeFile(t, strings.Replace(string(must(os.ReadFile(path))), "rate_limit_apii", "rate_limit_api", 1))
-	_, errs = apps.ReadFile(path)
-	joined := ""
-	for _, e := range errs {
-		joined += e.Error() + "\n"
-	}
-	for _, want := range []string{"apps.Mail: an app's name", "apps.Mail: tokens[0]: every token must be at least 16", "apps.Mail: memory_share: 1.5",
-		"apps.files: tokens: an app needs at least one token", "apps.files: rate_limit_api: -1"} {
-		if !strings.Contains(joined, want) {
-			t.Errorf("missing %q in:\n%s", want, joined)
-		}
-	}
-	for _, content := range []string{"", "apps: {}\n", "apps: [mail]\n"} {
-		if _, errs := apps.ReadFile(writeFile(t, content)); len(errs) == 0 {
-			t.Errorf("%q was accepted", content)
-		}
 	}
 }
 
@@ -148,15 +62,14 @@ func TestResolveRefuses(t *testing.T) {
 	if _, errs := apps.Resolve(nil, file); len(errs) != 0 {
 		t.Errorf("shares of exactly the whole: %v", errs)
 	}
+	for _, share := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -0.5, 1.5} {
+		file = []apps.App{{Name: "mail", MemoryShare: share}, {Name: "files"}}
+		if _, errs := apps.Resolve(nil, file); len(errs) != 1 || !strings.Contains(errs[0].Error(), `app "mail": its memory share is not a number from 0 to 1`) {
+			t.Errorf("share %v: %v", share, errs)
+		}
+	}
 	_, errs := apps.Resolve([]string{"mail=same-token-0123456789", "files=" + digest("same-token-0123456789")}, nil)
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `one token is given twice (apps "files" and "mail")`) {
 		t.Errorf("one token for two apps: %v", errs)
 	}
-}
-
-func must[T any](v T, err error) T {
-	if err != nil {
-		panic(err)
-	}
-	return v
 }
