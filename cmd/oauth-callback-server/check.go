@@ -171,6 +171,8 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 // public URL reaches this service (HEAD /callback answers with
 // httpapi.ProbeHeader); the original README's "check the redirect URI
 // matches exactly" and "verify the server is accessible from the browser".
+// A redirect is reported, never followed: the identity provider sends the
+// code to exactly the registered URI, so what answers there is what counts.
 func checkRedirectURI(ctx context.Context, cfg config.Config) finding {
 	public := cfg.HTTP.SignInLinks.PublicURL
 	if public == "" {
@@ -183,15 +185,40 @@ func checkRedirectURI(ctx context.Context, cfg config.Config) finding {
 	if err != nil {
 		return finding{"redirect-uri", statusFail, err.Error()}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	probe := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := probe.Do(req)
 	if err != nil {
 		return finding{"redirect-uri", statusWarn, "register exactly " + uri + " as the redirect URI; it is not reachable from here (" + err.Error() + "), which is fine if browsers reach it another way"}
 	}
 	_ = resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return redirectFinding(uri, resp)
+	}
 	if resp.Header.Get(httpapi.ProbeHeader) == "" {
 		return finding{"redirect-uri", statusFail, fmt.Sprintf("register exactly %s as the redirect URI; but it answers %s without being this service: an ingress, proxy or another application is in the way", uri, resp.Status)}
 	}
 	return finding{"redirect-uri", statusOK, "register exactly " + uri + " as the redirect URI: it reaches this service"}
+}
+
+// redirectFinding fails a redirect answered at the redirect URI: a
+// form_post callback is a POST whose body a 301, 302 or 303 drops, and
+// wherever it points receives the code instead of this service.
+func redirectFinding(uri string, resp *http.Response) finding {
+	where := "with no Location"
+	if to, err := resp.Location(); err == nil {
+		where = "to " + to.String()
+		var how []string
+		if to.Host != resp.Request.URL.Host {
+			how = append(how, "another host")
+		}
+		if to.Scheme == "http" && resp.Request.URL.Scheme == "https" {
+			how = append(how, "plain http, readable on the way")
+		}
+		if len(how) > 0 {
+			where += " (" + strings.Join(how, ", ") + ")"
+		}
+	}
+	return finding{"redirect-uri", statusFail, fmt.Sprintf("register exactly %s as the redirect URI; but it answers %s, a redirect %s, not followed: the identity provider sends the code to exactly the registered URI, where a redirect drops a form_post callback and hands the code to whatever it points at; make %s answer from this service itself (no redirect in the ingress or proxy), or set OAUTH_CALLBACK_PUBLIC_URL to where it is served and register that", uri, resp.Status, where, uri)}
 }
 
 func checkSignInLinks(cfg config.Config) finding {

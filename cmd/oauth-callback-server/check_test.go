@@ -11,8 +11,10 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
@@ -49,6 +51,17 @@ func wantLine(t *testing.T, out, status, check string, words ...string) {
 		}
 	}
 	t.Errorf("no %q line for %s with %q in:\n%s", status, check, words, out)
+}
+
+// noLine fails if out has a line of check with status whose message
+// contains word.
+func noLine(t *testing.T, out, status, check, word string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == status && f[1] == check && strings.Contains(line, word) {
+			t.Errorf("a %q line for %s with %q: %s", status, check, word, line)
+		}
+	}
 }
 
 func TestCheckPassesWithWarningsOnTheDefaults(t *testing.T) {
@@ -157,6 +170,68 @@ func TestCheckTellsTheRedirectURIAndWhetherItReachesTheService(t *testing.T) {
 		t.Fatalf("check against nothing: %v (unreachable from here is a warning)\n%s", err, out)
 	}
 	wantLine(t, out, "warn", "redirect-uri", "not reachable from here")
+}
+
+// A redirect at the redirect URI is reported where it points and never
+// followed: check once followed it to whatever answered at the end (here
+// something answering as this service, on another host) and said the URL
+// "reaches this service", while the provider's form_post would have lost
+// the code on the way.
+func TestCheckReportsARedirectAtTheRedirectURIWithoutFollowingIt(t *testing.T) {
+	var followed atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		followed.Add(1)
+		w.Header().Set(httpapi.ProbeHeader, "1")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(target.Close)
+	tests := []struct {
+		name      string
+		redirect  http.HandlerFunc
+		wantWords []string // {public} is the redirecting public URL
+	}{
+		{"to another host", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/callback", http.StatusFound)
+		}, []string{"302 Found", "to " + target.URL + "/callback (another host)", "not followed", "form_post"}},
+		{"on the same host", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/callback/", http.StatusPermanentRedirect)
+		}, []string{"308 Permanent Redirect", "a redirect to {public}/callback/, not followed"}},
+		{"with no Location", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusMovedPermanently)
+		}, []string{"301 Moved Permanently", "with no Location"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			redirector := httptest.NewServer(tt.redirect)
+			t.Cleanup(redirector.Close)
+			out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": redirector.URL})
+			if !errors.Is(err, errChecksFailed) {
+				t.Fatalf("check: %v, want a failure\n%s", err, out)
+			}
+			words := []string{"register exactly " + redirector.URL + "/callback"}
+			for _, w := range tt.wantWords {
+				words = append(words, strings.ReplaceAll(w, "{public}", redirector.URL))
+			}
+			wantLine(t, out, "fail", "redirect-uri", words...)
+			noLine(t, out, "ok", "redirect-uri", "reaches this service")
+			if n := followed.Load(); n != 0 {
+				t.Errorf("the redirect was followed %d times", n)
+			}
+		})
+	}
+}
+
+// A redirect from https to plain http is named as such: the code would
+// cross the network readable.
+func TestRedirectFindingNamesADowngradeToPlainHTTP(t *testing.T) {
+	uri := "https://auth.example.com/callback"
+	req := httptest.NewRequest(http.MethodHead, uri, nil)
+	resp := &http.Response{StatusCode: http.StatusFound, Status: "302 Found", Request: req,
+		Header: http.Header{"Location": {"http://auth.example.com/callback"}}}
+	got := redirectFinding(uri, resp)
+	if got.Status != statusFail || !strings.Contains(got.Message, "to http://auth.example.com/callback (plain http, readable on the way)") {
+		t.Errorf("got %+v", got)
+	}
 }
 
 func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
