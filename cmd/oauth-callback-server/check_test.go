@@ -234,6 +234,63 @@ func TestRedirectFindingNamesADowngradeToPlainHTTP(t *testing.T) {
 	}
 }
 
+// Whoever connects from a trusted range names its own client address in
+// X-Forwarded-For, and so its own rate-limit bucket: a range wider than a
+// /16 (IPv6: a /48) is more than an ingress controller and is warned
+// about, naming it and what to trust instead; the proxy's own addresses
+// are not.
+func TestCheckWarnsOnTrustedProxyRangesWiderThanASite(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		trusted  string
+		wantWarn []string // the ranges warned about
+		wantOK   string   // the ok line's words, when nothing is warned about
+	}{
+		{"", nil, "none trusted"},
+		{"10.0.0.0/8", []string{"10.0.0.0/8"}, ""},
+		{"10.244.3.0/24", nil, "believed from 10.244.3.0/24 only"},
+		{"10.244.0.0/16,10.244.3.7", nil, "10.244.0.0/16, 10.244.3.7/32"},
+		{"10.244.3.0/24,172.16.0.0/12", []string{"172.16.0.0/12"}, ""},
+		{"fd00::/8", []string{"fd00::/8"}, ""},
+		{"2001:db8:1::/48", nil, "2001:db8:1::/48"},
+		{"0.0.0.0/0,::/0", []string{"0.0.0.0/0", "::/0"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.trusted, func(t *testing.T) {
+			t.Parallel()
+			out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_TRUSTED_PROXIES": tt.trusted})
+			if err != nil {
+				t.Fatalf("check: %v (a warning does not fail)\n%s", err, out)
+			}
+			for _, r := range tt.wantWarn {
+				bound := "a /16"
+				if strings.Contains(r, ":") {
+					bound = "a /48"
+				}
+				wantLine(t, out, "warn", "proxies", "trusts "+r+", wider than "+bound, "picks its own rate-limit bucket", "ingress controller's own addresses", "networkPolicy.enabled")
+			}
+			if tt.wantOK != "" {
+				wantLine(t, out, "ok", "proxies", tt.wantOK)
+				noLine(t, out, "warn", "proxies", "")
+			} else {
+				noLine(t, out, "ok", "proxies", "")
+			}
+			if strings.Count(out, "warn  proxies") != len(tt.wantWarn) {
+				t.Errorf("want %d warnings about proxies:\n%s", len(tt.wantWarn), out)
+			}
+		})
+	}
+}
+
+// An IPv4 range written as IPv6 never matches: peers are compared as IPv4.
+func TestCheckWarnsOnAnIPv4RangeWrittenAsIPv6(t *testing.T) {
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_TRUSTED_PROXIES": "::ffff:10.244.3.0/120"})
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "warn", "proxies", "::ffff:10.244.3.0/120", "matches no peer", "write it 10.244.3.0/24")
+}
+
 func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
 	out, err := runCheck(t, map[string]string{
 		"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "login.microsoftonline.com", "OAUTH_CALLBACK_RETURN_HOSTS": "app.example.com",
