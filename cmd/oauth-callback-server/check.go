@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -80,6 +81,7 @@ func runChecks(ctx context.Context, getenv func(string) string) []finding {
 	out = append(out, checkStore(ctx, cfg, getenv)...)
 	out = append(out, checkRedirectURI(ctx, cfg))
 	out = append(out, checkSignInLinks(cfg))
+	out = append(out, checkTrustedProxies(cfg.HTTP.TrustedProxies)...)
 	out = append(out, checkProtections(cfg)...)
 	return out
 }
@@ -173,6 +175,8 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 // public URL reaches this service (HEAD /callback answers with
 // httpapi.ProbeHeader); the original README's "check the redirect URI
 // matches exactly" and "verify the server is accessible from the browser".
+// A redirect is reported, never followed: the identity provider sends the
+// code to exactly the registered URI, so what answers there is what counts.
 func checkRedirectURI(ctx context.Context, cfg config.Config) finding {
 	public := cfg.HTTP.SignInLinks.PublicURL
 	if public == "" {
@@ -185,15 +189,40 @@ func checkRedirectURI(ctx context.Context, cfg config.Config) finding {
 	if err != nil {
 		return finding{"redirect-uri", statusFail, err.Error()}
 	}
-	resp, err := http.DefaultClient.Do(req)
+	probe := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := probe.Do(req)
 	if err != nil {
 		return finding{"redirect-uri", statusWarn, "register exactly " + uri + " as the redirect URI; it is not reachable from here (" + err.Error() + "), which is fine if browsers reach it another way"}
 	}
 	_ = resp.Body.Close()
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return redirectFinding(uri, resp)
+	}
 	if resp.Header.Get(httpapi.ProbeHeader) == "" {
 		return finding{"redirect-uri", statusFail, fmt.Sprintf("register exactly %s as the redirect URI; but it answers %s without being this service: an ingress, proxy or another application is in the way", uri, resp.Status)}
 	}
 	return finding{"redirect-uri", statusOK, "register exactly " + uri + " as the redirect URI: it reaches this service"}
+}
+
+// redirectFinding fails a redirect answered at the redirect URI: a
+// form_post callback is a POST whose body a 301, 302 or 303 drops, and
+// wherever it points receives the code instead of this service.
+func redirectFinding(uri string, resp *http.Response) finding {
+	where := "with no Location"
+	if to, err := resp.Location(); err == nil {
+		where = "to " + to.String()
+		var how []string
+		if to.Host != resp.Request.URL.Host {
+			how = append(how, "another host")
+		}
+		if to.Scheme == "http" && resp.Request.URL.Scheme == "https" {
+			how = append(how, "plain http, readable on the way")
+		}
+		if len(how) > 0 {
+			where += " (" + strings.Join(how, ", ") + ")"
+		}
+	}
+	return finding{"redirect-uri", statusFail, fmt.Sprintf("register exactly %s as the redirect URI; but it answers %s, a redirect %s, not followed: the identity provider sends the code to exactly the registered URI, where a redirect drops a form_post callback and hands the code to whatever it points at; make %s answer from this service itself (no redirect in the ingress or proxy), or set OAUTH_CALLBACK_PUBLIC_URL to where it is served and register that", uri, resp.Status, where, uri)}
 }
 
 func checkSignInLinks(cfg config.Config) finding {
@@ -206,6 +235,53 @@ func checkSignInLinks(cfg config.Config) finding {
 		returns = "return_url to " + strings.Join(links.ReturnHosts, ", ")
 	}
 	return finding{"sign-in-links", statusOK, fmt.Sprintf("on: authorization URLs to %s, %s, binding keyed by OAUTH_CALLBACK_ENCRYPTION_KEY", strings.Join(links.AuthorizeHosts, ", "), returns)}
+}
+
+// Trusted proxy ranges wider than these are warned about. Each is about one
+// site: an IPv4 /16 (65 536 addresses) holds a cluster's pod range, and an
+// IPv6 /48 is one site's whole assignment (RFC 6177), 256 of the /56
+// networks the rate limits count an IPv6 client by. A wider range is more
+// than any one ingress controller, like the private 10.0.0.0/8 or fd00::/8.
+const (
+	widestTrustedIPv4 = 16
+	widestTrustedIPv6 = 48
+)
+
+// checkTrustedProxies: a trusted proxy's X-Forwarded-For is believed, so
+// every peer inside a trusted range names its own client address and
+// picks its own rate-limit bucket. Only the proxy's own addresses belong
+// there.
+func checkTrustedProxies(trusted []netip.Prefix) []finding {
+	if len(trusted) == 0 {
+		return []finding{{"proxies", statusOK, "none trusted (OAUTH_CALLBACK_TRUSTED_PROXIES unset): X-Forwarded-For is ignored; behind an ingress or proxy, set it to the proxy's own addresses, or every client counts against the proxy's one rate limit"}}
+	}
+	var out []finding
+	for _, p := range trusted {
+		widest := widestTrustedIPv4
+		if p.Addr().Is6() {
+			widest = widestTrustedIPv6
+		}
+		switch {
+		case p.Addr().Is4In6():
+			// Peers are compared unmapped, as IPv4, which an IPv6 prefix never contains.
+			v4 := netip.PrefixFrom(p.Addr().Unmap(), max(p.Bits()-96, 0)).Masked()
+			out = append(out, finding{"proxies", statusWarn, fmt.Sprintf("OAUTH_CALLBACK_TRUSTED_PROXIES has %s, an IPv4 range written as IPv6: it matches no peer, which are compared as IPv4; write it %s", p, v4)})
+		case p.Bits() < widest:
+			out = append(out, finding{"proxies", statusWarn, fmt.Sprintf("OAUTH_CALLBACK_TRUSTED_PROXIES trusts %s, wider than a /%d: every pod, VPN or NAT'd client in it that reaches the service names its own client address in X-Forwarded-For and picks its own rate-limit bucket; trust only the ingress controller's own addresses (its pods' IPs, the pod CIDRs of nodes it has to itself, or its own IP pool) and let nothing else in (the chart's networkPolicy.enabled)", p, widest)})
+		}
+	}
+	if len(out) == 0 {
+		out = append(out, finding{"proxies", statusOK, "X-Forwarded-For is believed from " + showPrefixes(trusted) + " only: keep every other peer in these ranges from connecting (the chart's networkPolicy.enabled)"})
+	}
+	return out
+}
+
+func showPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ", ")
 }
 
 // checkProtections says which protections are off, as start-up does.

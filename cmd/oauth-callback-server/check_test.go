@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
 )
@@ -50,6 +52,17 @@ func wantLine(t *testing.T, out, status, check string, words ...string) {
 		}
 	}
 	t.Errorf("no %q line for %s with %q in:\n%s", status, check, words, out)
+}
+
+// noLine fails if out has a line of check with status whose message
+// contains word.
+func noLine(t *testing.T, out, status, check, word string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == status && f[1] == check && strings.Contains(line, word) {
+			t.Errorf("a %q line for %s with %q: %s", status, check, word, line)
+		}
+	}
 }
 
 func TestCheckPassesWithWarningsOnTheDefaults(t *testing.T) {
@@ -158,6 +171,125 @@ func TestCheckTellsTheRedirectURIAndWhetherItReachesTheService(t *testing.T) {
 		t.Fatalf("check against nothing: %v (unreachable from here is a warning)\n%s", err, out)
 	}
 	wantLine(t, out, "warn", "redirect-uri", "not reachable from here")
+}
+
+// A redirect at the redirect URI is reported where it points and never
+// followed: check once followed it to whatever answered at the end (here
+// something answering as this service, on another host) and said the URL
+// "reaches this service", while the provider's form_post would have lost
+// the code on the way.
+func TestCheckReportsARedirectAtTheRedirectURIWithoutFollowingIt(t *testing.T) {
+	var followed atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		followed.Add(1)
+		w.Header().Set(httpapi.ProbeHeader, "1")
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(target.Close)
+	tests := []struct {
+		name      string
+		redirect  http.HandlerFunc
+		wantWords []string // {public} is the redirecting public URL
+	}{
+		{"to another host", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, target.URL+"/callback", http.StatusFound)
+		}, []string{"302 Found", "to " + target.URL + "/callback (another host)", "not followed", "form_post"}},
+		{"on the same host", func(w http.ResponseWriter, r *http.Request) {
+			http.Redirect(w, r, "/callback/", http.StatusPermanentRedirect)
+		}, []string{"308 Permanent Redirect", "a redirect to {public}/callback/, not followed"}},
+		{"with no Location", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusMovedPermanently)
+		}, []string{"301 Moved Permanently", "with no Location"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			redirector := httptest.NewServer(tt.redirect)
+			t.Cleanup(redirector.Close)
+			out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_PUBLIC_URL": redirector.URL})
+			if !errors.Is(err, errChecksFailed) {
+				t.Fatalf("check: %v, want a failure\n%s", err, out)
+			}
+			words := []string{"register exactly " + redirector.URL + "/callback"}
+			for _, w := range tt.wantWords {
+				words = append(words, strings.ReplaceAll(w, "{public}", redirector.URL))
+			}
+			wantLine(t, out, "fail", "redirect-uri", words...)
+			noLine(t, out, "ok", "redirect-uri", "reaches this service")
+			if n := followed.Load(); n != 0 {
+				t.Errorf("the redirect was followed %d times", n)
+			}
+		})
+	}
+}
+
+// A redirect from https to plain http is named as such: the code would
+// cross the network readable.
+func TestRedirectFindingNamesADowngradeToPlainHTTP(t *testing.T) {
+	uri := "https://auth.example.com/callback"
+	req := httptest.NewRequest(http.MethodHead, uri, nil)
+	resp := &http.Response{StatusCode: http.StatusFound, Status: "302 Found", Request: req,
+		Header: http.Header{"Location": {"http://auth.example.com/callback"}}}
+	got := redirectFinding(uri, resp)
+	if got.Status != statusFail || !strings.Contains(got.Message, "to http://auth.example.com/callback (plain http, readable on the way)") {
+		t.Errorf("got %+v", got)
+	}
+}
+
+// Whoever connects from a trusted range names its own client address in
+// X-Forwarded-For, and so its own rate-limit bucket: a range wider than a
+// /16 (IPv6: a /48) is more than an ingress controller and is warned
+// about, naming it and what to trust instead; the proxy's own addresses
+// are not.
+func TestCheckWarnsOnTrustedProxyRangesWiderThanASite(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		trusted  string
+		wantWarn []string // the ranges warned about
+		wantOK   string   // the ok line's words, when nothing is warned about
+	}{
+		{"", nil, "none trusted"},
+		{"10.0.0.0/8", []string{"10.0.0.0/8"}, ""},
+		{"10.244.3.0/24", nil, "believed from 10.244.3.0/24 only"},
+		{"10.244.0.0/16,10.244.3.7", nil, "10.244.0.0/16, 10.244.3.7/32"},
+		{"10.244.3.0/24,172.16.0.0/12", []string{"172.16.0.0/12"}, ""},
+		{"fd00::/8", []string{"fd00::/8"}, ""},
+		{"2001:db8:1::/48", nil, "2001:db8:1::/48"},
+		{"0.0.0.0/0,::/0", []string{"0.0.0.0/0", "::/0"}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.trusted, func(t *testing.T) {
+			t.Parallel()
+			out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_TRUSTED_PROXIES": tt.trusted})
+			if err != nil {
+				t.Fatalf("check: %v (a warning does not fail)\n%s", err, out)
+			}
+			for _, r := range tt.wantWarn {
+				bound := "a /16"
+				if strings.Contains(r, ":") {
+					bound = "a /48"
+				}
+				wantLine(t, out, "warn", "proxies", "trusts "+r+", wider than "+bound, "picks its own rate-limit bucket", "ingress controller's own addresses", "networkPolicy.enabled")
+			}
+			if tt.wantOK != "" {
+				wantLine(t, out, "ok", "proxies", tt.wantOK)
+				noLine(t, out, "warn", "proxies", "")
+			} else {
+				noLine(t, out, "ok", "proxies", "")
+			}
+			if strings.Count(out, "warn  proxies") != len(tt.wantWarn) {
+				t.Errorf("want %d warnings about proxies:\n%s", len(tt.wantWarn), out)
+			}
+		})
+	}
+}
+
+// An IPv4 range written as IPv6 never matches: peers are compared as IPv4.
+func TestCheckWarnsOnAnIPv4RangeWrittenAsIPv6(t *testing.T) {
+	out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_TRUSTED_PROXIES": "::ffff:10.244.3.0/120"})
+	if err != nil {
+		t.Fatalf("check: %v\n%s", err, out)
+	}
+	wantLine(t, out, "warn", "proxies", "::ffff:10.244.3.0/120", "matches no peer", "write it 10.244.3.0/24")
 }
 
 func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
