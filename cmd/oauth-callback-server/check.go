@@ -21,7 +21,6 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
 // finding is one line of `oauth-callback-server check`.
@@ -298,7 +297,7 @@ func checkProtections(cfg config.Config) []finding {
 			if total, _, ok := cfg.Store.AppBudget(a.Name); ok {
 				// What the app is promised, whatever the others hold: its
 				// share of what only registered sign-ins may use.
-				d += fmt.Sprintf(" (guaranteed %s: %.0f%% of the %.0f%% kept for registered sign-ins)", units.FormatBytes(total),
+				d += fmt.Sprintf(" (guaranteed %.1f MiB: %.0f%% of the %.0f%% kept for registered sign-ins)", float64(total)/(1<<20),
 					100*cfg.Store.AppShares[a.Name], 100*(callback.RegisteredShare+callback.RegistrationShare))
 			}
 			described = append(described, d)
