@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -63,6 +64,7 @@ func composeTrustedProxies(t *testing.T) string {
 type proxied struct {
 	url      string // nginx
 	replicas []string
+	metrics  []string // each replica's metrics listener, where Prometheus scrapes
 	stop     []func()
 	redis    *redistest.Server
 }
@@ -80,8 +82,10 @@ func startProxied(t *testing.T, n int, env ...string) *proxied {
 		// connects from, which stands for the compose network.
 		"OAUTH_CALLBACK_TRUSTED_PROXIES=" + composeTrustedProxies(t) + ",127.0.0.1"}, env...)
 	for range n {
-		base, stop := startReplicaOn(t, bin, testnet.Listen(t), common...)
+		metricsAddr := "127.0.0.1:" + strconv.Itoa(testnet.ReservePort(t))
+		base, stop := startReplicaOn(t, bin, testnet.Listen(t), slices.Concat(common, []string{"OAUTH_CALLBACK_METRICS_ADDR=" + metricsAddr})...)
 		p.replicas, p.stop = append(p.replicas, base), append(p.stop, stop)
+		p.metrics = append(p.metrics, "http://"+metricsAddr)
 	}
 	var more string
 	for _, r := range p.replicas[2:] {
@@ -186,7 +190,7 @@ func TestComposeProxy(t *testing.T) {
 				t.Fatalf("second take through nginx: %d, want 410", code)
 			}
 		}
-		for _, r := range p.replicas {
+		for _, r := range p.metrics {
 			stored := metricValue(t, r, `oauth_callback_callbacks_received_total{outcome="stored"}`)
 			took := metricValue(t, r, `oauth_callback_takes_total{code="200"}`)
 			if stored == 0 || took == 0 {
@@ -250,7 +254,7 @@ func TestComposeProxy(t *testing.T) {
 		if n, _ := sent(clientFrom("127.0.0.6"), false, 3*(limit+2)); n != 3*limit {
 			t.Errorf("one client got %d callbacks past the limits of three replicas counting alone, want %d", n, 3*limit)
 		}
-		for _, r := range p.replicas {
+		for _, r := range p.metrics {
 			if v := metricValue(t, r, "oauth_callback_rate_limits_local_total"); v == 0 {
 				t.Errorf("replica %s does not count the requests it limited alone", r)
 			}

@@ -20,10 +20,11 @@ import (
 
 // instance is one running copy of the service, started through run().
 type instance struct {
-	URL  string
-	stop context.CancelFunc
-	done chan struct{} // closed when run returns
-	err  error         // what run returned; read after done
+	URL        string
+	MetricsURL string // with OAUTH_CALLBACK_METRICS_ADDR: the metrics listener's
+	stop       context.CancelFunc
+	done       chan struct{} // closed when run returns
+	err        error         // what run returned; read after done
 }
 
 // wait returns run's result once it returns, or fails the test.
@@ -77,6 +78,9 @@ func startInstanceOn(t *testing.T, env map[string]string, ln net.Listener) *inst
 		t.Fatalf("open: %v", err)
 	}
 	inst := &instance{URL: svc.URL(), stop: cancel, done: make(chan struct{})}
+	if svc.metricsLn != nil {
+		inst.MetricsURL = "http://" + svc.metricsLn.Addr().String()
+	}
 	go func() {
 		inst.err = svc.serve(ctx)
 		close(inst.done)
@@ -203,6 +207,44 @@ func TestRunReleasesEverythingWhenTheMetricsPortIsTaken(t *testing.T) {
 	_ = handed.(*net.TCPListener).SetDeadline(time.Now())
 	if _, err := handed.Accept(); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("the main listener is still open after the failed start (Accept: %v)", err)
+	}
+}
+
+// TestMetricsListenerServesTheSeriesByApp: the series by app, which
+// /metrics on the main listener leaves out (any app's token opens it), are
+// on the operator's metrics listener, where the chart scrapes; the main
+// listener then serves no /metrics at all.
+func TestMetricsListenerServesTheSeriesByApp(t *testing.T) {
+	t.Parallel()
+	const mail, files = "mail-token-0123456789", "files-token-0123456789"
+	inst := startInstance(t, map[string]string{
+		"OAUTH_CALLBACK_METRICS_ADDR": "127.0.0.1:0",
+		"OAUTH_CALLBACK_API_TOKENS":   "mail=" + mail + ",files=" + files,
+	})
+	getWith := func(url, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, _ := getWith(inst.URL+"/api/callback/by-app", files); code != http.StatusNotFound {
+		t.Fatalf("take: %d", code)
+	}
+	if code, _ := getWith(inst.URL+"/metrics", mail); code != http.StatusNotFound {
+		t.Errorf("/metrics on the main listener beside a metrics listener: %d, want 404", code)
+	}
+	_, body, err := get(http.DefaultClient, inst.MetricsURL+"/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `oauth_callback_api_requests_total{app="files",code="404",route="/api/callback/{state}"} 1`; !strings.Contains(body, want) {
+		t.Errorf("the metrics listener lacks %s", want)
 	}
 }
 

@@ -152,8 +152,10 @@ type Options struct {
 	ServeMetrics bool
 	// StateHasher names states in logs; default: no server secret.
 	StateHasher callback.StateHasher
-	// BindingSecrets key the sign-in links' browser binding: the first
-	// makes cookies, every one is accepted. Required with AuthorizeHosts.
+	// BindingSecrets are the server secrets (OAUTH_CALLBACK_ENCRYPTION_KEY):
+	// they key the sign-in links' browser binding (the first makes cookies,
+	// every one is accepted) and name the shared rate-limit counts (every
+	// one, see sharedLimitNames). Required with AuthorizeHosts.
 	BindingSecrets [][]byte
 	// MemoryNearLimit reports whether the process nears its memory limit;
 	// new long-polls are then answered at once. Nil: never.

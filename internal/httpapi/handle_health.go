@@ -22,6 +22,11 @@ type healthBody struct {
 // how many sign-ins are under way. Others get the same answer without it;
 // a wrong token counts against the client like one on the API (past the
 // limit: 429), so /health is no way round the API's limit on guesses.
+// Every app's token sees it: it is the original service's one number
+// across apps, which says how many callbacks wait, not whose nor for which
+// state, like the totals that /metrics on this listener serves to the same
+// tokens; what one app must not read of another, its series by app, only
+// the operator's metrics listener serves.
 func (s *server) handleHealth() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		_, check := s.checkToken(r)

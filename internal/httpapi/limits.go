@@ -11,6 +11,7 @@ import (
 	"github.com/go-chi/httprate"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
@@ -25,11 +26,12 @@ type SharedLimiter interface {
 // limiter is one rate limit (callback, api, register) of perMinute: local
 // counts it on this replica, and, when the count is shared on Redis, flood
 // refuses on this replica alone what the shared count could not admit
-// either.
+// either, and names gives a client's count its names there.
 type limiter struct {
 	name         string
 	perMinute    int
 	local, flood *httprate.RateLimiter
+	names        []callback.StateHasher
 }
 
 // floodFactor: GCRA with a burst of the limit admits at most twice the
@@ -51,16 +53,17 @@ const localLimitsFor = 5 * time.Second
 // one; nil: none) replaces perMinute for its tokens. Over it: 429 with
 // Retry-After, as a page on /callback.
 func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool, perApp func(apps.App) int) func(http.Handler) http.Handler {
+	names := s.sharedLimitNames()
 	byApp := map[string]limiter{}
 	for _, a := range s.opts.Apps {
 		if perApp != nil && perApp(a) > 0 {
-			byApp[a.Name] = newLimiter(name, perApp(a))
+			byApp[a.Name] = newLimiter(name, perApp(a), names)
 		}
 	}
 	if perMinute <= 0 && len(byApp) == 0 {
 		return func(next http.Handler) http.Handler { return next }
 	}
-	service := newLimiter(name, perMinute)
+	service := newLimiter(name, perMinute, names)
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			l := service
@@ -79,8 +82,8 @@ func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool, 
 }
 
 // newLimiter is one limit's counters (none for a perMinute of 0: off).
-func newLimiter(name string, perMinute int) limiter {
-	l := limiter{name: name, perMinute: perMinute}
+func newLimiter(name string, perMinute int, names []callback.StateHasher) limiter {
+	l := limiter{name: name, perMinute: perMinute, names: names}
 	if perMinute > 0 {
 		l.local = httprate.NewRateLimiter(perMinute, time.Minute)
 		// No headers of its own: the client's limit is perMinute.
@@ -113,15 +116,13 @@ func (s *server) overLimit(w http.ResponseWriter, r *http.Request, l limiter, bu
 		// client's flood costs Redis nothing.
 		return true
 	}
-	name, perMinute, local := l.name, l.perMinute, l.local
+	perMinute, local := l.perMinute, l.local
 	if now := time.Now(); now.UnixNano() >= s.localLimitsUntil.Load() {
 		ctx, cancel := r.Context(), context.CancelFunc(func() {})
 		if s.opts.StoreTimeout > 0 {
 			ctx, cancel = context.WithTimeout(ctx, s.opts.StoreTimeout)
 		}
-		// The bucket (a client address) is hashed with the server secret,
-		// as states are: Redis's key names show neither.
-		allowed, retry, err := s.sharedLimits.Allow(ctx, name+":"+s.opts.StateHasher.Hash(bucket), perMinute)
+		allowed, retry, err := s.allowShared(ctx, l, bucket)
 		cancel()
 		if err == nil {
 			w.Header().Set("X-RateLimit-Limit", strconv.Itoa(perMinute)) // as the replica's own count says it
@@ -138,6 +139,47 @@ func (s *server) overLimit(w http.ResponseWriter, r *http.Request, l limiter, bu
 	}
 	s.metrics.RateLimitCountedLocally()
 	return local.OnLimit(w, r, bucket)
+}
+
+// sharedLimitNames are the names a client's shared count goes by: the
+// bucket (a client address, a token's digest) hashed with a server secret,
+// as states are, so that Redis's key names show neither. One name per
+// secret (OAUTH_CALLBACK_ENCRYPTION_KEY's list, which BindingSecrets
+// holds), the first key's first: the replicas side by side in a step of a
+// key rotation ([old] beside [old,new], [old,new] beside [new,old],
+// [new,old] beside [new]; or [old] beside [new,old] when step 1 is
+// skipped) always share a key, and so a name, whereas counts under each
+// replica's first key alone would split in two and let a client through
+// twice its limit. Without secrets, StateHasher's one name.
+func (s *server) sharedLimitNames() []callback.StateHasher {
+	if len(s.opts.BindingSecrets) == 0 {
+		return []callback.StateHasher{s.opts.StateHasher}
+	}
+	var names []callback.StateHasher
+	seen := map[string]bool{}
+	for _, secret := range s.opts.BindingSecrets {
+		if !seen[string(secret)] { // a key listed twice would count each request twice
+			seen[string(secret)] = true
+			names = append(names, callback.NewStateHasher(secret))
+		}
+	}
+	return names
+}
+
+// allowShared counts the request under each of the client's names in the
+// shared count and allows it only if every one does: each name's count
+// then holds the client to its limit on the replicas that share it, and
+// the replicas of a rotation share one. It stops at the first refusal, so
+// a refused request costs the names after it nothing; one server secret,
+// the usual case, costs one call to Redis, a rotation one per key.
+func (s *server) allowShared(ctx context.Context, l limiter, bucket string) (allowed bool, retryAfter time.Duration, err error) {
+	for _, name := range l.names {
+		allowed, retryAfter, err = s.sharedLimits.Allow(ctx, l.name+":"+name.Hash(bucket), l.perMinute)
+		if err != nil || !allowed {
+			return allowed, retryAfter, err
+		}
+	}
+	return true, 0, nil
 }
 
 // writeRateLimited answers a request over its limit.

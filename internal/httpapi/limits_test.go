@@ -13,7 +13,9 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 )
 
 // sharedLimitStore is a memory store that is also a SharedLimiter whose
@@ -96,6 +98,91 @@ func TestSharedLimitsDecide(t *testing.T) {
 	}
 	if n := len(store.questions()); n != 6 {
 		t.Errorf("the shared limiter was asked %d times, want 6: past twice the limit the replica refuses alone", n)
+	}
+}
+
+// TestSharedLimitsHoldThroughAKeyRotation: two replicas side by side in a
+// step of an encryption key rotation (SECURITY.md's three steps, and the
+// shortcut that skips step 1) count one client together on Redis: between
+// them they admit its limit, not twice it. The count was named with each
+// replica's first key alone, and split in two wherever the first keys
+// differ.
+func TestSharedLimitsHoldThroughAKeyRotation(t *testing.T) {
+	srv := redistest.Start(t)
+	oldKey := []byte("the old encryption key, 32+ characters long")
+	newKey := []byte("the new encryption key, 32+ characters long")
+	for i, step := range []struct {
+		name string
+		a, b [][]byte // the two replicas' OAUTH_CALLBACK_ENCRYPTION_KEY
+	}{
+		{"step 1", [][]byte{oldKey}, [][]byte{oldKey, newKey}},
+		{"step 2", [][]byte{oldKey, newKey}, [][]byte{newKey, oldKey}},
+		{"step 3", [][]byte{newKey, oldKey}, [][]byte{newKey}},
+		{"step 1 skipped", [][]byte{oldKey}, [][]byte{newKey, oldKey}},
+	} {
+		t.Run(step.name, func(t *testing.T) {
+			const perMinute = 10
+			replica := func(keys [][]byte) *fixture {
+				client, err := redisstore.NewClient(redisstore.Config{URL: srv.URL(), Timeout: time.Second})
+				if err != nil {
+					t.Fatal(err)
+				}
+				// A prefix per step: each starts with a budget untouched.
+				store := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{Prefix: fmt.Sprintf("rotation-%d:", i)})
+				t.Cleanup(func() { _ = store.Close() })
+				return newFixtureWithStore(t, store, func(o *httpapi.Options) {
+					o.RateLimits = httpapi.RateLimits{Callback: perMinute, Shared: true}
+					o.StateHasher = callback.NewStateHasher(keys[0]) // as cmd sets them
+					o.BindingSecrets = keys
+				})
+			}
+			replicas := []*fixture{replica(step.a), replica(step.b)}
+			start := time.Now()
+			admitted := 0
+			for n := range 4 * perMinute { // one client, every other request on each replica
+				switch code := replicas[n%2].get(t, fmt.Sprintf("/callback?code=c&state=rotation-%d", n)).Code; code {
+				case http.StatusOK:
+					admitted++
+				case http.StatusTooManyRequests:
+				default:
+					t.Fatalf("callback %d: %d", n, code)
+				}
+			}
+			// GCRA: the burst, plus one per minute/perMinute that passed.
+			if most := perMinute + int(time.Since(start)/(time.Minute/perMinute)); admitted > most {
+				t.Errorf("the two replicas admitted %d of one client's callbacks, want its limit of %d (at most %d) between them", admitted, perMinute, most)
+			}
+		})
+	}
+}
+
+// TestSharedLimitsAskOncePerKey: one encryption key costs one question to
+// the shared count per request, as before rotations were counted; two
+// cost two, under two names, the first key's name first (the name one key
+// alone gives, so an upgrade keeps the counts); a refusal stops there.
+func TestSharedLimitsAskOncePerKey(t *testing.T) {
+	k1, k2 := []byte("key one, 32+ characters long, for the limits"), []byte("key two, 32+ characters long, for the limits")
+	asked := func(keys [][]byte, allowed bool) []string {
+		store := &sharedLimitStore{Store: memstore.New(callback.StoreConfig{}, memstore.Config{}), allowed: allowed}
+		t.Cleanup(func() { store.Close() })
+		f := newFixtureWithStore(t, store, func(o *httpapi.Options) {
+			o.RateLimits = httpapi.RateLimits{Callback: 5, Shared: true}
+			o.StateHasher = callback.NewStateHasher(keys[0])
+			o.BindingSecrets = keys
+		})
+		f.get(t, "/callback?code=c&state=ask-once")
+		return store.questions()
+	}
+	one := asked([][]byte{k1}, true)
+	if len(one) != 1 {
+		t.Fatalf("one key: asked %v, want once", one)
+	}
+	two := asked([][]byte{k1, k2}, true)
+	if len(two) != 2 || two[0] != one[0] || two[1] == one[0] {
+		t.Errorf("two keys: asked %v, want %s then another name", two, one[0])
+	}
+	if refused := asked([][]byte{k1, k2}, false); len(refused) != 1 {
+		t.Errorf("two keys, refused by the first: asked %v, want once", refused)
 	}
 }
 

@@ -2,6 +2,7 @@ package httpapi_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
@@ -72,29 +73,55 @@ func TestEveryCallbackOutcomeIsASeriesFromTheStart(t *testing.T) {
 	}
 }
 
-// TestAPIRequestsByApp: the app label holds configured apps only; a
-// request with a wrong token, or to /callback, adds none.
+// TestAPIRequestsByApp: on the operator's metrics listener, the app label
+// holds configured apps only; a request with a wrong token, or to
+// /callback, adds none.
 func TestAPIRequestsByApp(t *testing.T) {
 	f := newFixture(t, func(o *httpapi.Options) {
-		o.ServeMetrics = true
 		o.Apps = tokenApps(t, "mail="+goodToken, "files="+secondToken)
 	})
 	f.do(t, http.MethodPut, "/api/callback/m", nil, "Authorization", "Bearer "+goodToken)
 	f.do(t, http.MethodGet, "/api/callback/m", nil, "Authorization", "Bearer "+secondToken)
 	f.do(t, http.MethodGet, "/api/callback/m", nil, "Authorization", "Bearer not-an-app-0123456789")
 	f.get(t, "/callback?code=c&state=m")
-	body := f.do(t, http.MethodGet, "/metrics", nil, "Authorization", "Bearer "+goodToken).Body.String()
-	var series []string
-	for _, line := range strings.Split(body, "\n") {
-		if strings.HasPrefix(line, "oauth_callback_api_requests_total{") {
-			series = append(series, line)
-		}
-	}
+	rec := httptest.NewRecorder()
+	f.metricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	series := grepLines(rec.Body.String(), "oauth_callback_api_requests_total{")
 	want := []string{
 		`oauth_callback_api_requests_total{app="files",code="404",route="/api/callback/{state}"} 1`,
 		`oauth_callback_api_requests_total{app="mail",code="201",route="/api/callback/{state}"} 1`,
 	}
 	if !slices.Equal(series, want) {
 		t.Errorf("series:\n%s\nwant:\n%s", strings.Join(series, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestAnAppsTokenReadsNoOtherAppsSeries: /metrics on the main listener
+// opens to any app's token, so it serves no series labelled app: mail's
+// token reads neither files' counts nor its own there, only what counts
+// every app together. The operator's metrics listener has them all.
+func TestAnAppsTokenReadsNoOtherAppsSeries(t *testing.T) {
+	f := newFixture(t, func(o *httpapi.Options) {
+		o.ServeMetrics = true
+		o.Apps = tokenApps(t, "mail="+goodToken, "files="+secondToken)
+	})
+	f.do(t, http.MethodPut, "/api/callback/f", nil, "Authorization", "Bearer "+secondToken)
+	f.do(t, http.MethodGet, "/api/callback/f", nil, "Authorization", "Bearer "+secondToken)
+	f.do(t, http.MethodGet, "/api/callback/m", nil, "Authorization", "Bearer "+goodToken)
+
+	rec := f.do(t, http.MethodGet, "/metrics", nil, "Authorization", "Bearer "+goodToken)
+	wantStatus(t, rec, http.StatusOK)
+	body := rec.Body.String()
+	if leaked := grepLines(body, `app="`); len(leaked) > 0 {
+		t.Errorf("mail's token reads series by app on the main listener:\n%s", strings.Join(leaked, "\n"))
+	}
+	if want := `oauth_callback_http_requests_total{code="201",method="PUT",route="/api/callback/{state}"} 1`; !strings.Contains(body, want) {
+		t.Errorf("the totals are gone from the main listener too: no %s", want)
+	}
+
+	rec = httptest.NewRecorder()
+	f.metricsHandler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	if want := `oauth_callback_api_requests_total{app="files",code="201",route="/api/callback/{state}"} 1`; !strings.Contains(rec.Body.String(), want) {
+		t.Errorf("the metrics listener lacks %s", want)
 	}
 }

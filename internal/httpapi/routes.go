@@ -49,9 +49,10 @@ func addRoutes(r chi.Router, s *server) {
 	r.Get("/healthz", s.handleHealthz()) // process alive; never touches the store
 	r.Get("/readyz", s.handleReadyz())   // store reachable and not draining
 	if s.opts.ServeMetrics {
-		// Prometheus; behind the token when tokens are set (or serve it on
-		// OAUTH_CALLBACK_METRICS_ADDR).
-		r.Method("GET", "/metrics", s.requireToken(s.metrics.Handler()))
+		// Prometheus; behind the token when tokens are set, and without the
+		// series of each app, which only OAUTH_CALLBACK_METRICS_ADDR serves:
+		// any app's token opens this one.
+		r.Method("GET", "/metrics", s.requireToken(s.metrics.HandlerWithoutApps()))
 	}
 
 	r.NotFound(s.handleNotFound())                 // compat: anything else is 404

@@ -5,12 +5,14 @@ package metrics
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds every metric; the zero value is not usable, use New.
@@ -108,9 +110,41 @@ func New(callbackOutcomes ...string) *Metrics {
 	return m
 }
 
-// Handler serves the metrics in the Prometheus exposition format.
+// Handler serves every metric in the Prometheus exposition format, the
+// series of each app (labelled app) among them: for the operator's scrape,
+// on the listener of its own (OAUTH_CALLBACK_METRICS_ADDR).
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{})
+}
+
+// HandlerWithoutApps serves the metrics less every series labelled app:
+// for /metrics on the main listener, where any app's token reads it, and
+// no app may read another's counts. What is left counts every app
+// together, as /health's active_callbacks does.
+func (m *Metrics) HandlerWithoutApps() http.Handler {
+	return promhttp.HandlerFor(withoutAppSeries(m.registry), promhttp.HandlerOpts{})
+}
+
+// appLabel names the app a series counts.
+const appLabel = "app"
+
+// withoutAppSeries gathers from g and drops every series with an app label
+// (and a family left with none). It goes by the label, not by metric
+// names, so that a metric given an app label later is left out here too.
+func withoutAppSeries(g prometheus.Gatherer) prometheus.Gatherer {
+	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		families, err := g.Gather() // fresh copies: ours to trim
+		kept := families[:0]
+		for _, f := range families {
+			f.Metric = slices.DeleteFunc(f.Metric, func(s *dto.Metric) bool {
+				return slices.ContainsFunc(s.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == appLabel })
+			})
+			if len(f.Metric) > 0 {
+				kept = append(kept, f)
+			}
+		}
+		return kept, err
+	})
 }
 
 // CallbackReceived counts one callback by outcome.
