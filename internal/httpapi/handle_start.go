@@ -20,7 +20,7 @@ var (
 		Message: "This sign-in link was already opened in another browser, and for your safety it works only there. Start again from your application."}
 	linkCrossSitePage = page.Content{Kind: page.Failure, Title: "Sign-in not continued",
 		Message: "Another website tried to continue this sign-in for you. Open the sign-in link from your application again, and press its button yourself."}
-	linkPage = page.Content{Kind: page.Start, Title: "Continue to sign in",
+	linkPage = page.Content{Kind: page.Start, Title: "Ready to sign in",
 		Message: "This link signs you in for your application. Continue only if you started this sign-in yourself, just now.",
 		Form:    page.Form{Button: "Continue to sign-in"}}
 )
