@@ -310,9 +310,10 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 		if _, got := resume(requestState, "alice", time.Second); got != "input_required" {
 			t.Fatalf("a retry before the person finished: %s", got)
 		}
-		// The person's browser: the link binds it, the provider sends it back.
+		// The person's browser: the link's button binds it, the provider
+		// sends it back.
 		noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-		opened, err := noFollow.Get(startURL)
+		opened, err := noFollow.Post(startURL, "application/x-www-form-urlencoded", nil)
 		if err != nil || opened.StatusCode != http.StatusSeeOther {
 			t.Fatalf("open the link: %v, %v", opened, err)
 		}

@@ -236,12 +236,27 @@ func TestSignIn(t *testing.T) {
 			start := registerLink(t, e.b, state, authURL)
 			waiting := e.waitOnB(t, state)
 
+			// A mail or chat previewer fetches the link first.
+			scanned, err := http.Get(start)
+			if err != nil || scanned.StatusCode != http.StatusOK || len(scanned.Cookies()) != 0 {
+				t.Fatalf("a link scanner's GET: %v, %v; want the link's page and no cookie", scanned, err)
+			}
+			scanned.Body.Close()
+
+			// The person opens the link and presses its button: the form,
+			// and the redirect after it, reach the provider (form-action).
 			person := newBrowser(t, true)
-			person.do(t, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS("#allow")))
+			person.do(t, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS("form button")))
+			e.checkLinkPage(t, person)
+			if mode == "query" {
+				saveScreenshot(t, person, "sign-in-link.png")
+			}
+			person.do(t, chromedp.Click(chromedp.CSS("form button")), chromedp.WaitVisible(chromedp.CSS("#allow")))
 
 			// Someone the links were forwarded to, in a browser of their own.
 			other := newBrowser(t, true)
-			other.do(t, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS("main h1")))
+			other.do(t, chromedp.Navigate(start), chromedp.WaitVisible(chromedp.CSS("form button")))
+			other.do(t, chromedp.Click(chromedp.CSS("form button")), chromedp.WaitVisible(chromedp.CSS("main.fail h1")))
 			if h := run(t, other, chromedp.Text(chromedp.CSS("h1"))); h != "Sign-in link opened in another browser" {
 				t.Errorf("forwarded start URL: heading %q", h)
 			}
@@ -286,7 +301,27 @@ func TestSignIn(t *testing.T) {
 	})
 }
 
-// checkPage asserts what every callback page must be in a real browser.
+// checkLinkPage asserts what a sign-in link's page must be in a real
+// browser: its button, no CSP violation, readable text.
+func (e *env) checkLinkPage(t *testing.T, b *browser) {
+	t.Helper()
+	if h := run(t, b, chromedp.Text(chromedp.CSS("h1"))); h != "Ready to sign in" {
+		t.Errorf("the link's page: heading %q", h)
+	}
+	if label := run(t, b, chromedp.Text(chromedp.CSS("form button"))); label != "Continue to sign-in" {
+		t.Errorf("the link's page: button %q", label)
+	}
+	if csp := run(t, b, chromedp.Evaluate[[]string](`window.__csp`)); len(csp) > 0 {
+		t.Errorf("the link's page: CSP violations: %v", csp)
+	}
+	if msgs := b.consoleMessages(); len(msgs) > 0 {
+		t.Errorf("the link's page: console errors: %v", msgs)
+	}
+	if ratio := run(t, b, chromedp.Evaluate[float64](contrastJS)); ratio < 4.5 {
+		t.Errorf("the link's page: lowest text contrast %.2f:1, want at least 4.5:1", ratio)
+	}
+}
+
 // adminConsentURL is Entra ID's admin-consent request for state, at the
 // test provider.
 func (e *env) adminConsentURL(state string) string {
@@ -294,6 +329,7 @@ func (e *env) adminConsentURL(state string) string {
 		"scope": {"https://graph.microsoft.com/.default"}, "redirect_uri": {e.a + "/callback"}, "state": {state}}.Encode()
 }
 
+// checkPage asserts what every callback page must be in a real browser.
 func (e *env) checkPage(t *testing.T, b *browser, heading string) {
 	t.Helper()
 	if h := run(t, b, chromedp.Text(chromedp.CSS("h1"))); h != heading {
@@ -357,7 +393,7 @@ const contrastJS = `(() => {
     return "rgb(255, 255, 255)";
   };
   let min = 21;
-  for (const el of document.querySelectorAll("h1, p, dt, dd")) {
+  for (const el of document.querySelectorAll("h1, p, dt, dd, button")) {
     const a = lum(getComputedStyle(el).color), b = lum(background(el));
     min = Math.min(min, (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05));
   }

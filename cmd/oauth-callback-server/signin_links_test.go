@@ -58,16 +58,20 @@ func TestSignInLinkAcrossReplicas(t *testing.T) {
 	}
 	path := strings.TrimPrefix(reg.StartURL, "https://auth.example.com")
 
-	resp = do(http.MethodGet, b.URL+path, nil, nil)
+	// A link scanner's GET on C changes nothing; the button's POST binds.
+	if resp = do(http.MethodGet, c.URL+path, nil, nil); resp.StatusCode != http.StatusOK || len(resp.Cookies()) != 0 {
+		t.Fatalf("a scanner's GET on C: %d, cookies %v; want the page and none", resp.StatusCode, resp.Cookies())
+	}
+	resp = do(http.MethodPost, b.URL+path, nil, nil)
 	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != authorize {
 		t.Fatalf("start on B: %d to %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	cookies := resp.Cookies()
-	if got := do(http.MethodGet, c.URL+path, nil, nil).StatusCode; got != http.StatusForbidden {
+	if got := do(http.MethodPost, c.URL+path, nil, nil).StatusCode; got != http.StatusForbidden {
 		t.Fatalf("a second browser on C: %d, want 403", got)
 	}
-	if got := do(http.MethodGet, c.URL+path, nil, cookies).StatusCode; got != http.StatusSeeOther {
-		t.Fatalf("a reload on C: %d, want 303", got)
+	if got := do(http.MethodPost, c.URL+path, nil, cookies).StatusCode; got != http.StatusSeeOther {
+		t.Fatalf("the button again on C: %d, want 303", got)
 	}
 	if got := do(http.MethodGet, a.URL+"/callback?code=forwarded&state="+state, nil, nil).StatusCode; got != http.StatusForbidden {
 		t.Fatalf("a callback without the cookie on A: %d, want 403", got)

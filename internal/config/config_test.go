@@ -285,6 +285,9 @@ func TestSignInLinksNeedAPublicURLAndASecret(t *testing.T) {
 		{"OAUTH_CALLBACK_PUBLIC_URL": "auth.example.com"},
 		{"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "https://login.microsoftonline.com"},
 		{"OAUTH_CALLBACK_RETURN_HOSTS": "*.example.com"},
+		// Hosts go into the sign-in link page's CSP as they are.
+		{"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "login.example.com;script-src", "OAUTH_CALLBACK_PUBLIC_URL": "https://auth.example.com", "OAUTH_CALLBACK_ENCRYPTION_KEY": strings.Repeat("k", 32)},
+		{"OAUTH_CALLBACK_RETURN_HOSTS": "app.example.com'"},
 	} {
 		if _, err := config.Load(env(bad)); err == nil {
 			t.Errorf("%v accepted", bad)

@@ -114,8 +114,11 @@ func checkPublicURL(v string) (string, error) {
 
 func checkHost(h string) (string, error) {
 	h = strings.ToLower(h)
-	if strings.ContainsAny(h, "/:@*? ") {
-		return "", fmt.Errorf("each must be a host name without scheme, port or path, like login.microsoftonline.com")
+	// Only what a host name holds: these hosts also go into the sign-in
+	// link page's Content-Security-Policy, where a ';' would start a
+	// directive of its own.
+	if strings.Trim(h, "abcdefghijklmnopqrstuvwxyz0123456789.-") != "" || strings.Contains(h, "..") {
+		return "", fmt.Errorf("each must be a host name (letters, digits, dots and dashes; xn-- for an internationalised one) without scheme, port or path, like login.microsoftonline.com")
 	}
 	return h, nil
 }

@@ -15,8 +15,10 @@ func addRoutes(r chi.Router, s *server) {
 		r.Get("/callback", s.handleCallback())       // compat: query (response_mode=query)
 		r.Post("/callback", s.handleCallback())      // form_post (response_mode=form_post)
 		r.Head("/callback", s.handleCallbackProbe()) // "is this the service?" (oauth-callback-server check)
-		// A sign-in link: binds the browser, then 303 to the provider.
-		r.Get("/start/{id}", s.handleStart())
+		// A sign-in link: a page (a GET changes nothing, for link
+		// scanners), whose button binds the browser, then 303 to the provider.
+		r.Get("/start/{id}", s.handleStartPage())
+		r.Post("/start/{id}", s.handleStart())
 	})
 
 	r.Group(func(r chi.Router) {

@@ -567,7 +567,7 @@ func TestMethodNotAllowed(t *testing.T) {
 		{http.MethodPut, "/callback", "GET, HEAD, POST"}, // HEAD: the probe of oauth-callback-server check
 		{http.MethodPatch, "/api/callback/s", "GET, PUT, DELETE"},
 		{http.MethodPost, "/api/status/s", "GET"},
-		{http.MethodPost, "/start/AAAAAAAAAAAAAAAAAAAAAA", "GET"},
+		{http.MethodPut, "/start/AAAAAAAAAAAAAAAAAAAAAA", "GET, POST"},
 		{http.MethodPost, "/health", "GET"},
 		{http.MethodPatch, "/readyz", "GET"},
 	}

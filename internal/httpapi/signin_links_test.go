@@ -72,11 +72,38 @@ func (f *fixture) open(t *testing.T, method, target string, body string, cookies
 	return rec
 }
 
+// press is the person pressing the button of the link's page: a POST to
+// the link, as Chromium sends it (same-origin; the page's no-referrer policy
+// makes its Origin null).
+func (f *fixture) press(t *testing.T, start string, cookies []*http.Cookie) *httptest.ResponseRecorder {
+	t.Helper()
+	return f.openWith(t, http.MethodPost, start, cookies, "Sec-Fetch-Site", "same-origin", "Origin", "null")
+}
+
+// openWith sends a browser request without a body, with cookies and headers.
+func (f *fixture) openWith(t *testing.T, method, target string, cookies []*http.Cookie, header ...string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, target, nil)
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	for _, c := range cookies {
+		req.AddCookie(c)
+	}
+	rec := httptest.NewRecorder()
+	f.handler.ServeHTTP(rec, req)
+	return rec
+}
+
 func TestSignInLinkBindsTheBrowserThatOpensIt(t *testing.T) {
 	f := newFixture(t, withLinks)
 	start := registerLink(t, f, "st-bind", "https://app.example.com/done")
 
-	rec := f.open(t, http.MethodGet, start, "", nil)
+	wantStatus(t, f.open(t, http.MethodGet, start, "", nil), http.StatusOK) // the page
+	rec := f.press(t, start, nil)
 	wantStatus(t, rec, http.StatusSeeOther)
 	if got := rec.Header().Get("Location"); got != authorizeURL("st-bind") {
 		t.Fatalf("Location %q, want the authorization URL", got)
@@ -93,9 +120,10 @@ func TestSignInLinkBindsTheBrowserThatOpensIt(t *testing.T) {
 		t.Fatalf("the cookie names the state: %+v", c)
 	}
 
-	// A reload from the same browser works; another browser is refused.
-	wantStatus(t, f.open(t, http.MethodGet, start, "", cookies), http.StatusSeeOther)
-	rec = f.open(t, http.MethodGet, start, "", nil)
+	// The same browser again (Back, then the button) works; another
+	// browser is refused.
+	wantStatus(t, f.press(t, start, cookies), http.StatusSeeOther)
+	rec = f.press(t, start, nil)
 	wantStatus(t, rec, http.StatusForbidden)
 	if !strings.Contains(rec.Body.String(), "already opened in another browser") {
 		t.Errorf("403 page: %.400s", rec.Body)
@@ -112,11 +140,124 @@ func TestSignInLinkBindsTheBrowserThatOpensIt(t *testing.T) {
 		t.Errorf("cookie not cleared: %v", cleared)
 	}
 	// Used: the link is gone.
-	wantStatus(t, f.open(t, http.MethodGet, start, "", cookies), http.StatusNotFound)
+	wantStatus(t, f.press(t, start, cookies), http.StatusNotFound)
 	m := decode(t, f.get(t, "/api/callback/st-bind"))
 	if m["auth_code"] != "the-code" {
 		t.Fatalf("take: %v", m)
 	}
+}
+
+// Hostile traffic, round 4, item 7: mail and chat previewers (Outlook Safe
+// Links, Slack and Teams unfurlers) fetch a link before the person does.
+// The GET bound the scanner's "browser", and the person got the 403 page.
+func TestLinkScannerLeavesTheLinkToThePerson(t *testing.T) {
+	f := newFixture(t, withLinks)
+	start := registerLink(t, f, "st-scanned", "")
+	// The scanner: no cookies, follows nothing, and may come twice.
+	for range 2 {
+		rec := f.open(t, http.MethodGet, start, "", nil)
+		wantStatus(t, rec, http.StatusOK)
+		if c := rec.Result().Cookies(); len(c) != 0 {
+			t.Fatalf("the link's page set cookies: %v", c)
+		}
+		if body := rec.Body.String(); !strings.Contains(body, `<form method="post">`) || !strings.Contains(body, ">Continue to sign-in</button>") {
+			t.Fatalf("the link's page has no button that posts: %.800s", body)
+		}
+	}
+	if m := decode(t, f.get(t, "/api/status/st-scanned")); m["status"] != "registered" {
+		t.Fatalf("status after the scanner: %v, want registered (the link unused)", m)
+	}
+	// The person: the page, the button, the provider, the callback.
+	rec := f.press(t, start, nil)
+	wantStatus(t, rec, http.StatusSeeOther)
+	cookies := rec.Result().Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("the button bound no browser: cookies %v", cookies)
+	}
+	wantStatus(t, f.open(t, http.MethodGet, "/callback?code=the-code&state=st-scanned", "", cookies), http.StatusOK)
+	if m := decode(t, f.get(t, "/api/callback/st-scanned")); m["auth_code"] != "the-code" {
+		t.Fatalf("take: %v", m)
+	}
+}
+
+// A link's GET does not look the link up: with a store that never answers
+// it still gets its page at once, so a scanner (or a flood) costs no store
+// operation.
+func TestLinkPageTouchesNoStore(t *testing.T) {
+	f := newFixtureWithStore(t, &fake.Store{}, withLinks, func(o *httpapi.Options) { o.StoreTimeout = 10 * time.Millisecond })
+	wantStatus(t, f.open(t, http.MethodGet, "/start/AAAAAAAAAAAAAAAAAAAAAA", "", nil), http.StatusOK)
+	// The button does: here, the store's 503 page.
+	wantStatus(t, f.press(t, "/start/AAAAAAAAAAAAAAAAAAAAAA", nil), http.StatusServiceUnavailable)
+	// Anything that cannot be a link is refused before either.
+	wantStatus(t, f.open(t, http.MethodGet, "/start/not-a-link", "", nil), http.StatusNotFound)
+}
+
+// The page's form may reach itself and, through the redirects after it,
+// the authorization URL's host (Chromium enforces form-action on each),
+// /callback, and with ReturnRedirect the return_url's host. No other page
+// may post a form anywhere.
+func TestLinkPageCSPAllowsItsFormAndNothingElse(t *testing.T) {
+	formAction := func(rec *httptest.ResponseRecorder) string {
+		t.Helper()
+		for d := range strings.SplitSeq(rec.Header().Get("Content-Security-Policy"), ";") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(d), "form-action "); ok {
+				return v
+			}
+		}
+		t.Fatalf("no form-action in %q", rec.Header().Get("Content-Security-Policy"))
+		return ""
+	}
+	tests := []struct {
+		name   string
+		mutate func(*httpapi.Options)
+		want   string
+	}{
+		{"authorize hosts", func(*httpapi.Options) {}, "'self' https://login.example.com:*"},
+		{"loopback over http too", func(o *httpapi.Options) { o.SignInLinks.AuthorizeHosts = []string{"login.example.com", "127.0.0.1"} },
+			"'self' https://login.example.com:* https://127.0.0.1:* http://127.0.0.1:*"},
+		{"return hosts with ReturnRedirect", func(o *httpapi.Options) { o.SignInLinks.ReturnRedirect = true },
+			"'self' https://login.example.com:* https://app.example.com:*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t, withLinks, tt.mutate)
+			if got := formAction(f.open(t, http.MethodGet, "/start/AAAAAAAAAAAAAAAAAAAAAA", "", nil)); got != tt.want {
+				t.Errorf("the link's page: form-action %s, want %s", got, tt.want)
+			}
+			for _, target := range []string{"/start/not-a-link", "/callback?code=c&state=st-csp"} {
+				if got := formAction(f.open(t, http.MethodGet, target, "", nil)); got != "'none'" {
+					t.Errorf("%s: form-action %s, want 'none'", target, got)
+				}
+			}
+			if got := formAction(f.press(t, "/start/AAAAAAAAAAAAAAAAAAAAAA", nil)); got != "'none'" {
+				t.Errorf("the expired page: form-action %s, want 'none'", got)
+			}
+		})
+	}
+}
+
+// Another site's page that posts to a start link would bind its visitor's
+// browser without the visitor pressing the button (login CSRF: the
+// visitor's sign-in reaches the MCP session of whoever made the link).
+// Browsers say where a POST comes from; only the link's own page may.
+func TestCrossSitePostDoesNotOpenTheLink(t *testing.T) {
+	f := newFixture(t, withLinks)
+	start := registerLink(t, f, "st-csrf", "")
+	for _, site := range []string{"cross-site", "same-site"} {
+		rec := f.openWith(t, http.MethodPost, start, nil, "Sec-Fetch-Site", site, "Origin", "https://evil.example")
+		if rec.Code != http.StatusForbidden || !strings.Contains(rec.Body.String(), "Another website tried to continue this sign-in") {
+			t.Fatalf("a %s POST: %d %.300s; want the 403 page", site, rec.Code, rec.Body)
+		}
+		if c := rec.Result().Cookies(); len(c) != 0 {
+			t.Fatalf("a %s POST set cookies: %v", site, c)
+		}
+	}
+	if m := decode(t, f.get(t, "/api/status/st-csrf")); m["status"] != "registered" {
+		t.Fatalf("status after cross-site POSTs: %v, want registered", m)
+	}
+	// A client that says nothing (no browser) is not refused: it could
+	// have opened the link as it is.
+	wantStatus(t, f.openWith(t, http.MethodPost, start, nil), http.StatusSeeOther)
 }
 
 // The attack: the authorization URL (or the start URL) is forwarded to
@@ -124,12 +265,12 @@ func TestSignInLinkBindsTheBrowserThatOpensIt(t *testing.T) {
 func TestForwardedSignInIsRefusedAndStoresNothing(t *testing.T) {
 	f := newFixture(t, withLinks)
 	start := registerLink(t, f, "st-forwarded", "")
-	opener := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	opener := f.press(t, start, nil).Result().Cookies()
 
 	// The victim's browser never opened the start URL: no cookie, or a
 	// cookie of another sign-in.
 	other := registerLink(t, f, "st-other", "")
-	otherCookies := f.open(t, http.MethodGet, other, "", nil).Result().Cookies()
+	otherCookies := f.press(t, other, nil).Result().Cookies()
 	for name, cookies := range map[string][]*http.Cookie{"no cookie": nil, "another sign-in's cookie": otherCookies} {
 		for _, method := range []string{http.MethodGet, http.MethodPost} {
 			var rec *httptest.ResponseRecorder
@@ -157,7 +298,7 @@ func TestForwardedSignInIsRefusedAndStoresNothing(t *testing.T) {
 func TestReturnRedirectSendsTheBrowserBackWithoutTheCode(t *testing.T) {
 	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.SignInLinks.ReturnRedirect = true })
 	start := registerLink(t, f, "st-back", "https://app.example.com/back?x=1")
-	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	cookies := f.press(t, start, nil).Result().Cookies()
 	rec := f.open(t, http.MethodGet, "/callback?code=secret-code&state=st-back", "", cookies)
 	wantStatus(t, rec, http.StatusSeeOther)
 	if got := rec.Header().Get("Location"); got != "https://app.example.com/back?x=1" {
@@ -241,7 +382,7 @@ func TestStatusAndCancel(t *testing.T) {
 	if m := status("st-s"); m["status"] != "registered" || m["expires_at"] == nil {
 		t.Fatalf("registered: %v", m)
 	}
-	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	cookies := f.press(t, start, nil).Result().Cookies()
 	if m := status("st-s"); m["status"] != "started" {
 		t.Fatalf("started: %v", m)
 	}
@@ -282,11 +423,14 @@ func TestSignInLinkRoutesNeedTheToken(t *testing.T) {
 	f := newFixture(t, withLinks, func(o *httpapi.Options) { o.Apps = tokenApps(t, goodToken) })
 	wantStatus(t, f.get(t, "/api/status/s"), http.StatusUnauthorized)
 	wantStatus(t, f.do(t, http.MethodDelete, "/api/callback/s", nil), http.StatusUnauthorized)
-	// The start URL is the browser's: no token, and an unknown one is a page.
-	rec := f.get(t, "/start/AAAAAAAAAAAAAAAAAAAAAA")
-	wantStatus(t, rec, http.StatusNotFound)
-	if !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
-		t.Errorf("unknown start URL: %s", rec.Header().Get("Content-Type"))
+	// The start URL is the browser's: no token, and an unknown one is a
+	// page, the link's (GET does not look it up), then the expired one.
+	for method, want := range map[string]int{http.MethodGet: http.StatusOK, http.MethodPost: http.StatusNotFound} {
+		rec := f.openWith(t, method, "/start/AAAAAAAAAAAAAAAAAAAAAA", nil)
+		wantStatus(t, rec, want)
+		if !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
+			t.Errorf("%s of an unknown start URL: %s", method, rec.Header().Get("Content-Type"))
+		}
 	}
 }
 
@@ -309,7 +453,7 @@ func TestCancelWakesTheWaiter(t *testing.T) {
 func TestBindingSurvivesARetryAfterA503(t *testing.T) {
 	f := newFixture(t, withLinks)
 	start := registerLink(t, f, "st-retry", "")
-	cookies := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	cookies := f.press(t, start, nil).Result().Cookies()
 
 	down := newFixtureWithStore(t, &fake.Store{}, withLinks, func(o *httpapi.Options) { o.StoreTimeout = 10 * time.Millisecond })
 	rec := down.open(t, http.MethodGet, "/callback?code=c&state=st-retry", "", cookies)
@@ -336,7 +480,7 @@ func testForwardedSignInAfterTheLinkExpiredIsRefused(t *testing.T) {
 	rec := f.do(t, http.MethodPut, "/api/callback/st-late", strings.NewReader(body), "Content-Type", "application/json")
 	wantStatus(t, rec, http.StatusCreated)
 	start := strings.TrimPrefix(decode(t, rec)["start_url"].(string), publicURL)
-	opener := f.open(t, http.MethodGet, start, "", nil).Result().Cookies()
+	opener := f.press(t, start, nil).Result().Cookies()
 
 	time.Sleep(5*time.Minute + time.Second) // the registration's ttl is over; the wait is not
 

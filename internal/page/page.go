@@ -1,8 +1,9 @@
 // Package page renders what a person sees after the identity provider
-// redirects their browser: the callback page. It is hardened the same way
-// whatever the operator customises: html/template escaping, a strict
-// Content-Security-Policy that allows only the page's own style and script
-// (by hash), and headers that keep the page out of caches, referrers and
+// redirects their browser: the callback page, and the page a sign-in link
+// opens on. It is hardened the same way whatever the operator customises:
+// html/template escaping, a strict Content-Security-Policy that allows only
+// the page's own style and script (by hash) and no form (but the sign-in
+// link's own), and headers that keep the page out of caches, referrers and
 // frames.
 package page
 
@@ -13,9 +14,12 @@ import (
 	"encoding/base64"
 	"fmt"
 	"html/template"
+	"maps"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -35,6 +39,10 @@ const (
 	Success Kind = iota // the callback was stored: success.html
 	Failure             // provider error, bad input, store trouble: error.html
 	Expired             // unknown or expired state: expired.html
+	// Start is a sign-in link's page: a button that posts its form
+	// (Content.Form). Always the built-in template: an operator's
+	// template could leave the button out and break every sign-in link.
+	Start
 )
 
 var templateFiles = map[Kind]string{Success: "success.html", Failure: "error.html", Expired: "expired.html"}
@@ -52,6 +60,13 @@ type Content struct {
 	// ReturnURL, when set, is offered as a link back to the application
 	// (a sign-in link's return_url, checked against the allowlist).
 	ReturnURL string
+	// Form is the button of a Start page.
+	Form Form
+}
+
+// Form is a button that posts an empty form to the page's own address.
+type Form struct {
+	Button string // the button's label
 }
 
 // Config customises the pages (OAUTH_CALLBACK_TEMPLATES_DIR, _PRODUCT_NAME
@@ -74,6 +89,7 @@ type Renderer struct {
 	productName string
 	closeAfter  time.Duration
 	csp         []string
+	formCSP     []string // Start pages': see WithFormTargets
 	static      map[Content][]byte
 }
 
@@ -86,10 +102,11 @@ func New(opts Config) (*Renderer, error) {
 		closeAfter:  opts.CloseAfter,
 		// Nothing but the page's own style and script may run or style it,
 		// whatever a template contains.
-		csp: []string{"default-src 'none'; style-src '" + cspHash(style) + "'; script-src '" + cspHash(script) +
-			"'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"},
-		static: map[Content][]byte{},
+		csp:     []string{policy("'none'")},
+		formCSP: []string{policy("'self'")},
+		static:  map[Content][]byte{},
 	}
+	r.templates[Start] = defaultTemplate
 	for kind, file := range templateFiles {
 		if opts.TemplatesDir == "" {
 			r.templates[kind] = defaultTemplate
@@ -108,6 +125,49 @@ func New(opts Config) (*Renderer, error) {
 		}
 	}
 	return r, nil
+}
+
+// policy is the pages' Content-Security-Policy, forms allowed to post to
+// formAction.
+func policy(formAction string) string {
+	return "default-src 'none'; style-src '" + cspHash(style) + "'; script-src '" + cspHash(script) +
+		"'; base-uri 'none'; form-action " + formAction + "; frame-ancestors 'none'"
+}
+
+// WithFormTargets returns a copy of r whose Start pages may send their form
+// to the page's own origin and to origins, "scheme://host" each (any port):
+// Chromium enforces form-action on every redirect that follows a form's
+// submission, so each origin the submission may be redirected to must be
+// there. Every other page keeps form-action 'none'. Call it before the
+// Renderer serves.
+func (r *Renderer) WithFormTargets(origins ...string) (*Renderer, error) {
+	sources := []string{"'self'"}
+	for _, o := range origins {
+		u, err := url.Parse(strings.ToLower(o))
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || !cspHost(u.Host) ||
+			u.Path != "" || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return nil, fmt.Errorf("form target %q: want scheme://host, the host of letters, digits, dots and dashes", o)
+		}
+		sources = append(sources, u.Scheme+"://"+u.Host+":*")
+	}
+	c := *r
+	c.formCSP = []string{policy(strings.Join(sources, " "))}
+	c.static = maps.Clone(r.static)
+	return &c, nil
+}
+
+// cspHost: a host that a CSP host-source can name as it is (CSP3's
+// host-char), so that nothing in it can end the directive.
+func cspHost(h string) bool {
+	if h == "" || strings.HasPrefix(h, ".") || strings.HasSuffix(h, ".") || strings.Contains(h, "..") {
+		return false
+	}
+	for _, c := range h {
+		if !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '.' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 // Prerender renders the pages for contents once, for Write to send as they
@@ -144,6 +204,9 @@ func (r *Renderer) Write(w http.ResponseWriter, status int, c Content) {
 	h["Referrer-Policy"] = noReferrer
 	h["X-Content-Type-Options"] = nosniff
 	h["Content-Security-Policy"] = r.csp
+	if c.Kind == Start {
+		h["Content-Security-Policy"] = r.formCSP
+	}
 	if status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests {
 		if h.Get("Retry-After") == "" {
 			h["Retry-After"] = retryAfter

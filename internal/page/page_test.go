@@ -97,3 +97,98 @@ func TestBadTemplatesStopStartup(t *testing.T) {
 		t.Errorf("a template that cannot render: %v", err)
 	}
 }
+
+func formAction(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	for d := range strings.SplitSeq(rec.Header().Get("Content-Security-Policy"), ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(d), "form-action "); ok {
+			return v
+		}
+	}
+	t.Fatalf("no form-action in %q", rec.Header().Get("Content-Security-Policy"))
+	return ""
+}
+
+var linkPage = page.Content{Kind: page.Start, Title: "Continue", Message: "Go on.", Form: page.Form{Button: "Continue <now>"}}
+
+// A sign-in link's page: a button that posts to the page's own address,
+// and a form-action that lets it (and the redirects after it) through,
+// while every other page keeps form-action 'none'.
+func TestStartPage(t *testing.T) {
+	base, err := page.New(page.Config{ProductName: "Contoso"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := base.WithFormTargets("https://login.example.com", "http://127.0.0.1", "HTTPS://Login.Example.NET")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := write(t, r, linkPage)
+	body := rec.Body.String()
+	for _, want := range []string{`<form method="post">`, `<button type="submit" autofocus>Continue &lt;now&gt;</button>`, `<main class="start">`, "Contoso"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("start page lacks %q: %s", want, body)
+		}
+	}
+	if got, want := formAction(t, rec), "'self' https://login.example.com:* http://127.0.0.1:* https://login.example.net:*"; got != want {
+		t.Errorf("start page: form-action %s, want %s", got, want)
+	}
+	for _, k := range []page.Kind{page.Success, page.Failure, page.Expired} {
+		for name, rr := range map[string]*page.Renderer{"with form targets": r, "without": base} {
+			if got := formAction(t, write(t, rr, page.Content{Kind: k, Title: "x"})); got != "'none'" {
+				t.Errorf("kind %d, %s: form-action %s, want 'none'", k, name, got)
+			}
+		}
+	}
+	// Without targets the form may post to its own page only.
+	if got := formAction(t, write(t, base, linkPage)); got != "'self'" {
+		t.Errorf("start page without targets: form-action %s", got)
+	}
+	if other := write(t, base, page.Content{Kind: page.Failure, Title: "x"}).Body.String(); strings.Contains(other, "<form") {
+		t.Error("a page without a Form has a form")
+	}
+}
+
+// The operator's templates cannot replace the link's page: one without
+// the button would break every sign-in link.
+func TestStartPageIgnoresOperatorTemplates(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"success.html", "error.html", "expired.html"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(`<h1>from the operator: {{.Title}}</h1>`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := page.New(page.Config{TemplatesDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := write(t, r, linkPage).Body.String(); strings.Contains(body, "from the operator") || !strings.Contains(body, "<form method=\"post\">") {
+		t.Errorf("start page with operator templates: %s", body)
+	}
+}
+
+// A form target goes into the CSP as it is: nothing in it may end the
+// directive or widen it.
+func TestFormTargetsRefuseWhatIsNotAnOrigin(t *testing.T) {
+	r, err := page.New(page.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		"login.example.com",                       // no scheme
+		"https://login.example.com; script-src *", // a second directive
+		"https://login.example.com/path",
+		"https://login.example.com:8443", // any port is added; none given
+		"https://*.example.com",
+		"https://user@login.example.com",
+		"ftp://login.example.com",
+		"https://login_example.com",
+		"https://",
+		"https://login..example.com",
+		"'unsafe-inline'",
+	} {
+		if _, err := r.WithFormTargets(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -176,12 +176,15 @@ def scenario_issuer_mismatch_is_refused(svc: Service) -> None:
 
 
 def _browser_completes(svc: Service, start_url: str, code: str) -> None:
-    """The person's browser: opens the sign-in link (the relay sets its
-    binding cookie and sends it to the provider), and the provider sends it
-    back to /callback. The cookie is passed by hand: it is Secure, and the
-    test's service is plain http on loopback, where browsers send it."""
+    """The person's browser: opens the sign-in link (a page, which changes
+    nothing) and presses its button (the relay sets its binding cookie and
+    sends it to the provider), and the provider sends it back to /callback.
+    The cookie is passed by hand: it is Secure, and the test's service is
+    plain http on loopback, where browsers send it."""
     with httpx.Client(follow_redirects=False) as browser:
-        opened = browser.get(start_url)
+        page = browser.get(start_url)
+        assert page.status_code == 200 and "set-cookie" not in page.headers, page.text
+        opened = browser.post(start_url)
         assert opened.status_code == 303, opened.text
         state = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(opened.headers["location"]).query))["state"]
         cookie = opened.headers["set-cookie"].split(";", 1)[0]
