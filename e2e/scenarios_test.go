@@ -30,7 +30,12 @@ import (
 // with two replicas (callbacks land on A, the client waits on B). The
 // Python and TypeScript clients run the same names (make test-clients).
 
-const scenarioToken = "tok-go-client-scenarios-0123456789"
+// The service is shared by two apps, as by two MCP servers: the scenarios'
+// client is mail (scenarioToken), files is the other.
+const (
+	scenarioToken = "tok-go-client-scenarios-0123456789"
+	filesToken    = "tok-go-client-files-app-0123456789"
+)
 
 // scenarioService is one setup of the service under the scenarios.
 type scenarioService struct {
@@ -43,7 +48,7 @@ type scenarioService struct {
 func startScenarioService(t *testing.T, bin, store string, extra ...string) *scenarioService {
 	t.Helper()
 	env := append([]string{
-		"OAUTH_CALLBACK_API_TOKENS=" + scenarioToken,
+		"OAUTH_CALLBACK_API_TOKENS=mail=" + scenarioToken + ",files=" + filesToken,
 		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0",
 		"OAUTH_CALLBACK_ENCRYPTION_KEY=go-client-scenarios-secret-0123456789",
 		"OAUTH_CALLBACK_AUTHORIZE_HOSTS=login.example.com",
