@@ -430,6 +430,27 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 		}
 		s.waitForWaiters(t, 0)
 	},
+	"another_apps_wait_never_gets_the_callback": func(t *testing.T, s *scenarioService) {
+		// Issue 33: another app's long-poll, woken by the callback, took it.
+		state := randomState(t)
+		if err := newScenarioClient(t, s.a).Register(timeout(t, 10*time.Second), state, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		files, err := client.New(s.b, client.WithToken(filesToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		filesWait := waitAsync(timeout(t, 4*time.Second), files, state)
+		s.waitForWaiters(t, 1)
+		s.callback(t, state, "code", "mail-code")
+		if got := <-filesWait; !errors.Is(got.err, client.ErrTimeout) {
+			t.Fatalf("files' Wait on mail's state: %+v, %v; want ErrTimeout", got.res, got.err)
+		}
+		res, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state)
+		if err != nil || res.AuthCode != "mail-code" {
+			t.Fatalf("mail's Wait: %+v, %v", res, err)
+		}
+	},
 }
 
 func TestScenarios(t *testing.T) {

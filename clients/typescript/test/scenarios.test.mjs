@@ -377,6 +377,18 @@ for (const store of ["memory", "redis"]) {
         assert.equal(value?.auth_code, "after-restart", String(error));
       });
     }
+
+    test("scenario another_apps_wait_never_gets_the_callback", async () => {
+      // Issue 33: another app's long-poll, woken by the callback, took it.
+      const state = newState();
+      await register(svc.a.url, state, { token: TOKEN });
+      const filesWait = settled(waitForCallback(svc.b.url, state, { token: FILES_TOKEN, timeoutMs: 4000 }));
+      await svc.waitForWaiters(1);
+      assert.equal((await svc.callback(state, { code: "mail-code" })).status, 200);
+      const { value, error } = await filesWait;
+      assert.ok(error instanceof CallbackTimeout, `files' waitForCallback on mail's state: ${JSON.stringify(value)}, ${error}`);
+      assert.equal((await waitForCallback(svc.b.url, state, opts)).auth_code, "mail-code");
+    });
   });
 }
 
