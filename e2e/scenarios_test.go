@@ -30,7 +30,12 @@ import (
 // with two replicas (callbacks land on A, the client waits on B). The
 // Python and TypeScript clients run the same names (make test-clients).
 
-const scenarioToken = "tok-go-client-scenarios-0123456789"
+// The service is shared by two apps, as by two MCP servers: the scenarios'
+// client is mail (scenarioToken), files is the other.
+const (
+	scenarioToken = "tok-go-client-scenarios-0123456789"
+	filesToken    = "tok-go-client-files-app-0123456789"
+)
 
 // scenarioService is one setup of the service under the scenarios.
 type scenarioService struct {
@@ -43,7 +48,7 @@ type scenarioService struct {
 func startScenarioService(t *testing.T, bin, store string, extra ...string) *scenarioService {
 	t.Helper()
 	env := append([]string{
-		"OAUTH_CALLBACK_API_TOKENS=" + scenarioToken,
+		"OAUTH_CALLBACK_API_TOKENS=mail=" + scenarioToken + ",files=" + filesToken,
 		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0",
 		"OAUTH_CALLBACK_ENCRYPTION_KEY=go-client-scenarios-secret-0123456789",
 		"OAUTH_CALLBACK_AUTHORIZE_HOSTS=login.example.com",
@@ -425,6 +430,27 @@ var scenarios = map[string]func(t *testing.T, s *scenarioService){
 			t.Fatalf("Wait: %v, want context.Canceled", got.err)
 		}
 		s.waitForWaiters(t, 0)
+	},
+	"another_apps_wait_never_gets_the_callback": func(t *testing.T, s *scenarioService) {
+		// Issue 33: another app's long-poll, woken by the callback, took it.
+		state := randomState(t)
+		if err := newScenarioClient(t, s.a).Register(timeout(t, 10*time.Second), state, 0, nil); err != nil {
+			t.Fatal(err)
+		}
+		files, err := client.New(s.b, client.WithToken(filesToken))
+		if err != nil {
+			t.Fatal(err)
+		}
+		filesWait := waitAsync(timeout(t, 4*time.Second), files, state)
+		s.waitForWaiters(t, 1)
+		s.callback(t, state, "code", "mail-code")
+		if got := <-filesWait; !errors.Is(got.err, client.ErrTimeout) {
+			t.Fatalf("files' Wait on mail's state: %+v, %v; want ErrTimeout", got.res, got.err)
+		}
+		res, err := newScenarioClient(t, s.b).Wait(timeout(t, 10*time.Second), state)
+		if err != nil || res.AuthCode != "mail-code" {
+			t.Fatalf("mail's Wait: %+v, %v", res, err)
+		}
 	},
 }
 

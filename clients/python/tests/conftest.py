@@ -24,7 +24,10 @@ if os.environ.get("OCS_PY_CLIENT") and not os.path.realpath(oauth_callback_clien
         os.path.realpath(os.environ["OCS_PY_CLIENT"])):
     raise RuntimeError(f"testing {oauth_callback_client.__file__}, not the installed package in $OCS_PY_CLIENT")
 
+# The service is shared by two apps, as by two MCP servers: the tests'
+# client is mail (TOKEN), files is the other.
 TOKEN = "tok-python-client-0123456789"
+FILES_TOKEN = "tok-python-client-files-app-0123456789"
 SECRET = "python-client-test-secret-0123456789"
 
 
@@ -154,7 +157,7 @@ def binary() -> str:
 
 def settings(**extra: str) -> Dict[str, str]:
     env = {
-        "OAUTH_CALLBACK_API_TOKENS": TOKEN,
+        "OAUTH_CALLBACK_API_TOKENS": f"mail={TOKEN},files={FILES_TOKEN}",
         "OAUTH_CALLBACK_RATE_LIMIT_CALLBACK": "0",
         "OAUTH_CALLBACK_RATE_LIMIT_API": "0",
         "OAUTH_CALLBACK_ENCRYPTION_KEY": SECRET,

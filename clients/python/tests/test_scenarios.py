@@ -14,7 +14,7 @@ import urllib.parse
 import httpx
 import pytest
 
-from conftest import TOKEN, Service
+from conftest import FILES_TOKEN, TOKEN, Service
 from oauth_callback_client import (
     AlreadyRegistered,
     AlreadyRetrieved,
@@ -290,3 +290,28 @@ def scenario_cancellation_leaves_no_request(svc: Service) -> None:
 
     asyncio.run(main())
     svc.wait_for_waiters(0)  # the server saw the request go
+
+
+def scenario_another_apps_wait_never_gets_the_callback(svc: Service) -> None:
+    # Issue 33: another app's long-poll, woken by the callback, took it.
+    state = new_state()
+    register(svc.a.url, state, token=TOKEN)
+    # files waits with both default calls at once, sync and asyncio.
+    files_sync = Waiter(svc.b.url, state, token=FILES_TOKEN, timeout=4)
+    files_sync.start()
+
+    async def files_async() -> object:
+        waiting = asyncio.ensure_future(wait_for_callback_async(svc.b.url, state, token=FILES_TOKEN, timeout=4))
+        deadline = time.monotonic() + 10
+        while svc.waiters() != 2:
+            assert time.monotonic() < deadline, "files' waits never reached the server"
+            await asyncio.sleep(0.01)
+        assert svc.callback(state, code="mail-code").status_code == 200
+        (outcome,) = await asyncio.gather(waiting, return_exceptions=True)
+        return outcome
+
+    async_outcome = asyncio.run(files_async())
+    sync_result, sync_error = files_sync.outcome()
+    assert isinstance(sync_error, CallbackTimeout) and isinstance(async_outcome, CallbackTimeout), (
+        f"files' waits on mail's state ended with: sync {sync_result or sync_error!r}, asyncio {async_outcome!r}")
+    assert wait_for_callback(svc.b.url, state, token=TOKEN, timeout=10).auth_code == "mail-code"

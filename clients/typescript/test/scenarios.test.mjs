@@ -16,7 +16,10 @@ import {
   ProviderError, AlreadyRegistered, AlreadyRetrieved, Conflict, Cancelled, CallbackTimeout, Unauthorized, NotFound,
 } from "../dist/index.js";
 
+// The service is shared by two apps, as by two MCP servers: the tests'
+// client is mail (TOKEN), files is the other.
 const TOKEN = "tok-typescript-client-0123456789";
+const FILES_TOKEN = "tok-typescript-client-files-app-0123456789";
 const bin = process.env.OCS_BIN;
 if (!bin) throw new Error("set OCS_BIN to the built service (make test-clients does)");
 const haveRedis = spawnSync("redis-server", ["--version"]).status === 0;
@@ -131,7 +134,7 @@ class Replica {
 
 function settings(extra) {
   return {
-    OAUTH_CALLBACK_API_TOKENS: TOKEN,
+    OAUTH_CALLBACK_API_TOKENS: `mail=${TOKEN},files=${FILES_TOKEN}`,
     OAUTH_CALLBACK_RATE_LIMIT_CALLBACK: "0",
     OAUTH_CALLBACK_RATE_LIMIT_API: "0",
     OAUTH_CALLBACK_ENCRYPTION_KEY: "typescript-client-test-secret-0123456789",
@@ -374,6 +377,18 @@ for (const store of ["memory", "redis"]) {
         assert.equal(value?.auth_code, "after-restart", String(error));
       });
     }
+
+    test("scenario another_apps_wait_never_gets_the_callback", async () => {
+      // Issue 33: another app's long-poll, woken by the callback, took it.
+      const state = newState();
+      await register(svc.a.url, state, { token: TOKEN });
+      const filesWait = settled(waitForCallback(svc.b.url, state, { token: FILES_TOKEN, timeoutMs: 4000 }));
+      await svc.waitForWaiters(1);
+      assert.equal((await svc.callback(state, { code: "mail-code" })).status, 200);
+      const { value, error } = await filesWait;
+      assert.ok(error instanceof CallbackTimeout, `files' waitForCallback on mail's state: ${JSON.stringify(value)}, ${error}`);
+      assert.equal((await waitForCallback(svc.b.url, state, opts)).auth_code, "mail-code");
+    });
   });
 }
 
