@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
@@ -297,8 +296,8 @@ func checkProtections(cfg config.Config) []finding {
 			if total, _, ok := cfg.Store.AppBudget(a.Name); ok {
 				// What the app is promised, whatever the others hold: its
 				// share of what only registered sign-ins may use.
-				d += fmt.Sprintf(" (guaranteed %.1f MiB: %.0f%% of the %.0f%% kept for registered sign-ins)", float64(total)/(1<<20),
-					100*cfg.Store.AppShares[a.Name], 100*(callback.RegisteredShare+callback.RegistrationShare))
+				d += fmt.Sprintf(" (guaranteed %.1f MiB: %.0f%% of the %.0f%% only registered sign-ins may use)", float64(total)/(1<<20),
+					100*cfg.Store.AppShares[a.Name], 100*cfg.Store.RegisteredPool())
 			}
 			described = append(described, d)
 		}

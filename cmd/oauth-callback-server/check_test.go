@@ -302,7 +302,7 @@ func TestCheckSaysWhatSignInLinksAllow(t *testing.T) {
 		t.Fatalf("check: %v\n%s", err, out)
 	}
 	wantLine(t, out, "ok", "sign-in-links", "login.microsoftonline.com", "app.example.com")
-	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default (guaranteed 12.8 MiB: 50% of the 40% kept for registered sign-ins), mail (guaranteed 12.8 MiB: 50% of the 40% kept for registered sign-ins)")
+	wantLine(t, out, "ok", "api-token", "3 API tokens", "apps default (guaranteed 12.8 MiB: 50% of the 40% only registered sign-ins may use), mail (guaranteed 12.8 MiB: 50% of the 40% only registered sign-ins may use)")
 }
 
 func TestCheckJSONIsOneArrayForPrograms(t *testing.T) {

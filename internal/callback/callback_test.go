@@ -81,3 +81,26 @@ func TestStateHasher(t *testing.T) {
 		t.Error("two states, one hash")
 	}
 }
+
+// TestAppBudgetIsAShareOfWhatRegisteredSignInsMayUse: an app is promised
+// its share of the 40 % that callbacks of unregistered states can never
+// take, or of the whole budget when registration is required and they
+// are never stored; a share of the whole was over-committed.
+func TestAppBudgetIsAShareOfWhatRegisteredSignInsMayUse(t *testing.T) {
+	for _, tt := range []struct {
+		require                   bool
+		app                       string
+		wantTotal, wantRegistered int64
+		wantOK                    bool
+	}{
+		{false, "mail", 200, 100, true},
+		{true, "mail", 500, 100, true},
+		{false, "other", 0, 0, false}, // no share of its own
+	} {
+		c := callback.StoreConfig{MaxBytes: 1000, RequireRegistration: tt.require, AppShares: map[string]float64{"mail": 0.5}}
+		total, registrations, ok := c.AppBudget(tt.app)
+		if total != tt.wantTotal || registrations != tt.wantRegistered || ok != tt.wantOK {
+			t.Errorf("require %v, %s: %d, %d, %v; want %d, %d, %v", tt.require, tt.app, total, registrations, ok, tt.wantTotal, tt.wantRegistered, tt.wantOK)
+		}
+	}
+}

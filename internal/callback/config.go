@@ -16,9 +16,8 @@ type StoreConfig struct {
 	// not registered (ErrNotRegistered).
 	RequireRegistration bool
 	// AppShares are the apps' shares (apps.MemoryShares, adding up to 1
-	// at most) of what only registered sign-ins may use: the
-	// registrations' share of MaxBytes and the share kept for registered
-	// states' callbacks (AppBudget). What an app is promised is then its
+	// at most) of what only registered sign-ins may use (RegisteredPool,
+	// AppBudget). What an app is promised is then its
 	// own, whatever the other apps and the anonymous callbacks hold, so
 	// that one app's flood leaves the others' sign-ins working. An app not
 	// in it has no bound of its own.
@@ -26,19 +25,30 @@ type StoreConfig struct {
 }
 
 // AppBudget is what app's sign-ins may hold, and are promised, of the
-// byte budget: in all (its share of RegistrationShare + RegisteredShare:
-// its registrations, and the callbacks and tombstones of its registered
-// states), and in registrations (its share of RegistrationShare). ok is
-// false when the app has no bound of its own (or there is no budget).
-// The promise holds because the shares add up to 1 at most and callbacks
-// of unregistered states never hold more than UnregisteredShare.
+// byte budget: in all (its share of RegisteredPool: its registrations,
+// and the callbacks and tombstones of its registered states), and in
+// registrations (its share of RegistrationShare). ok is false when the app
+// has no bound of its own (or there is no budget). The promise holds
+// because the shares add up to 1 at most and callbacks of unregistered
+// states never hold more than UnregisteredShare.
 func (c StoreConfig) AppBudget(app string) (total, registrations int64, ok bool) {
 	share, ok := c.AppShares[app]
 	if !ok || app == "" || c.MaxBytes <= 0 {
 		return 0, 0, false
 	}
 	budget := float64(c.MaxBytes)
-	return int64(budget * (RegistrationShare + RegisteredShare) * share), int64(budget * RegistrationShare * share), true
+	return int64(budget * c.RegisteredPool() * share), int64(budget * RegistrationShare * share), true
+}
+
+// RegisteredPool is the part of the budget only registered sign-ins may
+// use, which the apps' shares divide: all but the unregistered states'
+// share, or all of it when registration is required (no callback of an
+// unregistered state is then stored).
+func (c StoreConfig) RegisteredPool() float64 {
+	if c.RequireRegistration {
+		return 1
+	}
+	return 1 - UnregisteredShare
 }
 
 // DefaultTTL is the original service's ten minutes.

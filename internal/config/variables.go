@@ -82,7 +82,7 @@ var variables = []variable{
 		}),
 	durationVar("OAUTH_CALLBACK_TTL", "how long a callback can be taken (whole seconds, 1s..24h)",
 		func(c *Config) *time.Duration { return &c.Store.TTL }, time.Second, 24*time.Hour, wholeSeconds),
-	intVar("OAUTH_CALLBACK_MAX_ENTRIES", "memory store: most callbacks and tombstones held; when full, new callbacks get 503",
+	intVar("OAUTH_CALLBACK_MAX_ENTRIES", "memory store: most registrations, callbacks and tombstones held; each counts at least MAX_MEMORY/MAX_ENTRIES bytes of the budget, so its shares bound entries too",
 		func(c *Config) *int { return &c.Memory.MaxEntries }, 1, 100_000_000),
 	bytesVar("OAUTH_CALLBACK_MAX_MEMORY", "bytes of callbacks kept at once (KiB, MiB, GiB suffixes), on either store; past it new callbacks get 503, and 20% is kept for registered states; with Redis, keep it below Redis's maxmemory",
 		func(c *Config) *int64 { return &c.Store.MaxBytes }, 1<<20, 64<<30),
