@@ -256,7 +256,7 @@ func TestReadFileSuggestsTheFieldMeant(t *testing.T) {
 
 // Anchors and merge keys, which decoding into a struct followed, still do.
 func TestReadFileFollowsAnchorsAndMerges(t *testing.T) {
-	got, errs := apps.ReadFile(writeFile(t, `
+	_, errs := apps.ReadFile(writeFile(t, `
 apps:
   mail: &base
     <<: *base
@@ -275,7 +275,7 @@ apps:
 	if len(errs) != 1 || !strings.Contains(errs[0].Error(), "no anchor") {
 		t.Fatalf("an alias before its anchor: %v", errs) // YAML's rule: anchors come first
 	}
-	got, errs = apps.ReadFile(writeFile(t, `
+	got, errs := apps.ReadFile(writeFile(t, `
 apps:
   mail: &base
     <<: *base

@@ -9,7 +9,7 @@ import (
 // API tokens (OAUTH_CALLBACK_API_TOKENS, OAUTH_CALLBACK_APPS_FILE). A state
 // an app registers belongs to it: Take, Status and Cancel called for
 // another app answer as for an unknown state (ErrNotFound,
-// ProgressUnknown), and change nothing. A callback nobody registered
+// PhaseUnknown), and change nothing. A callback nobody registered
 // belongs to no app, and so to every one.
 //
 // Whose request a store call serves is an argument of the call, never

@@ -102,25 +102,10 @@ type Receipt struct {
 	ReturnURL string
 }
 
-// Progress is where a state stands, as GET /api/status reports it.
-type Progress string
-
-// The progress of a state, in the order a sign-in goes through them.
-const (
-	ProgressUnknown    Progress = "unknown"    // never registered nor received, or expired
-	ProgressRegistered Progress = "registered" // registered, no callback yet
-	ProgressStarted    Progress = "started"    // its sign-in link was opened
-	ProgressReceived   Progress = "received"   // the callback is stored, not taken
-	ProgressTaken      Progress = "taken"      // the callback was handed out
-	ProgressConflict   Progress = "conflict"   // two different callbacks arrived
-	ProgressCancelled  Progress = "cancelled"  // the MCP server cancelled it
-	ProgressExpired    Progress = "expired"    // its sign-in link expired with no callback
-)
-
-// Status is a state's progress and when what it holds expires (zero for
-// ProgressUnknown).
+// Status is a state's phase (see phase.go) and when it ends: when what
+// the state holds expires (zero for PhaseUnknown).
 type Status struct {
-	Progress  Progress
+	Phase     Phase
 	ExpiresAt time.Time
 }
 
@@ -285,8 +270,10 @@ type Notifier interface {
 	// Subscribe returns a channel that receives when a callback for state may
 	// have been stored, and a cancel func to call when done waiting. A
 	// wake-up means "take again": it may be spurious, and several may arrive
-	// as one. Subscribe before the first Take, so that a callback stored in
-	// between is not missed.
+	// as one. The channel receives once as soon as the subscription is
+	// active (at once, or after a round trip to Redis): a callback stored
+	// before that may have been missed, so the subscriber looks then. A
+	// subscriber may therefore look first and subscribe after.
 	Subscribe(state string) (wake <-chan struct{}, cancel func())
 }
 

@@ -59,20 +59,23 @@ func (s *server) handleTake() http.HandlerFunc {
 			w.Header().Set("Preference-Applied", "wait="+formatSeconds(wait))
 		}
 		annotate(r, slog.Int64("wait_ms", wait.Milliseconds()))
-		s.beginLongPoll(info, app, state)
 		waiting := false
 		defer func() {
 			if !waiting { // answered at once, or a panic: nothing waits
-				s.endLongPoll(info)
+				s.releaseWaiter()
 			}
 		}()
 		cb, err := s.take(r.Context(), app, state)
-		if errors.Is(err, callback.ErrNotFound) {
-			s.waitForCallback(w, info, wait)
-			waiting = true
+		if !errors.Is(err, callback.ErrNotFound) {
+			s.writeTake(w, r, state, cb, err)
 			return
 		}
-		s.writeTake(w, r, state, cb, err)
+		// Subscribed after the first look: the subscription wakes the
+		// waiter once it is active, and the look then finds a callback
+		// stored in between.
+		s.beginLongPoll(info, app, state)
+		s.waitForCallback(w, info, wait)
+		waiting = true
 	}
 }
 

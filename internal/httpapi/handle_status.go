@@ -25,7 +25,7 @@ func (s *server) handleStatus() http.HandlerFunc {
 			s.writeStoreError(w, r, err)
 			return
 		}
-		body := statusBody{State: state, Status: string(st.Progress)}
+		body := statusBody{State: state, Status: string(st.Phase)}
 		if !st.ExpiresAt.IsZero() {
 			at := st.ExpiresAt.UTC()
 			body.ExpiresAt = &at

@@ -66,10 +66,10 @@ func (s *server) serveMayWait(w http.ResponseWriter, r *http.Request, info *requ
 	}
 }
 
-// beginLongPoll subscribes to the state's wake-ups. Call it before the
-// first look: a callback stored between the look and the subscription
-// would otherwise be missed. The caller then takes once, and either calls
-// waitForCallback or endLongPoll.
+// beginLongPoll subscribes to the state's wake-ups, after a first look
+// found nothing: the subscription wakes the waiter once it is active, so
+// a callback stored between the look and then is found by the next look.
+// The caller then calls waitForCallback.
 func (s *server) beginLongPoll(info *requestInfo, app callback.App, state string) {
 	wake, cancel := s.notifier.Subscribe(state)
 	info.longPoll = &longPoll{app: app, state: state, wake: wake, cancel: cancel}

@@ -275,11 +275,12 @@ func TestNearTheMemoryLimitLongPollsAreAnsweredAtOnce(t *testing.T) {
 func TestPanicEndsTheWait(t *testing.T) {
 	f := newFixture(t, withLongPoll(time.Minute, 1))
 	// A bug that shows only once a request waits: every take after the
-	// first panics.
+	// first two (the first look, and the look once the subscription is
+	// active) panics.
 	var takes atomic.Int64
 	base := f.store
 	store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
-		if takes.Add(1) > 1 {
+		if takes.Add(1) > 2 {
 			panic("store bug")
 		}
 		return base.Take(ctx, app, state)
@@ -287,6 +288,7 @@ func TestPanicEndsTheWait(t *testing.T) {
 	f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 1))
 	waiting := f.async(t, "/api/callback/p?wait=30s")
 	waitForMetric(t, f, "oauth_callback_waiters 1")
+	testwait.Until(t, 5*time.Second, "both looks before the wait", func() bool { return takes.Load() == 2 })
 	if _, err := base.Put(context.Background(), callback.Callback{State: "p", Code: "c"}); err != nil {
 		t.Fatal(err)
 	}

@@ -66,20 +66,52 @@ type Store struct {
 	done      chan struct{}
 }
 
-type kind uint8
+// phase is a record's callback.Phase in one byte (phases[p]): every
+// record carries one.
+type phase uint8
 
 const (
-	registered kind = iota // announced by Register, no callback yet
-	pending                // callback stored, not taken
-	taken                  // tombstone of a taken callback
-	conflicted             // two different callbacks arrived: neither is handed out
-	cancelled              // tombstone of a cancelled sign-in
+	registered phase = iota
+	started
+	pending // callback.PhaseReceived
+	taken
+	conflicted
+	cancelled
 	// linkExpired: the state's sign-in link ended (its registration, or its
 	// callback, expired untaken). For a TTL more it refuses unbound
 	// callbacks, so that a forwarded authorization URL never succeeds
 	// after the link is gone, and answers takes with ErrLinkExpired.
 	linkExpired
 )
+
+var phases = [...]callback.Phase{
+	registered:  callback.PhaseRegistered,
+	started:     callback.PhaseStarted,
+	pending:     callback.PhaseReceived,
+	taken:       callback.PhaseTaken,
+	conflicted:  callback.PhaseConflict,
+	cancelled:   callback.PhaseCancelled,
+	linkExpired: callback.PhaseExpired,
+}
+
+func (p phase) Phase() callback.Phase { return phases[p] }
+
+func phaseOf(p callback.Phase) phase {
+	for i, q := range phases {
+		if q == p {
+			return phase(i)
+		}
+	}
+	panic("memstore: no record for phase " + string(p))
+}
+
+// phaseOfRecord is r's phase, callback.PhaseUnknown for none.
+func phaseOfRecord(r *record) callback.Phase {
+	if r == nil {
+		return callback.PhaseUnknown
+	}
+	return r.phase.Phase()
+}
 
 // instant is a moment as the time since the store's epoch, read from the
 // monotonic clock: 8 bytes where a time.Time takes 24, in every record and
@@ -99,10 +131,9 @@ func (i instant) Before(j instant) bool       { return i < j }
 // has lives behind reg, so that they do not carry it (80 bytes a record,
 // from 152, then 64 with expires an instant; BenchmarkHeapPerPending).
 type record struct {
-	kind        kind
+	phase       phase
 	class       byteClass   // which share of the budget size counts against too
 	registered  bool        // the state was registered before its callback
-	started     bool        // the link was opened
 	fingerprint fingerprint // pending and taken: callback.Fingerprint
 	value       string      // pending: the callback, encoded
 	expires     instant
@@ -244,8 +275,8 @@ func (s *Store) Register(_ context.Context, app callback.App, state string, reg 
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
-	if _, ok := s.records[state]; ok {
-		return callback.ErrExists
+	if step := callback.Next(phaseOfRecord(s.records[state]), callback.EventRegister); step.Err != nil {
+		return step.Err
 	}
 	size := int64(len(state) + len(reg.Metadata) + len(reg.Issuer) + recordOverhead)
 	var link *callback.Link
@@ -262,7 +293,7 @@ func (s *Store) Register(_ context.Context, app callback.App, state string, reg 
 		return err
 	}
 	state = strings.Clone(state)
-	r := &record{kind: registered, expires: now.Add(ttl),
+	r := &record{phase: registered, expires: now.Add(ttl),
 		reg: &registration{owner: owner, metadata: string(reg.Metadata), issuer: reg.Issuer, link: link}}
 	s.records[state] = r
 	if link != nil {
@@ -283,11 +314,15 @@ func (s *Store) Start(_ context.Context, id string) (string, callback.Link, bool
 		return "", callback.Link{}, false, callback.ErrNotFound
 	}
 	r := s.records[state]
-	if r == nil || r.kind != registered || r.link() == nil || r.link().ID != id {
+	if r == nil || r.link() == nil || r.link().ID != id {
 		return "", callback.Link{}, false, callback.ErrNotFound
 	}
-	first := !r.started
-	r.started = true
+	step := callback.Next(r.phase.Phase(), callback.EventOpen)
+	if step.Err != nil {
+		return "", callback.Link{}, false, step.Err
+	}
+	first := r.phase == registered
+	r.phase = phaseOf(step.Next)
 	return state, *r.link(), first, nil
 }
 
@@ -302,8 +337,11 @@ func (s *Store) Put(_ context.Context, c callback.Callback) (callback.Receipt, e
 }
 
 // Subscribe implements callback.Notifier: Put wakes the waiters directly.
+// The subscription is active at once, which its first wake-up says.
 func (s *Store) Subscribe(state string) (<-chan struct{}, func()) {
-	return s.waiters.Subscribe(state)
+	wake, cancel := s.waiters.Subscribe(state)
+	s.waiters.Notify(state)
+	return wake, cancel
 }
 
 func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
@@ -318,62 +356,70 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
-	r, ok := s.records[c.State]
-	// Another issuer's callback changes nothing, before or after the real
-	// one arrived: it is no callback of this sign-in. Checked first, as
-	// the Redis store does (before its script).
-	if ok && (r.kind == registered || r.kind == pending) && r.issuer() != "" && c.Iss != "" && c.Iss != r.issuer() {
-		return callback.Receipt{}, callback.ErrIssuerMismatch
+	r := s.records[c.State]
+	if err := s.refuseLocked(c, r); err != nil {
+		return callback.Receipt{}, err
 	}
-	if ok && r.kind == linkExpired {
-		switch {
-		case s.store.RequireRegistration:
-			return callback.Receipt{}, callback.ErrNotRegistered
-		case !c.Bound:
-			return callback.Receipt{}, callback.ErrUnbound
-		}
-		return callback.Receipt{}, callback.ErrLinkExpired
+	event := callback.EventCallback
+	if r != nil && (r.phase == pending || r.phase == taken) && r.fingerprint == fingerprint {
+		event = callback.EventSameCallback
 	}
-	if ok && r.link() != nil && !c.Bound && r.kind != taken && r.kind != cancelled {
-		return callback.Receipt{}, callback.ErrUnbound
+	step := callback.Next(phaseOfRecord(r), event)
+	if step.Next == callback.PhaseConflict {
+		s.conflictLocked(c.State, r, now)
 	}
-	if ok && r.kind != registered {
-		return receiptOf(r), s.secondCallbackLocked(c.State, r, fingerprint, now)
+	if step.Err != nil || step.Next != callback.PhaseReceived {
+		return receiptOf(r), step.Err
 	}
-	switch {
-	case ok:
-		// The registration becomes the callback, keeping its metadata.
-	case s.store.RequireRegistration:
-		return callback.Receipt{}, callback.ErrNotRegistered
-	}
+	// A first callback: the registration, if any, becomes it, keeping its
+	// metadata, and its bytes pass to it.
 	size := int64(len(c.State) + len(encoded) + len(fingerprint) + recordOverhead)
-	if ok {
+	class, owner := classUnregistered, ""
+	if r != nil {
 		size += int64(len(r.metadata()) + len(r.issuer()))
+		class, owner = classRegistered, r.owner()
 	}
-	class := classRegistered
-	if !ok {
-		class = classUnregistered
-	}
-	owner := ""
-	if ok {
-		owner = r.owner()
-	}
-	if err := s.roomLocked(size, s.sizeOf(r), class, owner, !ok); err != nil {
+	if err := s.roomLocked(size, s.sizeOf(r), class, owner, r == nil); err != nil {
 		return callback.Receipt{}, err
 	}
 	state := strings.Clone(c.State) // one copy, shared by the map and the queue
-	if !ok {
+	if r == nil {
 		r = &record{}
 		s.records[state] = r
 	}
-	r.kind, r.registered, r.value, r.fingerprint, r.expires = pending, ok, string(encoded), fingerprint, now.Add(s.store.TTL)
-	s.resizeLocked(r, size, class) // a registration's bytes pass to its callback
+	r.phase, r.registered, r.value, r.fingerprint, r.expires = pending, r.reg != nil, string(encoded), fingerprint, now.Add(s.store.TTL)
+	s.resizeLocked(r, size, class)
 	s.pending.push(state, r.expires)
 	s.nPending++
 	return receiptOf(r), nil
 }
 
+// refuseLocked applies the guards a callback meets before the table
+// (callback.Transitions): another issuer, an expired sign-in link, a
+// browser that did not open the link, registration required.
+func (s *Store) refuseLocked(c callback.Callback, r *record) error {
+	switch {
+	case r == nil:
+		if s.store.RequireRegistration {
+			return callback.ErrNotRegistered
+		}
+		return nil
+	case (r.phase == registered || r.phase == started || r.phase == pending) && r.issuer() != "" && c.Iss != "" && c.Iss != r.issuer():
+		return callback.ErrIssuerMismatch
+	case r.phase == linkExpired && s.store.RequireRegistration:
+		return callback.ErrNotRegistered
+	case r.phase == linkExpired && !c.Bound:
+		return callback.ErrUnbound
+	case r.link() != nil && !c.Bound && r.phase != taken && r.phase != cancelled:
+		return callback.ErrUnbound
+	}
+	return nil
+}
+
 func receiptOf(r *record) callback.Receipt {
+	if r == nil {
+		return callback.Receipt{}
+	}
 	receipt := callback.Receipt{Registered: r.registered}
 	if l := r.link(); l != nil {
 		receipt.ReturnURL = l.ReturnURL
@@ -381,27 +427,14 @@ func receiptOf(r *record) callback.Receipt {
 	return receipt
 }
 
-// secondCallbackLocked decides what a callback for a state that already
-// has one does: the same one again is a duplicate; a different one
-// conflicts, and makes a pending state conflicted for good.
-func (s *Store) secondCallbackLocked(state string, r *record, fp fingerprint, now instant) error {
-	switch {
-	case r.kind == conflicted:
-		return callback.ErrConflict
-	case r.kind == cancelled:
-		return callback.ErrCancelled
-	case r.fingerprint == fp:
-		return callback.ErrExists
-	case r.kind == taken:
-		return callback.ErrConflictAfterTake
-	}
-	// Pending, and different: neither callback may be handed out.
-	r.kind, r.value, r.fingerprint, r.expires = conflicted, "", fingerprint{}, now.Add(s.store.TTL)
+// conflictLocked makes r's state conflicted: neither callback may be
+// handed out, and the record becomes a tombstone for a TTL.
+func (s *Store) conflictLocked(state string, r *record, now instant) {
+	r.phase, r.value, r.fingerprint, r.expires = conflicted, "", fingerprint{}, now.Add(s.store.TTL)
 	r.dropRegistrationData()
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
 	s.nPending--
-	return callback.ErrConflict
 }
 
 // roomLocked reports whether an entry that counts size bytes, where it
@@ -533,24 +566,15 @@ func (s *Store) take(state string, app callback.App) (value, metadata, issuer st
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
-	r, ok := s.recordFor(state, app)
-	switch {
-	case !ok || r.kind == registered:
-		return "", "", "", callback.ErrNotFound
-	case r.kind == taken:
-		return "", "", "", callback.ErrAlreadyTaken
-	case r.kind == conflicted:
-		return "", "", "", callback.ErrConflict
-	case r.kind == cancelled:
-		return "", "", "", callback.ErrCancelled
-	case r.kind == linkExpired:
-		return "", "", "", callback.ErrLinkExpired
+	r := s.recordFor(state, app)
+	if step := callback.Next(phaseOfRecord(r), callback.EventTake); step.Err != nil {
+		return "", "", "", step.Err
 	}
 	value, metadata, issuer = r.value, r.metadata(), r.issuer()
 	// The record stays as a tombstone, with the callback's fingerprint, so
 	// that a second take answers "already retrieved" and a second callback
 	// cannot replace this one.
-	r.kind, r.value, r.expires = taken, "", now.Add(s.store.TTL)
+	r.phase, r.value, r.expires = taken, "", now.Add(s.store.TTL)
 	r.dropRegistrationData()
 	s.resizeLocked(r, int64(len(state)+len(r.fingerprint)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
@@ -560,12 +584,12 @@ func (s *Store) take(state string, app callback.App) (value, metadata, issuer st
 
 // recordFor is the state's record as app sees it: none when another app
 // registered the state.
-func (s *Store) recordFor(state string, app callback.App) (*record, bool) {
-	r, ok := s.records[state]
-	if !ok || !app.Sees(r.owner()) {
-		return nil, false
+func (s *Store) recordFor(state string, app callback.App) *record {
+	r := s.records[state]
+	if r == nil || !app.Sees(r.owner()) {
+		return nil
 	}
-	return r, true
+	return r
 }
 
 // Status implements callback.Store.
@@ -576,25 +600,11 @@ func (s *Store) Status(_ context.Context, app callback.App, state string) (callb
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.expireLocked(s.now())
-	r, ok := s.recordFor(state, app)
-	if !ok {
-		return callback.Status{Progress: callback.ProgressUnknown}, nil
+	r := s.recordFor(state, app)
+	if r == nil {
+		return callback.Status{Phase: callback.PhaseUnknown}, nil
 	}
-	progress := progressOf[r.kind]
-	if r.kind == registered && r.started {
-		progress = callback.ProgressStarted
-	}
-	return callback.Status{Progress: progress, ExpiresAt: s.epoch.Add(time.Duration(r.expires))}, nil
-}
-
-// progressOf is what Status reports for each kind of record.
-var progressOf = [...]callback.Progress{
-	registered:  callback.ProgressRegistered,
-	pending:     callback.ProgressReceived,
-	taken:       callback.ProgressTaken,
-	conflicted:  callback.ProgressConflict,
-	cancelled:   callback.ProgressCancelled,
-	linkExpired: callback.ProgressExpired,
+	return callback.Status{Phase: r.phase.Phase(), ExpiresAt: s.epoch.Add(time.Duration(r.expires))}, nil
 }
 
 // Cancel implements callback.Store.
@@ -615,20 +625,15 @@ func (s *Store) cancel(state string, app callback.App) error {
 	defer s.mu.Unlock()
 	now := s.now()
 	s.expireLocked(now)
-	r, ok := s.recordFor(state, app)
-	switch {
-	case !ok || r.kind == linkExpired:
-		return callback.ErrNotFound
-	case r.kind == cancelled:
-		return nil
-	case r.kind == taken:
-		return callback.ErrAlreadyTaken
-	case r.kind == conflicted:
-		return callback.ErrConflict
-	case r.kind == pending:
+	r := s.recordFor(state, app)
+	step := callback.Next(phaseOfRecord(r), callback.EventCancel)
+	if step.Err != nil || r.phase == cancelled {
+		return step.Err
+	}
+	if r.phase == pending {
 		s.nPending--
 	}
-	r.kind, r.value, r.fingerprint, r.expires = cancelled, "", fingerprint{}, now.Add(s.store.TTL)
+	r.phase, r.value, r.fingerprint, r.expires = cancelled, "", fingerprint{}, now.Add(s.store.TTL)
 	r.dropRegistrationData()
 	s.resizeLocked(r, int64(len(state)+recordOverhead), r.class)
 	s.tombstones.push(state, r.expires)
@@ -673,32 +678,33 @@ func (s *Store) sweepLoop() {
 	}
 }
 
-// expireLocked removes every entry whose time has come. Each queue is in
-// expiry order, so it stops at the first entry still alive. An item is
-// stale when its record changed since (taken, conflicted, or registered
-// then stored): the record then has another kind or expiry, and is left
-// alone.
+// expireLocked applies callback.EventLapse to every entry whose time has
+// come. Each queue is in expiry order, so it stops at the first entry
+// still alive. An item is stale when its record changed since (taken,
+// conflicted, or registered then stored): the record then has another
+// phase or expiry, and is left alone.
 func (s *Store) expireLocked(now instant) {
-	expire := func(item queueItem, kinds ...kind) {
+	expire := func(item queueItem, phases ...phase) {
 		r, ok := s.records[item.state]
-		if !ok || !slices.Contains(kinds, r.kind) || r.expires != item.expires {
+		if !ok || !slices.Contains(phases, r.phase) || r.expires != item.expires {
 			return
 		}
-		if r.kind == pending {
+		if r.phase == pending {
 			s.nPending--
 		}
-		if l := r.link(); l != nil {
+		l := r.link()
+		if l != nil {
 			delete(s.links, l.ID)
-			if r.kind == registered || r.kind == pending {
-				// The link ended untaken: it leaves a marker for a TTL.
-				r.kind, r.value, r.fingerprint, r.started = linkExpired, "", fingerprint{}, false
-				r.reg.link = nil
-				r.dropRegistrationData()
-				r.expires = now.Add(s.store.TTL)
-				s.resizeLocked(r, int64(len(item.state)+recordOverhead), r.class)
-				s.tombstones.push(item.state, r.expires)
-				return
-			}
+		}
+		if callback.LapseOf(r.phase.Phase(), l != nil) == callback.PhaseExpired {
+			// The link ended untaken: it leaves its phase behind for a TTL.
+			r.phase, r.value, r.fingerprint = linkExpired, "", fingerprint{}
+			r.reg.link = nil // the phase says it all now
+			r.dropRegistrationData()
+			r.expires = now.Add(s.store.TTL)
+			s.resizeLocked(r, int64(len(item.state)+recordOverhead), r.class)
+			s.tombstones.push(item.state, r.expires)
+			return
 		}
 		delete(s.records, item.state)
 		s.resizeLocked(r, 0, r.class)
@@ -712,6 +718,6 @@ func (s *Store) expireLocked(now instant) {
 		expire(item, taken, conflicted, cancelled, linkExpired)
 	}
 	for len(s.registrations) > 0 && !now.Before(s.registrations[0].expires) {
-		expire(heap.Pop(&s.registrations).(queueItem), registered)
+		expire(heap.Pop(&s.registrations).(queueItem), registered, started)
 	}
 }

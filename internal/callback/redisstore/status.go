@@ -21,8 +21,8 @@ func (s *Store) Status(ctx context.Context, app callback.App, state string) (cal
 	if err != nil {
 		return callback.Status{}, err
 	}
-	st := callback.Status{Progress: callback.Progress(res.progress)}
-	if st.Progress != callback.ProgressUnknown {
+	st := callback.Status{Phase: callback.Phase(res.progress)}
+	if st.Phase != callback.PhaseUnknown {
 		st.ExpiresAt = s.now().Add(time.Duration(res.ms) * time.Millisecond)
 	}
 	return st, nil

@@ -470,22 +470,22 @@ func Run(t *testing.T, h Harness) {
 		if !ok {
 			t.Skip("store does not implement callback.Notifier")
 		}
-		// A store may wake everyone once when its subscription is
-		// established, and miss what is published before. A probe comes
-		// first: once it is woken, by that wake-everyone or by its own
-		// callback, the subscription is up, and the two subscribers below
-		// see only what is published after they subscribe.
-		probe, cancelProbe := n.Subscribe("probe")
-		defer cancelProbe()
-		mustPut(t, s, callback.Callback{State: "probe", Code: "p", ReceivedAt: received})
-		select {
-		case <-probe:
-		case <-time.After(5 * time.Second):
-			t.Fatal("the probe was not woken within 5s: the subscription never came up")
+		// A subscription wakes its subscriber once when it is active: a
+		// callback stored before then may have been missed, so look again.
+		// Only after that does a wake-up mean a callback may have arrived.
+		armed := func(state string) (<-chan struct{}, func()) {
+			t.Helper()
+			wake, cancel := n.Subscribe(state)
+			select {
+			case <-wake:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("the subscription to %s did not say it is active within 5s", state)
+			}
+			return wake, cancel
 		}
-		wake, cancel := n.Subscribe("w")
+		wake, cancel := armed("w")
 		defer cancel()
-		other, cancelOther := n.Subscribe("other")
+		other, cancelOther := armed("other")
 		defer cancelOther()
 		mustPut(t, s, callback.Callback{State: "w", Code: "c", ReceivedAt: received})
 		select {
@@ -522,7 +522,7 @@ func Run(t *testing.T, h Harness) {
 				t.Fatalf("Put from another issuer and browser: %v, want ErrIssuerMismatch", err)
 			}
 			assertPending(t, s, 0)
-			if st, err := s.Status(ctx, anyApp, state); err != nil || st.Progress != callback.ProgressRegistered {
+			if st, err := s.Status(ctx, anyApp, state); err != nil || st.Phase != callback.PhaseRegistered {
 				t.Fatalf("Status after the refused callback: %+v, %v: the state must still wait", st, err)
 			}
 			mustPut(t, s, callback.Callback{State: state, Code: "real", Iss: issuer, Bound: bound, ReceivedAt: received})
@@ -625,7 +625,7 @@ func Run(t *testing.T, h Harness) {
 		if err := s.Register(ctx, anyApp, "L", callback.Registration{Metadata: json.RawMessage(`{"m":1}`), Link: &link}); err != nil {
 			t.Fatal(err)
 		}
-		assertProgress(t, s, "L", callback.ProgressRegistered)
+		assertPhase(t, s, "L", callback.PhaseRegistered)
 		if _, _, _, err := s.Start(ctx, "link-unknown"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Start of an unknown link: %v, want ErrNotFound", err)
 		}
@@ -635,7 +635,7 @@ func Run(t *testing.T, h Harness) {
 				t.Fatalf("Start #%d: %q %+v first=%v %v; want L, the link, first=%v", i+1, state, got, first, err, wantFirst)
 			}
 		}
-		assertProgress(t, s, "L", callback.ProgressStarted)
+		assertPhase(t, s, "L", callback.PhaseStarted)
 		if _, err := s.Put(ctx, callback.Callback{State: "L", Code: "forwarded", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
 			t.Fatalf("unbound Put: %v, want ErrUnbound", err)
 		}
@@ -651,12 +651,12 @@ func Run(t *testing.T, h Harness) {
 		if _, err := s.Put(ctx, callback.Callback{State: "L", Code: "other", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
 			t.Fatalf("unbound Put after the callback: %v, want ErrUnbound", err)
 		}
-		assertProgress(t, s, "L", callback.ProgressReceived)
+		assertPhase(t, s, "L", callback.PhaseReceived)
 		got, err := s.Take(ctx, anyApp, "L")
 		if err != nil || got.Code != "c" || string(got.Metadata) != `{"m":1}` {
 			t.Fatalf("Take: %+v, %v", got, err)
 		}
-		assertProgress(t, s, "L", callback.ProgressTaken)
+		assertPhase(t, s, "L", callback.PhaseTaken)
 	})
 
 	run("sign-in link lives as long as its registration", func(t *testing.T) {
@@ -669,7 +669,7 @@ func Run(t *testing.T, h Harness) {
 		if _, _, _, err := s.Start(ctx, link.ID); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Start after the registration expired: %v, want ErrNotFound", err)
 		}
-		assertProgress(t, s, "short", callback.ProgressExpired)
+		assertPhase(t, s, "short", callback.PhaseExpired)
 	})
 
 	// The attack: the MCP server waits longer than the registration's ttl
@@ -683,7 +683,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		h.Advance(t, 1500*time.Millisecond) // the registration expired; its marker lives for a TTL more
-		assertProgress(t, s, "gone", callback.ProgressExpired)
+		assertPhase(t, s, "gone", callback.PhaseExpired)
 		if _, err := s.Put(ctx, callback.Callback{State: "gone", Code: "forwarded", ReceivedAt: received}); !errors.Is(err, callback.ErrUnbound) {
 			t.Fatalf("unbound Put after the link expired: %v, want ErrUnbound", err)
 		}
@@ -702,7 +702,7 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Start after the link expired: %v, want ErrNotFound", err)
 		}
 		h.Advance(t, TTL) // the marker is gone too: nothing about the state is kept
-		assertProgress(t, s, "gone", callback.ProgressUnknown)
+		assertPhase(t, s, "gone", callback.PhaseUnknown)
 		if _, err := s.Take(ctx, anyApp, "gone"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Take once nothing is kept: %v, want ErrNotFound", err)
 		}
@@ -745,7 +745,7 @@ func Run(t *testing.T, h Harness) {
 		if err := s.Cancel(ctx, anyApp, "never"); !errors.Is(err, callback.ErrNotFound) {
 			t.Fatalf("Cancel of an unknown state: %v, want ErrNotFound", err)
 		}
-		assertProgress(t, s, "never", callback.ProgressUnknown)
+		assertPhase(t, s, "never", callback.PhaseUnknown)
 
 		link := callback.Link{ID: "link-cancel-0123456789abcdef", AuthorizationURL: "https://idp.example/a"}
 		if err := s.Register(ctx, anyApp, "registered", callback.Registration{Link: &link}); err != nil {
@@ -759,7 +759,7 @@ func Run(t *testing.T, h Harness) {
 			if err := s.Cancel(ctx, anyApp, state); err != nil {
 				t.Fatalf("Cancel %s twice: %v, want nil", state, err)
 			}
-			assertProgress(t, s, state, callback.ProgressCancelled)
+			assertPhase(t, s, state, callback.PhaseCancelled)
 			if _, err := s.Take(ctx, anyApp, state); !errors.Is(err, callback.ErrCancelled) {
 				t.Fatalf("Take of cancelled %s: %v, want ErrCancelled", state, err)
 			}
@@ -779,7 +779,7 @@ func Run(t *testing.T, h Harness) {
 		if err := s.Cancel(ctx, anyApp, "taken"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("Cancel after the take: %v, want ErrAlreadyTaken", err)
 		}
-		assertProgress(t, s, "taken", callback.ProgressTaken)
+		assertPhase(t, s, "taken", callback.PhaseTaken)
 	})
 
 	mail, files := callback.AppNamed("mail"), callback.AppNamed("files")
@@ -792,19 +792,19 @@ func Run(t *testing.T, h Harness) {
 		}
 		// Another app's take, status and cancel answer as for an unknown
 		// state, and change nothing.
-		assertOnlyOwnerSees := func(state string, progress callback.Progress) {
+		assertOnlyOwnerSees := func(state string, progress callback.Phase) {
 			t.Helper()
-			assertProgressFor(t, files, s, state, callback.ProgressUnknown)
-			assertProgressFor(t, mail, s, state, progress)
+			assertPhaseFor(t, files, s, state, callback.PhaseUnknown)
+			assertPhaseFor(t, mail, s, state, progress)
 			if _, err := s.Take(ctx, files, state); !errors.Is(err, callback.ErrNotFound) {
 				t.Fatalf("Take by another app of %s at %s: %v, want ErrNotFound", state, progress, err)
 			}
 			if err := s.Cancel(ctx, files, state); !errors.Is(err, callback.ErrNotFound) {
 				t.Fatalf("Cancel by another app of %s at %s: %v, want ErrNotFound", state, progress, err)
 			}
-			assertProgressFor(t, mail, s, state, progress)
+			assertPhaseFor(t, mail, s, state, progress)
 		}
-		assertOnlyOwnerSees("mine", callback.ProgressRegistered)
+		assertOnlyOwnerSees("mine", callback.PhaseRegistered)
 		if err := s.Register(ctx, files, "mine", callback.Registration{}); !errors.Is(err, callback.ErrExists) {
 			t.Fatalf("Register by another app: %v, want ErrExists", err)
 		}
@@ -812,11 +812,11 @@ func Run(t *testing.T, h Harness) {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "mine", Code: "c", ReceivedAt: received, Bound: true})
-		assertOnlyOwnerSees("mine", callback.ProgressReceived)
+		assertOnlyOwnerSees("mine", callback.PhaseReceived)
 		if got, err := s.Take(ctx, mail, "mine"); err != nil || got.Code != "c" {
 			t.Fatalf("Take by the owner: %+v, %v", got, err)
 		}
-		assertOnlyOwnerSees("mine", callback.ProgressTaken)
+		assertOnlyOwnerSees("mine", callback.PhaseTaken)
 		if _, err := s.Take(ctx, mail, "mine"); !errors.Is(err, callback.ErrAlreadyTaken) {
 			t.Fatalf("second Take by the owner: %v, want ErrAlreadyTaken", err)
 		}
@@ -827,14 +827,14 @@ func Run(t *testing.T, h Harness) {
 		if err := s.Cancel(ctx, mail, "cancelled"); err != nil {
 			t.Fatal(err)
 		}
-		assertOnlyOwnerSees("cancelled", callback.ProgressCancelled)
+		assertOnlyOwnerSees("cancelled", callback.PhaseCancelled)
 
 		if err := s.Register(ctx, mail, "conflicted", callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
 		mustPut(t, s, callback.Callback{State: "conflicted", Code: "a", ReceivedAt: received})
 		_, _ = s.Put(ctx, callback.Callback{State: "conflicted", Code: "b", ReceivedAt: received})
-		assertOnlyOwnerSees("conflicted", callback.ProgressConflict)
+		assertOnlyOwnerSees("conflicted", callback.PhaseConflict)
 	})
 
 	run("a call for no app fails closed", func(t *testing.T) {
@@ -843,7 +843,7 @@ func Run(t *testing.T, h Harness) {
 		if err := s.Register(ctx, none, "reg", callback.Registration{}); !errors.Is(err, callback.ErrNoApp) {
 			t.Fatalf("Register for no app: %v, want ErrNoApp", err)
 		}
-		assertProgress(t, s, "reg", callback.ProgressUnknown)
+		assertPhase(t, s, "reg", callback.PhaseUnknown)
 		mustPut(t, s, callback.Callback{State: "field", Code: "c", ReceivedAt: received})
 		if _, err := s.Take(ctx, none, "field"); !errors.Is(err, callback.ErrNoApp) {
 			t.Fatalf("Take for no app: %v, want ErrNoApp", err)
@@ -864,7 +864,7 @@ func Run(t *testing.T, h Harness) {
 	run("a callback nobody registered is every app's", func(t *testing.T) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "field", Code: "c", ReceivedAt: received})
-		assertProgressFor(t, mail, s, "field", callback.ProgressReceived)
+		assertPhaseFor(t, mail, s, "field", callback.PhaseReceived)
 		if got, err := s.Take(ctx, files, "field"); err != nil || got.Code != "c" {
 			t.Fatalf("Take by any app: %+v, %v", got, err)
 		}
@@ -1005,11 +1005,11 @@ func Run(t *testing.T, h Harness) {
 		s := newStore(t)
 		mustPut(t, s, callback.Callback{State: "x", Code: "a", ReceivedAt: received})
 		st, err := s.Status(ctx, anyApp, "x")
-		if err != nil || st.Progress != callback.ProgressReceived || st.ExpiresAt.IsZero() {
+		if err != nil || st.Phase != callback.PhaseReceived || st.ExpiresAt.IsZero() {
 			t.Fatalf("Status: %+v, %v; want received with an expiry", st, err)
 		}
 		_, _ = s.Put(ctx, callback.Callback{State: "x", Code: "b", ReceivedAt: received})
-		assertProgress(t, s, "x", callback.ProgressConflict)
+		assertPhase(t, s, "x", callback.PhaseConflict)
 		if err := s.Cancel(ctx, anyApp, "x"); !errors.Is(err, callback.ErrConflict) {
 			t.Fatalf("Cancel of a conflicted state: %v, want ErrConflict", err)
 		}
@@ -1085,22 +1085,22 @@ func randomState(buf []byte) string {
 	return hex.EncodeToString(buf)
 }
 
-func assertProgress(t *testing.T, s callback.Store, state string, want callback.Progress) {
+func assertPhase(t *testing.T, s callback.Store, state string, want callback.Phase) {
 	t.Helper()
-	assertProgressFor(t, anyApp, s, state, want)
+	assertPhaseFor(t, anyApp, s, state, want)
 }
 
-// assertProgressFor checks the state's progress as app sees it.
-func assertProgressFor(t *testing.T, app callback.App, s callback.Store, state string, want callback.Progress) {
+// assertPhaseFor checks the state's progress as app sees it.
+func assertPhaseFor(t *testing.T, app callback.App, s callback.Store, state string, want callback.Phase) {
 	t.Helper()
 	st, err := s.Status(context.Background(), app, state)
 	if err != nil {
 		t.Fatalf("Status %s: %v", state, err)
 	}
-	if st.Progress != want {
-		t.Fatalf("Status %s: %q, want %q", state, st.Progress, want)
+	if st.Phase != want {
+		t.Fatalf("Status %s: %q, want %q", state, st.Phase, want)
 	}
-	if (want == callback.ProgressUnknown) != st.ExpiresAt.IsZero() {
+	if (want == callback.PhaseUnknown) != st.ExpiresAt.IsZero() {
 		t.Fatalf("Status %s: expires %v", state, st.ExpiresAt)
 	}
 }
