@@ -1,6 +1,8 @@
 package wakeup_test
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/wakeup"
@@ -49,5 +51,23 @@ func TestNotifyAll(t *testing.T) {
 	h.NotifyAll()
 	if !received(a) || !received(b) {
 		t.Fatal("NotifyAll missed a subscriber")
+	}
+}
+
+// A watched Hub says when a key gets its first subscriber and loses its
+// last, and only then.
+func TestWatchedHubSaysWhenAKeyIsWatched(t *testing.T) {
+	var events []string
+	h := wakeup.NewWatchedHub(func(key string, watched bool) { events = append(events, fmt.Sprint(key, " ", watched)) })
+	_, cancelA := h.Subscribe("k")
+	_, cancelB := h.Subscribe("k")
+	if !h.Watched("k") || h.Watched("other") {
+		t.Fatal("Watched: k should be, other not")
+	}
+	cancelA()
+	cancelA() // again: nothing
+	cancelB()
+	if got, want := strings.Join(events, ", "), "k true, k false"; got != want {
+		t.Fatalf("watch calls: %q, want %q", got, want)
 	}
 }

@@ -12,36 +12,27 @@ func (s *Store) Cancel(ctx context.Context, app callback.App, state string) erro
 	if err := app.Check(); err != nil {
 		return err
 	}
-	k := s.keys(state)
-	args := []any{s.ttlSecs, s.storedChannel(), len(k.names)}
-	for _, n := range k.names {
-		args = append(args, n.name)
+	in := s.signIn(state)
+	args := []any{s.now().UnixMilli(), s.ttl.Milliseconds(), appArg(app), s.wake.publishCommand()}
+	for _, ch := range in.channels {
+		args = append(args, ch)
 	}
-	args = append(args, appArg(app))
-	vals, err := s.runReplicated(ctx, cancelScript, s.scriptKeys(k), args, cancelCancelled)
-	if errors.Is(err, callback.ErrNotReplicated) {
-		return err
-	}
+	vals, err := s.runReplicated(ctx, cancelScript, append(in.records, in.budget), args, callback.PhaseCancelled)
 	if err != nil {
 		return storeError("cancel", err)
 	}
-	res, err := parseCancel(vals)
+	r, head, err := newReply("cancel", vals)
 	if err != nil {
 		return err
 	}
-	switch res.code {
-	case cancelUnknown:
-		return callback.ErrNotFound
-	case cancelTaken:
-		return callback.ErrAlreadyTaken
-	case cancelConflicted:
-		return callback.ErrConflict
-	}
-	if s.cluster {
-		if res.released != "" {
-			s.releaseOnCluster(ctx, res.released)
+	if err, ok := r.refusal(head, callback.EventCancel); ok {
+		if errors.Is(err, callback.ErrNotFound) && s.bridge.active() {
+			return s.bridge.old.Cancel(ctx, app, state)
 		}
-		s.releaseRegistrationOnCluster(ctx, k)
+		return err
 	}
-	return nil
+	if head != string(callback.PhaseCancelled) {
+		return r.unexpected(head)
+	}
+	return r.need(1)
 }

@@ -201,18 +201,6 @@ func passwordFromFile(path, username string) func(context.Context) (string, stri
 	}
 }
 
-// LoadScripts sends the store's scripts to Redis ahead of the first request,
-// so that the first callback does not pay for a NOSCRIPT round trip. On
-// Cluster they reach one node; the others get them on first use.
-func LoadScripts(ctx context.Context, client redis.UniversalClient) error {
-	for _, s := range scripts {
-		if err := s.Load(ctx, client).Err(); err != nil {
-			return storeError("load scripts", err)
-		}
-	}
-	return nil
-}
-
 // MinVersion is the oldest Redis with GETDEL.
 const MinVersion = "6.2.0"
 

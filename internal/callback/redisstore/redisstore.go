@@ -2,60 +2,54 @@
 // through Redis: standalone, Sentinel or Cluster, behind go-redis's
 // UniversalClient.
 //
-// Layout, for a prefix P, n = seal.Name(state) (a keyed hash of the state;
-// while keys rotate, a state has one name per key) and t = the first four
-// hex digits of SHA-256(state):
+// Layout, for a prefix P, a state's partition tag {p} (one of 16, by the
+// state's SHA-256: layout.go) and its name n = seal.Name(state) (a keyed
+// hash; while keys rotate, a state has one name per key, and its record
+// is written under each):
 //
-//	P{t}:n        the callback: its fingerprint, then the sealed value
-//	              (AES-256-GCM), written once (the script checks first)
-//	P{t}:n:taken  tombstone: "t" and the taken callback's fingerprint, so a
-//	              second take answers 410 and a replay is told apart from a
-//	              different callback; "c" for a conflicted state
-//	P{t}:n:reg    registration of the state (sealed metadata), when registered
-//	P{accounts}:pending
-//	              sorted set of n scored by expiry (ms), so active_callbacks is
-//	              a ZCOUNT (O(log n)) and never a scan of the keyspace
-//	P{accounts}:sizes, P{accounts}:bytes, P{accounts}:bytes:unregistered,
-//	P{accounts}:bytes:registrations, P{accounts}:registrations
-//	              the byte budget: each pending callback's (and, as "g:n",
-//	              registration's) class and size, their sum, the parts held
-//	              by unregistered states' callbacks and by registrations,
-//	              and the registrations by expiry (accounting.lua)
-//	Pstored       pub/sub channel: n is published when a callback is stored
-//	              or a state conflicts, so waiters on every replica wake at once
+//	P{p}:s:n          the sign-in's record, one hash: phase (callback.Phase),
+//	                  until (when the phase ends), owner (the app that
+//	                  registered it), link (its sign-in link's name), issuer
+//	                  (hashed), reg (the sealed registration), fp (the
+//	                  callback's fingerprint), cb (the sealed callback),
+//	                  held (its bytes in the budget), appcap
+//	P{p}:budget       the partition's part of the byte budget: the bytes
+//	                  held by class (u unregistered, g registrations, r
+//	                  registered callbacks) and app, the callbacks pending
+//	                  (n), and the second they are counted up to
+//	P{p}:budget:t     the part of those that stops counting in second t
+//	P{p}:link:l       a sign-in link's ID's name l: the state, sealed
+//	P{p}:wake:n       pub/sub channel: a state's wake-ups (sharded on
+//	                  Cluster), to which only a replica with a waiter for
+//	                  the state subscribes
 //
 // Neither a state nor a code appears in a key, a value or a published
-// message. The braces are a Cluster hash tag: every name of a state lives in
-// one slot, so one script sees all of them. The tag depends on the state
-// alone (every replica must agree on it, whatever its keys) and is short,
-// 16 bits, so it narrows down nothing worth having. Each operation is one
-// Lua script, so one round trip (more on Cluster, where the accounting keys
-// live in another slot).
+// message. Every key of a sign-in and its part of the budget share the
+// partition's slot, so every step is one script on one node, and no key is
+// shared by all sign-ins. The phases and their steps are callback's state
+// machine (phase.go): a script per step that changes a record
+// (scripts/*.lua); a read that changes nothing is one plain HMGET.
 //
-// A file per job: keys.go builds every key, scripts.go loads the scripts
-// (scripts/*.lua) and replies.go types what they answer; register.go,
-// put.go, take.go, status.go and cancel.go are the operations; links.go
-// holds sign-in links, cluster.go the Cluster path's accounting,
-// replicas.go the wait for replicas (WAIT), notify.go the wake-ups.
+// A file per job: layout.go names the keys and fields, scripts.go loads the
+// scripts and replies.go types what they answer, record.go reads a
+// record; register.go, put.go, take.go, status.go, cancel.go and start.go
+// are the operations; budget.go the budget's numbers, replicas.go the wait
+// for replicas (WAIT), wake.go the wake-ups, bridge.go the previous
+// release's layout (package legacy) during an upgrade.
 package redisstore
 
 import (
 	"context"
-	_ "embed"
 	"fmt"
-	"maps"
-	"slices"
-	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/legacy"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/wakeup"
 )
 
 var (
@@ -70,48 +64,37 @@ type Options struct {
 	// Sealer encrypts values and names keys; default: seal.New(nil), no
 	// server secret.
 	Sealer *seal.Sealer
-	// MinReplicas, when positive, makes Put wait (WAIT) up to
-	// MinReplicasTimeout for that many replicas to acknowledge the callback,
-	// and return callback.ErrNotReplicated when fewer do. Not with Cluster.
+	// MinReplicas, when positive, makes Put, Take and Cancel wait (WAIT)
+	// up to MinReplicasTimeout for that many replicas to acknowledge what
+	// they wrote, and return callback.ErrNotReplicated when fewer do. Not
+	// with Cluster.
 	MinReplicas        int
 	MinReplicasTimeout time.Duration
-	// Cluster: the client talks to Redis Cluster, where a script may only
-	// touch keys of one slot; the pending count, a key of its own, is then
-	// kept by separate commands after each script.
+	// Cluster: the client talks to Redis Cluster; wake-ups then use
+	// sharded pub/sub, which stays on the partition's node.
 	Cluster bool
-	// Now replaces time.Now for the pending count's expiry scores; for tests.
+	// Now replaces time.Now for the phases' ends and the budget's minutes;
+	// for tests.
 	Now func() time.Time
 }
 
 // Store is a callback.Store on Redis.
 type Store struct {
 	client  redis.UniversalClient
-	prefix  string
-	ttlSecs int64
-	ttl     time.Duration
+	keys    keyspace
+	ttl     time.Duration // whole seconds
 	sealer  *seal.Sealer
 	require bool
-	// byte budget; 0: none
-	maxBytes, maxBytesUnregistered, maxBytesRegistrations int64
-	budget                                                callback.StoreConfig // its AppBudget
-	appBudgets                                            []any                // put.lua's last ARGV: the apps' shares
-	accounting                                            []string             // see accountingKeys
-	channel                                               string               // see storedChannel
-	cluster                                               bool
-	// WAIT for replicas after a put
+	budget  partitionBudget
+	cluster bool
+	// WAIT for replicas after a write
 	minReplicas        int
 	minReplicasTimeout time.Duration
 	now                func() time.Time
 	limiter            *redis_rate.Limiter // see Allow
 
-	// One subscription per process, started by the first Subscribe, fans
-	// wake-ups out to the local waiters.
-	waiters *wakeup.Hub
-	subOnce sync.Once
-	subMu   sync.Mutex
-	pubsub  *redis.PubSub
-	subDone chan struct{}
-	closed  bool
+	wake   *wakeups
+	bridge *bridge
 }
 
 // New returns a Store on client, configured by store and opts. The Store
@@ -127,63 +110,60 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 	if opts.Sealer == nil {
 		opts.Sealer = seal.New(nil)
 	}
-	secs := int64(store.TTL.Round(time.Second) / time.Second)
-	if secs < 1 {
-		secs = 1
-	}
-	return &Store{
-		client:  client,
-		prefix:  opts.Prefix,
-		ttlSecs: secs,
-		ttl:     time.Duration(secs) * time.Second,
-		sealer:  opts.Sealer,
-		require: store.RequireRegistration,
-
-		maxBytes:              store.MaxBytes,
-		maxBytesUnregistered:  int64(float64(store.MaxBytes) * callback.UnregisteredShare),
-		maxBytesRegistrations: int64(float64(store.MaxBytes) * callback.RegistrationShare),
-		budget:                store,
-		appBudgets:            appBudgets(store),
-		accounting:            accountingKeys(opts.Prefix),
-		channel:               opts.Prefix + "stored",
-		cluster:               opts.Cluster,
-
+	store.TTL = max(store.TTL.Round(time.Second), time.Second)
+	s := &Store{
+		client:             client,
+		keys:               keyspace{opts.Prefix},
+		ttl:                store.TTL,
+		sealer:             opts.Sealer,
+		require:            store.RequireRegistration,
+		budget:             budgetOf(store),
+		cluster:            opts.Cluster,
 		minReplicas:        opts.MinReplicas,
 		minReplicasTimeout: opts.MinReplicasTimeout,
 		now:                opts.Now,
 		limiter:            redis_rate.NewLimiter(limitKeys{client, opts.Prefix}),
-		waiters:            wakeup.NewHub(),
 	}
+	s.wake = newWakeups(client, opts.Cluster)
+	s.bridge = newBridge(s, legacy.New(client, store, legacy.Options{Prefix: opts.Prefix, Sealer: opts.Sealer,
+		MinReplicas: opts.MinReplicas, MinReplicasTimeout: opts.MinReplicasTimeout, Cluster: opts.Cluster, Now: opts.Now}))
+	return s
 }
 
-// appBudgets are put.lua's last ARGV: m, then m pairs of an app with a
-// share of its own and the share's bytes.
-func appBudgets(store callback.StoreConfig) []any {
-	var pairs []any
-	for _, app := range slices.Sorted(maps.Keys(store.AppShares)) {
-		if total, _, ok := store.AppBudget(app); ok {
-			pairs = append(pairs, app, total)
-		}
-	}
-	return append([]any{len(pairs) / 2}, pairs...)
-}
-
-// chargedTo is the app a registration's bytes are charged to, with its
-// share's bytes and its registrations'; "" when it has no share of its
-// own.
-func (s *Store) chargedTo(app string) (string, int64, int64) {
-	total, registrations, ok := s.budget.AppBudget(app)
-	if !ok {
-		return "", 0, 0
-	}
-	return app, total, registrations
-}
-
-// Pending implements callback.Store.
+// Pending implements callback.Store: each partition's pending count,
+// brought up to now (one pipeline), and the previous layout's while it
+// lives.
 func (s *Store) Pending(ctx context.Context) (int64, error) {
-	n, err := s.client.ZCount(ctx, s.pendingKey(), strconv.FormatInt(s.now().UnixMilli(), 10), "+inf").Result()
+	n, err := s.pending(ctx)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// Not loaded yet, on a node at least: ScriptLoad reaches them all.
+		if err := pendingScript.Load(ctx, s.client).Err(); err != nil {
+			return 0, storeError("count pending callbacks", err)
+		}
+		n, err = s.pending(ctx)
+	}
 	if err != nil {
 		return 0, storeError("count pending callbacks", err)
+	}
+	old, err := s.bridge.pending(ctx)
+	return n + old, err
+}
+
+func (s *Store) pending(ctx context.Context) (int64, error) {
+	now := s.now()
+	pipe := s.client.Pipeline()
+	counts := make([]*redis.Cmd, partitions)
+	for p := range partitions {
+		counts[p] = pendingScript.EvalSha(ctx, pipe, []string{s.keys.budget(p)}, second(now), s.maxLife())
+	}
+	_, _ = pipe.Exec(ctx) // each command's error is its own
+	var n int64
+	for _, cmd := range counts {
+		c, err := cmd.Int64()
+		if err != nil {
+			return 0, err
+		}
+		n += c
 	}
 	return n, nil
 }
@@ -198,14 +178,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements callback.Store.
 func (s *Store) Close() error {
-	s.subMu.Lock()
-	s.closed = true
-	ps, done := s.pubsub, s.subDone
-	s.subMu.Unlock()
-	if ps != nil {
-		_ = ps.Close()
-		<-done
-	}
+	s.wake.close()
+	s.bridge.close()
 	return s.client.Close()
 }
 

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -70,31 +69,32 @@ func newClient(t testing.TB, url string) redis.UniversalClient {
 }
 
 func TestStoreSuiteOnMiniredis(t *testing.T) {
-	// The Cluster code path keeps the accounts by separate scripts;
-	// miniredis does not check slots, so it runs here too.
-	for _, cluster := range []bool{false, true} {
-		t.Run(fmt.Sprintf("cluster=%v", cluster), func(t *testing.T) {
-			var c clocks
-			servers := map[*testing.T]*miniredis.Miniredis{}
-			storetest.Run(t, storetest.Harness{
-				NewStore: func(t *testing.T, cfg callback.StoreConfig) callback.Store {
-					m := miniredis.RunT(t)
-					servers[t] = m
-					return redisstore.New(newClient(t, "redis://"+m.Addr()), cfg, redisstore.Options{Now: c.now(t), Cluster: cluster})
-				},
-				Advance: func(t *testing.T, d time.Duration) {
-					servers[t].FastForward(d)
-					c.advance(t, d)
-				},
-			})
-		})
-	}
+	var c clocks
+	servers := map[*testing.T]*miniredis.Miniredis{}
+	h := partitioned(storetest.Harness{
+		NewStore: func(t *testing.T, cfg callback.StoreConfig) callback.Store {
+			m := miniredis.RunT(t)
+			servers[t] = m
+			return redisstore.New(newClient(t, "redis://"+m.Addr()), cfg, redisstore.Options{Now: c.now(t)})
+		},
+		Advance: func(t *testing.T, d time.Duration) {
+			servers[t].FastForward(d)
+			c.advance(t, d)
+		},
+	})
+	storetest.Run(t, h)
+}
+
+// partitioned tells the suite how the store cuts its budget.
+func partitioned(h storetest.Harness) storetest.Harness {
+	h.BudgetParts, h.SameBudgetPart = redisstore.Partitions, redisstore.SamePartition
+	return h
 }
 
 func TestStoreSuiteOnRealRedis(t *testing.T) {
 	t.Parallel() // own servers; the suites mostly wait out TTLs
 	srv := redistest.Start(t)
-	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, srv.URL()) }, nil))
+	storetest.Run(t, partitioned(realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, srv.URL()) }, nil)))
 }
 
 // TestStoreSuiteOnRealCluster runs the suite on a real Redis Cluster,
@@ -102,13 +102,13 @@ func TestStoreSuiteOnRealRedis(t *testing.T) {
 func TestStoreSuiteOnRealCluster(t *testing.T) {
 	t.Parallel()                               // own servers; the suites mostly wait out TTLs
 	cluster := redistest.StartCluster(t, 3, 0) // slots, not failover: no replicas
-	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
+	storetest.Run(t, partitioned(realServerHarness(func(t *testing.T) redis.UniversalClient {
 		client, err := redisstore.NewClient(redisstore.Config{ClusterAddrs: cluster.Addrs(), Timeout: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
 		return client
-	}, func(o *redisstore.Options) { o.Cluster = true }))
+	}, func(o *redisstore.Options) { o.Cluster = true })))
 }
 
 // TestStoreSuiteAutoPipelined runs the suite with every script call going
@@ -117,14 +117,14 @@ func TestStoreSuiteOnRealCluster(t *testing.T) {
 func TestStoreSuiteAutoPipelined(t *testing.T) {
 	t.Parallel() // own servers; the suites mostly wait out TTLs
 	srv := redistest.Start(t)
-	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient {
+	storetest.Run(t, partitioned(realServerHarness(func(t *testing.T) redis.UniversalClient {
 		client, err := redisstore.NewClient(redisstore.Config{URL: srv.URL(), Timeout: time.Second, AutoPipeline: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = client.Close() })
 		return client
-	}, nil))
+	}, nil)))
 	if _, err := redisstore.NewClient(redisstore.Config{ClusterAddrs: []string{"127.0.0.1:1"}, Timeout: time.Second, AutoPipeline: true}); err == nil {
 		t.Error("an auto-pipelined Cluster client: no error")
 	}
@@ -138,8 +138,8 @@ func TestStoreSuiteWaitingForAReplica(t *testing.T) {
 	t.Parallel() // own servers; the suites mostly wait out TTLs
 	r := redistest.StartSentinel(t, 1, 0)
 	r.Primary.Cmd(t, "SCRIPT", "FLUSH")
-	storetest.Run(t, realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, r.Primary.URL()) },
-		func(o *redisstore.Options) { o.MinReplicas, o.MinReplicasTimeout = 1, time.Second }))
+	storetest.Run(t, partitioned(realServerHarness(func(t *testing.T) redis.UniversalClient { return newClient(t, r.Primary.URL()) },
+		func(o *redisstore.Options) { o.MinReplicas, o.MinReplicasTimeout = 1, time.Second })))
 }
 
 // realServerHarness runs the suite on one real server: a fresh key prefix
@@ -158,54 +158,6 @@ func realServerHarness(client func(t *testing.T) redis.UniversalClient, configur
 		},
 		Advance: func(_ *testing.T, d time.Duration) { time.Sleep(d) },
 	}
-}
-
-func TestKeysAndValuesNeverHoldTheState(t *testing.T) {
-	m := miniredis.RunT(t)
-	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{TTL: 10 * time.Minute}, redisstore.Options{Prefix: "p:"})
-	t.Cleanup(func() { s.Close() })
-	const state = "Xy7-state-0123456789abcdefghijklmnopqrstuvw"
-	ctx := context.Background()
-	if _, err := s.Put(ctx, callback.Callback{State: state, Code: "the-code"}); err != nil {
-		t.Fatal(err)
-	}
-	keys := m.Keys()
-	accounting := []string{"p:{accounts}:bytes", "p:{accounts}:bytes:unregistered", "p:{accounts}:pending", "p:{accounts}:sizes"}
-	if len(keys) != 5 || !slices.Equal(keys[:4], accounting) {
-		t.Fatalf("keys: got %v, want the callback and %v", keys, accounting)
-	}
-	for _, k := range keys {
-		if !strings.HasPrefix(k, "p:") {
-			t.Errorf("key %q lacks the prefix", k)
-		}
-		if strings.Contains(k, state) {
-			t.Errorf("key %q contains the raw state", k)
-		}
-		if v, _ := m.Get(k); strings.Contains(v, state) || strings.Contains(v, "the-code") {
-			t.Errorf("value of %q contains the raw state or the code", k)
-		}
-		if m.Type(k) == "string" && !slices.Contains(accounting, k) {
-			v, _ := m.Get(k)
-			if strings.Contains(v, state) || strings.Contains(v, "the-code") {
-				t.Errorf("value of %q contains the raw state or the code", k)
-			}
-			if ttl := m.TTL(k); ttl != 10*time.Minute {
-				t.Errorf("TTL of %q: got %v, want 10m", k, ttl)
-			}
-		}
-	}
-	if _, err := s.Take(ctx, callback.AnyApp(), state); err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range m.Keys() {
-		if strings.HasSuffix(k, ":taken") {
-			if ttl := m.TTL(k); ttl != 10*time.Minute {
-				t.Errorf("tombstone TTL: got %v, want 10m", ttl)
-			}
-			return
-		}
-	}
-	t.Errorf("no tombstone after take; keys: %v", m.Keys())
 }
 
 func TestUnreachableRedisIsUnavailableAndFast(t *testing.T) {
@@ -496,68 +448,6 @@ type writerFunc func([]byte) (int, error)
 
 func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
-// As on memory: the budget charges a callback its Size plus a cost that
-// does not depend on what the provider sent (Hostile traffic, round 3,
-// item 2).
-func TestTheBudgetChargesSizePlusAFixedCost(t *testing.T) {
-	received := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	charge := func(c callback.Callback) int {
-		m := miniredis.RunT(t)
-		s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{MaxBytes: 1 << 20}, redisstore.Options{})
-		defer s.Close()
-		if _, err := s.Put(context.Background(), c); err != nil {
-			t.Fatal(err)
-		}
-		sizes, err := m.HKeys("oauth-callback:{accounts}:sizes")
-		if err != nil || len(sizes) != 1 {
-			t.Fatalf("sizes: %v, %v", sizes, err)
-		}
-		var n int
-		if _, err := fmt.Sscanf(m.HGet("oauth-callback:{accounts}:sizes", sizes[0]), "u%d", &n); err != nil {
-			t.Fatal(err)
-		}
-		return n - c.Size()
-	}
-	plain := charge(callback.Callback{State: "state-1", Code: "c", Params: map[string]string{"p": strings.Repeat("a", 600)}, ReceivedAt: received})
-	escaped := charge(callback.Callback{State: "state-2", Code: "c", Params: map[string]string{"p": strings.Repeat("\"\n\u2028", 100)}, ReceivedAt: received})
-	if plain != escaped {
-		t.Errorf("beyond Size, a plain callback costs %d bytes and an escaped one %d", plain, escaped)
-	}
-}
-
-// A registered state's callback that does not fit the budget changes
-// nothing: the registration's bytes, released for the callback to take
-// over, are counted again.
-func TestARefusedCallbackLeavesItsRegistrationCounted(t *testing.T) {
-	m := miniredis.RunT(t)
-	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{MaxBytes: 8 << 10}, redisstore.Options{})
-	defer s.Close()
-	ctx := context.Background()
-	const regBytes = "oauth-callback:{accounts}:bytes:registrations"
-	if err := s.Register(ctx, callback.AnyApp(), "announced", callback.Registration{Metadata: json.RawMessage(`"some metadata"`)}); err != nil {
-		t.Fatal(err)
-	}
-	before, err := m.Get(regBytes)
-	if err != nil || before == "0" {
-		t.Fatalf("registration bytes after Register: %q, %v", before, err)
-	}
-	// Made-up states take their whole share, then the registered state's
-	// callback is too large for what is left.
-	if _, err := s.Put(ctx, callback.Callback{State: "junk", Code: strings.Repeat("j", 4<<10)}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: strings.Repeat("c", 4<<10)}); !errors.Is(err, callback.ErrFull) {
-		t.Fatalf("a callback over the budget: %v, want ErrFull", err)
-	}
-	if after, _ := m.Get(regBytes); after != before {
-		t.Errorf("registration bytes after the refused callback: %q, want %q as before", after, before)
-	}
-	// And the registration still takes its callback when it fits.
-	if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: "c"}); err != nil {
-		t.Fatalf("the registered state's callback that fits: %v", err)
-	}
-}
-
 // A password read from a file (a mounted Secret that Kubernetes updates in
 // place) is read again for every new connection: when Redis's password
 // rotates, requests fail only until the file has the new one, and recover
@@ -693,115 +583,4 @@ func TestACancelWaitsForTheReplicas(t *testing.T) {
 	if _, err := s.Take(ctx, callback.AnyApp(), "received"); !errors.Is(err, callback.ErrCancelled) {
 		t.Fatalf("take after the cancel: %v, want ErrCancelled", err)
 	}
-}
-
-// Every kind of sign-in gives back exactly the bytes it was charged, once
-// it is over: taken, conflicted, cancelled, or expired (released by the
-// next callback's prune). The accounts end where they started, whatever
-// shortcuts the scripts take (a take releases a registration only if its
-// key is still there).
-func TestTheAccountsReturnToZero(t *testing.T) {
-	for _, cluster := range []bool{false, true} { // the Cluster path keeps the accounts by scripts of their own
-		t.Run(fmt.Sprintf("cluster=%v", cluster), func(t *testing.T) { accountsReturnToZero(t, cluster) })
-	}
-}
-
-func accountsReturnToZero(t *testing.T, cluster bool) {
-	var c clocks
-	m := miniredis.RunT(t)
-	s := redisstore.New(newClient(t, "redis://"+m.Addr()), callback.StoreConfig{TTL: time.Minute, MaxBytes: 1 << 20},
-		redisstore.Options{Now: c.now(t), Cluster: cluster})
-	t.Cleanup(func() { s.Close() })
-	ctx := context.Background()
-	put := func(state, code string) error {
-		_, err := s.Put(ctx, callback.Callback{State: state, Code: code})
-		return err
-	}
-	register := func(state string) {
-		t.Helper()
-		if err := s.Register(ctx, callback.AnyApp(), state, callback.Registration{Metadata: json.RawMessage(`"metadata"`)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	const prefix = "oauth-callback:{accounts}:"
-	assertZero := func(after string) {
-		t.Helper()
-		for _, counter := range []string{"bytes", "bytes:unregistered", "bytes:registrations"} {
-			if v, err := m.Get(prefix + counter); err == nil && v != "0" {
-				t.Errorf("after %s: %s is %s, want 0", after, counter, v)
-			}
-		}
-		for _, set := range []string{"pending", "registrations"} {
-			if members, err := m.ZMembers(prefix + set); err == nil && len(members) > 0 {
-				t.Errorf("after %s: %s holds %v", after, set, members)
-			}
-		}
-		if fields, err := m.HKeys(prefix + "sizes"); err == nil && len(fields) > 0 {
-			t.Errorf("after %s: sizes holds %v", after, fields)
-		}
-	}
-	expire := func() {
-		c.advance(t, 2*time.Minute)
-		m.FastForward(2 * time.Minute)
-		if err := put("prune-trigger", "c"); err != nil { // its prune releases what expired
-			t.Fatal(err)
-		}
-		if _, err := s.Take(ctx, callback.AnyApp(), "prune-trigger"); err != nil {
-			t.Fatal(err)
-		}
-	}
-
-	if err := put("plain", "c"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Take(ctx, callback.AnyApp(), "plain"); err != nil {
-		t.Fatal(err)
-	}
-	assertZero("a callback taken")
-
-	register("registered")
-	if err := put("registered", "c"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Take(ctx, callback.AnyApp(), "registered"); err != nil {
-		t.Fatal(err)
-	}
-	assertZero("a registered state's callback taken")
-
-	if err := put("conflicted", "first"); err != nil {
-		t.Fatal(err)
-	}
-	if err := put("conflicted", "second"); !errors.Is(err, callback.ErrConflict) {
-		t.Fatalf("a second callback: %v, want ErrConflict", err)
-	}
-	assertZero("a conflict")
-
-	register("cancelled")
-	if err := s.Cancel(ctx, callback.AnyApp(), "cancelled"); err != nil {
-		t.Fatal(err)
-	}
-	assertZero("a cancelled registration")
-
-	register("abandoned")
-	expire()
-	assertZero("a registration that expired")
-
-	if err := put("untaken", "c"); err != nil {
-		t.Fatal(err)
-	}
-	expire()
-	assertZero("a callback that expired")
-
-	// The registration expires, then its state's callback arrives (as an
-	// unregistered one) and is taken: the take finds no registration key.
-	register("late")
-	c.advance(t, 2*time.Minute)
-	m.FastForward(2 * time.Minute)
-	if err := put("late", "c"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Take(ctx, callback.AnyApp(), "late"); err != nil {
-		t.Fatal(err)
-	}
-	assertZero("a callback taken after its registration expired")
 }

@@ -11,8 +11,8 @@ import (
 
 // runReplicated runs script and, with MinReplicas, WAIT on the same
 // connection (runAndWait): what the script wrote counts only once the
-// replicas hold it. wrote is the script's reply code when it wrote what
-// must be replicated.
+// replicas hold it. wrote is the reply's first element when the script
+// made the step that must be replicated.
 //   - A put: a callback is acknowledged to the person only once the
 //     replicas hold it.
 //   - A take: a code is handed out only once the replicas hold its
@@ -25,7 +25,7 @@ import (
 //   - A cancel: confirmed only once the replicas hold its tombstone, or a
 //     failover could forget it, and the sign-in's callback be stored and
 //     taken after the MCP server gave it up.
-func (s *Store) runReplicated(ctx context.Context, script *redis.Script, keys []string, args []any, wrote int64) ([]any, error) {
+func (s *Store) runReplicated(ctx context.Context, script *redis.Script, keys []string, args []any, wrote callback.Phase) ([]any, error) {
 	if s.minReplicas > 0 {
 		return s.runAndWait(ctx, script, keys, args, wrote)
 	}
@@ -34,9 +34,8 @@ func (s *Store) runReplicated(ctx context.Context, script *redis.Script, keys []
 
 // runAndWait runs script and WAIT in a pipeline, on one connection: WAIT
 // counts the replicas that acknowledged the writes of its own connection.
-// wrote is the script's reply code when it wrote what must be replicated;
-// for any other reply there is nothing to wait for.
-func (s *Store) runAndWait(ctx context.Context, script *redis.Script, keys []string, args []any, wrote int64) ([]any, error) {
+// For a reply other than wrote there is nothing to wait for.
+func (s *Store) runAndWait(ctx context.Context, script *redis.Script, keys []string, args []any, wrote callback.Phase) ([]any, error) {
 	run := func() (*redis.Cmd, *redis.Cmd, error) {
 		pipe := s.client.Pipeline()
 		cmd := pipe.EvalSha(ctx, script.Hash(), keys, args...)
@@ -56,7 +55,7 @@ func (s *Store) runAndWait(ctx context.Context, script *redis.Script, keys []str
 	if err != nil {
 		return nil, err
 	}
-	if len(res) == 0 || res[0] != wrote {
+	if len(res) == 0 || res[0] != string(wrote) {
 		return res, nil // nothing was written: nothing to wait for
 	}
 	acked, err := wait.Int64()

@@ -1,84 +1,33 @@
 package redisstore
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
 
-// The Lua scripts' replies, typed. Each script answers an array whose first
-// element is one of its codes below; the code says how many elements follow
-// and of what kind. Every reply is checked for that shape before anything
-// is read from it: a reply shorter than its code promises, or with an
-// element of another type, is an error, never an index out of range
-// (replies_test.go has a case per shape).
-
-// fingerprintLen is the length of callback.Fingerprint, the head of every
-// stored value.
-const fingerprintLen = 32
-
-// Codes of put.lua.
-const (
-	putDuplicate         = 0
-	putStored            = 1 // {1, registered (1/0)[, registration, its name index]}
-	putNotRegistered     = 2
-	putConflict          = 3 // {3} conflicted already, {3, the discarded callback's name} conflicted now
-	putConflictAfterTake = 4
-	putOverBudget        = 5
-	putUnbound           = 6
-	putCancelled         = 7
-	putLinkExpired       = 8
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// Codes of take.lua.
-const (
-	takeNothing     = 0
-	takeTaken       = 1 // {1, value, its name index, registration or false, its name index}
-	takeTakenBefore = 2
-	takeConflicted  = 3
-	takeCancelled   = 4
-	takeLinkExpired = 5
-)
-
-// Codes of cancel.lua.
-const (
-	cancelUnknown    = 0
-	cancelCancelled  = 1 // {1, the released callback's name or false}
-	cancelTaken      = 2
-	cancelConflicted = 3
-)
-
-// Codes of start.lua.
-const (
-	startNone  = 0
-	startFound = 1 // {1, first (1/0), registration, its name index}
-)
-
-// Codes of register.lua (a number, not an array).
-const (
-	registerExists     = 0
-	registerStored     = 1
-	registerOverBudget = 2
-)
-
-// Codes of cluster_admit.lua (a number).
-const (
-	admitRefused = 0 // over the budget or the class's share
-	admitOK      = 1
-)
-
-// reply is a script's array reply.
+// reply is a script's array reply. Its first element says what follows:
+// the phase the script moved the record to, or replyStep, replyGuard or
+// replyFull when it moved nothing. Every reply is checked for its shape
+// before anything is read from it: a reply shorter than its first element
+// promises, or with an element of another type, is an error, never an
+// index out of range (replies_test.go has a case per shape).
 type reply struct {
 	op   string // what the caller was doing, for errors
 	vals []any
 }
 
-// code is the reply's first element; it fails on an empty reply.
-func (r reply) code() (int64, error) {
-	if len(r.vals) == 0 {
-		return 0, fmt.Errorf("%s: empty reply", r.op)
+func newReply(op string, vals []any) (reply, string, error) {
+	r := reply{op: op, vals: vals}
+	if len(vals) == 0 {
+		return r, "", fmt.Errorf("%s: empty reply", op)
 	}
-	c, ok := r.vals[0].(int64)
+	head, ok := vals[0].(string)
 	if !ok {
-		return 0, fmt.Errorf("%s: reply code %v is not a number", r.op, r.vals[0])
+		return r, "", fmt.Errorf("%s: reply %v does not start with a string", op, vals)
 	}
-	return c, nil
+	return r, head, nil
 }
 
 // need fails unless the reply has n elements exactly.
@@ -100,222 +49,79 @@ func (r reply) str(i int) (string, error) {
 	return "", fmt.Errorf("%s: reply element %d is %T, want a string", r.op, i, r.vals[i])
 }
 
-// num is element i, a number.
-func (r reply) num(i int) (int64, error) {
+// flag is element i, a number 0 or 1.
+func (r reply) flag(i int) (bool, error) {
 	n, ok := r.vals[i].(int64)
-	if !ok {
-		return 0, fmt.Errorf("%s: reply element %d is %T, want a number", r.op, i, r.vals[i])
+	if !ok || (n != 0 && n != 1) {
+		return false, fmt.Errorf("%s: reply element %d is %v, want 0 or 1", r.op, i, r.vals[i])
 	}
-	return n, nil
+	return n == 1, nil
 }
 
-// nameIndex is element i, a 1-based index into a state's n names.
-func (r reply) nameIndex(i, n int) (int, error) {
-	at, err := r.num(i)
-	if err != nil {
-		return 0, err
-	}
-	if at < 1 || int(at) > n {
-		return 0, fmt.Errorf("%s: reply element %d names name %d of %d", r.op, i, at, n)
-	}
-	return int(at), nil
-}
-
-// putReply is put.lua's reply.
-type putReply struct {
-	code       int64
-	registered bool   // putStored: the state was registered
-	reg        string // putStored with a sign-in link: the registration
-	regAt      int    // and its name index
-	discarded  string // putConflict made now: the discarded callback's name
-}
-
-func parsePut(vals []any, names int) (putReply, error) {
-	r := reply{op: "store callback", vals: vals}
-	code, err := r.code()
-	if err != nil {
-		return putReply{}, err
-	}
-	out := putReply{code: code}
-	switch code {
-	case putStored:
-		if len(vals) != 2 && len(vals) != 4 {
-			return putReply{}, r.need(2)
+// refusal is the error a reply that moved nothing stands for: the table's
+// cell for the phase found and event (a put's reply names its own event),
+// a guard's error, or the part of the budget that is full. ok is false
+// when head is not such a reply.
+func (r reply) refusal(head string, event callback.Event) (err error, ok bool) {
+	switch head {
+	case replyStep:
+		if len(r.vals) != 2 && len(r.vals) != 3 {
+			return r.need(3), true
 		}
-		registered, err := r.num(1)
+		phase, err := r.str(1)
 		if err != nil {
-			return putReply{}, err
+			return err, true
 		}
-		out.registered = registered == 1
-		if len(vals) == 4 {
-			if out.reg, err = r.str(2); err != nil {
-				return putReply{}, err
+		if len(r.vals) == 3 {
+			e, err := r.str(2)
+			if err != nil {
+				return err, true
 			}
-			if out.regAt, err = r.nameIndex(3, names); err != nil {
-				return putReply{}, err
-			}
+			event = callback.Event(e)
 		}
-	case putConflict:
-		if len(vals) != 1 && len(vals) != 2 {
-			return putReply{}, r.need(2)
+		if !slices.Contains(callback.Phases, callback.Phase(phase)) || !slices.Contains(callback.Events, event) {
+			return fmt.Errorf("%s: reply names phase %q and event %q", r.op, phase, event), true
 		}
-		if len(vals) == 2 {
-			if out.discarded, err = r.str(1); err != nil {
-				return putReply{}, err
-			}
+		step := callback.Next(callback.Phase(phase), event)
+		if step.Err == nil {
+			return fmt.Errorf("%s: the script refused %s in phase %s, which the table allows", r.op, event, phase), true
 		}
-	case putDuplicate, putNotRegistered, putConflictAfterTake, putOverBudget, putUnbound, putCancelled, putLinkExpired:
-		if err := r.need(1); err != nil {
-			return putReply{}, err
-		}
-	default:
-		return putReply{}, fmt.Errorf("%s: unknown reply code %d", r.op, code)
-	}
-	return out, nil
-}
-
-// takeReply is take.lua's reply.
-type takeReply struct {
-	code  int64
-	value string // takeTaken: fingerprint, then the sealed callback
-	at    int    // its name index
-	reg   string // its registration, "" when none
-	regAt int    // and its name index
-}
-
-func parseTake(vals []any, names int) (takeReply, error) {
-	r := reply{op: "take callback", vals: vals}
-	code, err := r.code()
-	if err != nil {
-		return takeReply{}, err
-	}
-	out := takeReply{code: code}
-	switch code {
-	case takeTaken:
-		if err := r.need(5); err != nil {
-			return takeReply{}, err
-		}
-		if out.value, err = r.str(1); err != nil {
-			return takeReply{}, err
-		}
-		if len(out.value) < fingerprintLen {
-			return takeReply{}, fmt.Errorf("%s: a value of %d bytes has no fingerprint", r.op, len(out.value))
-		}
-		if out.at, err = r.nameIndex(2, names); err != nil {
-			return takeReply{}, err
-		}
-		if out.reg, err = r.str(3); err != nil {
-			return takeReply{}, err
-		}
-		if out.reg != "" {
-			if out.regAt, err = r.nameIndex(4, names); err != nil {
-				return takeReply{}, err
-			}
-		}
-	case takeNothing, takeTakenBefore, takeConflicted, takeCancelled, takeLinkExpired:
-		if err := r.need(1); err != nil {
-			return takeReply{}, err
-		}
-	default:
-		return takeReply{}, fmt.Errorf("%s: unknown reply code %d", r.op, code)
-	}
-	return out, nil
-}
-
-// cancelReply is cancel.lua's reply.
-type cancelReply struct {
-	code     int64
-	released string // cancelCancelled: the discarded callback's name, "" when none
-}
-
-func parseCancel(vals []any) (cancelReply, error) {
-	r := reply{op: "cancel", vals: vals}
-	code, err := r.code()
-	if err != nil {
-		return cancelReply{}, err
-	}
-	out := cancelReply{code: code}
-	switch code {
-	case cancelCancelled:
+		return step.Err, true
+	case replyGuard:
 		if err := r.need(2); err != nil {
-			return cancelReply{}, err
+			return err, true
 		}
-		if out.released, err = r.str(1); err != nil {
-			return cancelReply{}, err
-		}
-	case cancelUnknown, cancelTaken, cancelConflicted:
-		if err := r.need(1); err != nil {
-			return cancelReply{}, err
-		}
-	default:
-		return cancelReply{}, fmt.Errorf("%s: unknown reply code %d", r.op, code)
-	}
-	return out, nil
-}
-
-// startReply is start.lua's reply.
-type startReply struct {
-	code  int64
-	first bool   // startFound: the link was opened for the first time
-	reg   string // the registration
-	regAt int    // and its name index
-}
-
-func parseStart(vals []any, names int) (startReply, error) {
-	r := reply{op: "open link", vals: vals}
-	code, err := r.code()
-	if err != nil {
-		return startReply{}, err
-	}
-	out := startReply{code: code}
-	switch code {
-	case startFound:
-		if err := r.need(4); err != nil {
-			return startReply{}, err
-		}
-		first, err := r.num(1)
+		which, err := r.str(1)
 		if err != nil {
-			return startReply{}, err
+			return err, true
 		}
-		out.first = first == 1
-		if out.reg, err = r.str(2); err != nil {
-			return startReply{}, err
+		switch which {
+		case guardIssuer:
+			return callback.ErrIssuerMismatch, true
+		case guardUnbound:
+			return callback.ErrUnbound, true
+		case guardNotRegistered:
+			return callback.ErrNotRegistered, true
 		}
-		if out.regAt, err = r.nameIndex(3, names); err != nil {
-			return startReply{}, err
+		return fmt.Errorf("%s: unknown guard %q", r.op, which), true
+	case replyFull:
+		if err := r.need(2); err != nil {
+			return err, true
 		}
-	case startNone:
-		if err := r.need(1); err != nil {
-			return startReply{}, err
+		which, err := r.str(1)
+		if err != nil {
+			return err, true
 		}
-	default:
-		return startReply{}, fmt.Errorf("%s: unknown reply code %d", r.op, code)
+		part, known := fullParts[which]
+		if !known {
+			return fmt.Errorf("%s: unknown part of the budget %q", r.op, which), true
+		}
+		return &callback.FullError{Part: part}, true
 	}
-	return out, nil
+	return nil, false
 }
 
-// statusReply is status.lua's reply: {progress, milliseconds until what
-// the state holds expires}.
-type statusReply struct {
-	progress string
-	ms       int64
-}
-
-func parseStatus(vals []any) (statusReply, error) {
-	r := reply{op: "read status", vals: vals}
-	if err := r.need(2); err != nil {
-		return statusReply{}, err
-	}
-	progress, err := r.str(0)
-	if err != nil {
-		return statusReply{}, err
-	}
-	if progress == "" {
-		return statusReply{}, fmt.Errorf("%s: no progress in %v", r.op, vals)
-	}
-	ms, err := r.num(1)
-	if err != nil {
-		return statusReply{}, err
-	}
-	return statusReply{progress: progress, ms: ms}, nil
+// unexpected is the error of a reply whose first element no case expects.
+func (r reply) unexpected(head string) error {
+	return fmt.Errorf("%s: unexpected reply %q: %v", r.op, head, r.vals)
 }

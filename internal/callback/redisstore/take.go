@@ -3,58 +3,63 @@ package redisstore
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// Take implements callback.Store.
+// Take implements callback.Store. A plain read first: a take of a state
+// with no callback (a poller before the person has signed in, a take by
+// another app) changes nothing, and is answered from it alone, one HMGET;
+// only a callback to hand out runs take.lua, which reads again, atomically.
 func (s *Store) Take(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
 	if err := app.Check(); err != nil {
 		return callback.Callback{}, err
 	}
-	k := s.keys(state)
-	args := []any{s.ttlSecs, len(k.names)}
-	for _, n := range k.names {
-		args = append(args, n.name)
-	}
-	args = append(args, appArg(app))
-	res, err := s.runReplicated(ctx, takeScript, s.scriptKeys(k), args, takeTaken)
-	if errors.Is(err, callback.ErrNotReplicated) {
+	in := s.signIn(state)
+	l, err := s.look(ctx, in)
+	if err != nil {
 		return callback.Callback{}, err
 	}
+	l = l.visibleTo(app)
+	if l.phase == callback.PhaseUnknown {
+		if s.bridge.active() {
+			return s.bridge.old.Take(ctx, app, state)
+		}
+		return callback.Callback{}, callback.ErrNotFound
+	}
+	if l.phase != callback.PhaseReceived {
+		return callback.Callback{}, callback.Next(l.phase, callback.EventTake).Err
+	}
+	vals, err := s.runReplicated(ctx, takeScript, append(in.records, in.budget),
+		[]any{s.now().UnixMilli(), s.ttl.Milliseconds(), appArg(app)}, callback.PhaseTaken)
 	if err != nil {
 		return callback.Callback{}, storeError("take callback", err)
 	}
-	reply, err := parseTake(res, len(k.names))
+	r, head, err := newReply("take callback", vals)
 	if err != nil {
 		return callback.Callback{}, err
 	}
-	switch reply.code {
-	case takeNothing:
-		return callback.Callback{}, callback.ErrNotFound
-	case takeTakenBefore:
-		return callback.Callback{}, callback.ErrAlreadyTaken
-	case takeConflicted:
-		return callback.Callback{}, callback.ErrConflict
-	case takeCancelled:
-		return callback.Callback{}, callback.ErrCancelled
-	case takeLinkExpired:
-		return callback.Callback{}, callback.ErrLinkExpired
+	if err, ok := r.refusal(head, callback.EventTake); ok {
+		return callback.Callback{}, err
 	}
-	value, found := reply.value, k.names[reply.at-1]
-	if s.cluster {
-		s.releaseOnCluster(ctx, found.name)
-		// As take.lua: normally the callback took the registration's bytes
-		// over already; one whose key expired is released by a prune.
-		if reply.reg != "" {
-			s.releaseRegistrationOnCluster(ctx, k)
-		}
+	if head != string(callback.PhaseTaken) {
+		return callback.Callback{}, r.unexpected(head)
+	}
+	if err := r.need(3); err != nil {
+		return callback.Callback{}, err
+	}
+	sealed, err := r.str(1)
+	if err != nil {
+		return callback.Callback{}, err
+	}
+	regValue, err := r.str(2)
+	if err != nil {
+		return callback.Callback{}, err
 	}
 	// Taken and unreadable (another server secret, corruption): the code
 	// is gone either way; say so rather than pretend it never arrived.
-	plain, err := s.sealer.Open(state, []byte(value[fingerprintLen:]), []byte(found.callback))
+	plain, err := s.sealer.Open(state, []byte(sealed), aadCallback)
 	if err != nil {
 		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
@@ -63,15 +68,17 @@ func (s *Store) Take(ctx context.Context, app callback.App, state string) (callb
 		return callback.Callback{}, fmt.Errorf("%w: %w", callback.ErrUnreadable, err)
 	}
 	c.State = state
-	if reply.reg != "" {
-		reg, err := s.openRegistration(state, reply.reg, k.names[reply.regAt-1].registration)
-		if err != nil {
-			return callback.Callback{}, fmt.Errorf("%w: registration: %w", callback.ErrUnreadable, err)
+	if regValue != "" {
+		// Sealed under a key no replica of this one's holds any more (a
+		// rotation's last step begun too early), the registration loses
+		// its metadata, and the callback, which is taken, is still handed
+		// out.
+		if reg, err := s.openRegistration(state, regValue); err == nil {
+			if len(reg.Metadata) > 0 {
+				c.Metadata = reg.Metadata
+			}
+			c.Issuer = reg.Issuer
 		}
-		if len(reg.metadata) > 0 {
-			c.Metadata = reg.metadata
-		}
-		c.Issuer = reg.issuer
 	}
 	return c, nil
 }

@@ -42,6 +42,15 @@ type Harness struct {
 	// so Advance can simply time.Sleep, and the store's own goroutines
 	// must end when it is closed.
 	Bubble bool
+	// BudgetParts is how many parts the store cuts its byte budget into,
+	// each MaxBytes/BudgetParts with the same shares (the Redis store's
+	// partitions); 0 or 1: one. SameBudgetPart says whether two states
+	// count against the same part. The budget cases then run all their
+	// states in one part, with MaxBytes scaled up to give it the budget
+	// they reason about: each part keeps its promises as exactly as a
+	// store with one part does.
+	BudgetParts    int
+	SameBudgetPart func(a, b string) bool
 }
 
 // Run runs the suite.
@@ -78,6 +87,16 @@ func Run(t *testing.T, h Harness) {
 	}
 	ctx := context.Background()
 	received := time.Date(2026, 11, 26, 12, 0, 0, 123000000, time.UTC)
+	// budgeted is a store whose budget part holding the states of inPart
+	// has cfg.MaxBytes bytes; inPart names a state of that part.
+	budgeted := func(t *testing.T, cfg callback.StoreConfig) callback.Store {
+		t.Helper()
+		cfg.MaxBytes *= int64(max(h.BudgetParts, 1))
+		s := h.NewStore(t, cfg)
+		t.Cleanup(func() { _ = s.Close() })
+		return s
+	}
+	inPart := onePart(h)
 
 	run("put then take returns every field", func(t *testing.T) {
 		s := newStore(t)
@@ -223,10 +242,9 @@ func Run(t *testing.T, h Harness) {
 
 	run("byte budget: unregistered states leave the registered share free", func(t *testing.T) {
 		const budget = 64 << 10
-		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
-		t.Cleanup(func() { _ = s.Close() })
+		s := budgeted(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
 		big := func(state string) callback.Callback {
-			return callback.Callback{State: state, Code: strings.Repeat("c", 4<<10), ReceivedAt: received}
+			return callback.Callback{State: inPart(state), Code: strings.Repeat("c", 4<<10), ReceivedAt: received}
 		}
 		stored := 0
 		var err error
@@ -242,19 +260,19 @@ func Run(t *testing.T, h Harness) {
 		if max := shareOf(budget, callback.UnregisteredShare) / (4 << 10); stored == 0 || stored > max {
 			t.Fatalf("flood stored %d callbacks of 4 KiB, want 1..%d in a budget of %d", stored, max, budget)
 		}
-		if err := s.Register(ctx, anyApp, "real", callback.Registration{}); err != nil {
+		if err := s.Register(ctx, anyApp, inPart("real"), callback.Registration{}); err != nil {
 			t.Fatalf("Register during the flood: %v", err)
 		}
 		if _, err := s.Put(ctx, big("real")); err != nil {
 			t.Fatalf("registered Put during the flood: %v", err)
 		}
-		if _, err := s.Take(ctx, anyApp, "junk0"); err != nil {
+		if _, err := s.Take(ctx, anyApp, inPart("junk0")); err != nil {
 			t.Fatalf("Take: %v", err)
 		}
 		// Smaller than the one taken: the memory store keeps counting the
 		// taken one's tombstone, and whether a callback of the same size
 		// fits again would depend on the flood's last few bytes.
-		smaller := callback.Callback{State: "after-take", Code: strings.Repeat("c", 3<<10), ReceivedAt: received}
+		smaller := callback.Callback{State: inPart("after-take"), Code: strings.Repeat("c", 3<<10), ReceivedAt: received}
 		if _, err := s.Put(ctx, smaller); err != nil {
 			t.Fatalf("Put after a take freed room: %v", err)
 		}
@@ -271,16 +289,15 @@ func Run(t *testing.T, h Harness) {
 	// rate limit, filled Redis and every callback got 503.
 	run("byte budget: registrations have a share of their own", func(t *testing.T) {
 		const budget = 64 << 10
-		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
-		t.Cleanup(func() { _ = s.Close() })
-		if err := s.Register(ctx, anyApp, "announced", callback.Registration{}); err != nil {
+		s := budgeted(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget})
+		if err := s.Register(ctx, anyApp, inPart("announced"), callback.Registration{}); err != nil {
 			t.Fatal(err)
 		}
 		metadata := json.RawMessage(`"` + strings.Repeat("m", 2<<10) + `"`)
 		registered := 0
 		var err error
 		for i := range 100 {
-			if err = s.Register(ctx, anyApp, fmt.Sprint("flood", i), callback.Registration{Metadata: metadata}); err != nil {
+			if err = s.Register(ctx, anyApp, inPart(fmt.Sprint("flood", i)), callback.Registration{Metadata: metadata}); err != nil {
 				break
 			}
 			registered++
@@ -294,7 +311,7 @@ func Run(t *testing.T, h Harness) {
 		// And made-up states on /callback at the same time: their own share.
 		junk := 0
 		for i := range 100 {
-			if _, err = s.Put(ctx, callback.Callback{State: fmt.Sprint("junk", i), Code: strings.Repeat("c", 2<<10), ReceivedAt: received}); err != nil {
+			if _, err = s.Put(ctx, callback.Callback{State: inPart(fmt.Sprint("junk", i)), Code: strings.Repeat("c", 2<<10), ReceivedAt: received}); err != nil {
 				break
 			}
 			junk++
@@ -303,11 +320,11 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("callback flood after the registrations: %d stored, then %v", junk, err)
 		}
 		// Both floods at once leave the announced sign-in its share.
-		if _, err := s.Put(ctx, callback.Callback{State: "announced", Code: strings.Repeat("c", 4<<10), ReceivedAt: received}); err != nil {
+		if _, err := s.Put(ctx, callback.Callback{State: inPart("announced"), Code: strings.Repeat("c", 4<<10), ReceivedAt: received}); err != nil {
 			t.Fatalf("the registered state's callback during both floods: %v", err)
 		}
 		h.Advance(t, TTL+500*time.Millisecond) // expired registrations give their bytes back
-		if err := s.Register(ctx, anyApp, "later", callback.Registration{Metadata: metadata}); err != nil {
+		if err := s.Register(ctx, anyApp, inPart("later"), callback.Registration{Metadata: metadata}); err != nil {
 			t.Fatalf("Register after the flood expired: %v", err)
 		}
 	})
@@ -463,6 +480,64 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Take with trailing space: got %v, want ErrNotFound", err)
 		}
 	})
+
+	// Every cell of the state machine (callback.Transitions), on every
+	// store: the state is brought to the phase, the event applied, and the
+	// call's error and the phase after compared with the table. Every
+	// state but the unknown one is registered with a sign-in link and its
+	// callbacks come from the browser that opened it, so that the table's
+	// rows, not the link's guards, decide.
+	for _, from := range callback.Phases {
+		for _, event := range callback.Events {
+			run(fmt.Sprintf("state machine: %s on %s", event, from), func(t *testing.T) {
+				s := newStore(t)
+				const state = "sm"
+				link := callback.Link{ID: "state-machine-link-0123456789abcdef", AuthorizationURL: "https://idp.example/authorize"}
+				first := callback.Callback{State: state, Code: "first", Bound: true, ReceivedAt: received}
+				second := callback.Callback{State: state, Code: "second", Bound: true, ReceivedAt: received}
+				bringTo(t, s, h, from, state, link, first, second)
+
+				var err error
+				switch event {
+				case callback.EventRegister:
+					err = s.Register(ctx, anyApp, state, callback.Registration{})
+				case callback.EventOpen:
+					var opened bool
+					_, _, opened, err = s.Start(ctx, link.ID)
+					if err == nil && opened != (from == callback.PhaseRegistered) {
+						t.Fatalf("Start on %s says first %v", from, opened)
+					}
+				case callback.EventCallback:
+					_, err = s.Put(ctx, second)
+				case callback.EventSameCallback:
+					_, err = s.Put(ctx, first)
+				case callback.EventTake:
+					var got callback.Callback
+					got, err = s.Take(ctx, anyApp, state)
+					if err == nil && got.Code != first.Code {
+						t.Fatalf("Take on %s: code %q, want %q", from, got.Code, first.Code)
+					}
+				case callback.EventCancel:
+					err = s.Cancel(ctx, anyApp, state)
+				case callback.EventLapse:
+					h.Advance(t, TTL+500*time.Millisecond)
+				}
+
+				step := callback.Next(from, event)
+				if !errors.Is(err, step.Err) || (err == nil) != (step.Err == nil) {
+					t.Fatalf("%s on %s: %v, want %v", event, from, err, step.Err)
+				}
+				want := step.Next
+				switch {
+				case event == callback.EventLapse:
+					want = callback.LapseOf(from, from != callback.PhaseUnknown)
+				case want == "":
+					want = from
+				}
+				assertPhase(t, s, state, want)
+			})
+		}
+	}
 
 	run("put wakes subscribers", func(t *testing.T) {
 		s := newStore(t)
@@ -902,10 +977,10 @@ func Run(t *testing.T, h Harness) {
 
 	run("an app's flood of registrations and callbacks leaves the others' sign-ins working", func(t *testing.T) {
 		const budget = 64 << 10
-		s := h.NewStore(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}})
-		t.Cleanup(func() { _ = s.Close() })
+		s := budgeted(t, callback.StoreConfig{TTL: TTL, MaxBytes: budget, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}})
 		signIn := func(app callback.App, state string, code string) {
 			t.Helper()
+			state = inPart(state)
 			if err := s.Register(ctx, app, state, callback.Registration{}); err != nil {
 				t.Fatalf("Register %s: %v", state, err)
 			}
@@ -917,7 +992,7 @@ func Run(t *testing.T, h Harness) {
 		// mail registers until its part of the registrations' share is used.
 		registered := 0
 		for ; ; registered++ {
-			err := s.Register(ctx, mail, fmt.Sprintf("mail-%d", registered), callback.Registration{})
+			err := s.Register(ctx, mail, inPart(fmt.Sprintf("mail-%d", registered)), callback.Registration{})
 			if errors.Is(err, callback.ErrFull) {
 				break
 			}
@@ -931,7 +1006,7 @@ func Run(t *testing.T, h Harness) {
 		big := strings.Repeat("x", 4<<10)
 		full := -1
 		for i := range registered {
-			_, err := s.Put(ctx, callback.Callback{State: fmt.Sprintf("mail-%d", i), Code: big, ReceivedAt: received})
+			_, err := s.Put(ctx, callback.Callback{State: inPart(fmt.Sprintf("mail-%d", i)), Code: big, ReceivedAt: received})
 			if errors.Is(err, callback.ErrFull) {
 				full = i
 				break
@@ -946,29 +1021,25 @@ func Run(t *testing.T, h Harness) {
 		signIn(files, "files-2", big)
 		// Taken, mail's callbacks give its share back.
 		for i := range full {
-			if _, err := s.Take(ctx, mail, fmt.Sprintf("mail-%d", i)); err != nil {
+			if _, err := s.Take(ctx, mail, inPart(fmt.Sprintf("mail-%d", i))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if _, err := s.Put(ctx, callback.Callback{State: fmt.Sprintf("mail-%d", full), Code: big, ReceivedAt: received}); err != nil {
+		if _, err := s.Put(ctx, callback.Callback{State: inPart(fmt.Sprintf("mail-%d", full)), Code: big, ReceivedAt: received}); err != nil {
 			t.Fatalf("mail's callback once its others were taken: %v", err)
 		}
 	})
 
 	run("an app's share is its own, whatever the other apps and the anonymous hold", func(t *testing.T) {
 		cfg := callback.StoreConfig{TTL: TTL, MaxBytes: 64 << 10, AppShares: map[string]float64{"mail": 0.5, "files": 0.5}}
-		newBudgeted := func() callback.Store {
-			s := h.NewStore(t, cfg)
-			t.Cleanup(func() { _ = s.Close() })
-			return s
-		}
+		newBudgeted := func() callback.Store { return budgeted(t, cfg) }
 		big := strings.Repeat("x", 1<<10)
 		// signIns counts the sign-ins (registered, their callback stored and
 		// left untaken) app completes before the store refuses one.
 		signIns := func(s callback.Store, app callback.App, prefix string) int {
 			t.Helper()
 			for i := 0; ; i++ {
-				state := fmt.Sprint(prefix, i)
+				state := inPart(fmt.Sprint(prefix, i))
 				err := s.Register(ctx, app, state, callback.Registration{})
 				if err == nil {
 					_, err = s.Put(ctx, callback.Callback{State: state, Code: big, ReceivedAt: received})
@@ -987,7 +1058,7 @@ func Run(t *testing.T, h Harness) {
 		}
 		crowded := newBudgeted()
 		for i := 0; ; i++ { // the anonymous fill their share
-			_, err := crowded.Put(ctx, callback.Callback{State: fmt.Sprint("anonymous-", i), Code: big, ReceivedAt: received})
+			_, err := crowded.Put(ctx, callback.Callback{State: inPart(fmt.Sprint("anonymous-", i)), Code: big, ReceivedAt: received})
 			if errors.Is(err, callback.ErrFull) {
 				break
 			}
@@ -1020,6 +1091,81 @@ func Run(t *testing.T, h Harness) {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
+}
+
+// bringTo brings state to phase on s: registered with link (but for
+// PhaseUnknown), first received, second conflicting, or the link's time
+// run out (h.Advance).
+func bringTo(t *testing.T, s callback.Store, h Harness, phase callback.Phase, state string, link callback.Link, first, second callback.Callback) {
+	t.Helper()
+	ctx := context.Background()
+	if phase == callback.PhaseUnknown {
+		return
+	}
+	if err := s.Register(ctx, anyApp, state, callback.Registration{TTL: TTL, Link: &link}); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if phase == callback.PhaseRegistered || phase == callback.PhaseCancelled || phase == callback.PhaseExpired {
+		switch phase {
+		case callback.PhaseCancelled:
+			if err := s.Cancel(ctx, anyApp, state); err != nil {
+				t.Fatalf("Cancel: %v", err)
+			}
+		case callback.PhaseExpired:
+			h.Advance(t, TTL+500*time.Millisecond)
+		}
+		assertPhase(t, s, state, phase)
+		return
+	}
+	if _, _, _, err := s.Start(ctx, link.ID); err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	if phase != callback.PhaseStarted {
+		mustPut(t, s, first)
+	}
+	switch phase {
+	case callback.PhaseTaken:
+		if _, err := s.Take(ctx, anyApp, state); err != nil {
+			t.Fatalf("Take: %v", err)
+		}
+	case callback.PhaseConflict:
+		if _, err := s.Put(ctx, second); !errors.Is(err, callback.ErrConflict) {
+			t.Fatalf("the second callback: %v, want ErrConflict", err)
+		}
+	}
+	assertPhase(t, s, state, phase)
+}
+
+// onePart returns a function that names a state of one budget part for
+// each name it is given (the name itself for a store with one part):
+// the name with the first suffix #k that falls in the part of the first
+// name asked. The same name gives the same state.
+func onePart(h Harness) func(name string) string {
+	var (
+		mu     sync.Mutex
+		anchor string
+		names  = map[string]string{}
+	)
+	return func(name string) string {
+		if h.SameBudgetPart == nil {
+			return name
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if state, ok := names[name]; ok {
+			return state
+		}
+		for k := 0; ; k++ {
+			state := fmt.Sprintf("%s#%d", name, k)
+			if anchor == "" {
+				anchor = state
+			}
+			if h.SameBudgetPart(anchor, state) {
+				names[name] = state
+				return state
+			}
+		}
+	}
 }
 
 // Drain empties a wake-up channel, for tests that wait for the next one.

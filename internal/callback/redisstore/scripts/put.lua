@@ -1,136 +1,97 @@
--- Stores a callback unless the state has one, in one atomic step: the
--- first writer wins with SET NX EX, a tombstone refuses replays, the same
--- callback again is a duplicate, and a different one while the first is
--- pending makes the state conflicted (neither is ever handed out). It
--- counts the bytes against the budget and wakes the waiters.
+-- Stores a callback (callback.EventCallback, or EventSameCallback when
+-- the state holds or handed out this one): the guards first, then the
+-- table's cell for the state's phase (phase.go). A first callback takes
+-- its registration over (metadata, link, owner) and its bytes; a
+-- different one while the first waits makes the state CONFLICT, and
+-- neither is handed out. Wakes the state's waiters when anything changed.
 --
--- KEYS: for each of the state's n names (current secret first): callback,
---       tombstone, registration, owner (the prelude's callbackKey(i) and
---       the others); then the accounting keys, except on Cluster (another
---       slot: the caller admits and releases separately).
--- ARGV: value (fingerprint .. sealed), ttl seconds, expiry ms, now ms,
---       channel, require registration (1/0), fingerprint, budget bytes,
---       unregistered limit bytes, size, n, bound (1/0), the n names, then
---       m and m pairs of an app with a share of its own and the share's
---       bytes (a registered state's callback is charged to its owner).
--- Returns {1, registered, registration if it has a sign-in link, its name
---         index} stored, {0} duplicate, {2} not registered,
---         {3} conflicted (a second value: the name of the discarded one),
---         {4} different callback after a take, {5} over the budget,
---         {6} not bound to the browser that opened the sign-in link,
---         {7} cancelled, {8} its sign-in link expired.
---
--- A registration with a sign-in link starts with LINK_NOT_OPENED, or
--- LINK_OPENED once opened, then the sealed link; one without is the sealed
--- metadata. The constants are the prelude's (scripts.go).
-local n = tonumber(ARGV[11])
-local fingerprint = ARGV[7]
-local bound = ARGV[12]
-local acct = accountingKeys(n)
-local function publishAll()
-  for i = 1, n do redis.call('PUBLISH', ARGV[5], ARGV[12 + i]) end
+-- KEYS: the record under each of the state's names, then the partition's
+-- budget. Returns {RECEIVED, registered (1/0), the registration if it has a
+-- sign-in link or false}, {STEP, phase, event}, {GUARD, which} or
+-- {FULL, part}.
+local n = #KEYS - 1
+local budget = KEYS[#KEYS]
+local now = tonumber(ARGV[1])              -- Unix ms
+local ttl = tonumber(ARGV[2])              -- ms: how long the callback, and each phase after it, lives
+local cb = ARGV[3]                         -- the sealed callback
+local fp = ARGV[4]                         -- its fingerprint
+local issuer = ARGV[5]                     -- hash of its iss; '': none
+local bound = ARGV[6] == '1'               -- from the browser that opened the state's sign-in link
+local require = ARGV[7] == '1'             -- registration required
+local bytes = tonumber(ARGV[8])            -- what it counts in the budget, beside its registration
+local second = tonumber(ARGV[9])           -- the bucket: when its bytes stop counting
+local nowSecond = tonumber(ARGV[10])
+local maxLife = tonumber(ARGV[11])
+local capAll = tonumber(ARGV[12])          -- the partition's part of the budget; 0: no budget
+local capUnregistered = tonumber(ARGV[13])
+local publish = ARGV[14]                   -- PUBLISH, or SPUBLISH on Cluster
+-- ARGV[15..]: the state's wake-up channel under each of its names
+
+local at, rec, phase = find(n, now, ISSUER, FP, HELD, OWNER, APP_CAP, REG)
+local link, held, owner, appCap = rec and rec[3], rec and rec[6], rec and rec[7], rec and rec[8]
+local function wake()
+  for i = 15, #ARGV do redis.call(publish, ARGV[i], '') end
 end
 
--- Each name's keys, read once (false: none).
-local callbacks, tombstones, registrations, owners = readState(n)
+-- The guards, in phase.go's order.
+if (phase == REGISTERED or phase == STARTED or phase == RECEIVED) and rec[4] and issuer ~= '' and rec[4] ~= issuer then
+  return {GUARD, GUARD_ISSUER}
+end
+if phase == EXPIRED and require then return {GUARD, GUARD_NOT_REGISTERED} end
+if phase ~= UNKNOWN and link and not bound and phase ~= TAKEN and phase ~= CANCELLED then return {GUARD, GUARD_UNBOUND} end
+if phase == UNKNOWN and require then return {GUARD, GUARD_NOT_REGISTERED} end
 
--- A tombstone LINK_MARKER marks a state registered with a sign-in link. Left
--- alone (no callback, registration or other tombstone), the link expired.
-local marked, live = false, false
-for i = 1, n do
-  local tombstone = tombstones[i]
-  if tombstone == LINK_MARKER then marked = true elseif tombstone then live = true end
+local event = CALLBACK
+if (phase == RECEIVED or phase == TAKEN) and rec[5] == fp then event = SAME_CALLBACK end
+if phase == RECEIVED and event == CALLBACK then
+  -- Two different callbacks: the state is conflicted for good.
+  local fields = {PHASE, CONFLICT, UNTIL, now + ttl}
+  add(fields, OWNER, owner)
+  add(fields, LINK, link)
+  write(n, fields, ttl) -- first: its DEL lets a full Redis take it (take.lua)
+  release(budget, held, charged(owner, appCap))
+  wake()
+  return {STEP, phase, event}
 end
-if marked and not live then -- only then: most states carry no marker
-  for i = 1, n do
-    if callbacks[i] or registrations[i] then live = true end
-  end
-end
-local expiredLink = marked and not live
-if expiredLink and ARGV[6] == '1' then return {2} end
+if phase ~= UNKNOWN and phase ~= REGISTERED and phase ~= STARTED then return {STEP, phase, event} end
 
--- Checked first: a browser that did not open the link changes nothing.
-if bound ~= '1' then
-  if expiredLink then return {6} end
-  for i = 1, n do
-    local reg = registrations[i]
-    if reg and string.sub(reg, 1, 1) == LINK then return {6} end
+-- A first callback. Registered, it takes the registration's bytes over:
+-- they are freed as its own are counted.
+local registered = phase ~= UNKNOWN
+local app = nil
+if registered then app = charged(owner, appCap) end
+local total = bytes
+if registered then total = bytes + #rec[9] end -- the registration stays, for its metadata
+catchUp(budget, nowSecond, maxLife)
+if capAll > 0 then
+  local t = redis.call('HMGET', budget, UNREGISTERED, REGISTRATION, REGISTERED_CALLBACKS, APP .. (app or ''))
+  local u, g, r, a = tonumber(t[1] or '0'), tonumber(t[2] or '0'), tonumber(t[3] or '0'), tonumber(t[4] or '0')
+  local freed = 0
+  if rec then
+    local _, heldBytes = counted(budget, held)
+    freed = heldBytes or 0
   end
+  if app and a - freed + total > tonumber(appCap) then return {FULL, PART_APP} end
+  if not registered and u + total > capUnregistered then return {FULL, PART_UNREGISTERED} end
+  if u + g + r - freed + total > capAll then return {FULL, PART_BUDGET} end
 end
-if expiredLink then return {8} end
+if rec then release(budget, held, charged(owner, appCap)) end -- the registration's, or a lapsed record's
+local class = UNREGISTERED
+if registered then class = REGISTERED_CALLBACKS end
+count(budget, class, total, second, app, 1)
 
-for i = 1, n do
-  local tombstone = tombstones[i]
-  if tombstone and tombstone ~= LINK_MARKER then
-    if tombstone == CONFLICT then return {3} end
-    if tombstone == CANCELLED then return {7} end
-    if string.sub(tombstone, #TAKEN + 1) == fingerprint then return {0} end
-    return {4}
-  end
+local fields = {PHASE, RECEIVED, UNTIL, now + ttl, FP, fp, CB, cb, HELD, class .. ' ' .. total .. ' ' .. second}
+local keepUntil = now + ttl
+if registered then
+  add(fields, OWNER, owner)
+  add(fields, LINK, link)
+  add(fields, ISSUER, rec[4])
+  add(fields, REG, rec[9])
+  add(fields, APP_CAP, appCap)
+  if link then keepUntil = now + 2 * ttl end -- its link's phase outlives it
 end
-for i = 1, n do
-  local v = callbacks[i]
-  if v then
-    if string.sub(v, 1, FINGERPRINT_LEN) == fingerprint then return {0} end
-    redis.call('DEL', callbackKey(i))
-    for j = 1, n do redis.call('SET', tombstoneKey(j), CONFLICT, 'EX', ARGV[2]) end -- under every name, as take.lua's
-    if acct then release(acct, ARGV[12 + i]) end
-    publishAll()
-    return {3, ARGV[12 + i]}
-  end
-end
-local registered = 0
-for i = 1, n do
-  if registrations[i] then registered = i; break end
-end
-if ARGV[6] == '1' and registered == 0 then return {2} end
-if acct then
-  prune(acct, ARGV[4])
-  local class, limit = REGISTERED, 0
-  if registered == 0 then class, limit = UNREGISTERED, tonumber(ARGV[9]) end
-  -- The callback takes its registration's bytes over: released first,
-  -- and counted again if the callback does not fit (nothing changes then).
-  local regName, held = nil, nil
-  if registered > 0 then
-    regName = REGISTRATION .. ':' .. ARGV[12 + registered]
-    held = redis.call('HGET', acct[2], regName)
-    if held then release(acct, regName) end
-  end
-  local app, appLimit = nil, 0
-  if registered > 0 then
-    local owner = owners[registered]
-    local m = tonumber(ARGV[13 + n])
-    for j = 1, m do
-      if ARGV[12 + n + 2*j] == owner then app, appLimit = owner, tonumber(ARGV[13 + n + 2*j]) end
-    end
-  end
-  if not admit(acct, ARGV[13], tonumber(ARGV[10]), class, tonumber(ARGV[8]), limit, ARGV[3], app, appLimit, 0) then
-    if held then
-      local expiry = tonumber(ARGV[4]) + math.max(redis.call('PTTL', registrationKey(registered)), 0)
-      local _, heldSize, heldApp = entryOf(held)
-      admit(acct, regName, heldSize, REGISTRATION, 0, 0, expiry, heldApp)
-    end
-    return {5}
-  end
-end
-redis.call('SET', callbackKey(1), ARGV[1], 'EX', ARGV[2])
--- A state nobody registered has no owner: one left by an expired
--- registration goes.
-if registered == 0 then
-  for i = 1, n do
-    if owners[i] then redis.call('DEL', ownerKey(i)) end
-  end
-end
--- The registration lives as long as the callback, for its metadata.
-if registered > 0 then redis.call('EXPIRE', registrationKey(registered), ARGV[2]) end
-publishAll()
-if registered > 0 then
-  local reg = registrations[registered]
-  if string.sub(reg, 1, 1) == LINK then
-    -- Should the callback expire untaken, the marker outlives it by a TTL.
-    for j = 1, n do redis.call('SET', tombstoneKey(j), LINK_MARKER, 'EX', 2 * tonumber(ARGV[2])) end
-    return {1, 1, reg, registered}
-  end
-  return {1, 1}
-end
-return {1, 0}
+write(n, fields, keepUntil - now)
+wake()
+if registered and link then return {RECEIVED, 1, rec[9]} end
+if registered then return {RECEIVED, 1, false} end
+return {RECEIVED, 0, false}

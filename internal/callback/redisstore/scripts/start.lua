@@ -1,24 +1,17 @@
--- Opens a sign-in link: finds the state's registration with a link, marks
--- it opened, and says whether this was the first time. A state that has a
--- callback, a tombstone (taken, conflicted, cancelled) or no registration
--- has no usable link.
+-- Opens a sign-in link (callback.EventOpen): a state REGISTERED with this
+-- link becomes STARTED, and says it was the first time; STARTED says it
+-- was not. A state with no such link, or past that, has none to open.
 --
--- KEYS: as register.lua. ARGV: n.
--- Returns {1, first (1/0), registration, i} (under name i), {0} none.
-local n = tonumber(ARGV[1])
-for i = 1, n do
-  if redis.call('EXISTS', callbackKey(i)) > 0 then return {0} end
-  local tombstone = redis.call('GET', tombstoneKey(i))
-  if tombstone and tombstone ~= LINK_MARKER then return {0} end -- the link's own marker
+-- KEYS: the record under each of the state's names. Returns {STARTED,
+-- first (1/0), the registration} or {STEP, phase}.
+local now = tonumber(ARGV[1])              -- Unix ms
+local link = ARGV[2]                       -- the name of the link's ID
+
+local _, rec, phase = find(#KEYS, now, REG)
+if not rec or rec[3] ~= link then return {STEP, UNKNOWN} end
+if phase == STARTED then return {STARTED, 0, rec[4]} end
+if phase ~= REGISTERED then return {STEP, phase} end
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('HSET', KEYS[i], PHASE, STARTED) end
 end
-for i = 1, n do
-  local reg = redis.call('GET', registrationKey(i))
-  if reg and string.sub(reg, 1, 1) == LINK then
-    if string.sub(reg, 1, #LINK_NOT_OPENED) == LINK_NOT_OPENED then
-      redis.call('SETRANGE', registrationKey(i), 0, LINK_OPENED) -- keeps the TTL
-      return {1, 1, reg, i}
-    end
-    return {1, 0, reg, i}
-  end
-end
-return {0}
+return {STARTED, 1, rec[4]}

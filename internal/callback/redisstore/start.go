@@ -1,0 +1,108 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+)
+
+// linkKeys are the keys that find the state of a sign-in link's ID, one
+// per encryption key (the current one first), in the ID's partition.
+func (s *Store) linkKeys(id string) []string {
+	p := partitionOf(linkDomain, id)
+	var keys []string
+	for _, n := range s.sealer.Names(linkDomain + id) {
+		keys = append(keys, s.keys.link(p, n))
+	}
+	return keys
+}
+
+// addLink writes the link's keys for as long as its registration lives:
+// the state sealed under the link's ID, so that Redis sees neither. A link
+// ID in use is ErrExists.
+func (s *Store) addLink(ctx context.Context, id, state string, ttl time.Duration) error {
+	sealed, err := s.sealer.Seal(linkDomain+id, []byte(state), aadLink)
+	if err != nil {
+		return fmt.Errorf("seal link: %w", err)
+	}
+	keys := s.linkKeys(id)
+	ok, err := s.client.SetNX(ctx, keys[0], sealed, ttl).Result()
+	if err != nil {
+		return storeError("register link", err)
+	}
+	if !ok {
+		return callback.ErrExists
+	}
+	for _, k := range keys[1:] { // while keys rotate: under every name
+		if err := s.client.Set(ctx, k, sealed, ttl).Err(); err != nil {
+			return storeError("register link", err)
+		}
+	}
+	return nil
+}
+
+// removeLink undoes addLink for a registration that did not happen.
+func (s *Store) removeLink(ctx context.Context, id string) {
+	_ = s.client.Del(ctx, s.linkKeys(id)...).Err()
+}
+
+// Start implements callback.Store.
+func (s *Store) Start(ctx context.Context, id string) (string, callback.Link, bool, error) {
+	values, err := s.client.MGet(ctx, s.linkKeys(id)...).Result()
+	if err != nil {
+		return "", callback.Link{}, false, storeError("open link", err)
+	}
+	var sealed string
+	for _, v := range values {
+		if v, ok := v.(string); ok {
+			sealed = v
+			break
+		}
+	}
+	if sealed == "" {
+		return s.bridge.start(ctx, id)
+	}
+	plain, err := s.sealer.Open(linkDomain+id, []byte(sealed), aadLink)
+	if err != nil {
+		return "", callback.Link{}, false, fmt.Errorf("%w: link: %w", callback.ErrUnreadable, err)
+	}
+	state := string(plain)
+	in := s.signIn(state)
+	vals, err := startScript.Run(ctx, s.client, in.records, s.now().UnixMilli(), stateHash(state, "link", id)).Slice()
+	if err != nil {
+		return "", callback.Link{}, false, storeError("open link", err)
+	}
+	r, head, err := newReply("open link", vals)
+	if err != nil {
+		return "", callback.Link{}, false, err
+	}
+	if err, ok := r.refusal(head, callback.EventOpen); ok {
+		return "", callback.Link{}, false, err
+	}
+	if head != string(callback.PhaseStarted) {
+		return "", callback.Link{}, false, r.unexpected(head)
+	}
+	if err := r.need(3); err != nil {
+		return "", callback.Link{}, false, err
+	}
+	first, err := r.flag(1)
+	if err != nil {
+		return "", callback.Link{}, false, err
+	}
+	value, err := r.str(2)
+	if err != nil {
+		return "", callback.Link{}, false, err
+	}
+	reg, err := s.openRegistration(state, value)
+	if err != nil {
+		return "", callback.Link{}, false, err
+	}
+	if reg.Link == nil {
+		return "", callback.Link{}, false, fmt.Errorf("%w: a registration with a link holds none", callback.ErrUnreadable)
+	}
+	link := *reg.Link
+	link.ID = id
+	return state, link, first, nil
+}
