@@ -1,5 +1,7 @@
 // Package redistest starts real redis-server processes for tests: single
-// servers, a primary with replicas and sentinels, and a cluster.
+// servers, a primary with replicas and sentinels, and a cluster. The
+// server is the host's redis-server unless OAUTH_CALLBACK_TEST_BACKEND
+// names another (backend.go): Valkey, or a Redis inside a Debian root.
 package redistest
 
 import (
