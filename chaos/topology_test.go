@@ -101,6 +101,9 @@ func startSystem(t testing.TB, topology Topology, n int, overlay string, extraEn
 	default:
 		t.Fatalf("topology %q: sentinel or cluster", topology)
 	}
+	// Which server the run is on (OAUTH_CALLBACK_TEST_BACKEND chooses it,
+	// docs/development.md), in the log a failing run leaves.
+	t.Logf("redis: %s (%s)", s.redisServers()[0].Version(t), redistest.Backend())
 	env = append(env, extraEnv...)
 	removeStaleNetns()
 	for i := range n {

@@ -1,5 +1,7 @@
 // Package redistest starts real redis-server processes for tests: single
-// servers, a primary with replicas and sentinels, and a cluster.
+// servers, a primary with replicas and sentinels, and a cluster. The
+// server is the host's redis-server unless OAUTH_CALLBACK_TEST_BACKEND
+// names another (backend.go): Valkey, or a Redis inside a Debian root.
 package redistest
 
 import (
@@ -22,7 +24,7 @@ import (
 type Server struct {
 	Addr  string // host:port on 127.0.0.1
 	Port  int
-	bin   string
+	bin   backend
 	args  []string // beyond the port
 	ready string   // the log line that says it is ready
 	dir   string
@@ -85,24 +87,6 @@ func (s *Server) Cmd(t testing.TB, args ...string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// binary finds redis-server. Without it the test is skipped, or fails when
-// the CI environment variable is set: CI must never pass by skipping the
-// tests that need real Redis.
-func binary(t testing.TB) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("-short: starts redis-server")
-	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server not found on PATH, and CI is set: install it (apt-get install redis-server)")
-		}
-		t.Skip("SKIPPED: redis-server not found on PATH; install it to run the real-Redis tests (CI fails instead of skipping)")
-	}
-	return bin
-}
-
 // Start starts redis-server on a free loopback port, without persistence,
 // and stops it when the test ends. args are extra redis-server options.
 func Start(t testing.TB, args ...string) *Server {
@@ -119,7 +103,7 @@ func StartWith(t testing.TB, argsFor func(dir string, port int) []string) *Serve
 
 // startServer starts a server on a port reserved for the test, which keeps
 // it across a Restart.
-func startServer(t testing.TB, bin, ready string, argsFor func(dir string, port int) []string) *Server {
+func startServer(t testing.TB, bin backend, ready string, argsFor func(dir string, port int) []string) *Server {
 	t.Helper()
 	port := testnet.ReservePort(t)
 	dir := t.TempDir()
@@ -133,16 +117,15 @@ func startServer(t testing.TB, bin, ready string, argsFor func(dir string, port 
 	return s
 }
 
-// launch runs redis-server on port and waits until it logs ready.
-func launch(bin string, port int, dir, ready string, extra ...string) (*exec.Cmd, error) {
+// launch runs the server on port and waits until it logs ready.
+func launch(bin backend, port int, dir, ready string, extra ...string) (*exec.Cmd, error) {
 	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir}
 	if len(extra) > 0 && strings.HasSuffix(extra[0], ".conf") {
 		args = append([]string{extra[0]}, append(args, extra[1:]...)...) // a config file comes first
 	} else {
 		args = append(args, extra...)
 	}
-	// #nosec G204 -- bin is redis-server from PATH, the arguments are ours.
-	cmd := exec.Command(bin, args...)
+	cmd := bin.command(args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
@@ -167,7 +150,7 @@ func launch(bin string, port int, dir, ready string, extra ...string) (*exec.Cmd
 			}
 		}
 		if !signalled {
-			readyCh <- fmt.Errorf("redis-server exited before it was ready:\n%s", strings.Join(lines, "\n"))
+			readyCh <- fmt.Errorf("%s exited before it was ready:\n%s", bin, strings.Join(lines, "\n"))
 		}
 	}()
 	select {
@@ -179,7 +162,7 @@ func launch(bin string, port int, dir, ready string, extra ...string) (*exec.Cmd
 	case <-time.After(15 * time.Second):
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
-		return nil, fmt.Errorf("redis-server not ready after 15s")
+		return nil, fmt.Errorf("%s not ready after 15s", bin)
 	}
 	return cmd, nil
 }
@@ -330,3 +313,26 @@ func (c *Cluster) WaitHealthy(t testing.TB, within time.Duration) {
 
 // Running reports whether the node's process runs.
 func (s *Server) Running() bool { return s.cmd != nil }
+
+// Version is the running server's name and version from INFO server:
+// "valkey 8.1.1" (Valkey also reports a redis_version, for clients that
+// read it) or "redis 7.0.15".
+func (s *Server) Version(t testing.TB) string {
+	t.Helper()
+	fields := infoFields(s.Cmd(t, "INFO", "server"))
+	if v := fields["valkey_version"]; v != "" {
+		return "valkey " + v
+	}
+	return "redis " + fields["redis_version"]
+}
+
+// infoFields reads INFO's "name:value" lines.
+func infoFields(info string) map[string]string {
+	fields := map[string]string{}
+	for _, line := range strings.Split(info, "\n") {
+		if name, value, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			fields[name] = value
+		}
+	}
+	return fields
+}
