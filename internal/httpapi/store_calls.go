@@ -13,7 +13,7 @@ import (
 
 // bounded returns ctx with the store timeout, when one is set. The call is
 // not cancelled when the client leaves: a take stopped half-way may have
-// deleted the code already (GETDEL), so it is better finished, and within
+// handed the code out already, so it is better finished, and within
 // the store timeout it always is. Detached, the timer also hangs nothing
 // on the request's context, which a long-poll keeps for up to a minute.
 func (s *server) bounded(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -16,16 +16,24 @@ import (
 // and until what the previous release wrote has expired, this store also
 // reads the previous layout (package legacy):
 //
-//   - a take, status, cancel or start that finds nothing here looks there;
+//   - a take, status, cancel or start that finds nothing here looks there,
+//     and so does a take or status that finds only a registration here
+//     (its callback may have reached a replica of the previous release);
 //   - a callback or registration for a state the previous layout holds
 //     goes there (a registration is refused: the state is in use), so that
 //     a sign-in ends in the layout where it began, under that layout's
 //     exactly-once;
 //   - waiters here are woken by the previous release's channel too.
 //
-// The previous release does not read this layout: a callback stored here
-// is taken by a replica of this release, which the MCP server's next poll
-// or long-poll reaches once the old replicas are gone.
+// The previous release does not read this layout. Until the last of its
+// replicas is gone: a poll that reaches one answers 404 for a callback
+// stored here (the MCP server's next poll, through another replica, takes
+// it); a callback that reaches one for a state registered here is stored
+// there as a state nobody registered (taken all the same, but without the
+// registration's metadata, and without its sign-in link's binding, issuer
+// check or app); and a second callback of a state that reaches the other
+// release is not compared with the first (no duplicate, no conflict).
+// docs/deployment.md says so under "Upgrading".
 //
 // The bridge knows the previous layout is in use by its accounting keys,
 // whose sets hold every callback and registration it has: it looks every
@@ -92,6 +100,14 @@ func (b *bridge) run() {
 		case <-t.C:
 		}
 	}
+}
+
+// mayHold reports whether the previous layout may hold the callback of a
+// state this layout sees in phase: none here, or only a registration (a
+// callback that reached a replica of the previous release, which does not
+// read this layout, was stored there).
+func (b *bridge) mayHold(phase callback.Phase) bool {
+	return b.active() && (phase == callback.PhaseUnknown || phase == callback.PhaseRegistered || phase == callback.PhaseStarted)
 }
 
 // holds reports whether the previous layout holds state: a sign-in that

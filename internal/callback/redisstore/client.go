@@ -101,7 +101,7 @@ func (c Config) Cluster() bool { return len(c.ClusterAddrs) > 0 }
 // NewClient builds the client the Store runs on: a plain, Sentinel-aware or
 // Cluster client behind one interface.
 //
-// Commands are never retried: a GETDEL whose reply was lost has already
+// Commands are never retried: a take whose reply was lost has already
 // deleted the callback, and a retry would answer "not found" for a code
 // that nobody received.
 func NewClient(cfg Config) (redis.UniversalClient, error) {
@@ -201,11 +201,13 @@ func passwordFromFile(path, username string) func(context.Context) (string, stri
 	}
 }
 
-// MinVersion is the oldest Redis with GETDEL.
-const MinVersion = "6.2.0"
+// MinVersion is the oldest Redis the store runs on: the oldest it is
+// tested on (Debian 12's), and the first with sharded pub/sub, which
+// wake-ups use on Cluster. Valkey reports such a redis_version too.
+const MinVersion = "7.0.0"
 
-// CheckVersion fails unless the server is Redis ≥ 6.2 (or a fork that
-// reports such a redis_version, like Valkey).
+// CheckVersion fails unless the server is Redis ≥ MinVersion (or a fork
+// that reports such a redis_version, like Valkey).
 func CheckVersion(ctx context.Context, client redis.UniversalClient) error {
 	info, err := client.Info(ctx, "server").Result()
 	var reply redis.Error
@@ -226,7 +228,7 @@ func CheckVersion(ctx context.Context, client redis.UniversalClient) error {
 		return fmt.Errorf("redis reported version %q: %w", v, err)
 	}
 	if !ok {
-		return fmt.Errorf("redis %s is too old: GETDEL needs Redis %s or newer", v, MinVersion)
+		return fmt.Errorf("redis %s is too old: the store needs Redis %s or newer (or Valkey 7.2)", v, MinVersion)
 	}
 	return nil
 }
@@ -241,7 +243,7 @@ func infoField(info, name string) string {
 	return ""
 }
 
-// atLeast compares dotted numeric versions ("7.0.15" ≥ "6.2.0").
+// atLeast compares dotted numeric versions ("7.2.4" ≥ "7.0.0").
 func atLeast(version, min string) (bool, error) {
 	parse := func(s string) ([3]int, error) {
 		var out [3]int

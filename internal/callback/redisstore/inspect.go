@@ -26,7 +26,7 @@ type Facts struct {
 
 // Inspect reads the Facts; an error means Redis did not answer INFO.
 func Inspect(ctx context.Context, client redis.UniversalClient) (Facts, error) {
-	info, err := client.Info(ctx).Result() // the default sections: one request, and Redis 6.2 takes one section at most
+	info, err := client.Info(ctx).Result() // the default sections: one request, and older Redis take one section at most
 	if err != nil {
 		return Facts{}, storeError("read INFO", err)
 	}
@@ -50,7 +50,7 @@ func Inspect(ctx context.Context, client redis.UniversalClient) (Facts, error) {
 }
 
 // TooOld reports whether version is below MinVersion, the oldest the store
-// runs on (GETDEL).
+// runs on.
 func TooOld(version string) bool {
 	ok, err := atLeast(version, MinVersion)
 	return err != nil || !ok

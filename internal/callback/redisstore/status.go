@@ -16,10 +16,12 @@ func (s *Store) Status(ctx context.Context, app callback.App, state string) (cal
 		return callback.Status{}, err
 	}
 	l = l.visibleTo(app)
-	if l.phase == callback.PhaseUnknown {
-		if s.bridge.active() {
-			return s.bridge.old.Status(ctx, app, state)
+	if s.bridge.mayHold(l.phase) {
+		if old, err := s.bridge.old.Status(ctx, app, state); err != nil || old.Phase != callback.PhaseUnknown {
+			return old, err
 		}
+	}
+	if l.phase == callback.PhaseUnknown {
 		return callback.Status{Phase: callback.PhaseUnknown}, nil
 	}
 	return callback.Status{Phase: l.phase, ExpiresAt: l.until}, nil

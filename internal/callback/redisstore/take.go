@@ -22,11 +22,8 @@ func (s *Store) Take(ctx context.Context, app callback.App, state string) (callb
 		return callback.Callback{}, err
 	}
 	l = l.visibleTo(app)
-	if l.phase == callback.PhaseUnknown {
-		if s.bridge.active() {
-			return s.bridge.old.Take(ctx, app, state)
-		}
-		return callback.Callback{}, callback.ErrNotFound
+	if s.bridge.mayHold(l.phase) {
+		return s.bridge.old.Take(ctx, app, state)
 	}
 	if l.phase != callback.PhaseReceived {
 		return callback.Callback{}, callback.Next(l.phase, callback.EventTake).Err

@@ -8,9 +8,10 @@ func TestAtLeast(t *testing.T) {
 		want    bool
 		wantErr bool
 	}{
-		{"6.2.0", true, false},
-		{"6.2", true, false},
+		{"6.2.0", false, false},
+		{"7.0", true, false},
 		{"7.0.15", true, false},
+		{"7.2.4", true, false}, // Valkey 8.1's redis_version
 		{"10.0.0", true, false},
 		{"6.0.20", false, false},
 		{"5.0.14", false, false},
