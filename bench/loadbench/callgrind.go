@@ -37,7 +37,8 @@ type callgrindRedis struct {
 	addr, dir string
 	pid       int
 	cmd       *exec.Cmd
-	dumps     int // dumps taken so far: the next one is callgrind.out.<dumps+1>
+	exited    chan struct{} // closed once the process has ended
+	dumps     int           // dumps taken so far: the next one is callgrind.out.<dumps+1>
 }
 
 // callgrindCount is one dump: Redis's instructions since the last zero,
@@ -61,9 +62,9 @@ func haveCallgrind() error {
 }
 
 // startCallgrindRedis starts redis-server under callgrind in dir, with its
-// timer at once a second (--hz 1), no persistence and no rehashing by the
-// timer, and waits until it answers: under valgrind it starts and runs
-// about 50 times slower.
+// timer at once a second (--hz 1), no persistence, no rehashing by the
+// timer and no slow log, and waits until it answers: under valgrind it
+// starts and runs about 50 times slower.
 func (p *procList) startCallgrindRedis(dir string) (*callgrindRedis, error) {
 	addr := freeAddr()
 	_, port, _ := net.SplitHostPort(addr)
@@ -80,44 +81,53 @@ func (p *procList) startCallgrindRedis(dir string) (*callgrindRedis, error) {
 		// the commands alone, a step each, as many as the sequence of
 		// commands makes, not by the timer for a millisecond a second,
 		// which would leave the commands a share that follows the clock.
-		"redis-server", "--hz", "1", "--activerehashing", "no", "--save", "", "--appendonly", "no",
+		// --slowlog-log-slower-than -1: under valgrind a command takes
+		// 50 times as long, and on a busy machine more of them pass the
+		// slow log's 10 ms, each then copied into it.
+		"redis-server", "--hz", "1", "--activerehashing", "no", "--slowlog-log-slower-than", "-1", "--save", "", "--appendonly", "no",
 		"--port", port, "--bind", "127.0.0.1", "--dir", dir); err != nil {
 		return nil, fmt.Errorf("start redis-server under valgrind: %w", err)
 	}
-	c := &callgrindRedis{addr: addr, dir: dir, pid: p.lastPID(), cmd: p.cmds[len(p.cmds)-1]}
+	c := &callgrindRedis{addr: addr, dir: dir, pid: p.lastPID(), cmd: p.cmds[len(p.cmds)-1], exited: make(chan struct{})}
+	go func() {
+		_ = c.cmd.Wait()
+		close(c.exited)
+	}()
+	log := filepath.Join(dir, "valgrind.log")
 	deadline := time.Now().Add(3 * time.Minute)
 	for {
-		// valgrind runs the program in its own process: INFO's
-		// process_id is the one started, unless another Redis answers
-		// on the port.
 		info, err := redisCmd(addr, "INFO", "server")
-		if err == nil {
-			if strings.Contains(info, "process_id:"+strconv.Itoa(c.pid)+"\r") || strings.Contains(info, "process_id:"+strconv.Itoa(c.pid)+"\n") {
-				return c, nil
-			}
+		switch {
+		// valgrind runs the program in its own process: INFO's
+		// process_id is the one started, unless another Redis
+		// answers on the port.
+		case err == nil && infoField(info, "process_id") == strconv.Itoa(c.pid):
+			return c, nil
+		case err == nil:
+			c.stop()
 			return nil, fmt.Errorf("%s is answered by another redis-server than the one started (pid %d)", addr, c.pid)
+		case time.Now().After(deadline):
+			c.stop()
+			return nil, fmt.Errorf("redis-server under valgrind did not answer on %s within 3 minutes (see %s)", addr, log)
 		}
-		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("redis-server under valgrind did not answer on %s within 3 minutes (see %s)", addr, filepath.Join(dir, "valgrind.log"))
+		select {
+		case <-c.exited:
+			out, _ := os.ReadFile(log) // #nosec G304 -- valgrind's log in our temporary directory
+			return nil, fmt.Errorf("redis-server under valgrind exited at start: %s", out)
+		case <-time.After(200 * time.Millisecond):
 		}
-		time.Sleep(200 * time.Millisecond)
 	}
 }
 
 // stop ends Redis with SIGTERM and waits for it, so that valgrind ends
-// cleanly; after 30 s it kills it.
+// cleanly; after 30 s it kills it. procList.stopAll then finds it ended.
 func (c *callgrindRedis) stop() {
-	exited := make(chan struct{})
-	go func() {
-		_ = c.cmd.Wait()
-		close(exited)
-	}()
 	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-exited:
+	case <-c.exited:
 	case <-time.After(30 * time.Second):
 		_ = c.cmd.Process.Kill()
-		<-exited
+		<-c.exited
 	}
 }
 

@@ -44,12 +44,19 @@ func commandCalls(redisAddr string) (map[string]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseCommandCalls(stats)
+}
+
+// parseCommandCalls reads the calls by command name from INFO output
+// (its commandstats section; the other sections' lines are skipped).
+func parseCommandCalls(info string) (map[string]int, error) {
 	calls := map[string]int{}
-	for _, line := range strings.Split(stats, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":")
-		if !ok || strings.HasPrefix(line, "#") {
+	for _, line := range strings.Split(info, "\n") {
+		stat, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_")
+		if !ok {
 			continue
 		}
+		name, rest, _ := strings.Cut(stat, ":")
 		n, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
 		c, err := strconv.Atoi(n)
 		if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -78,7 +77,7 @@ type instrCount struct {
 	perOp, commandsPerOp float64
 	cron                 int64         // the timer's instructions, left out
 	elapsed              time.Duration // how long the counted operations took
-	background           []string      // commands no operation makes (PING), by name, if any came
+	background           []string      // what no operation sends, if any came: PINGs, new connections
 }
 
 // countInstructions runs op on the server at addr: warm-up operations,
@@ -113,13 +112,29 @@ func countInstructions(cg *callgrindRedis, addr, tag string, op operation) (inst
 	if err != nil {
 		return instrCount{}, err
 	}
-	calls, err := commandCalls(cg.addr)
+	// One INFO, on one connection, for the window's commands and the
+	// connections opened in it: that INFO's own is the one expected.
+	info, err := redisCmd(cg.addr, "INFO", "all")
 	if err != nil {
 		return instrCount{}, err
 	}
+	calls, err := parseCommandCalls(info)
+	if err != nil {
+		return instrCount{}, err
+	}
+	connections, err := strconv.Atoi(infoField(info, "total_connections_received"))
+	if err != nil {
+		return instrCount{}, fmt.Errorf("INFO stats: total_connections_received: %w", err)
+	}
+	// What no operation sends: the subscriptions' health-check PINGs,
+	// and connections opened (a client's reconnect, with its HELLO):
+	// each is counted, and said.
 	var background []string
 	if n := calls["ping"]; n > 0 {
 		background = append(background, fmt.Sprintf("%d PING", n))
+	}
+	if opened := connections - 1; opened > 0 {
+		background = append(background, fmt.Sprintf("%d connections opened", opened))
 	}
 	n := float64(*instrOps)
 	return instrCount{
@@ -212,13 +227,13 @@ func instructions(procs *procList, dir string) error {
 	}
 	rows = append(rows, row{"sign-in cycle, eight replicas subscribed", "the same, one replica subscribed", one, eight, 1.1})
 
-	fmt.Printf("%s under valgrind's callgrind (`--hz 1 --activerehashing no`), holding %d keys of its own (SET EX, so both of its "+
-		"tables hold them, as a Redis in use does), one process for every server, in one run. Each workload: %d operations to warm up, "+
-		"the counters zeroed (`callgrind_control -z`), %d operations one after another on one keep-alive connection, the counters "+
-		"dumped (`callgrind_control -d`). Instructions are the dump's `summary:` less Redis's timer (`%s`, about 120 000 "+
+	fmt.Printf("%s under valgrind's callgrind (`--hz 1 --activerehashing no --slowlog-log-slower-than -1`), holding %s keys of "+
+		"its own (SET EX, as a Redis in use holds keys), one process for every server, in one run. Each workload: %s operations to "+
+		"warm up, the counters zeroed (`callgrind_control -z`), %s operations one after another on one keep-alive connection, the "+
+		"counters dumped (`callgrind_control -d`). Instructions are the dump's `summary:` less Redis's timer (`%s`, about 120 000 "+
 		"instructions a second at `--hz 1`: its share would follow the run's length, not the operations); commands are "+
 		"`INFO commandstats` over the same operations, a script's counted by the commands it runs.\n\n",
-		version, residentKeys, *instrWarmup, *instrOps, cronFunction)
+		version, thousands(residentKeys), thousands(float64(*instrWarmup)), thousands(float64(*instrOps)), cronFunction)
 	fmt.Println("| workload | reference | reference: instructions/op | service: instructions/op | ratio | target | commands/op (reference, service) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
 	for _, r := range rows {
@@ -252,7 +267,11 @@ func instructions(procs *procList, dir string) error {
 			slowest = max(slowest, c.elapsed)
 			cron += c.cron
 			if len(c.background) > 0 {
-				background = append(background, fmt.Sprintf("%s: %s", r.workload, strings.Join(c.background, ", ")))
+				server := r.reference
+				if c == r.svc {
+					server = "the service"
+				}
+				background = append(background, fmt.Sprintf("%s, %s: %s", r.workload, server, strings.Join(c.background, ", ")))
 			}
 		}
 	}
@@ -415,12 +434,17 @@ func redisVersion(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return "Redis " + infoField(info, "redis_version"), nil
+}
+
+// infoField is one field of INFO output, or "" if it has none.
+func infoField(info, field string) string {
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "redis_version:"); ok {
-			return "Redis " + v, nil
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+			return v
 		}
 	}
-	return "", errors.New("INFO server: no redis_version")
+	return ""
 }
 
 // thousands formats n rounded, with a space between thousands: 86 700.
