@@ -30,23 +30,55 @@ func commandsPerCycle(redisAddr, addr, tag string, n int) (float64, error) {
 			}
 		}
 	}
-	stats, err := redisCmd(redisAddr, "INFO", "commandstats")
+	calls, err := commandCalls(redisAddr)
 	if err != nil {
 		return 0, err
 	}
-	total := 0
-	for _, line := range strings.Split(stats, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "cmdstat_"), ":")
-		if !ok || strings.HasPrefix(line, "#") {
+	return float64(countedCommands(calls)) / float64(n), nil
+}
+
+// commandCalls is INFO commandstats since the last CONFIG RESETSTAT:
+// calls by command name.
+func commandCalls(redisAddr string) (map[string]int, error) {
+	stats, err := redisCmd(redisAddr, "INFO", "commandstats")
+	if err != nil {
+		return nil, err
+	}
+	return parseCommandCalls(stats)
+}
+
+// parseCommandCalls reads the calls by command name from INFO output
+// (its commandstats section; the other sections' lines are skipped).
+func parseCommandCalls(info string) (map[string]int, error) {
+	calls := map[string]int{}
+	for _, line := range strings.Split(info, "\n") {
+		stat, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_")
+		if !ok {
 			continue
 		}
-		switch {
-		case name == "evalsha", name == "eval", strings.HasPrefix(name, "config"), name == "info":
-			continue // a script is counted by the commands it runs
+		name, rest, _ := strings.Cut(stat, ":")
+		n, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
+		c, err := strconv.Atoi(n)
+		if err != nil {
+			return nil, fmt.Errorf("INFO commandstats: %q: %w", line, err)
 		}
-		calls, _, _ := strings.Cut(strings.TrimPrefix(rest, "calls="), ",")
-		c, _ := strconv.Atoi(calls)
+		calls[name] = c
+	}
+	return calls, nil
+}
+
+// countedCommands is the commands the operations made: a script or a
+// function counted by the commands it runs, and the bench's own CONFIG
+// and INFO left out.
+func countedCommands(calls map[string]int) int {
+	total := 0
+	for name, c := range calls {
+		switch {
+		case name == "evalsha", name == "eval", name == "evalsha_ro", name == "eval_ro",
+			name == "fcall", name == "fcall_ro", strings.HasPrefix(name, "config"), name == "info":
+			continue
+		}
 		total += c
 	}
-	return float64(total) / float64(n), nil
+	return total
 }

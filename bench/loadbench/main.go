@@ -54,7 +54,7 @@ var (
 	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
 	held        = flag.Int("capacity", 10_000, "long-polls held for the capacity figures")
 	plotsDir    = flag.String("plots", "", "write SVG charts of the run's figures into this directory (make bench: docs)")
-	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle, cluster, wake, memory; empty: all")
+	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle, cluster, wake, memory, instructions; empty: all")
 )
 
 func main() {
@@ -138,6 +138,11 @@ func run() error {
 	}
 	if section("memory") {
 		if err := memory(&procs, redisAddr); err != nil {
+			return err
+		}
+	}
+	if section("instructions") {
+		if err := instructions(&procs, dir); err != nil {
 			return err
 		}
 	}
@@ -611,7 +616,7 @@ func (p *procList) startServiceWithPID(env map[string]string) (string, int, erro
 	host, port, _ := net.SplitHostPort(addr)
 	vars := []string{"OAUTH_CALLBACK_HOST=" + host, "OAUTH_CALLBACK_PORT=" + port, "OAUTH_CALLBACK_DRAIN_DELAY=0",
 		// All load comes from one address: the per-IP limits would stop it.
-		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0"}
+		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0", "OAUTH_CALLBACK_RATE_LIMIT_REGISTER=0"}
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
