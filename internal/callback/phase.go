@@ -135,3 +135,28 @@ func LapseOf(phase Phase, hasLink bool) Phase {
 func (p Phase) Holds() bool {
 	return p == PhaseRegistered || p == PhaseStarted || p == PhaseReceived
 }
+
+// CallbackFacts are what the guards of a callback look at, beside the
+// state's phase.
+type CallbackFacts struct {
+	HasLink             bool // the state was registered with a sign-in link
+	Bound               bool // the callback came from the browser that opened it
+	IssuerMismatch      bool // the registration named an issuer, and the callback's iss is another
+	RequireRegistration bool // the store refuses callbacks of unregistered states
+}
+
+// Guard is what the guards answer a callback in phase, before the table
+// (Transitions says which, and in this order); nil: the table decides.
+func Guard(phase Phase, f CallbackFacts) error {
+	switch {
+	case f.IssuerMismatch && (phase == PhaseRegistered || phase == PhaseStarted || phase == PhaseReceived):
+		return ErrIssuerMismatch
+	case phase == PhaseExpired && f.RequireRegistration:
+		return ErrNotRegistered
+	case phase != PhaseUnknown && (f.HasLink || phase == PhaseExpired) && !f.Bound && phase != PhaseTaken && phase != PhaseCancelled:
+		return ErrUnbound
+	case phase == PhaseUnknown && f.RequireRegistration:
+		return ErrNotRegistered
+	}
+	return nil
+}

@@ -395,25 +395,14 @@ func (s *Store) put(c callback.Callback) (callback.Receipt, error) {
 }
 
 // refuseLocked applies the guards a callback meets before the table
-// (callback.Transitions): another issuer, an expired sign-in link, a
-// browser that did not open the link, registration required.
+// (callback.Guard).
 func (s *Store) refuseLocked(c callback.Callback, r *record) error {
-	switch {
-	case r == nil:
-		if s.store.RequireRegistration {
-			return callback.ErrNotRegistered
-		}
-		return nil
-	case (r.phase == registered || r.phase == started || r.phase == pending) && r.issuer() != "" && c.Iss != "" && c.Iss != r.issuer():
-		return callback.ErrIssuerMismatch
-	case r.phase == linkExpired && s.store.RequireRegistration:
-		return callback.ErrNotRegistered
-	case r.phase == linkExpired && !c.Bound:
-		return callback.ErrUnbound
-	case r.link() != nil && !c.Bound && r.phase != taken && r.phase != cancelled:
-		return callback.ErrUnbound
+	facts := callback.CallbackFacts{Bound: c.Bound, RequireRegistration: s.store.RequireRegistration}
+	if r != nil {
+		facts.HasLink = r.link() != nil
+		facts.IssuerMismatch = r.issuer() != "" && c.Iss != "" && c.Iss != r.issuer()
 	}
-	return nil
+	return callback.Guard(phaseOfRecord(r), facts)
 }
 
 func receiptOf(r *record) callback.Receipt {

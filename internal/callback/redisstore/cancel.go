@@ -2,37 +2,43 @@ package redisstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
-// Cancel implements callback.Store.
+// Cancel implements callback.Store: a plain read, then the step, which
+// leaves a tombstone, gives the bytes back, deletes the sealed values and
+// wakes the waiters, whose take now says so.
 func (s *Store) Cancel(ctx context.Context, app callback.App, state string) error {
 	if err := app.Check(); err != nil {
 		return err
 	}
 	in := s.signIn(state)
-	args := []any{s.now().UnixMilli(), s.ttl.Milliseconds(), appArg(app), s.wake.publishCommand()}
-	for _, ch := range in.channels {
-		args = append(args, ch)
-	}
-	vals, err := s.runReplicated(ctx, cancelScript, append(in.records, in.budget), args, callback.PhaseCancelled)
-	if err != nil {
-		return storeError("cancel", err)
-	}
-	r, head, err := newReply("cancel", vals)
+	current, r, err := s.read(ctx, in)
 	if err != nil {
 		return err
 	}
-	if err, ok := r.refusal(head, callback.EventCancel); ok {
-		if errors.Is(err, callback.ErrNotFound) && s.bridge.active() {
+	for range maxAttempts {
+		phase := s.phaseFor(app, current, r)
+		if phase == callback.PhaseUnknown && s.bridge.active() {
 			return s.bridge.old.Cancel(ctx, app, state)
 		}
-		return err
+		cell := callback.Next(phase, callback.EventCancel)
+		if cell.Err != nil || phase == callback.PhaseCancelled {
+			return cell.Err
+		}
+		now := s.now()
+		st := step{expected: current, ttl: s.ttl, release: r.held, releaseApp: r.charged(), deletes: s.blobsOf(in, r), wake: true,
+			next: record{phase: callback.PhaseCancelled, until: now.Add(s.ttl), owner: r.owner, link: r.link}}
+		o, err := s.apply(ctx, in, st, nil, nil)
+		if err != nil || !o.changed {
+			return err
+		}
+		if current = o.current; current == "" {
+			r = record{}
+		} else if r, err = parseRecord(current); err != nil {
+			return err
+		}
 	}
-	if head != string(callback.PhaseCancelled) {
-		return r.unexpected(head)
-	}
-	return r.need(1)
+	return errContended
 }

@@ -1,5 +1,7 @@
 package redisstore
 
+import "strings"
+
 // Partitions and SamePartition let the shared store suite run its budget
 // cases within one partition (storetest.Harness.BudgetParts).
 const Partitions = partitions
@@ -18,3 +20,13 @@ func (s *Store) WakeChannel(state string) string { return s.signIn(state).channe
 
 // BridgeActive reports whether the store reads the previous layout.
 func (s *Store) BridgeActive() bool { return s.bridge.active() }
+
+// Field is a field of a record's string (layout.go's recordFields).
+func Field(record, name string) string {
+	for i, f := range strings.Split(record, " ") {
+		if recordFields[i] == name {
+			return f
+		}
+	}
+	return ""
+}

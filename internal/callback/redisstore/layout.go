@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"crypto/sha256"
-	"strconv"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
@@ -52,31 +51,46 @@ func partitionOf(domain, id string) int {
 // state's.
 const linkDomain = "sign-in-link\x00"
 
-// The record of a sign-in is one hash. Its fields, which the scripts read
-// by the same names (scripts.go hands them over):
+// The record of a sign-in is one string: its fields, in recordFields'
+// order, separated by spaces, none for an empty one. Small, so that a
+// script reads and writes it cheaply; the sealed values it names are keys
+// of their own (blobs).
+//
+//	phase         a callback.Phase, never unknown
+//	until         when the phase ends, Unix milliseconds
+//	fp            callback.Fingerprint of the callback received or taken
+//	callback      the nonce of the sealed callback's blob, while received
+//	registration  the nonce of the sealed registration's blob
+//	held          what it counts in the partition's budget: "<class>:<bytes>:<second>"
+//	owner         the app that registered the state
+//	appcap        the owner's part of its share in the partition, when it has one
+//	link          stateHash of the sign-in link's ID, when registered with one
+//	issuer        stateHash of the issuer the registration named
+var recordFields = []string{"phase", "until", "fp", "callback", "registration", "held", "owner", "appcap", "link", "issuer"}
+
+// none is an empty field of a record, and an absent argument of a script.
+const none = "-"
+
+// The fields of a partition's budget (P{tag}:budget): the running totals
+// by class and app, the callbacks pending, each with its parts by the
+// second they stop counting in (field@second), and the second the totals
+// are counted up to.
 const (
-	fieldPhase  = "phase"  // a callback.Phase, never unknown
-	fieldUntil  = "until"  // when the phase ends, Unix milliseconds
-	fieldOwner  = "owner"  // the app that registered the state; absent: nobody's
-	fieldLink   = "link"   // the name of the sign-in link's ID; absent: registered without one
-	fieldIssuer = "issuer" // issuerHash of the issuer the registration named
-	fieldReg    = "reg"    // the sealed registration (registrationValue)
-	fieldFP     = "fp"     // callback.Fingerprint of the callback received
-	fieldCB     = "cb"     // the sealed callback, until it is taken
-	fieldHeld   = "held"   // what the record counts in its partition's budget: "<class> <bytes> <second>"
-	fieldAppCap = "appcap" // the owner's part of its share, in this partition, when it has one
+	budgetCaughtUp         = "t"
+	classUnregistered      = "u"   // bytes of callbacks of unregistered states
+	classRegistration      = "g"   // bytes of registrations waiting for their callback
+	classRegistered        = "r"   // bytes of callbacks of registered states
+	budgetPending          = "n"   // callbacks received and not taken
+	budgetApp              = "a:"  // + app: bytes of the app's sign-ins
+	budgetAppRegistrations = "ag:" // + app: bytes of the app's registrations
 )
 
-// The fields of a partition's budget (P{tag}:budget, the running totals,
-// and P{tag}:budget:<second>, what stops counting in that second).
+// The blobs: a sealed callback's and a sealed registration's keys are the
+// partition's tag, their kind and a random nonce the record names.
 const (
-	budgetSecond           = "second" // the running totals: the second they are brought up to
-	classUnregistered      = "u"      // bytes of callbacks of unregistered states
-	classRegistration      = "g"      // bytes of registrations waiting for their callback
-	classRegistered        = "r"      // bytes of callbacks of registered states
-	budgetPending          = "n"      // callbacks received and not taken
-	budgetApp              = "a:"     // + app: bytes of the app's sign-ins
-	budgetAppRegistrations = "ag:"    // + app: bytes of the app's registrations
+	blobCallback     = "cb:"
+	blobRegistration = "reg:"
+	budgetSuffix     = "budget"
 )
 
 // keyspace names a store's keys.
@@ -87,9 +101,14 @@ func (k keyspace) tag(partition int) string { return k.prefix + "{" + partitionT
 // record is the key of a sign-in's record under one of its names.
 func (k keyspace) record(partition int, name string) string { return k.tag(partition) + "s:" + name }
 
-// budget is the key of a partition's running totals; a bucket's is
-// budget + ":" + its second (the scripts derive it).
-func (k keyspace) budget(partition int) string { return k.tag(partition) + "budget" }
+// budget is the key of a partition's byte budget.
+func (k keyspace) budget(partition int) string { return k.tag(partition) + budgetSuffix }
+
+// blob is the key of a sealed value: kind (blobCallback, blobRegistration)
+// and its nonce.
+func (k keyspace) blob(partition int, kind, nonce string) string {
+	return k.tag(partition) + kind + nonce
+}
 
 // link is the key that finds a sign-in link's state: the state sealed
 // under the link's ID.
@@ -100,13 +119,9 @@ func (k keyspace) link(partition int, linkName string) string {
 // wake is the channel a state's wake-ups go to, under one of its names.
 func (k keyspace) wake(partition int, name string) string { return k.tag(partition) + "wake:" + name }
 
-// bucket is the key of what stops counting in second t.
-func bucket(budgetKey string, t int64) string {
-	return budgetKey + ":" + strconv.FormatInt(t, 10)
-}
-
 // signIn is where one state's record and budget are.
 type signIn struct {
+	state     string
 	partition int
 	names     []string // the state's names, under each key, the current one first
 	records   []string // its record's key under each name
@@ -116,7 +131,7 @@ type signIn struct {
 
 func (s *Store) signIn(state string) signIn {
 	p := partitionOf("", state)
-	in := signIn{partition: p, names: s.sealer.Names(state), budget: s.keys.budget(p)}
+	in := signIn{state: state, partition: p, names: s.sealer.Names(state), budget: s.keys.budget(p)}
 	for _, n := range in.names {
 		in.records = append(in.records, s.keys.record(p, n))
 		in.channels = append(in.channels, s.keys.wake(p, n))

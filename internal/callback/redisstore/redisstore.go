@@ -85,7 +85,7 @@ type Store struct {
 	ttl     time.Duration // whole seconds
 	sealer  *seal.Sealer
 	require bool
-	budget  partitionBudget
+	budget  *partitionBudget
 	cluster bool
 	// WAIT for replicas after a write
 	minReplicas        int
@@ -117,7 +117,7 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 		ttl:                store.TTL,
 		sealer:             opts.Sealer,
 		require:            store.RequireRegistration,
-		budget:             budgetOf(store),
+		budget:             newBudget(store),
 		cluster:            opts.Cluster,
 		minReplicas:        opts.MinReplicas,
 		minReplicasTimeout: opts.MinReplicasTimeout,
@@ -131,14 +131,13 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 }
 
 // Pending implements callback.Store: each partition's pending count,
-// brought up to now (one pipeline), and the previous layout's while it
-// lives.
+// brought up to now (catchup.lua, one pipeline), and the previous
+// layout's while it lives.
 func (s *Store) Pending(ctx context.Context) (int64, error) {
 	n, err := s.pending(ctx)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// Not loaded yet, on a node at least: ScriptLoad reaches them all.
-		if err := pendingScript.Load(ctx, s.client).Err(); err != nil {
-			return 0, storeError("count pending callbacks", err)
+	if isNoScript(err) {
+		if err := LoadScripts(ctx, s.client); err != nil {
+			return 0, err
 		}
 		n, err = s.pending(ctx)
 	}
@@ -150,11 +149,11 @@ func (s *Store) Pending(ctx context.Context) (int64, error) {
 }
 
 func (s *Store) pending(ctx context.Context) (int64, error) {
-	now := s.now()
+	now := second(s.now())
 	pipe := s.client.Pipeline()
 	counts := make([]*redis.Cmd, partitions)
 	for p := range partitions {
-		counts[p] = pendingScript.EvalSha(ctx, pipe, []string{s.keys.budget(p)}, second(now), s.maxLife())
+		counts[p] = catchUpScript.EvalSha(ctx, pipe, []string{s.keys.budget(p)}, append([]any{now, s.maxLife()}, s.budget.totals...)...)
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is its own
 	var n int64

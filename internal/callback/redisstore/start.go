@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 )
 
@@ -70,39 +72,53 @@ func (s *Store) Start(ctx context.Context, id string) (string, callback.Link, bo
 	}
 	state := string(plain)
 	in := s.signIn(state)
-	vals, err := startScript.Run(ctx, s.client, in.records, s.now().UnixMilli(), stateHash(state, "link", id)).Slice()
-	if err != nil {
-		return "", callback.Link{}, false, storeError("open link", err)
-	}
-	r, head, err := newReply("open link", vals)
+	current, r, err := s.read(ctx, in)
 	if err != nil {
 		return "", callback.Link{}, false, err
 	}
-	if err, ok := r.refusal(head, callback.EventOpen); ok {
-		return "", callback.Link{}, false, err
+	for range maxAttempts {
+		phase := callback.PhaseUnknown
+		if current != "" && r.link == stateHash(state, "link", id) {
+			phase, _ = r.phaseAt(s.now(), s.ttl)
+		}
+		cell := callback.Next(phase, callback.EventOpen)
+		if cell.Err != nil {
+			return "", callback.Link{}, false, cell.Err
+		}
+		regKey := s.keys.blob(in.partition, blobRegistration, r.registration)
+		var sealed *redis.StringCmd
+		first := phase == callback.PhaseRegistered
+		if first {
+			next := r
+			next.phase = cell.Next
+			o, err := s.apply(ctx, in, step{expected: current, next: next}, nil, func(p redis.Pipeliner) { sealed = p.Get(ctx, regKey) })
+			if err != nil {
+				return "", callback.Link{}, false, err
+			}
+			if o.changed {
+				if current = o.current; current == "" {
+					r = record{}
+				} else if r, err = parseRecord(current); err != nil {
+					return "", callback.Link{}, false, err
+				}
+				continue
+			}
+		} else {
+			sealed = s.client.Get(ctx, regKey)
+		}
+		if err := sealed.Err(); err != nil {
+			return "", callback.Link{}, false, fmt.Errorf("%w: link: %w", callback.ErrUnreadable, err)
+		}
+		reg, err := s.openRegistration(state, sealed.Val())
+		if err != nil {
+			return "", callback.Link{}, false, err
+		}
+		if reg.Link == nil {
+			return "", callback.Link{}, false, fmt.Errorf("%w: a registration with a link holds none", callback.ErrUnreadable)
+		}
+		link := *reg.Link
+		link.ID = id
+		return state, link, first, nil
 	}
-	if head != string(callback.PhaseStarted) {
-		return "", callback.Link{}, false, r.unexpected(head)
-	}
-	if err := r.need(3); err != nil {
-		return "", callback.Link{}, false, err
-	}
-	first, err := r.flag(1)
-	if err != nil {
-		return "", callback.Link{}, false, err
-	}
-	value, err := r.str(2)
-	if err != nil {
-		return "", callback.Link{}, false, err
-	}
-	reg, err := s.openRegistration(state, value)
-	if err != nil {
-		return "", callback.Link{}, false, err
-	}
-	if reg.Link == nil {
-		return "", callback.Link{}, false, fmt.Errorf("%w: a registration with a link holds none", callback.ErrUnreadable)
-	}
-	link := *reg.Link
-	link.ID = id
-	return state, link, first, nil
+	return "", callback.Link{}, false, errContended
 }

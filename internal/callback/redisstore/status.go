@@ -11,18 +11,19 @@ func (s *Store) Status(ctx context.Context, app callback.App, state string) (cal
 	if err := app.Check(); err != nil {
 		return callback.Status{}, err
 	}
-	l, err := s.look(ctx, s.signIn(state))
+	current, r, err := s.read(ctx, s.signIn(state))
 	if err != nil {
 		return callback.Status{}, err
 	}
-	l = l.visibleTo(app)
-	if s.bridge.mayHold(l.phase) {
+	phase := s.phaseFor(app, current, r)
+	if s.bridge.mayHold(phase) {
 		if old, err := s.bridge.old.Status(ctx, app, state); err != nil || old.Phase != callback.PhaseUnknown {
 			return old, err
 		}
 	}
-	if l.phase == callback.PhaseUnknown {
+	if phase == callback.PhaseUnknown {
 		return callback.Status{Phase: callback.PhaseUnknown}, nil
 	}
-	return callback.Status{Phase: l.phase, ExpiresAt: l.until}, nil
+	_, until := r.phaseAt(s.now(), s.ttl)
+	return callback.Status{Phase: phase, ExpiresAt: until}, nil
 }
