@@ -83,6 +83,9 @@ const (
 	budgetPending          = "n"   // callbacks received and not taken
 	budgetApp              = "a:"  // + app: bytes of the app's sign-ins
 	budgetAppRegistrations = "ag:" // + app: bytes of the app's registrations
+	// budgetPart joins a total's field and a second: the part of the total
+	// that stops counting in that second.
+	budgetPart = "@"
 )
 
 // The blobs: a sealed callback's and a sealed registration's keys are the

@@ -7,35 +7,37 @@
 // hash; while keys rotate, a state has one name per key, and its record
 // is written under each):
 //
-//	P{p}:s:n          the sign-in's record, one hash: phase (callback.Phase),
-//	                  until (when the phase ends), owner (the app that
-//	                  registered it), link (its sign-in link's name), issuer
-//	                  (hashed), reg (the sealed registration), fp (the
-//	                  callback's fingerprint), cb (the sealed callback),
-//	                  held (its bytes in the budget), appcap
-//	P{p}:budget       the partition's part of the byte budget: the bytes
-//	                  held by class (u unregistered, g registrations, r
-//	                  registered callbacks) and app, the callbacks pending
-//	                  (n), and the second they are counted up to
-//	P{p}:budget:t     the part of those that stops counting in second t
-//	P{p}:link:l       a sign-in link's ID's name l: the state, sealed
-//	P{p}:wake:n       pub/sub channel: a state's wake-ups (sharded on
-//	                  Cluster), to which only a replica with a waiter for
-//	                  the state subscribes
+//	P{p}:s:n      the sign-in's record, one short string: "phase until fp
+//	              callback registration held owner appcap link issuer"
+//	              (layout.go), "-" for an empty field
+//	P{p}:cb:x     a sealed callback, P{p}:reg:x a sealed registration, for
+//	              the random nonce x the record names: written and read by
+//	              plain commands, never through a script
+//	P{p}:budget   the partition's part of the byte budget, one hash: the
+//	              bytes held by class (u unregistered, g registrations, r
+//	              registered callbacks) and by app (a:app, ag:app), the
+//	              callbacks pending (n), beside each the part that stops
+//	              counting in second t (u@t, …), and the second they are
+//	              counted up to (t)
+//	P{p}:link:l   a sign-in link's ID's name l: the state, sealed
+//	P{p}:wake:n   pub/sub channel of a state's wake-ups (sharded on
+//	              Cluster), which only a replica with a waiter for the
+//	              state subscribes to
 //
 // Neither a state nor a code appears in a key, a value or a published
 // message. Every key of a sign-in and its part of the budget share the
-// partition's slot, so every step is one script on one node, and no key is
-// shared by all sign-ins. The phases and their steps are callback's state
-// machine (phase.go): a script per step that changes a record
-// (scripts/*.lua); a read that changes nothing is one plain HMGET.
+// partition's slot, so each step is one script on one node, and no key is
+// shared by all sign-ins. A step is computed in Go (callback's state
+// machine, steps.go) from the record read, and made by step.lua only if
+// the record is still that one; a read that changes nothing (a take that
+// finds no callback, a status) is one GET.
 //
-// A file per job: layout.go names the keys and fields, scripts.go loads the
-// scripts and replies.go types what they answer, record.go reads a
-// record; register.go, put.go, take.go, status.go, cancel.go and start.go
-// are the operations; budget.go the budget's numbers, replicas.go the wait
-// for replicas (WAIT), wake.go the wake-ups, bridge.go the previous
-// release's layout (package legacy) during an upgrade.
+// A file per job: layout.go names the keys and fields, record.go reads
+// and writes a record, steps.go runs a step, scripts.go loads the
+// scripts; register.go, put.go, take.go, status.go, cancel.go and
+// start.go are the operations; budget.go the budget's numbers, wake.go
+// the wake-ups, bridge.go the previous release's layout (package legacy)
+// during an upgrade.
 package redisstore
 
 import (

@@ -29,7 +29,7 @@ const (
 var header = func() string {
 	var b strings.Builder
 	for _, c := range []struct{ lua, value string }{
-		{"NONE", none}, {"CAUGHT_UP", budgetCaughtUp}, {"PENDING", budgetPending},
+		{"NONE", none}, {"CAUGHT_UP", budgetCaughtUp}, {"PENDING", budgetPending}, {"PART", budgetPart},
 		{"DONE", replyDone}, {"CHANGED", replyChanged}, {"FULL", replyFull},
 	} {
 		fmt.Fprintf(&b, "local %s = %q\n", c.lua, c.value)

@@ -202,7 +202,7 @@ func counted(h held, app string, sign int64) []any {
 	if h.class == "" {
 		return nil
 	}
-	at := "@" + strconv.FormatInt(h.second, 10)
+	at := budgetPart + strconv.FormatInt(h.second, 10)
 	var out []any
 	add := func(field string, n int64) { out = append(out, field, sign*n, field+at, sign*n) }
 	add(h.class, h.bytes)

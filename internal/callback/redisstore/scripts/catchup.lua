@@ -18,7 +18,7 @@ if last < nowSecond and nowSecond - last <= maxLife then
   local parts, of = {}, {}
   for s = last + 1, nowSecond do
     for i = 3, #ARGV do
-      parts[#parts + 1] = ARGV[i] .. '@' .. s
+      parts[#parts + 1] = ARGV[i] .. PART .. s
       of[#parts] = ARGV[i]
     end
   end
