@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -52,6 +53,9 @@ type nemesis struct {
 // firstRound when it is done: the traffic goes on until then.
 func (n *nemesis) run(ctx context.Context, firstRound chan<- struct{}) {
 	kinds := faultKinds(n.sys.topology)
+	if n.r.cfg.NoFailover {
+		kinds = slices.DeleteFunc(kinds, func(k string) bool { return k == faultFailover })
+	}
 	order := append([]string(nil), kinds...)
 	n.rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 	defer func() {

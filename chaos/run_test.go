@@ -30,6 +30,13 @@ type Config struct {
 	// Artifacts is where a failing run keeps what it saw; "" is
 	// -chaos.out.
 	Artifacts string
+	// NoFailover keeps Redis's primary where it is (Sentinel): the
+	// Sentinels never fail over (down-after-milliseconds one hour, so a
+	// paused primary is waited for), and the nemesis asks for no failover.
+	// For a service that does not WAIT: across a failover it may lose a
+	// take as well as a callback, and then hand the code out again
+	// (docs/api.md promises otherwise only with MIN_REPLICAS).
+	NoFailover bool
 
 	// For the tests of the run itself: a fault the heal does not undo,
 	// and a shorter bound on the heal's waits.

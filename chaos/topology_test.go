@@ -97,6 +97,13 @@ func (r *run) startSystem() {
 		for _, srv := range s.redisServers() {
 			redisAddrs = append(redisAddrs, srv.Addr)
 		}
+		if cfg.NoFailover {
+			for _, sen := range s.sentinel.Sentinels {
+				if out, err := redisCLI(sen.Port, "SENTINEL", "SET", s.sentinel.Master, "down-after-milliseconds", "3600000"); err != nil || out != "OK" {
+					r.fatalf("Sentinel %s: SENTINEL SET down-after-milliseconds: %s %v", sen.Addr, out, err)
+				}
+			}
+		}
 	case Cluster:
 		s.cluster = redistest.StartCluster(t, 3, 1)
 		env = append(env, "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS="+strings.Join(s.cluster.Addrs(), ","))
