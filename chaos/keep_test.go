@@ -19,6 +19,9 @@ import (
 // keeps it, and replays; beside it, why, the state of Redis and of the
 // replicas, the Sentinels' events and the replicas' output.
 func TestAFailingRunKeepsWhatItSaw(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts Redis and the service") // before the run, whose helpers would skip on another goroutine
+	}
 	needsRoot(t)
 	artifacts := t.TempDir()
 	cfg := Config{Topology: Sentinel, Seed: 34, Duration: 3 * time.Second, Workers: 4, Replicas: 2, NoFaults: true,
@@ -70,6 +73,36 @@ func TestAFailingRunKeepsWhatItSaw(t *testing.T) {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("%s does not say %q:\n%s", file, want, b)
 		}
+	}
+}
+
+// TestAFailingSetupSaysSo: a run whose setup fails (here at once: a
+// topology there is none of) says so last and keeps why, before Redis or
+// any replica ran, so there is no history yet.
+func TestAFailingSetupSaysSo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: builds the service")
+	}
+	artifacts := t.TempDir()
+	cfg := Config{Topology: "no-such-topology", Seed: 34, Duration: time.Second, Workers: 1, Replicas: 1, Artifacts: artifacts}
+	rt := &recordingTB{TB: t}
+	rt.run(func() { Run(rt, cfg) })
+
+	if !rt.fatal {
+		t.Fatalf("the run did not fail: %v", rt.errors)
+	}
+	last := rt.logs[len(rt.logs)-1]
+	dir := artifactDir(artifacts, t.Name(), cfg.Seed)
+	for _, want := range []string{`the run failed in its setup phase: setup: topology "no-such-topology"`, "kept in " + dir, "failure.txt", "state.txt"} {
+		if !strings.Contains(last, want) {
+			t.Errorf("the last line does not say %q:\n%s", want, last)
+		}
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "state.txt")); err != nil || !strings.Contains(string(b), "Redis: not started") {
+		t.Errorf("state.txt: %v\n%s", err, b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "history.json")); err == nil {
+		t.Error("a history was kept for a run that had none")
 	}
 }
 
