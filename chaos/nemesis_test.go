@@ -46,7 +46,7 @@ type nemesis struct {
 	settles        int           // waits for Redis to recover between faults of Redis
 	longestSettle  time.Duration // the longest of them
 	settlesOver15s int           // past the old bound
-	total          time.Duration
+	total          time.Duration // their sum
 }
 
 // The first round, every kind once, runs whatever ctx says, and closes
@@ -183,13 +183,16 @@ func (n *nemesis) inject(kind string) (target, failure string) {
 }
 
 // failover asks Sentinel s to fail the primary over, and ends when the
-// Sentinels name another primary. settle saw every Sentinel agree, none
-// failing over, with a replica to promote, so the failover is accepted at
-// once; but a Sentinel may still refuse it (its view of the replica is
-// older than the others'), or accept it and then abort it (a Sentinel
-// whose timer ran late, on a stalled machine, goes into TILT mode and acts
-// on nothing for 30 s, so its failover times out). It is then asked again,
-// once Redis has settled, until failoverWithin.
+// Sentinels name another primary. Asked before Redis has recovered from
+// the last failover, a Sentinel accepts it and then aborts it
+// (-failover-abort-no-good-slave when a Sentinel turns the old primary
+// into a replica at that moment, -failover-abort-slave-timeout when one
+// that still takes it for a primary turns it back after its promotion):
+// that was issue 34's failure at the end of a run. settle waits until
+// every Sentinel sees the replica as one, so the failover is accepted and
+// done at once; should a Sentinel still refuse or abort it (one in TILT
+// mode, its timer late on a stalled machine, acts on nothing for 30 s),
+// it is asked again once Redis has settled, until failoverWithin.
 func (n *nemesis) failover(s *redistest.Server) error {
 	deadline := time.Now().Add(failoverWithin)
 	var tries []string
