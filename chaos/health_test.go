@@ -60,8 +60,12 @@ func (s *system) sentinelHealthy(forFailover bool) string {
 	for _, sen := range rs.Sentinels {
 		// In TILT mode (its timer ran late: a stalled machine) a Sentinel
 		// acts on nothing for 30 s, a failover included.
-		if info, err := redisCLI(sen.Port, "INFO", "sentinel"); err != nil || fieldOf(info, "sentinel_tilt") != "0" {
-			return fmt.Sprintf("Sentinel %s is in TILT mode, or does not answer (%v)", sen.Addr, err)
+		info, err := redisCLI(sen.Port, "INFO", "sentinel")
+		if err != nil {
+			return fmt.Sprintf("Sentinel %s does not answer (%v)", sen.Addr, err)
+		}
+		if tilt := fieldOf(info, "sentinel_tilt"); tilt != "0" {
+			return fmt.Sprintf("Sentinel %s is in TILT mode (sentinel_tilt:%s)", sen.Addr, tilt)
 		}
 		out, err := redisCLI(sen.Port, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", rs.Master)
 		if err != nil {
