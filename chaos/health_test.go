@@ -46,7 +46,7 @@ func (s *system) redisHealthy() (missing string) {
 // redisSettled is redisHealthy and, on Sentinel, every Sentinel sees the
 // replica as the primary's, up: a failover asked now has a replica to
 // promote, and no Sentinel undoes it. The nemesis waits for it before a
-// fault of Redis.
+// failover.
 func (s *system) redisSettled() (missing string) {
 	if s.cluster != nil {
 		return s.clusterHealthy()

@@ -82,8 +82,8 @@ func (n *nemesis) run(ctx context.Context, firstRound chan<- struct{}) {
 		if kind != faultKillReplica && kind != faultPauseReplica && kind != faultPartition {
 			// A fault of Redis hits a Redis that has recovered from the
 			// last one: a failover asked of Sentinels still failing over,
-			// or with no replica in sync, is refused.
-			if missing := n.settle(); missing != "" {
+			// or with no replica in sync, is refused or aborted.
+			if missing := n.settle(kind == faultFailover); missing != "" {
 				f.End = n.rec.now()
 				f.Error = "not injected: Redis had not recovered from the last fault: " + missing
 				n.rec.fault(f)
@@ -208,7 +208,7 @@ func (n *nemesis) failover(s *redistest.Server) error {
 		if time.Now().After(deadline) {
 			return fmt.Errorf("no failover after %v (%d tries): %s", failoverWithin, len(tries), strings.Join(tries, "; "))
 		}
-		if missing := n.settle(); missing != "" {
+		if missing := n.settle(true); missing != "" {
 			return fmt.Errorf("no failover (%s), and Redis did not recover: %s", strings.Join(tries, "; "), missing)
 		}
 		time.Sleep(200 * time.Millisecond) // paces a Sentinel that refuses while the others agree
@@ -251,10 +251,15 @@ func (n *nemesis) askFailover(s *redistest.Server) string {
 }
 
 // settle waits until Redis has recovered from the last fault
-// (redisSettled), and returns what it last saw if it had not within
-// settleWithin.
-func (n *nemesis) settle() (missing string) {
-	missing, waited := waitUntil(settleWithin, n.sys.redisSettled)
+// (redisHealthy; before a failover, redisSettled: up to 10 s more, for
+// every Sentinel to see the replica as one), and returns what it last saw
+// if it had not within settleWithin.
+func (n *nemesis) settle(forFailover bool) (missing string) {
+	cond := n.sys.redisHealthy
+	if forFailover {
+		cond = n.sys.redisSettled
+	}
+	missing, waited := waitUntil(settleWithin, cond)
 	n.settles++
 	n.total += waited
 	n.longestSettle = max(n.longestSettle, waited)
