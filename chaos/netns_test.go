@@ -187,6 +187,16 @@ func (n *netns) partition(ports []string) error {
 
 func (n *netns) heal() error { return n.nft("flush chain inet chaos out") }
 
+// rules are the partition chain's rules as nft lists them.
+func (n *netns) rules() (string, error) {
+	// #nosec G204 -- the run's own command.
+	out, err := exec.Command("ip", "netns", "exec", n.name, "nft", "list", "chain", "inet", "chaos", "out").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("nft list chain in %s: %v: %s", n.name, err, out)
+	}
+	return string(out), nil
+}
+
 // Close stops the relays and removes the namespace.
 func (n *netns) Close() {
 	n.mu.Lock()

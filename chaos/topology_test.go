@@ -10,7 +10,6 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
@@ -74,11 +73,15 @@ func buildBinary(t testing.TB, overlay string) string {
 	return bin
 }
 
-// startSystem starts Redis in the topology and n replicas on it.
-func startSystem(t testing.TB, topology Topology, n int, overlay string, extraEnv []string) *system {
+// startSystem starts Redis in the topology and the replicas on it, each
+// in its namespace, and waits until each is ready. r.sys grows as it
+// does, for the record of a setup that fails.
+func (r *run) startSystem() {
+	t, cfg := r.t, r.cfg
 	t.Helper()
-	bin := buildBinary(t, overlay)
-	s := &system{topology: topology}
+	bin := buildBinary(t, cfg.Overlay)
+	s := &system{topology: cfg.Topology}
+	r.sys = s
 	env := []string{
 		"OAUTH_CALLBACK_TTL=1h", // nothing expires during a run: every loss is a loss
 		"OAUTH_CALLBACK_RATE_LIMIT_CALLBACK=0", "OAUTH_CALLBACK_RATE_LIMIT_API=0", "OAUTH_CALLBACK_RATE_LIMIT_REGISTER=0",
@@ -86,7 +89,7 @@ func startSystem(t testing.TB, topology Topology, n int, overlay string, extraEn
 		"OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_LOG_LEVEL=warn", "LISTEN_FDS=1",
 	}
 	var redisAddrs []string
-	switch topology {
+	switch cfg.Topology {
 	case Sentinel:
 		s.sentinel = redistest.StartSentinel(t, 1, 3)
 		env = append(env, "OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS="+strings.Join(s.sentinel.SentinelAddrs(), ","),
@@ -94,46 +97,54 @@ func startSystem(t testing.TB, topology Topology, n int, overlay string, extraEn
 		for _, srv := range s.redisServers() {
 			redisAddrs = append(redisAddrs, srv.Addr)
 		}
+		if cfg.NoFailover {
+			for _, sen := range s.sentinel.Sentinels {
+				if out, err := redisCLI(sen.Port, "SENTINEL", "SET", s.sentinel.Master, "down-after-milliseconds", "3600000"); err != nil || out != "OK" {
+					r.fatalf("Sentinel %s: SENTINEL SET down-after-milliseconds: %s %v", sen.Addr, out, err)
+				}
+			}
+		}
 	case Cluster:
 		s.cluster = redistest.StartCluster(t, 3, 1)
 		env = append(env, "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS="+strings.Join(s.cluster.Addrs(), ","))
 		redisAddrs = s.cluster.Addrs()
 	default:
-		t.Fatalf("topology %q: sentinel or cluster", topology)
+		r.fatalf("topology %q: sentinel or cluster", cfg.Topology)
 	}
 	// Which server the run is on (OAUTH_CALLBACK_TEST_BACKEND chooses it,
 	// docs/development.md), in the log a failing run leaves.
 	t.Logf("redis: %s (%s)", s.redisServers()[0].Version(t), redistest.Backend())
-	env = append(env, extraEnv...)
+	r.note("setup: Redis started (%s)", strings.Join(redisAddrs, ", "))
+	// Redis as the faults will find it: on Sentinel, the Sentinels agreed
+	// and the replica in sync (redistest waits for each alone).
+	r.waitFor("Redis settled", healWithin, s.redisSettled)
+	env = append(env, cfg.Env...)
 	removeStaleNetns()
-	for i := range n {
+	for i := range cfg.Replicas {
 		ns, err := newNetns(fmt.Sprintf("ocs-chaos-%d-%d", os.Getpid(), i))
 		if err != nil {
-			t.Fatal(err)
+			r.fatalf("replica %d: %v", i, err)
 		}
 		t.Cleanup(ns.Close)
 		for _, addr := range redisAddrs {
 			if err := ns.relay(addr); err != nil {
-				t.Fatal(err)
+				r.fatalf("replica %d: relay to %s: %v", i, addr, err)
 			}
 		}
 		l := testnet.Listen(t)
 		log, err := os.Create(filepath.Join(t.TempDir(), fmt.Sprintf("replica-%d.log", i)))
 		if err != nil {
-			t.Fatal(err)
+			r.fatalf("replica %d: %v", i, err)
 		}
-		r := &replica{index: i, ns: ns, sock: testnet.File(t, l), base: testnet.URL(l), bin: bin, env: env, log: log}
-		t.Cleanup(func() { r.sock.Close(); log.Close() })
-		if err := r.start(); err != nil {
-			t.Fatal(err)
+		rep := &replica{index: i, ns: ns, sock: testnet.File(t, l), base: testnet.URL(l), bin: bin, env: env, log: log}
+		t.Cleanup(func() { rep.sock.Close(); log.Close() })
+		if err := rep.start(); err != nil {
+			r.fatalf("%v", err)
 		}
-		t.Cleanup(r.kill)
-		s.replicas = append(s.replicas, r)
+		t.Cleanup(rep.kill)
+		s.replicas = append(s.replicas, rep)
 	}
-	for _, r := range s.replicas {
-		testnet.WaitReady(t, r.base, 30*time.Second)
-	}
-	return s
+	r.waitFor("every replica ready", healWithin, s.replicasReady)
 }
 
 // redisServers are every redis-server process, Sentinels included.
