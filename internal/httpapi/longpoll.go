@@ -145,14 +145,6 @@ func (s *server) resume(w http.ResponseWriter, r *http.Request, info *requestInf
 			keepWaiting = true
 			return
 		}
-		// A wake-up comes as the store's subscription comes back, too
-		// (Redis restarted, and may still be loading): a look that finds
-		// the store unavailable then keeps waiting, and the next re-check
-		// looks again. A re-check that finds it unavailable says so.
-		if errors.Is(err, callback.ErrUnavailable) && why == wokenByCallback {
-			keepWaiting = true
-			return
-		}
 	}
 	if err == nil && lp.woken {
 		s.metrics.Woke(time.Since(laterOf(cb.ReceivedAt, lp.start)))

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"testing/synctest"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
@@ -301,34 +300,4 @@ func TestPanicEndsTheWait(t *testing.T) {
 	rec = await(t, f.async(t, "/api/callback/q?wait=30s"), 5*time.Second)
 	wantStatus(t, rec, http.StatusInternalServerError)
 	waitForMetric(t, f, "oauth_callback_waiters 0")
-}
-
-// A look that a wake-up starts, and that finds the store unavailable,
-// keeps the request waiting: the wake-up comes when the store's
-// subscription comes back, while Redis may still be loading its data (a
-// 503 then, found by TestAppsLongPollsAcrossReplicas). The next re-check
-// looks again, and answers.
-func TestAWakeUpThatFindsTheStoreUnavailableKeepsWaiting(t *testing.T) {
-	synctest.Test(t, func(t *testing.T) {
-		f := newFixture(t, withLongPoll(time.Minute, 10), func(o *httpapi.Options) { o.LongPoll.Recheck = 5 * time.Second })
-		base := f.store
-		var takes atomic.Int64
-		store := &fake.Store{Fallback: base, TakeFunc: func(ctx context.Context, app callback.App, state string) (callback.Callback, error) {
-			if takes.Add(1) == 3 { // the first look, the look once subscribed, then the wake-up's
-				return callback.Callback{}, fmt.Errorf("%w: LOADING", callback.ErrUnavailable)
-			}
-			return base.Take(ctx, app, state)
-		}}
-		f = newFixtureWithStore(t, store, withLongPoll(time.Minute, 10), func(o *httpapi.Options) { o.LongPoll.Recheck = 5 * time.Second })
-		waiting := f.async(t, "/api/callback/restarting?wait=30s")
-		synctest.Wait()
-		if _, err := base.Put(context.Background(), callback.Callback{State: "restarting", Code: "c"}); err != nil {
-			t.Fatal(err)
-		}
-		rec := <-waiting
-		wantStatus(t, rec, http.StatusOK)
-		if n := takes.Load(); n != 4 {
-			t.Errorf("%d looks, want 4: the failed wake-up's, then the re-check's", n)
-		}
-	})
 }
