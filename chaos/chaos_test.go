@@ -143,13 +143,23 @@ func TestReplay(t *testing.T) {
 }
 
 // TestTheCheckerCatchesBrokenBuilds: the same run against a build whose
-// take does not delete, and one whose callback overwrites, fails the
-// checker. Without faults: the bug alone must be seen.
+// take hands the code out and leaves it, and one whose callback
+// overwrites, fails the checker. Without faults: the bug alone must be
+// seen. Both break step.lua, the one script every change goes through.
 func TestTheCheckerCatchesBrokenBuilds(t *testing.T) {
 	needsRoot(t)
-	for name, broken := range map[string]struct{ script, from, to string }{
-		"a take that does not delete": {"take.lua", "redis.call('DEL', callbackKey(i))", "-- the callback stays"},
-		"a callback that overwrites":  {"put.lua", "if string.sub(v, 1, FINGERPRINT_LEN) == fingerprint then return {0} end", "if true then redis.call('SET', callbackKey(i), ARGV[1], 'EX', ARGV[2]) return {1, 0} end"},
+	type patch struct{ from, to string }
+	for name, broken := range map[string]struct {
+		script  string
+		patches []patch
+	}{
+		"a take that does not delete": {"step.lua", []patch{
+			{"local ok = redis.pcall('RENAME', ", "local ok = {} redis.pcall('COPY', "},                   // the sealed callback stays
+			{"for i = 1, n do\n  if ttl > 0", "for i = 1, n * (renames > 0 and 0 or 1) do\n  if ttl > 0"}, // and so does its record
+		}},
+		"a callback that overwrites": {"step.lua", []patch{
+			{"if (current or NONE) ~= expected then return {CHANGED, current} end", "-- whatever the record is now"},
+		}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			script := filepath.Join("..", "internal", "callback", "redisstore", "scripts", broken.script)
@@ -157,12 +167,16 @@ func TestTheCheckerCatchesBrokenBuilds(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !strings.Contains(string(src), broken.from) {
-				t.Fatalf("%s no longer has %q: update this test", script, broken.from)
+			text := string(src)
+			for _, p := range broken.patches {
+				if !strings.Contains(text, p.from) {
+					t.Fatalf("%s no longer has %q: update this test", script, p.from)
+				}
+				text = strings.Replace(text, p.from, p.to, 1)
 			}
 			dir := t.TempDir()
 			patched := filepath.Join(dir, broken.script)
-			if err := os.WriteFile(patched, []byte(strings.Replace(string(src), broken.from, broken.to, 1)), 0o600); err != nil {
+			if err := os.WriteFile(patched, []byte(text), 0o600); err != nil {
 				t.Fatal(err)
 			}
 			abs, err := filepath.Abs(script)
