@@ -124,6 +124,4 @@ var (
 	startScript          = redis.NewScript(prelude + startLua)
 	statusScript         = redis.NewScript(prelude + statusLua)
 	cancelScript         = redis.NewScript(prelude + accountingLua + cancelLua)
-	scripts              = []*redis.Script{registerScript, putScript, takeScript, clusterAdmitScript, clusterReleaseScript,
-		startScript, statusScript, cancelScript}
 )
