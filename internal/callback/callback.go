@@ -196,10 +196,11 @@ func LinkMarkerTTL(registration, store time.Duration) time.Duration {
 // Put and Start serve the person's browser, which belongs to no app: they
 // act on whichever app's state the callback or link is for.
 type Store interface {
-	// Register announces a state before the person signs in. It returns
-	// ErrExists when the state is registered, or has a callback stored or
-	// taken (or, never in practice, the link's ID is in use), ErrFull and
-	// ErrUnavailable as Put.
+	// Register announces a state before the person signs in. Its answers,
+	// as Take's and Put's, are the state machine's (Transitions in
+	// phase.go, with its guards in the order listed there): ErrExists
+	// when the state is known already, ErrFull past the budget,
+	// ErrUnavailable when the store cannot be reached.
 	Register(ctx context.Context, app App, state string, r Registration) error
 
 	// Start opens the sign-in link id: it returns the state and link, and
@@ -210,35 +211,18 @@ type Store interface {
 
 	// Put stores c under c.State until the store's TTL runs out, with the
 	// state's registration metadata if it was registered, and reports
-	// whether the state was registered, and its link's return URL. It
-	// returns ErrIssuerMismatch first (see below), then ErrUnbound when the state has (or had, within LinkMarkerTTL)
-	// a sign-in link and c is not Bound (checked first: nothing else
-	// happens; ErrNotRegistered instead once the link expired, when the
-	// store requires registration), ErrLinkExpired when the link expired
-	// and c is Bound, ErrCancelled when the
-	// state was cancelled, ErrExists when the same
-	// callback (see Fingerprint) is stored or was taken within the TTL,
-	// ErrConflict when a different one is pending (the state becomes
-	// conflicted: neither is ever handed out) or the state is conflicted,
-	// ErrConflictAfterTake when a different one was taken,
-	// ErrIssuerMismatch when the state was registered with an Issuer, its
-	// callback is not taken yet, and c.Iss is set and another (nothing
-	// changes, and no conflict is made),
-	// ErrNotRegistered
-	// when the store requires registration and there is none, ErrFull when
-	// the store is at its bound (entries or bytes; unregistered states may
-	// not use the share of the bytes kept for registered ones), and
-	// ErrUnavailable when the store cannot be reached.
+	// whether the state was registered, and its link's return URL. A
+	// refused callback changes nothing, except that a second, different
+	// one conflicts the state (ErrConflict). Which error, in which order:
+	// Guard, then Transitions (phase.go); ErrUnavailable when the store
+	// cannot be reached.
 	Put(ctx context.Context, c Callback) (Receipt, error)
 
 	// Take returns the callback stored under state and removes it, so that
-	// exactly one caller ever gets it. It returns ErrAlreadyTaken when it was
-	// taken before (within the TTL), ErrConflict when the state is
-	// conflicted, ErrCancelled when it was cancelled, ErrLinkExpired when
-	// its sign-in link expired with no callback, ErrNotFound when none
-	// was stored or it expired,
-	// ErrUnreadable when it cannot be decoded (it is gone), and
-	// ErrUnavailable when the store cannot be reached.
+	// exactly one caller ever gets it; otherwise the table's error for the
+	// state's phase (ErrNotFound, ErrAlreadyTaken, ErrConflict,
+	// ErrCancelled, ErrLinkExpired), ErrUnreadable when the callback
+	// cannot be decoded (it is gone), ErrUnavailable.
 	Take(ctx context.Context, app App, state string) (Callback, error)
 
 	// Status reports where the state stands, without handing anything out.

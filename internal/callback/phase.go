@@ -2,9 +2,10 @@ package callback
 
 // A sign-in's life is one state machine, declared here once: its phases,
 // the events that move it, and for each phase and event the next phase or
-// the error the store answers (Transitions). Both stores apply it; the
-// Redis store's scripts spell the same rows in Lua, and the shared store
-// suite (storetest) runs every row against every store.
+// the error the store answers (Transitions). Both stores apply it (the
+// Redis store in Go, then writes the step with one compare-and-set
+// script), and the shared store suite (storetest) runs every row against
+// every store.
 
 // Phase is where a sign-in stands; GET /api/status reports it.
 type Phase string

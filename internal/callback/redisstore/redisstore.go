@@ -13,6 +13,9 @@
 //	P{p}:cb:x     a sealed callback, P{p}:reg:x a sealed registration, for
 //	              the random nonce x the record names: written and read by
 //	              plain commands, never through a script
+//	P{p}:cb:taken:x, P{p}:reg:taken:x
+//	              the same, renamed by the take that won them, which
+//	              reads and deletes them (GETDEL) right after
 //	P{p}:budget   the partition's part of the byte budget, one hash: the
 //	              bytes held by class (u unregistered, g registrations, r
 //	              registered callbacks) and by app (a:app, ag:app), the
@@ -23,6 +26,10 @@
 //	P{p}:wake:n   pub/sub channel of a state's wake-ups (sharded on
 //	              Cluster), which only a replica with a waiter for the
 //	              state subscribes to
+//	Prate:k       a shared rate limit's counter (limits.go, redis_rate)
+//
+// During an upgrade from the previous release, bridge.go also reads that
+// release's keys (package legacy) until none is left.
 //
 // Neither a state nor a code appears in a key, a value or a published
 // message. Every key of a sign-in and its part of the budget share the

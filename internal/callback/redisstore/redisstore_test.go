@@ -369,9 +369,9 @@ func TestRedisOutOfMemoryIsFull(t *testing.T) {
 	if !errors.Is(err, callback.ErrFull) || errors.Is(err, callback.ErrUnavailable) {
 		t.Fatalf("Put past maxmemory: got %v, want ErrFull", err)
 	}
-	// Takes still work (their first write, GETDEL, frees memory; Redis
-	// checks OOM only before a script's first write): a full Redis lets the
-	// sign-ins it holds complete.
+	// Takes still work (a take's step renames and deletes, which Redis
+	// allows past maxmemory): a full Redis lets the sign-ins it holds
+	// complete.
 	if _, err := s.Take(ctx, callback.AnyApp(), "s0"); err != nil {
 		t.Fatalf("Take past maxmemory: %v", err)
 	}
