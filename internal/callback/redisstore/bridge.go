@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"errors"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,9 +45,9 @@ type bridge struct {
 	s       *Store
 	old     *legacy.Store
 	activeV atomic.Bool
-	stop    chan struct{}
+	ctx     context.Context // cancelled by close: a check in flight ends
+	stop    context.CancelFunc
 	done    chan struct{}
-	once    sync.Once
 }
 
 // checkEvery is how often the bridge looks whether the previous layout
@@ -56,7 +55,8 @@ type bridge struct {
 const checkEvery = 10 * time.Second
 
 func newBridge(s *Store, old *legacy.Store) *bridge {
-	b := &bridge{s: s, old: old, stop: make(chan struct{}), done: make(chan struct{})}
+	ctx, stop := context.WithCancel(context.Background())
+	b := &bridge{s: s, old: old, ctx: ctx, stop: stop, done: make(chan struct{})}
 	b.activeV.Store(true) // until the first check says otherwise
 	go b.run()
 	return b
@@ -71,7 +71,7 @@ func (b *bridge) run() {
 	t := time.NewTicker(checkEvery)
 	defer t.Stop()
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), checkEvery)
+		ctx, cancel := context.WithTimeout(b.ctx, checkEvery)
 		live, used, err := b.old.Live(ctx)
 		now := time.Now()
 		switch {
@@ -95,7 +95,7 @@ func (b *bridge) run() {
 			b.s.wake.setExtra("")
 		}
 		select {
-		case <-b.stop:
+		case <-b.ctx.Done():
 			return
 		case <-t.C:
 		}
@@ -141,6 +141,6 @@ func (b *bridge) pending(ctx context.Context) (int64, error) {
 }
 
 func (b *bridge) close() {
-	b.once.Do(func() { close(b.stop) })
+	b.stop()
 	<-b.done
 }

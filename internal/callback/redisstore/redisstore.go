@@ -186,8 +186,8 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements callback.Store.
 func (s *Store) Close() error {
+	s.bridge.close() // first: it subscribes the previous release's channel
 	s.wake.close()
-	s.bridge.close()
 	return s.client.Close()
 }
 

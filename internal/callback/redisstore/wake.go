@@ -165,7 +165,10 @@ func (w *wakeups) notify(channel, payload string) {
 func (w *wakeups) close() {
 	w.mu.Lock()
 	w.closed = true
-	conns := w.conns
+	conns := make([]*subscriptions, 0, len(w.conns))
+	for _, c := range w.conns {
+		conns = append(conns, c)
+	}
 	w.mu.Unlock()
 	for _, c := range conns {
 		c.close()
