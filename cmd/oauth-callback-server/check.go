@@ -18,7 +18,6 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 )
 
@@ -120,7 +119,7 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 	}
 	r := cfg.Redis
 	r.Timeout = min(max(r.Timeout, time.Second), checkTimeout)
-	if err := signInToRedis(&r, getenv, slog.New(slog.DiscardHandler)); err != nil {
+	if err := signInToRedis(ctx, &r, cfg.RedisAWS, getenv, slog.New(slog.DiscardHandler)); err != nil {
 		return []finding{{"store", statusFail, err.Error()}}
 	}
 	client, err := redisstore.NewClient(r)
@@ -138,13 +137,7 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 		return []finding{{"store", statusFail, cfg.StoreName() + ": " + err.Error()}}
 	}
 	out := []finding{{"store", statusOK, fmt.Sprintf("%s answers: Redis %s, %s with %d replicas, AOF %s", cfg.StoreName(), facts.Version, facts.Role, facts.Replicas, onOff(facts.AOF))}}
-	if p, ok := r.Credentials.(*entra.Provider); ok {
-		user, err := client.Do(ctx, "ACL", "WHOAMI").Text()
-		if err != nil {
-			user = "(ACL WHOAMI failed: " + err.Error() + ")"
-		}
-		out = append(out, finding{"store", statusOK, fmt.Sprintf("signed in to Redis with Microsoft Entra ID as %s: Redis user %s", p.Identity(), user)})
-	}
+	out = append(out, checkRedisIdentity(ctx, r, client)...)
 	switch {
 	case facts.MaxBytes == 0:
 		out = append(out, finding{"store", statusWarn, "Redis has no maxmemory: it grows until the machine runs out; set maxmemory above OAUTH_CALLBACK_MAX_MEMORY (" + strconv.FormatInt(cfg.Store.MaxBytes, 10) + " bytes) with room for the rest of what it holds"})

@@ -14,7 +14,6 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/seal"
 )
 
@@ -167,7 +166,7 @@ func openStore(ctx context.Context, cfg config.Config, getenv func(string) strin
 			slog.Int("max_entries", cfg.Memory.MaxEntries), slog.Int64("max_memory", cfg.Store.MaxBytes))
 		return memstore.New(cfg.Store, cfg.Memory), nil
 	}
-	if err := signInToRedis(&cfg.Redis, getenv, log); err != nil {
+	if err := signInToRedis(ctx, &cfg.Redis, cfg.RedisAWS, getenv, log); err != nil {
 		return nil, err
 	}
 	store, err := redisstore.Open(ctx, cfg.Redis, cfg.Store, seal.New(keyBytes(cfg.EncryptionKeys)...), redisStartupWait, log)
@@ -175,22 +174,6 @@ func openStore(ctx context.Context, cfg config.Config, getenv func(string) strin
 		return nil, err // not a nil *Store in a non-nil callback.Store
 	}
 	return store, nil
-}
-
-// signInToRedis gives r the Entra ID credentials provider when
-// OAUTH_CALLBACK_REDIS_AUTH is entra; the credential comes from the AZURE_*
-// variables of getenv. With passwords it does nothing.
-func signInToRedis(r *redisstore.Config, getenv func(string) string, log *slog.Logger) error {
-	if r.Auth != redisstore.AuthEntra {
-		return nil
-	}
-	cred, identity, err := entra.NewCredential(getenv)
-	if err != nil {
-		return fmt.Errorf("OAUTH_CALLBACK_REDIS_AUTH=entra: %w", err)
-	}
-	r.Credentials = entra.NewProvider(cred, entra.Options{Identity: identity, Username: r.Username, Timeout: r.Timeout, Log: log})
-	log.Info("signing in to Redis with Microsoft Entra ID", slog.String("identity", identity.String()))
-	return nil
 }
 
 func keyBytes(keys []string) [][]byte {

@@ -28,6 +28,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
 )
 
 // Config is the whole configuration of one process, by component.
@@ -41,6 +42,8 @@ type Config struct {
 	Store  callback.StoreConfig
 	Memory memstore.Config
 	Redis  redisstore.Config
+	// RedisAWS is what AWS IAM tokens are signed for (REDIS_AUTH=aws).
+	RedisAWS redisauth.AWSConfig
 
 	HTTP  httpapi.Config
 	Pages page.Config
@@ -98,6 +101,7 @@ func Default() Config {
 		Store:    callback.DefaultStoreConfig(),
 		Memory:   memstore.DefaultConfig(),
 		Redis:    redisstore.DefaultConfig(),
+		RedisAWS: redisauth.AWSConfig{Service: redisauth.AWSElastiCache},
 		HTTP:     httpapi.DefaultConfig(),
 	}
 }
@@ -230,9 +234,9 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_URL", Reason: "set one of REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS, not several", secret: true}
 	case r.PasswordFile != "" && r.Password != "":
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_PASSWORD_FILE", Reason: "set it or OAUTH_CALLBACK_REDIS_PASSWORD, not both", secret: true}
-	case r.Auth == redisstore.AuthEntra && (r.Password != "" || r.PasswordFile != "" || urlHasPassword(r.URL)):
-		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTH", Value: r.Auth, Reason: "Entra ID tokens are the password: remove REDIS_PASSWORD, REDIS_PASSWORD_FILE and the URL's password", secret: true}
-	case r.Auth == redisstore.AuthEntra && n == 0:
+	case r.SignsInWithIdentity() && (r.Password != "" || r.PasswordFile != "" || urlHasPassword(r.URL)):
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTH", Value: r.Auth, Reason: "the identity's tokens are the password: remove REDIS_PASSWORD, REDIS_PASSWORD_FILE and the URL's password", secret: true}
+	case r.SignsInWithIdentity() && n == 0:
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTH", Value: r.Auth, Reason: "signs in to Redis, but no Redis is set (REDIS_URL, REDIS_SENTINEL_ADDRS or REDIS_CLUSTER_ADDRS)"}
 	case len(r.SentinelAddrs) > 0 && r.SentinelMaster == "":
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", Reason: "required with REDIS_SENTINEL_ADDRS", secret: true}
@@ -245,6 +249,28 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_AUTO_PIPELINE", Value: "true", Reason: "not supported with Redis Cluster: its auto-pipeliner re-sends commands after a connection failure, and a take must run once"}
 	case (c.redisTLS.certFile == "") != (c.redisTLS.keyFile == ""):
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Reason: "give the certificate and its key (REDIS_TLS_KEY_FILE) together", secret: true}
+	case r.Auth == redisstore.AuthAWS:
+		return checkAWSSignIn(c)
+	}
+	return nil
+}
+
+// checkAWSSignIn: ElastiCache and MemoryDB take IAM tokens over TLS only,
+// for a named cache and its IAM-enabled user; a plain connection would
+// send a 15-minute credential in the clear, and fail anyway.
+func checkAWSSignIn(c *Config) *Error {
+	r := c.Redis
+	switch {
+	case r.URL != "" && !strings.HasPrefix(r.URL, "rediss://"):
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_URL", Reason: "REDIS_AUTH=aws needs TLS: ElastiCache and MemoryDB take IAM tokens over TLS only; use a rediss:// URL", secret: true}
+	case r.URL == "" && !c.redisTLS.on:
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS", Value: "false", Reason: "REDIS_AUTH=aws needs TLS: ElastiCache and MemoryDB take IAM tokens over TLS only; set it to true"}
+	case r.Username == "":
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_USERNAME", Reason: "REDIS_AUTH=aws needs the cache's IAM-enabled user (on ElastiCache its user id and name are the same)"}
+	case c.RedisAWS.CacheName == "":
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME", Reason: "REDIS_AUTH=aws needs the replication group id, serverless cache name or MemoryDB cluster name the tokens are signed for"}
+	case c.RedisAWS.CacheName != strings.ToLower(c.RedisAWS.CacheName):
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME", Value: c.RedisAWS.CacheName, Reason: "must be in lower case, as AWS signs it"}
 	}
 	return nil
 }

@@ -429,6 +429,66 @@ func TestRedisAuthEntra(t *testing.T) {
 	}
 }
 
+// TestRedisAuthAWSAndGCP: aws and gcp, like entra, refuse a password and
+// need a Redis; aws needs TLS (ElastiCache and MemoryDB take IAM tokens
+// over TLS only: a plain URL would send a credential in the clear, then
+// fail), the IAM-enabled user and the cache's name, in lower case.
+func TestRedisAuthAWSAndGCP(t *testing.T) {
+	aws := map[string]string{"OAUTH_CALLBACK_REDIS_URL": "rediss://master.oauth.abc123.euw1.cache.amazonaws.com:6379", "OAUTH_CALLBACK_REDIS_AUTH": "aws",
+		"OAUTH_CALLBACK_REDIS_USERNAME": "oauth-iam", "OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME": "oauth"}
+	c, err := config.Load(env(aws))
+	if err != nil || c.Redis.Auth != "aws" || c.RedisAWS.CacheName != "oauth" || c.RedisAWS.Service != "elasticache" {
+		t.Fatalf("aws: %+v, %v", c.RedisAWS, err)
+	}
+	with := func(base map[string]string, changes map[string]string) map[string]string {
+		out := map[string]string{}
+		for k, v := range base {
+			out[k] = v
+		}
+		for k, v := range changes {
+			if v == "" {
+				delete(out, k)
+			} else {
+				out[k] = v
+			}
+		}
+		return out
+	}
+	if _, err := config.Load(env(with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_AWS_SERVICE": "memorydb"}))); err != nil {
+		t.Errorf("memorydb: %v", err)
+	}
+	cluster := with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_URL": "", "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "oauth.serverless.euw1.cache.amazonaws.com:6379", "OAUTH_CALLBACK_REDIS_TLS": "true"})
+	if _, err := config.Load(env(cluster)); err != nil {
+		t.Errorf("aws on a cluster over TLS: %v", err)
+	}
+	for name, c := range map[string]struct {
+		vars    map[string]string
+		wantVar string
+	}{
+		"a plain URL":              {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://oauth.cache.amazonaws.com:6379"}), "OAUTH_CALLBACK_REDIS_URL"},
+		"a cluster without TLS":    {with(cluster, map[string]string{"OAUTH_CALLBACK_REDIS_TLS": ""}), "OAUTH_CALLBACK_REDIS_TLS"},
+		"no user":                  {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_USERNAME": ""}), "OAUTH_CALLBACK_REDIS_USERNAME"},
+		"no cache name":            {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME": ""}), "OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME"},
+		"an upper-case cache name": {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME": "OAuth"}), "OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME"},
+		"an unknown service":       {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_AWS_SERVICE": "dynamodb"}), "OAUTH_CALLBACK_REDIS_AWS_SERVICE"},
+		"a password":               {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_PASSWORD": "pw-secret"}), "OAUTH_CALLBACK_REDIS_AUTH"},
+		"gcp with a password":      {map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://u:pw-secret@10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"}, "OAUTH_CALLBACK_REDIS_AUTH"},
+		"gcp without Redis":        {map[string]string{"OAUTH_CALLBACK_REDIS_AUTH": "gcp"}, "OAUTH_CALLBACK_REDIS_AUTH"},
+	} {
+		_, err := config.Load(env(c.vars))
+		if err == nil || !strings.Contains(err.Error(), c.wantVar) {
+			t.Errorf("%s: %v, want an error naming %s", name, err, c.wantVar)
+		}
+		if err != nil && strings.Contains(err.Error(), "pw-secret") {
+			t.Errorf("%s: the error shows the password: %v", name, err)
+		}
+	}
+	// Memorystore takes IAM tokens without TLS too (the instance decides).
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"})); err != nil {
+		t.Errorf("gcp: %v", err)
+	}
+}
+
 // TestAPITokensWithAppsAndDigests: entries name their app or give a
 // digest; a bad digest or one token given twice stops start-up without
 // showing the token.

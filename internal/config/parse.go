@@ -13,7 +13,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/loopback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
@@ -69,6 +71,22 @@ func wholeSeconds(d time.Duration) error {
 		return fmt.Errorf("must be whole seconds")
 	}
 	return nil
+}
+
+func checkRedisAuth(v string) (string, error) {
+	switch v {
+	case redisstore.AuthPassword, redisstore.AuthEntra, redisstore.AuthAWS, redisstore.AuthGCP:
+		return v, nil
+	}
+	return "", fmt.Errorf("must be %s, %s, %s or %s", redisstore.AuthPassword, redisstore.AuthEntra, redisstore.AuthAWS, redisstore.AuthGCP)
+}
+
+func checkAWSService(v string) (string, error) {
+	switch v {
+	case redisauth.AWSElastiCache, redisauth.AWSElastiCacheServerless, redisauth.AWSMemoryDB:
+		return v, nil
+	}
+	return "", fmt.Errorf("must be %s, %s or %s", redisauth.AWSElastiCache, redisauth.AWSElastiCacheServerless, redisauth.AWSMemoryDB)
 }
 
 func checkRedisURL(v string) (string, error) {

@@ -9,7 +9,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
@@ -42,13 +41,12 @@ var variables = []variable{
 		func(c *Config) *string { return &c.Redis.Password }, nil)),
 	stringVar("OAUTH_CALLBACK_REDIS_PASSWORD_FILE", "file holding the Redis password (a mounted Secret), read again for every new connection, so a rotated password is used from the next one on; instead of REDIS_PASSWORD",
 		func(c *Config) *string { return &c.Redis.PasswordFile }, readableFile),
-	stringVar("OAUTH_CALLBACK_REDIS_AUTH", "how to sign in to Redis: password (REDIS_PASSWORD, REDIS_PASSWORD_FILE, the URL's, or none) or entra (Microsoft Entra ID tokens for Azure Managed Redis, from the standard AZURE_* variables: workload identity, service principal or managed identity; the user is the identity's object id unless REDIS_USERNAME says otherwise)",
-		func(c *Config) *string { return &c.Redis.Auth }, func(v string) (string, error) {
-			if v != redisstore.AuthPassword && v != redisstore.AuthEntra {
-				return "", fmt.Errorf("must be %s or %s", redisstore.AuthPassword, redisstore.AuthEntra)
-			}
-			return v, nil
-		}),
+	stringVar("OAUTH_CALLBACK_REDIS_AUTH", "how to sign in to Redis: password (REDIS_PASSWORD, REDIS_PASSWORD_FILE, the URL's, or none), or a cloud identity's tokens, renewed on live connections: entra (Azure Managed Redis; the standard AZURE_* variables: workload identity, service principal or managed identity; the user is the identity's object id unless REDIS_USERNAME says otherwise), aws (ElastiCache or MemoryDB IAM; the standard AWS_* variables: IRSA or EKS Pod Identity; needs TLS, REDIS_USERNAME and REDIS_AWS_CACHE_NAME) or gcp (Memorystore IAM; GKE workload identity through the metadata server, or GOOGLE_APPLICATION_CREDENTIALS)",
+		func(c *Config) *string { return &c.Redis.Auth }, checkRedisAuth),
+	stringVar("OAUTH_CALLBACK_REDIS_AWS_SERVICE", "with REDIS_AUTH=aws, what the token is signed for: elasticache (a replication group), elasticache-serverless or memorydb",
+		func(c *Config) *string { return &c.RedisAWS.Service }, checkAWSService),
+	stringVar("OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME", "with REDIS_AUTH=aws, the replication group id, serverless cache name or MemoryDB cluster name, in lower case",
+		func(c *Config) *string { return &c.RedisAWS.CacheName }, nil),
 	listVar("OAUTH_CALLBACK_REDIS_SENTINEL_ADDRS", "comma-separated host:port of Redis Sentinels (instead of REDIS_URL); needs REDIS_SENTINEL_MASTER", "address",
 		func(c *Config) *[]string { return &c.Redis.SentinelAddrs }, checkAddr),
 	stringVar("OAUTH_CALLBACK_REDIS_SENTINEL_MASTER", "name of the Sentinel-monitored primary, e.g. mymaster",

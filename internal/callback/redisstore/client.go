@@ -40,12 +40,13 @@ type Config struct {
 	// from the next one on. Trailing white space is not part of it.
 	PasswordFile string
 	// Auth is how the store signs in to Redis: AuthPassword (Username and
-	// Password, PasswordFile, the URL's, or none) or AuthEntra (Microsoft
-	// Entra ID tokens, from Credentials).
+	// Password, PasswordFile, the URL's, or none), or a cloud identity's
+	// tokens from Credentials: AuthEntra (Microsoft Entra ID), AuthAWS
+	// (AWS IAM) or AuthGCP (Google Cloud IAM).
 	Auth string
-	// Credentials, with AuthEntra, hands out the user and token of every
-	// connection and renews them on live ones (the process sets it, from
-	// package entra); not a variable.
+	// Credentials, with a cloud identity, hands out the user and token of
+	// every connection and renews them on live ones (the process sets it,
+	// from package redisauth); not a variable.
 	Credentials auth.StreamingCredentialsProvider
 	// TLS, when set, is used for every connection (a rediss:// URL sets
 	// one too). config.Load builds it from REDIS_TLS and the three files.
@@ -73,7 +74,15 @@ type Config struct {
 const (
 	AuthPassword = "password"
 	AuthEntra    = "entra"
+	AuthAWS      = "aws"
+	AuthGCP      = "gcp"
 )
+
+// SignsInWithIdentity reports whether the store signs in with a cloud
+// identity's tokens (Credentials) rather than a password.
+func (c Config) SignsInWithIdentity() bool {
+	return c.Auth == AuthEntra || c.Auth == AuthAWS || c.Auth == AuthGCP
+}
 
 // DefaultConfig is the Redis store's configuration when nobody sets one:
 // no address, which config.Load reads as "use the memory store".
@@ -105,8 +114,8 @@ func (c Config) Cluster() bool { return len(c.ClusterAddrs) > 0 }
 // deleted the callback, and a retry would answer "not found" for a code
 // that nobody received.
 func NewClient(cfg Config) (redis.UniversalClient, error) {
-	if cfg.Auth == AuthEntra && cfg.Credentials == nil {
-		return nil, errors.New("redis: Entra ID sign-in without a credentials provider")
+	if cfg.SignsInWithIdentity() && cfg.Credentials == nil {
+		return nil, fmt.Errorf("redis: %s sign-in without a credentials provider", cfg.Auth)
 	}
 	opts := &redis.UniversalOptions{}
 	switch {
@@ -136,7 +145,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		opts.Password = cfg.Password
 	}
 	opts.CredentialsProviderContext = passwordFromFile(cfg.PasswordFile, opts.Username)
-	if cfg.Auth == AuthEntra {
+	if cfg.SignsInWithIdentity() {
 		opts.StreamingCredentialsProvider = cfg.Credentials
 	}
 	if cfg.TLS != nil {
@@ -177,7 +186,7 @@ func newUnixClient(opts *redis.Options, cfg Config) redis.UniversalClient {
 		opts.Password = cfg.Password
 	}
 	opts.CredentialsProviderContext = passwordFromFile(cfg.PasswordFile, opts.Username)
-	if cfg.Auth == AuthEntra {
+	if cfg.SignsInWithIdentity() {
 		opts.StreamingCredentialsProvider = cfg.Credentials
 	}
 	opts.MaxRetries = -1

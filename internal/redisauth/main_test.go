@@ -1,4 +1,4 @@
-package entra_test
+package redisauth_test
 
 import (
 	"log/slog"

@@ -1,26 +1,62 @@
-package entra
+// Package redisauth signs the Redis store in with a cloud identity instead
+// of a password: one mechanism, Provider, that fetches short-lived tokens,
+// renews them before they expire and hands each new one to every live
+// connection (go-redis's streaming credentials), and three small sources
+// of tokens, one a file:
+//
+//   - entra.go: Microsoft Entra ID, for Azure Managed Redis and Azure Cache
+//     for Redis (an access token, the identity's object id as the user);
+//   - aws.go: AWS IAM, for ElastiCache and MemoryDB (a SigV4-presigned
+//     "connect" request for the cache's IAM-enabled user, 15 minutes);
+//   - gcp.go: Google Cloud IAM, for Memorystore (the service account's
+//     access token, as the default user).
+//
+// A source only says how to get one token and who it signs in as; what
+// happens when it cannot (wait at start-up, keep the current token, one
+// log line a minute, fail new connections only when no valid token is
+// left) is the Provider's, the same for every cloud.
+package redisauth
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/redis/go-redis/v9/auth"
 )
 
-// Provider gives go-redis Entra ID credentials (auth.StreamingCredentialsProvider):
-// a new connection gets the current token, and while any connection is
-// open a background loop gets the next token once 70% of the current
-// one's lifetime has passed and hands it to every connection, which
-// authenticates again (AUTH) without reconnecting.
+// Source is where one cloud's tokens come from.
+type Source interface {
+	// Token gets a new token (or the cloud's current one): the Redis user
+	// and password, and when Redis stops accepting the password.
+	Token(ctx context.Context) (Token, error)
+	// Identity is who the tokens sign in as, for the log and check.
+	Identity() Identity
+}
+
+// Token is one sign-in to Redis.
+type Token struct {
+	Username, Password string
+	ExpiresOn          time.Time
+}
+
+// Identity says which identity the service signs in as: the service that
+// vouches for it ("Microsoft Entra ID", "AWS IAM", "Google Cloud IAM") and
+// the identity itself, as configured ("workload identity, client id …").
+type Identity struct {
+	Cloud string
+	Who   string
+}
+
+func (i Identity) String() string { return i.Who }
+
+// Provider gives go-redis a Source's credentials
+// (auth.StreamingCredentialsProvider): a new connection gets the current
+// token, and while any connection is open a background loop gets the next
+// token once 70% of the current one's lifetime has passed and hands it to
+// every connection, which authenticates again (AUTH) without reconnecting.
 //
 // When no token can be had, a new connection fails to open (so requests
 // get the store's 503 within its timeout, and /readyz fails); live
@@ -28,9 +64,8 @@ import (
 // expiry; one log line a minute names the identity and the cause; and the
 // loop keeps trying, so recovery needs no restart.
 type Provider struct {
-	cred     azcore.TokenCredential
+	src      Source
 	identity Identity
-	username string // set by the operator; else the token's oid
 	timeout  time.Duration
 	log      *slog.Logger
 
@@ -43,34 +78,33 @@ type Provider struct {
 	failing   failureLog
 }
 
-// token is one access token as Redis is given it.
+// token is one Token as Redis is given it.
 type token struct {
 	creds              auth.Credentials
+	password           string
 	fetched, expiresOn time.Time
 }
 
 func (t token) valid(now time.Time) bool { return t.creds != nil && now.Before(t.expiresOn) }
 
 // refreshAt is when the next token is asked for: 70% into this one's
-// life, as go-redis-entraid does by default, which leaves Entra ID's
-// outages of a few minutes time to pass on hour-long tokens.
+// life, as go-redis-entraid does by default, which leaves an identity
+// service's outages of a few minutes time to pass (Entra ID's and Google's
+// tokens live an hour, AWS's connect tokens 15 minutes), and renews an AWS
+// connection long before ElastiCache's 12-hour limit on one sign-in.
 func (t token) refreshAt() time.Time {
 	return t.fetched.Add(time.Duration(float64(t.expiresOn.Sub(t.fetched)) * 0.7))
 }
 
 // Options configure a Provider.
 type Options struct {
-	Identity Identity // for the log lines
-	// Username is the Redis user; empty: the token's oid claim (the
-	// identity's object id), which is what Azure names the user.
-	Username string
 	// Timeout bounds one token request made while a connection opens.
 	Timeout time.Duration
 	Log     *slog.Logger
 }
 
-// NewProvider returns a Provider of cred's tokens.
-func NewProvider(cred azcore.TokenCredential, opts Options) *Provider {
+// NewProvider returns a Provider of src's tokens.
+func NewProvider(src Source, opts Options) *Provider {
 	if opts.Timeout <= 0 {
 		opts.Timeout = 5 * time.Second
 	}
@@ -78,13 +112,14 @@ func NewProvider(cred azcore.TokenCredential, opts Options) *Provider {
 		opts.Log = slog.New(slog.DiscardHandler)
 	}
 	return &Provider{
-		cred: cred, identity: opts.Identity, username: opts.Username, timeout: opts.Timeout, log: opts.Log,
+		src: src, identity: src.Identity(), timeout: opts.Timeout, log: opts.Log,
 		listeners: map[auth.CredentialsListener]struct{}{},
 	}
 }
 
-// Identity is who the provider signs in as.
-func (p *Provider) Identity() Identity { return p.identity }
+// Identity is who the provider signs in as; after a first token, what the
+// source learnt on the way (an AWS role, a Google service account).
+func (p *Provider) Identity() Identity { return p.src.Identity() }
 
 // Subscribe implements auth.StreamingCredentialsProvider: the current
 // credentials (fetched now if there are none), and updates to l until the
@@ -139,10 +174,17 @@ func (p *Provider) unsubscribe(l auth.CredentialsListener) {
 // after 1 s, 2 s, … up to 30 s.
 func (p *Provider) refresh(stop <-chan struct{}) {
 	retry := time.Duration(0)
+	same := false
 	for {
 		p.mu.Lock()
 		next := time.Until(p.current.refreshAt())
 		p.mu.Unlock()
+		if same {
+			// A source that hands out the same token until shortly before
+			// its expiry (a metadata server's cache) is asked at most once
+			// a second, not ever more often as the expiry nears.
+			next = max(next, time.Second)
+		}
 		if retry > 0 {
 			next = retry
 		}
@@ -167,9 +209,13 @@ func (p *Provider) refresh(stop <-chan struct{}) {
 			continue
 		}
 		retry = 0
+		same = t.password == p.current.password
 		p.succeeded(t)
 		listeners := p.listenerList()
 		p.mu.Unlock()
+		if same {
+			continue // the connections signed in with it already
+		}
 		for _, l := range listeners {
 			l.OnNext(t.creds) // go-redis sends AUTH on the connection when it is next idle
 		}
@@ -184,39 +230,34 @@ func (p *Provider) listenerList() []auth.CredentialsListener {
 	return out
 }
 
-// fetch asks the credential for a token and makes Redis credentials of it.
+// fetch asks the source for a token and makes Redis credentials of it.
 func (p *Provider) fetch(ctx context.Context) (token, error) {
 	start := time.Now()
-	at, err := p.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{Scope}})
+	t, err := p.src.Token(ctx)
 	if err != nil {
 		return token{}, err
 	}
-	user := p.username
-	if user == "" {
-		if user, err = objectID(at.Token); err != nil {
-			return token{}, fmt.Errorf("%w; set OAUTH_CALLBACK_REDIS_USERNAME to the Redis user", err)
-		}
+	if !t.ExpiresOn.After(start) {
+		return token{}, fmt.Errorf("the %s token expired at %s, before it arrived", p.identity.Cloud, t.ExpiresOn.Format(time.RFC3339))
 	}
-	if !at.ExpiresOn.After(start) {
-		return token{}, fmt.Errorf("the token for %s expired at %s, before it arrived", Scope, at.ExpiresOn.Format(time.RFC3339))
-	}
-	return token{creds: auth.NewBasicCredentials(user, at.Token), fetched: start, expiresOn: at.ExpiresOn}, nil
+	return token{creds: auth.NewBasicCredentials(t.Username, t.Password), password: t.Password, fetched: start, expiresOn: t.ExpiresOn}, nil
 }
 
 // failed and succeeded keep the record of failures and its log: one line a
 // minute while tokens cannot be had, one when they can again. p.mu is held.
+// Neither line carries a token.
 func (p *Provider) failed(err error) {
 	p.lastErr, p.lastErrAt = err, time.Now()
 	if p.failing.due(p.lastErrAt) {
-		p.log.Error("cannot get a Microsoft Entra ID token for Redis: new Redis connections fail until one is had",
-			slog.String("identity", p.identity.String()), slog.Any("error", err),
+		p.log.Error("cannot get a "+p.identity.Cloud+" token for Redis: new Redis connections fail until one is had",
+			slog.String("identity", p.src.Identity().String()), slog.Any("error", err),
 			slog.Int("failures", p.failing.count), slog.Time("current_token_expires", p.current.expiresOn))
 	}
 }
 
 func (p *Provider) succeeded(t token) {
 	if p.lastErr != nil {
-		p.log.Info("got a Microsoft Entra ID token for Redis again", slog.String("identity", p.identity.String()),
+		p.log.Info("got a "+p.identity.Cloud+" token for Redis again", slog.String("identity", p.src.Identity().String()),
 			slog.Int("failures", p.failing.count))
 	}
 	p.lastErr = nil
@@ -238,30 +279,6 @@ func (f *failureLog) due(now time.Time) bool {
 		return true
 	}
 	return false
-}
-
-// objectID reads the oid claim of an Entra ID access token (a JWT). The
-// token is not verified here: it came from Entra ID over TLS, and Redis
-// verifies it.
-func objectID(jwt string) (string, error) {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 {
-		return "", errors.New("the Entra ID token is not a JWT, so it names no object id")
-	}
-	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
-	if err != nil {
-		return "", fmt.Errorf("the Entra ID token's claims are not base64url: %w", err)
-	}
-	var claims struct {
-		OID string `json:"oid"`
-	}
-	if err := json.Unmarshal(payload, &claims); err != nil {
-		return "", fmt.Errorf("the Entra ID token's claims are not JSON: %w", err)
-	}
-	if claims.OID == "" {
-		return "", errors.New("the Entra ID token has no oid claim")
-	}
-	return claims.OID, nil
 }
 
 var _ auth.StreamingCredentialsProvider = (*Provider)(nil)

@@ -1,19 +1,9 @@
-// Package entra signs the Redis store in with Microsoft Entra ID, as Azure
-// Managed Redis and Azure Cache for Redis expect: an access token for
-// https://redis.azure.com/.default is the password, the identity's object
-// id the user name, and every live connection is authenticated again with
-// a fresh token before the old one expires.
-//
-// The tokens come from the Azure SDK for Go (azidentity): workload identity
-// on AKS, a service principal, or a managed identity, chosen from the
-// standard AZURE_* variables (NewCredential). Provider hands them to
-// go-redis through its streaming credentials interface. Microsoft's
-// github.com/redis/go-redis-entraid does the same, but the module proxy
-// this project builds from does not serve it; this is the small part of it
-// the service needs.
-package entra
+package redisauth
 
 import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -22,21 +12,22 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
-// Scope is what a token for Azure's Redis services is asked for.
-const Scope = "https://redis.azure.com/.default"
+// EntraScope is what a token for Azure's Redis services is asked for.
+const EntraScope = "https://redis.azure.com/.default"
 
-// Identity says which identity the service signs in as, for logs and the
-// check command: the kind of credential and the ids it was configured with.
-type Identity struct {
+// EntraIdentity is the kind of Entra ID credential and the ids it was
+// configured with.
+type EntraIdentity struct {
 	Kind     string // "workload identity", "service principal", "managed identity"
 	ClientID string // empty: the system-assigned managed identity
 	TenantID string
 }
 
-func (i Identity) String() string {
+func (i EntraIdentity) String() string {
 	s := i.Kind
 	if i.ClientID != "" {
 		s += ", client id " + i.ClientID
@@ -47,7 +38,66 @@ func (i Identity) String() string {
 	return s
 }
 
-// NewCredential picks the credential the standard AZURE_* variables
+// Entra is the Source of Microsoft Entra ID tokens: an access token for
+// EntraScope is the password, the identity's object id (the token's oid
+// claim) the user unless one is configured.
+type Entra struct {
+	cred     azcore.TokenCredential
+	identity EntraIdentity
+	username string
+}
+
+// NewEntra is the Source of cred's tokens; username, when set, is the
+// Redis user instead of the token's object id.
+func NewEntra(cred azcore.TokenCredential, identity EntraIdentity, username string) *Entra {
+	return &Entra{cred: cred, identity: identity, username: username}
+}
+
+// Identity implements Source.
+func (e *Entra) Identity() Identity {
+	return Identity{Cloud: "Microsoft Entra ID", Who: e.identity.String()}
+}
+
+// Token implements Source.
+func (e *Entra) Token(ctx context.Context) (Token, error) {
+	at, err := e.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{EntraScope}})
+	if err != nil {
+		return Token{}, err
+	}
+	user := e.username
+	if user == "" {
+		if user, err = objectID(at.Token); err != nil {
+			return Token{}, fmt.Errorf("%w; set OAUTH_CALLBACK_REDIS_USERNAME to the Redis user", err)
+		}
+	}
+	return Token{Username: user, Password: at.Token, ExpiresOn: at.ExpiresOn}, nil
+}
+
+// objectID reads the oid claim of an Entra ID access token (a JWT). The
+// token is not verified here: it came from Entra ID over TLS, and Redis
+// verifies it.
+func objectID(jwt string) (string, error) {
+	parts := strings.Split(jwt, ".")
+	if len(parts) != 3 {
+		return "", errors.New("the Entra ID token is not a JWT, so it names no object id")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(parts[1], "="))
+	if err != nil {
+		return "", fmt.Errorf("the Entra ID token's claims are not base64url: %w", err)
+	}
+	var claims struct {
+		OID string `json:"oid"`
+	}
+	if err := json.Unmarshal(payload, &claims); err != nil {
+		return "", fmt.Errorf("the Entra ID token's claims are not JSON: %w", err)
+	}
+	if claims.OID == "" {
+		return "", errors.New("the Entra ID token has no oid claim")
+	}
+	return claims.OID, nil
+}
+
+// NewEntraCredential picks the credential the standard AZURE_* variables
 // describe, read through getenv, in this order:
 //   - AZURE_FEDERATED_TOKEN_FILE (set by AKS's workload identity webhook,
 //     with AZURE_CLIENT_ID, AZURE_TENANT_ID and AZURE_AUTHORITY_HOST):
@@ -61,7 +111,7 @@ func (i Identity) String() string {
 // that tries the next kind when one fails (the Azure CLI, a developer's
 // login) hides the failure an operator needs to see, and signs in as
 // someone else.
-func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity, error) {
+func NewEntraCredential(getenv func(string) string) (azcore.TokenCredential, EntraIdentity, error) {
 	clientID, tenantID := getenv("AZURE_CLIENT_ID"), getenv("AZURE_TENANT_ID")
 	opts := azcore.ClientOptions{}
 	host := getenv("AZURE_AUTHORITY_HOST")
@@ -89,7 +139,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 	}
 	switch {
 	case getenv("AZURE_FEDERATED_TOKEN_FILE") != "":
-		id := Identity{Kind: "workload identity", ClientID: clientID, TenantID: tenantID}
+		id := EntraIdentity{Kind: "workload identity", ClientID: clientID, TenantID: tenantID}
 		if err := need(id.Kind); err != nil {
 			return nil, id, err
 		}
@@ -99,7 +149,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 		})
 		return cred, id, err
 	case getenv("AZURE_CLIENT_SECRET") != "":
-		id := Identity{Kind: "service principal", ClientID: clientID, TenantID: tenantID}
+		id := EntraIdentity{Kind: "service principal", ClientID: clientID, TenantID: tenantID}
 		if err := need(id.Kind); err != nil {
 			return nil, id, err
 		}
@@ -107,7 +157,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: private})
 		return cred, id, err
 	case getenv("AZURE_CLIENT_CERTIFICATE_PATH") != "":
-		id := Identity{Kind: "service principal", ClientID: clientID, TenantID: tenantID}
+		id := EntraIdentity{Kind: "service principal", ClientID: clientID, TenantID: tenantID}
 		if err := need(id.Kind); err != nil {
 			return nil, id, err
 		}
@@ -127,7 +177,7 @@ func NewCredential(getenv func(string) string) (azcore.TokenCredential, Identity
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: private})
 		return cred, id, err
 	default:
-		id := Identity{Kind: "managed identity", ClientID: clientID}
+		id := EntraIdentity{Kind: "managed identity", ClientID: clientID}
 		mo := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts}
 		if clientID != "" {
 			mo.ID = azidentity.ClientID(clientID)
@@ -154,3 +204,5 @@ func microsoftCloud(host string) bool {
 	}
 	return false
 }
+
+var _ Source = (*Entra)(nil)
