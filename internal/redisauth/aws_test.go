@@ -70,7 +70,7 @@ func TestAWS(t *testing.T) {
 		cfg := redisauth.AWSConfig{Service: redisauth.AWSElastiCache, CacheName: "oauth-cache", Username: "oauth-iam",
 			TokenLifetime: tokenLifetime, HTTPClient: sts.HTTPS.Client()}
 		return cloud{
-			name: "AWS IAM", auth: redisstore.AuthAWS, user: cfg.Username,
+			article: "an AWS IAM", auth: redisstore.AuthAWS, user: cfg.Username,
 			source:     func(t *testing.T) redisauth.Source { return newAWS(t, cfg) },
 			verify:     func(_, password string) (time.Time, error) { return sts.VerifyConnect(cfg, password) },
 			setFailure: sts.SetFailure, refusals: sts.Refusals,

@@ -23,7 +23,7 @@ func TestEntra(t *testing.T) {
 		fake := authtest.NewEntra(tokenLifetime)
 		id := redisauth.EntraIdentity{Kind: "workload identity", ClientID: "c1d2e3f4", TenantID: "contoso"}
 		return cloud{
-			name: "Microsoft Entra ID", auth: redisstore.AuthEntra, user: authtest.EntraObjectID,
+			article: "a Microsoft Entra ID", auth: redisstore.AuthEntra, user: authtest.EntraObjectID,
 			source:     func(*testing.T) redisauth.Source { return redisauth.NewEntra(fake, id, "") },
 			verify:     fake.Verify,
 			setFailure: fake.SetFailure, refusals: fake.Refusals,

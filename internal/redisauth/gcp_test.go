@@ -26,7 +26,7 @@ func gcpCloud(t *testing.T, keyFile bool) cloud {
 		vars["GOOGLE_APPLICATION_CREDENTIALS"] = google.KeyFile(t, t.TempDir())
 	}
 	return cloud{
-		name: "Google Cloud IAM", auth: redisstore.AuthGCP, user: "default",
+		article: "a Google Cloud IAM", auth: redisstore.AuthGCP, user: "default",
 		source: func(t *testing.T) redisauth.Source {
 			src, err := redisauth.NewGCP(func(k string) string { return vars[k] }, "", google.TokenURL.Client())
 			if err != nil {

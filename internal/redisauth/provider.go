@@ -21,6 +21,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -249,7 +250,7 @@ func (p *Provider) fetch(ctx context.Context) (token, error) {
 func (p *Provider) failed(err error) {
 	p.lastErr, p.lastErrAt = err, time.Now()
 	if p.failing.due(p.lastErrAt) {
-		p.log.Error("cannot get a "+p.identity.Cloud+" token for Redis: new Redis connections fail until one is had",
+		p.log.Error("cannot get "+article(p.identity.Cloud)+" token for Redis: new Redis connections fail until one is had",
 			slog.String("identity", p.src.Identity().String()), slog.Any("error", err),
 			slog.Int("failures", p.failing.count), slog.Time("current_token_expires", p.current.expiresOn))
 	}
@@ -257,12 +258,20 @@ func (p *Provider) failed(err error) {
 
 func (p *Provider) succeeded(t token) {
 	if p.lastErr != nil {
-		p.log.Info("got a "+p.identity.Cloud+" token for Redis again", slog.String("identity", p.src.Identity().String()),
+		p.log.Info("got "+article(p.identity.Cloud)+" token for Redis again", slog.String("identity", p.src.Identity().String()),
 			slog.Int("failures", p.failing.count))
 	}
 	p.lastErr = nil
 	p.failing = failureLog{}
 	p.current = t
+}
+
+// article is "a Microsoft Entra ID", "an AWS IAM".
+func article(cloud string) string {
+	if strings.HasPrefix(cloud, "A") {
+		return "an " + cloud
+	}
+	return "a " + cloud
 }
 
 // failureLog rate-limits the failure line to one a minute, counting the

@@ -31,9 +31,9 @@ const tokenLifetime = 2 * time.Second
 // cloud is one identity side of the shared suite, played locally, with
 // what the suite asks of it.
 type cloud struct {
-	name string // the identity service, as the log names it
-	auth string // OAUTH_CALLBACK_REDIS_AUTH
-	user string // the Redis user its tokens sign in as
+	article string // the identity service as the log names it: "an AWS IAM"
+	auth    string // OAUTH_CALLBACK_REDIS_AUTH
+	user    string // the Redis user its tokens sign in as
 	// source is the Source under test, wired to the stand-in.
 	source func(t *testing.T) redisauth.Source
 	// verify checks a password as the managed Redis would.
@@ -263,9 +263,8 @@ func testNoTokenFailsThenRecovers(t *testing.T, c cloud) {
 		_ = s.store.Ping(ctx)
 		return c.refusals() >= 3
 	})
-	cloudName := c.name
 	lines := s.log.String()
-	if n := strings.Count(lines, "cannot get a "+cloudName+" token"); n != 1 {
+	if n := strings.Count(lines, "cannot get "+c.article+" token"); n != 1 {
 		t.Errorf("%d failure lines, want one (a minute apart):\n%s", n, lines)
 	}
 	for _, want := range []string{c.who, c.refusal} {
@@ -276,7 +275,7 @@ func testNoTokenFailsThenRecovers(t *testing.T, c cloud) {
 
 	c.setFailure("")
 	testwait.Until(t, 10*time.Second, "the store recovered once tokens could be had", func() bool { return s.store.Ping(ctx) == nil })
-	if !strings.Contains(s.log.String(), "got a "+cloudName+" token for Redis again") {
+	if !strings.Contains(s.log.String(), "got "+c.article+" token for Redis again") {
 		t.Errorf("no line says it recovered:\n%s", s.log.String())
 	}
 }

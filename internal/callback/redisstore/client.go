@@ -13,6 +13,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/auth"
+	"github.com/redis/go-redis/v9/maintnotifications"
 )
 
 // Config is the Redis store's own configuration (the OAUTH_CALLBACK_REDIS_*
@@ -155,6 +156,7 @@ func NewClient(cfg Config) (redis.UniversalClient, error) {
 		}
 		opts.TLSConfig = t
 	}
+	opts.MaintNotificationsConfig = maintNotifications(cfg)
 	opts.MaxRetries = -1
 	opts.MaxRedirects = 3 // Cluster: MOVED/ASK after a failover are answers, not retries
 	opts.DialTimeout = cfg.Timeout
@@ -189,10 +191,23 @@ func newUnixClient(opts *redis.Options, cfg Config) redis.UniversalClient {
 	if cfg.SignsInWithIdentity() {
 		opts.StreamingCredentialsProvider = cfg.Credentials
 	}
+	opts.MaintNotificationsConfig = maintNotifications(cfg)
 	opts.MaxRetries = -1
 	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout, opts.PoolTimeout = cfg.Timeout, cfg.Timeout, cfg.Timeout, cfg.Timeout
 	opts.ContextTimeoutEnabled = true
 	return redis.NewClient(opts)
+}
+
+// maintNotifications turns go-redis's maintenance notifications off
+// except with Entra ID: they are Redis Enterprise's (Azure Managed Redis),
+// and every other server the store runs on (ElastiCache, MemoryDB,
+// Memorystore, open-source Redis and Valkey) answers the handshake that
+// go-redis otherwise sends on a new connection with an error.
+func maintNotifications(cfg Config) *maintnotifications.Config {
+	if cfg.Auth == AuthEntra {
+		return nil // go-redis's default: try, and stay quiet if refused
+	}
+	return &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 }
 
 // passwordFromFile gives go-redis the password in path, read when a

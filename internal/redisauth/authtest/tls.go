@@ -23,8 +23,9 @@ import (
 // IAM endpoints do, with the admin user of AdminArgs.
 type TLSRedis struct {
 	*redistest.Server
-	CAFile string      // PEM of its self-signed certificate, for OAUTH_CALLBACK_REDIS_TLS_CA_FILE
-	Client *tls.Config // trusts it
+	CAFile  string      // PEM of its self-signed certificate, for OAUTH_CALLBACK_REDIS_TLS_CA_FILE
+	Client  *tls.Config // trusts it
+	keyFile string
 }
 
 // URL is its rediss:// URL.
@@ -40,7 +41,7 @@ func StartTLSRedis(t testing.TB) *TLSRedis {
 			"--tls-ca-cert-file", certFile, "--tls-auth-clients", "no"}
 		return append(args, AdminArgs()...)
 	})
-	return &TLSRedis{Server: srv, CAFile: certFile, Client: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}
+	return &TLSRedis{Server: srv, CAFile: certFile, Client: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, keyFile: keyFile}
 }
 
 func selfSigned(t testing.TB, dir string) (certFile, keyFile string, pool *x509.CertPool) {
