@@ -355,6 +355,96 @@ func TestAzureManagedRedisWithWorkloadIdentity(t *testing.T) {
 	}
 }
 
+// TestElastiCacheWithIRSA: the ServiceAccount names the IAM role (EKS's
+// webhook then gives the pods, the check pod too, its web-identity token);
+// the service signs in with AWS IAM tokens for the named cache and user,
+// over TLS, and is given no Redis password at all.
+func TestElastiCacheWithIRSA(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"))
+	_, c := r.app(t)
+	check := r.pods["rel-oauth-callback-server-check"]
+	sa := r.serviceAccounts["rel-oauth-callback-server"]
+	if sa == nil || sa.Annotations["eks.amazonaws.com/role-arn"] != "arn:aws:iam::123456789012:role/oauth-callback-server" {
+		t.Fatalf("ServiceAccount: %+v", sa)
+	}
+	assertSignsInAs(t, r, sa.Name, "aws")
+	for name, ctr := range map[string]corev1.Container{"service": c, "check": check.Spec.Containers[0]} {
+		for variable, want := range map[string]string{
+			"OAUTH_CALLBACK_REDIS_URL":            "",
+			"OAUTH_CALLBACK_REDIS_USERNAME":       "oauth-callback-server",
+			"OAUTH_CALLBACK_REDIS_AWS_SERVICE":    "elasticache",
+			"OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME": "oauth-callbacks",
+			"AWS_REGION":                          "eu-west-1",
+		} {
+			e := env(ctr, variable)
+			if e == nil || (want != "" && e.Value != want) {
+				t.Errorf("the %s pod's %s: %+v, want %q", name, variable, e, want)
+			}
+		}
+	}
+	// EKS Pod Identity: no role ARN, no annotation, and the pods still
+	// sign in with AWS IAM (the association names the ServiceAccount).
+	r = mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "awsIRSA.roleArn=")
+	if sa := r.serviceAccounts["rel-oauth-callback-server"]; len(sa.Annotations) != 0 {
+		t.Errorf("annotations without awsIRSA.roleArn: %v", sa.Annotations)
+	}
+	if _, c := r.app(t); env(c, "OAUTH_CALLBACK_REDIS_AUTH") == nil {
+		t.Error("no OAUTH_CALLBACK_REDIS_AUTH with EKS Pod Identity")
+	}
+}
+
+// TestMemorystoreWithGKEWorkloadIdentity: the ServiceAccount names the
+// Google service account the GKE metadata server hands tokens for; the
+// service signs in with them over TLS to the cluster, and is given no
+// Redis password at all.
+func TestMemorystoreWithGKEWorkloadIdentity(t *testing.T) {
+	r := mustRender(t, "-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"))
+	_, c := r.app(t)
+	sa := r.serviceAccounts["rel-oauth-callback-server"]
+	if sa == nil || sa.Annotations["iam.gke.io/gcp-service-account"] != "oauth-callback-server@example-project.iam.gserviceaccount.com" {
+		t.Fatalf("ServiceAccount: %+v", sa)
+	}
+	assertSignsInAs(t, r, sa.Name, "gcp")
+	if e := env(c, "OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS"); e == nil || e.Value != "10.128.0.3:6379" {
+		t.Errorf("OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS: %+v", e)
+	}
+	if e := env(c, "OAUTH_CALLBACK_REDIS_TLS"); e == nil || e.Value != "true" {
+		t.Errorf("OAUTH_CALLBACK_REDIS_TLS: %+v", e)
+	}
+	// Off by default: no cloud's annotation at all.
+	if sa := mustRender(t).serviceAccounts["rel-oauth-callback-server"]; len(sa.Annotations) != 0 {
+		t.Errorf("default ServiceAccount annotations: %v", sa.Annotations)
+	}
+}
+
+// assertSignsInAs: both pods run as the annotated ServiceAccount and sign
+// in with the cloud's tokens, with no password, no password Secret and no
+// bundled Redis.
+func assertSignsInAs(t *testing.T, r *rendered, account, auth string) {
+	t.Helper()
+	d, c := r.app(t)
+	check := r.pods["rel-oauth-callback-server-check"]
+	if check == nil {
+		t.Fatal("no check pod")
+	}
+	for name, p := range map[string]corev1.PodSpec{"service": d.Spec.Template.Spec, "check": check.Spec} {
+		if p.ServiceAccountName != account {
+			t.Errorf("the %s pod runs as %q, not the annotated %q", name, p.ServiceAccountName, account)
+		}
+		if e := env(p.Containers[0], "OAUTH_CALLBACK_REDIS_AUTH"); e == nil || e.Value != auth {
+			t.Errorf("the %s pod's OAUTH_CALLBACK_REDIS_AUTH: %+v, want %s", name, e, auth)
+		}
+	}
+	for _, name := range []string{"OAUTH_CALLBACK_REDIS_PASSWORD", "OAUTH_CALLBACK_REDIS_PASSWORD_FILE"} {
+		if e := env(c, name); e != nil {
+			t.Errorf("%s is set with %s: %+v", name, auth, e)
+		}
+	}
+	if r.deployments["rel-oauth-callback-server-redis"] != nil || len(r.secrets) > 1 {
+		t.Errorf("a bundled Redis or a password Secret was rendered: %v", keys(r.secrets))
+	}
+}
+
 // TestPasswordAsAFile: with redis.password.asFile the password is a file
 // mounted from its Secret (which the kubelet updates when it rotates), in
 // the service's pods and the check pod alike, and no longer a variable.
@@ -491,6 +581,15 @@ func TestConfigurationsThatCannotWorkFailToRender(t *testing.T) {
 		{"Entra ID without a Redis", []string{"--set", "redis.enabled=false", "--set", "replicaCount=1", "--set", "redis.external.auth=entra"}, "needs an external Redis"},
 		{"Entra ID with a password", []string{"-f", filepath.Join(chartDir(t), "ci", "azure-managed-redis-values.yaml"), "--set", "redis.password.existingSecret=pw"}, "remove redis.password.existingSecret"},
 		{"an unknown Redis sign-in", []string{"--set", "redis.external.auth=kerberos"}, "auth"},
+		{"AWS IAM on the bundled Redis", []string{"--set", "redis.external.auth=aws"}, "set redis.enabled=false"},
+		{"AWS IAM over plain TCP", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.url=redis://cache.example:6379"}, "needs TLS"},
+		{"AWS IAM without a cache name", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.aws.cacheName="}, "redis.external.aws.cacheName"},
+		{"AWS IAM without a user", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.username="}, "redis.external.username"},
+		{"an upper-case AWS cache name", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.aws.cacheName=OAuth"}, "cacheName"},
+		{"an unknown AWS service", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.aws.service=dynamodb"}, "service"},
+		{"an IRSA role that is no role ARN", []string{"--set", "awsIRSA.roleArn=oauth-callback-server"}, "roleArn"},
+		{"Google Cloud IAM with a password", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "redis.password.existingSecret=pw"}, "remove redis.password.existingSecret"},
+		{"a GKE service account that is no email", []string{"--set", "gkeWorkloadIdentity.serviceAccount=oauth-callback-server"}, "serviceAccount"},
 		{"workload identity without a client id", []string{"--set", "azureWorkloadIdentity.enabled=true"}, "azureWorkloadIdentity.clientId"},
 	}
 	for _, tt := range tests {

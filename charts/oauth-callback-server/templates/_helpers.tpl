@@ -105,15 +105,24 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- if and .Values.redis.enabled (or $e.url $e.existingSecret $e.sentinelAddrs $e.clusterAddrs) }}
 {{- fail "oauth-callback-server: set either redis.enabled (bundled Redis) or redis.external.*, not both." }}
 {{- end }}
-{{- if eq .Values.redis.external.auth "entra" }}
+{{- $auth := .Values.redis.external.auth }}
+{{- if ne $auth "password" }}
 {{- if .Values.redis.enabled }}
-{{- fail "oauth-callback-server: redis.external.auth=entra signs in to an external Redis (Azure Managed Redis): set redis.enabled=false and redis.external.url, clusterAddrs or sentinelAddrs." }}
+{{- fail (printf "oauth-callback-server: redis.external.auth=%s signs in to an external Redis (a cloud's managed cache): set redis.enabled=false and redis.external.url, clusterAddrs or sentinelAddrs." $auth) }}
 {{- end }}
 {{- if not $hasRedis }}
-{{- fail "oauth-callback-server: redis.external.auth=entra needs an external Redis: set redis.external.url (rediss://<name>.<region>.redis.azure.net:10000) or clusterAddrs." }}
+{{- fail (printf "oauth-callback-server: redis.external.auth=%s needs an external Redis: set redis.external.url (rediss://…) or clusterAddrs." $auth) }}
 {{- end }}
 {{- if .Values.redis.password.existingSecret }}
-{{- fail "oauth-callback-server: redis.external.auth=entra uses Entra ID tokens as the password: remove redis.password.existingSecret." }}
+{{- fail (printf "oauth-callback-server: redis.external.auth=%s uses the identity's tokens as the password: remove redis.password.existingSecret." $auth) }}
+{{- end }}
+{{- end }}
+{{- if eq $auth "aws" }}
+{{- if not (or (hasPrefix "rediss://" $e.url) $e.existingSecret $e.tls.enabled) }}
+{{- fail "oauth-callback-server: redis.external.auth=aws needs TLS (ElastiCache and MemoryDB take IAM tokens over TLS only): a rediss:// URL, or redis.external.tls.enabled=true with clusterAddrs." }}
+{{- end }}
+{{- if not (and $e.username $e.aws.cacheName) }}
+{{- fail "oauth-callback-server: redis.external.auth=aws needs redis.external.username (the IAM-enabled user) and redis.external.aws.cacheName (the replication group, serverless cache or MemoryDB cluster)." }}
 {{- end }}
 {{- end }}
 {{- if and .Values.azureWorkloadIdentity.enabled .Values.serviceAccount.create (not .Values.azureWorkloadIdentity.clientId) }}
@@ -283,9 +292,21 @@ env:
   {{- end }}
   {{- end }}
   {{- end }}
-  {{- if eq $root.Values.redis.external.auth "entra" }}
+  {{- if ne $root.Values.redis.external.auth "password" }}
   - name: OAUTH_CALLBACK_REDIS_AUTH
-    value: entra
+    value: {{ $root.Values.redis.external.auth }}
+  {{- with $root.Values.redis.external.aws }}
+  {{- if eq $root.Values.redis.external.auth "aws" }}
+  - name: OAUTH_CALLBACK_REDIS_AWS_SERVICE
+    value: {{ .service }}
+  - name: OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME
+    value: {{ .cacheName }}
+  {{- with .region }}
+  - name: AWS_REGION
+    value: {{ . }}
+  {{- end }}
+  {{- end }}
+  {{- end }}
   {{- else if and (or $root.Values.redis.enabled $root.Values.redis.password.existingSecret) $root.Values.redis.password.asFile }}
   - name: OAUTH_CALLBACK_REDIS_PASSWORD_FILE
     value: /etc/oauth-callback-server/redis-password/{{ $root.Values.redis.password.existingSecretKey }}
@@ -328,7 +349,7 @@ pod alike: the Redis TLS Secret, and the Redis password when it is
 mounted as a file (redis.password.asFile).
 */}}
 {{- define "oauth-callback-server.passwordAsFile" -}}
-{{- if and (or .Values.redis.enabled .Values.redis.password.existingSecret) .Values.redis.password.asFile (ne .Values.redis.external.auth "entra") }}true{{ end }}
+{{- if and (or .Values.redis.enabled .Values.redis.password.existingSecret) .Values.redis.password.asFile (eq .Values.redis.external.auth "password") }}true{{ end }}
 {{- end }}
 
 {{- define "oauth-callback-server.volumeMounts" -}}
