@@ -297,9 +297,14 @@ for (const store of ["memory", "redis"]) {
       const { requestState } = asked;
       // The person has not finished: the retry asks for another retry.
       assert.deepEqual(await mrtr.resume(second, key, "alice", requestState, { waitMs: 1000 }), { resultType: "input_required", requestState });
-      // The person's browser: the sign-in link binds it (the Secure cookie
-      // passed by hand on plain-http loopback), the provider sends it back.
-      const opened = await fetch(asked.inputRequests.sign_in.params.url, { redirect: "manual" });
+      // The person's browser: the sign-in link is a page that changes
+      // nothing; its button binds the browser (the Secure cookie passed by
+      // hand on plain-http loopback), and the provider sends it back.
+      const startUrl = asked.inputRequests.sign_in.params.url;
+      const page = await fetch(startUrl, { redirect: "manual" });
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get("set-cookie"), null);
+      const opened = await fetch(startUrl, { method: "POST", redirect: "manual" });
       assert.equal(opened.status, 303);
       const state = new URL(opened.headers.get("location")).searchParams.get("state");
       const cookie = opened.headers.getSetCookie()[0].split(";")[0];
