@@ -82,8 +82,13 @@ test-clients: build ## The Python and TypeScript clients' shared scenarios (clie
 		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs
 
 .PHONY: e2e
-e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)
+e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis, and the MCP server example on the official SDK (module e2e; needs chromium, node and npm)
 	@mkdir -p $(RESULTS)
+	@# The MCP server example as its README builds it, from its lockfile;
+	@# without npm its test is skipped (failed in CI), like Chromium's.
+	@if command -v npm >/dev/null; then \
+		cd examples/mcp-server-typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent; \
+	else echo "no npm: the MCP server example is not built, and its test will say so"; fi
 	cd e2e && $(GO) vet ./... && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/e2e.json -- -count=1 -timeout 10m ./...
 
 CHAOS_DURATION ?= 30m
