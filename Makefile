@@ -23,14 +23,18 @@ help: ## List the targets
 
 .PHONY: run
 run: build ## Run the service on :8000 with the in-memory store (no Redis needed)
-	@# The built binary, not go run: go run exits 1 on Ctrl-C, so make
-	@# would report an error for a clean stop.
+	@# The built binary, not go run: go run exits 1 on Ctrl-C. And exec'd:
+	@# Ctrl-C in a terminal signals make's whole process group, and a shell
+	@# between make and the service would die of it after the service's
+	@# clean stop, which make reports as "*** [run] Interrupt".
 	OAUTH_CALLBACK_LOG_FORMAT=$${OAUTH_CALLBACK_LOG_FORMAT:-text} \
 	OAUTH_CALLBACK_DRAIN_DELAY=$${OAUTH_CALLBACK_DRAIN_DELAY:-0} \
-	bin/$(BINARY)
+	exec bin/$(BINARY)
 
 .PHONY: build
 build: ## Build bin/oauth-callback-server (static, no cgo)
+	@# go build says nothing while it compiles, minutes on a cold cache.
+	@echo "Building bin/$(BINARY): a few minutes the first time (go downloads and compiles every module), seconds afterwards."
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
