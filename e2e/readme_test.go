@@ -2,8 +2,10 @@
 
 package e2e
 
-// The README's steps as a newcomer takes them, run as written: `make run`
-// in a terminal with the README's curl session, then Ctrl-C.
+// The READMEs' steps as a newcomer takes them, run as written: `make run`
+// in a terminal with the README's curl session, then Ctrl-C; and the Go
+// client's README, from installing the unpublished module to its example
+// against the service.
 
 import (
 	"bytes"
@@ -27,6 +29,35 @@ import (
 // run the service on a socket of their own and put its address there.
 const makeRunAddress = "http://localhost:8000"
 
+// shBlocks is the ```sh blocks under each ## heading of a Markdown file,
+// each a list of commands (a line ending in a backslash continues on the
+// next).
+func shBlocks(t *testing.T, path string) map[string][][]string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][][]string{}
+	heading := ""
+	inBlock := false
+	var block []string
+	for _, line := range strings.Split(strings.ReplaceAll(string(b), "\\\n", ""), "\n") {
+		switch {
+		case !inBlock && strings.HasPrefix(line, "## "):
+			heading = strings.TrimSpace(line[3:])
+		case !inBlock && line == "```sh":
+			inBlock, block = true, nil
+		case inBlock && line == "```":
+			inBlock = false
+			out[heading] = append(out[heading], block)
+		case inBlock && strings.TrimSpace(line) != "":
+			block = append(block, strings.Join(strings.Fields(line), " "))
+		}
+	}
+	return out
+}
+
 // sh runs one README command as a user's shell would, in dir.
 func sh(t *testing.T, dir, command string, env ...string) (string, error) {
 	t.Helper()
@@ -46,6 +77,57 @@ func repoRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// The Go client's Install lines, in a module of a user's own, with the
+// network off (GOPROXY=off): they must make its import resolve, and the
+// README's example must build there.
+func TestGoClientREADMEInstallsTheUnpublishedModule(t *testing.T) {
+	root := repoRoot(t)
+	install := shBlocks(t, filepath.Join(root, "clients", "go", "README.md"))["Install"]
+	if len(install) != 1 {
+		t.Fatalf("clients/go/README.md: want one ```sh block under ## Install, have %d", len(install))
+	}
+	mod := t.TempDir()
+	offline := []string{"GOPROXY=off", "GOFLAGS=-mod=mod", "GOWORK=off"}
+	if out, err := sh(t, mod, "go mod init example.com/mcp-server", offline...); err != nil {
+		t.Fatalf("go mod init: %v\n%s", err, out)
+	}
+	for _, command := range install[0] {
+		command = strings.ReplaceAll(command, "/path/to/oauth-callback-server", root)
+		if out, err := sh(t, mod, command, offline...); err != nil {
+			t.Fatalf("README's `%s`: %v\n%s", command, err, out)
+		}
+	}
+	example, err := os.ReadFile(filepath.Join(root, "clients", "go", "examples", "signin", "main.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(mod, "main.go"), example, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := sh(t, mod, "go build -o /dev/null .", offline...); err != nil {
+		t.Fatalf("the example does not build in a module that followed the README: %v\n%s", err, out)
+	}
+}
+
+// The Go client's example, by the README's command, against the service
+// as `make run` starts it.
+func TestGoClientREADMEExampleSignsIn(t *testing.T) {
+	root := repoRoot(t)
+	blocks := shBlocks(t, filepath.Join(root, "clients", "go", "README.md"))["Example"]
+	if len(blocks) != 1 || len(blocks[0]) != 1 {
+		t.Fatalf("clients/go/README.md: want one command under ## Example, have %q", blocks)
+	}
+	base := startReplica(t, buildService(t))
+	out, err := sh(t, root, blocks[0][0], "CALLBACK_SERVICE_URL="+base)
+	if err != nil {
+		t.Fatalf("README's `%s`: %v\n%s", blocks[0][0], err, out)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if lines[len(lines)-1] != "signed in" || !strings.Contains(out, "MCP server: got code made-up-code-") {
+		t.Errorf("README's `%s` said:\n%s", blocks[0][0], out)
+	}
 }
 
 // `make run` in a terminal, as the README says, with the README's curl
