@@ -83,7 +83,7 @@ test-clients: build ## The Python and TypeScript clients' shared scenarios (clie
 		$(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test \
 		--test-reporter=spec --test-reporter-destination=stdout \
-		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs
+		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs test/readme.test.mjs
 
 .PHONY: e2e
 e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis, and the MCP server example on the official SDK (module e2e; needs chromium, node and npm)
