@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/moby/buildkit/frontend/dockerfile/instructions"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
@@ -197,4 +198,102 @@ func serviceImage(t *testing.T, manifests, release string) string {
 	}
 	t.Fatalf("no Deployment %s with one container in the chart's output", release)
 	return ""
+}
+
+// The READMEs' links lead somewhere: each relative link to a file that
+// exists and, with an anchor, to a heading there (as GitHub makes
+// anchors); and a section named in italics "above" or "below" is a heading
+// of the same file, not one that moved to another (a link says where).
+func TestREADMELinksResolve(t *testing.T) {
+	root := repoRoot(t)
+	link := regexp.MustCompile(`\]\(([^)\s]+)\)`)
+	sectionRef := regexp.MustCompile(`\*([^*\n]+)\* (above|below)`)
+	for _, readme := range []string{"README.md", "clients/go/README.md", "clients/python/README.md", "clients/typescript/README.md"} {
+		path := filepath.Join(root, readme)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range link.FindAllStringSubmatch(string(b), -1) {
+			target, anchor, _ := strings.Cut(m[1], "#")
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
+			}
+			file := path
+			if target != "" {
+				file = filepath.Join(filepath.Dir(path), target)
+			}
+			if _, err := os.Stat(file); err != nil {
+				t.Errorf("%s links to %s, which does not exist", readme, m[1])
+				continue
+			}
+			if anchor != "" && !slices.Contains(headingAnchors(t, file), anchor) {
+				t.Errorf("%s links to %s: %s has no such heading", readme, m[1], target)
+			}
+		}
+		for _, m := range sectionRef.FindAllStringSubmatch(string(b), -1) {
+			if !slices.ContainsFunc(headingAnchors(t, path), func(a string) bool { return strings.HasPrefix(a, gitHubAnchor(m[1])) }) {
+				t.Errorf("%s names the section *%s* %s, but has no such heading: link to where it is", readme, m[1], m[2])
+			}
+		}
+	}
+}
+
+// headingAnchors is the anchor of each heading of a Markdown file.
+func headingAnchors(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	inCode := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(strings.TrimSpace(line), "```") {
+			inCode = !inCode
+		}
+		if heading, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && !inCode && strings.HasPrefix(line, "#") {
+			out = append(out, gitHubAnchor(heading))
+		}
+	}
+	return out
+}
+
+// gitHubAnchor is the anchor GitHub gives a heading: lower case, spaces
+// made hyphens, punctuation other than hyphens and underscores dropped.
+func gitHubAnchor(heading string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(strings.TrimSpace(heading)) {
+		switch {
+		case r == ' ':
+			b.WriteRune('-')
+		case r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r > 127 && unicode.IsLetter(r):
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// The packages the README says to install before make test are the ones
+// CI installs for it (.ci/run): the README's apt-get line is what CI runs.
+func TestREADMEInstallsWhatCIInstalls(t *testing.T) {
+	root := repoRoot(t)
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := regexp.MustCompile("apt-get install ([^`]+)`").FindSubmatch(readme)
+	if line == nil {
+		t.Fatal("README.md has no apt-get install line")
+	}
+	listed := strings.Fields(string(line[1]))
+	ci, err := os.ReadFile(filepath.Join(root, ".ci", "run"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`missing\+=\(([^)]+)\)`).FindAllSubmatch(ci, -1) {
+		if pkg := string(m[1]); !slices.Contains(listed, pkg) {
+			t.Errorf("CI installs %s for make test; README.md's apt-get line does not", pkg)
+		}
+	}
 }
