@@ -23,14 +23,18 @@ help: ## List the targets
 
 .PHONY: run
 run: build ## Run the service on :8000 with the in-memory store (no Redis needed)
-	@# The built binary, not go run: go run exits 1 on Ctrl-C, so make
-	@# would report an error for a clean stop.
+	@# The built binary, not go run: go run exits 1 on Ctrl-C. And exec'd:
+	@# Ctrl-C in a terminal signals make's whole process group, and a shell
+	@# between make and the service would die of it after the service's
+	@# clean stop, which make reports as "*** [run] Interrupt".
 	OAUTH_CALLBACK_LOG_FORMAT=$${OAUTH_CALLBACK_LOG_FORMAT:-text} \
 	OAUTH_CALLBACK_DRAIN_DELAY=$${OAUTH_CALLBACK_DRAIN_DELAY:-0} \
-	bin/$(BINARY)
+	exec bin/$(BINARY)
 
 .PHONY: build
 build: ## Build bin/oauth-callback-server (static, no cgo)
+	@# go build says nothing while it compiles, minutes on a cold cache.
+	@echo "Building bin/$(BINARY): a few minutes the first time (go downloads and compiles every module), seconds afterwards."
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
@@ -79,7 +83,7 @@ test-clients: build ## The Python and TypeScript clients' shared scenarios (clie
 		$(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test \
 		--test-reporter=spec --test-reporter-destination=stdout \
-		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs
+		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs test/readme.test.mjs
 
 .PHONY: e2e
 e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis, and the MCP server example on the official SDK (module e2e; needs chromium, node and npm)
