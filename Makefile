@@ -146,7 +146,7 @@ test-backend: $(GOTESTSUM) ## test-backends on one: BACKEND=valkey or BACKEND=re
 	@test -n "$(BACKEND)" || { echo "BACKEND=valkey or BACKEND=redis"; exit 2; }
 	@# First the server's own INFO server version, and a check that the
 	@# pid the tests signal is the chrooted server's.
-	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-version.json -- -count=1 -run '^TestBackend$$' ./internal/redistest/
+	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-version.json -- -count=1 -run '^TestBackend$$' ./internal/testsupport/redistest/
 	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/backend-$(BACKEND)-store.json -- -race -count=1 -parallel 16 ./internal/callback/redisstore/
 	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-faults.json -- -tags faults -count=1 -timeout 15m -run '$(BACKEND_FAULTS)' ./cmd/oauth-callback-server/
 	cd chaos && OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-chaos.json -- -count=1 -timeout 15m -run 'TestChaos$$' .

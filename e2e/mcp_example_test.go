@@ -21,9 +21,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // The example MCP server (examples/mcp-server-typescript), for real: two

@@ -22,7 +22,7 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
 
 // makeRunAddress is where the READMEs' commands reach `make run`; the tests

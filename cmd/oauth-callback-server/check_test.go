@@ -26,8 +26,8 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
 
 // runCheck runs `oauth-callback-server check` with env (on a loopback

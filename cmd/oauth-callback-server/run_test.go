@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // instance is one running copy of the service, started through run().

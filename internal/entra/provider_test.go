@@ -21,9 +21,9 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/entra"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // objectID is the identity the fake Entra ID issues tokens for: the Redis

@@ -16,8 +16,8 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/fake"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/fake"
 )
 
 func TestUnavailableStoreAnswers503Fast(t *testing.T) {
