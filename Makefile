@@ -23,14 +23,18 @@ help: ## List the targets
 
 .PHONY: run
 run: build ## Run the service on :8000 with the in-memory store (no Redis needed)
-	@# The built binary, not go run: go run exits 1 on Ctrl-C, so make
-	@# would report an error for a clean stop.
+	@# The built binary, not go run: go run exits 1 on Ctrl-C. And exec'd:
+	@# Ctrl-C in a terminal signals make's whole process group, and a shell
+	@# between make and the service would die of it after the service's
+	@# clean stop, which make reports as "*** [run] Interrupt".
 	OAUTH_CALLBACK_LOG_FORMAT=$${OAUTH_CALLBACK_LOG_FORMAT:-text} \
 	OAUTH_CALLBACK_DRAIN_DELAY=$${OAUTH_CALLBACK_DRAIN_DELAY:-0} \
-	bin/$(BINARY)
+	exec bin/$(BINARY)
 
 .PHONY: build
 build: ## Build bin/oauth-callback-server (static, no cgo)
+	@# go build says nothing while it compiles, minutes on a cold cache.
+	@echo "Building bin/$(BINARY): a few minutes the first time (go downloads and compiles every module), seconds afterwards."
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$(BINARY) $(PKG)
 
 .PHONY: test
@@ -79,11 +83,16 @@ test-clients: build ## The Python and TypeScript clients' shared scenarios (clie
 		$(PYTHON) -m pytest -q -rs -p no:cacheprovider --junitxml=$(RESULTS)/python.xml
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent && OCS_BIN=$(CURDIR)/bin/$(BINARY) node --test \
 		--test-reporter=spec --test-reporter-destination=stdout \
-		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs
+		--test-reporter=junit --test-reporter-destination=$(RESULTS)/typescript.xml test/scenarios.test.mjs test/pack.test.mjs test/readme.test.mjs
 
 .PHONY: e2e
-e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis (module e2e; needs chromium)
+e2e: $(GOTESTSUM) ## A real sign-in: OIDC provider, oauth2 client with PKCE, headless Chromium, two replicas on Redis, and the MCP server example on the official SDK (module e2e; needs chromium, node and npm)
 	@mkdir -p $(RESULTS)
+	@# The MCP server example as its README builds it, from its lockfile;
+	@# without npm its test is skipped (failed in CI), like Chromium's.
+	@if command -v npm >/dev/null; then \
+		cd examples/mcp-server-typescript && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent; \
+	else echo "no npm: the MCP server example is not built, and its test will say so"; fi
 	cd e2e && $(GO) vet ./... && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/e2e.json -- -count=1 -timeout 10m ./...
 
 CHAOS_DURATION ?= 30m
@@ -137,7 +146,7 @@ test-backend: $(GOTESTSUM) ## test-backends on one: BACKEND=valkey or BACKEND=re
 	@test -n "$(BACKEND)" || { echo "BACKEND=valkey or BACKEND=redis"; exit 2; }
 	@# First the server's own INFO server version, and a check that the
 	@# pid the tests signal is the chrooted server's.
-	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-version.json -- -count=1 -run '^TestBackend$$' ./internal/redistest/
+	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-version.json -- -count=1 -run '^TestBackend$$' ./internal/testsupport/redistest/
 	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/backend-$(BACKEND)-store.json -- -race -count=1 -parallel 16 ./internal/callback/redisstore/
 	OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-faults.json -- -tags faults -count=1 -timeout 15m -run '$(BACKEND_FAULTS)' ./cmd/oauth-callback-server/
 	cd chaos && OAUTH_CALLBACK_TEST_BACKEND=$(BACKENDS_ROOT):$(BACKEND) $(GOTESTSUM) --format standard-verbose --jsonfile $(RESULTS)/backend-$(BACKEND)-chaos.json -- -count=1 -timeout 15m -run 'TestChaos$$' .

@@ -27,16 +27,66 @@ const (
 var phaseNames = [...]string{"none", "registered", "pending", "taken", "conflict", "cancelled"}
 
 // signIn is the model's state: the phase, and the code pending or taken.
+// undone, when set, is where the state was before a write whose answer
+// never came: Redis ran it on a primary, reads saw it, and a failover may
+// still take it back, since only an answered write was acknowledged by
+// the replicas (WAIT). The next acknowledged write makes it durable.
 type signIn struct {
 	phase phase
 	code  string
+
+	undoable   bool
+	undonePh   phase
+	undoneCode string
 }
 
 func (s signIn) String() string {
-	if s.code == "" {
-		return phaseNames[s.phase]
+	out := phaseNames[s.phase]
+	if s.code != "" {
+		out += "(" + s.code + ")"
 	}
-	return phaseNames[s.phase] + "(" + s.code + ")"
+	if s.undoable {
+		out += ", or " + signIn{phase: s.undonePh, code: s.undoneCode}.String() + " after a failover"
+	}
+	return out
+}
+
+// durable is s with nothing a failover could take back.
+func (s signIn) durable() signIn { return signIn{phase: s.phase, code: s.code} }
+
+// undo is the state a failover may go back to: the one before the
+// unanswered writes since the last acknowledged one.
+func (s signIn) undo() signIn { return signIn{phase: s.undonePh, code: s.undoneCode} }
+
+// after is next, reached by an unanswered write from s: a failover may
+// take it back to s, or to where s could be taken back to.
+func after(s, next signIn) signIn {
+	back := s.durable()
+	if s.undoable {
+		back = s.undo()
+	}
+	if next.durable() == back {
+		return next.durable()
+	}
+	next = next.durable()
+	next.undoable, next.undonePh, next.undoneCode = true, back.phase, back.code
+	return next
+}
+
+// writes reports whether an answer says op changed the state on a
+// primary and its replicas: stored, registered, cancelled, handed out.
+func writes(op Op, got string) bool {
+	switch op.Kind {
+	case opRegister:
+		return got == resRegistered
+	case opCallback:
+		return got == resStored
+	case opTake:
+		return strings.HasPrefix(got, resCode)
+	case opCancel:
+		return got == resCancelled
+	}
+	return false
 }
 
 // apply is what a correct service does with op in state s: the results
@@ -123,14 +173,26 @@ func model(allowLoss bool) porcupine.Model {
 		Init: func() []interface{} { return []interface{}{signIn{}} },
 		Step: func(state, input, output interface{}) []interface{} {
 			s, op := state.(signIn), input.(Op)
-			results, next := apply(s, op)
-			var out []interface{}
 			got := output.(string)
-			switch {
-			case got == resUnknown:
-				out = append(out, s, next) // it happened, or it did not
-			case slices.Contains(results, got):
-				out = append(out, next)
+			var out []interface{}
+			// The state as reads see it, or, after a failover, as it was
+			// before the writes nobody was answered.
+			from := []signIn{s}
+			if s.undoable {
+				from = append(from, s.undo())
+			}
+			for _, f := range from {
+				results, next := apply(f, op)
+				switch {
+				case got == resUnknown:
+					out = append(out, f, after(f, next)) // it happened, or it did not
+				case slices.Contains(results, got) && writes(op, got):
+					out = append(out, next.durable())
+				case slices.Contains(results, got) && next.durable() == f.durable():
+					out = append(out, f) // a read: what may be undone still may
+				case slices.Contains(results, got):
+					out = append(out, next.durable()) // a refusal that changed the state: a conflict
+				}
 			}
 			if allowLoss && len(out) == 0 && s.phase != phaseNone {
 				// What a lost write leaves: the state as before its callback.

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // A condition says what keeps it from holding ("" when it holds): a wait

@@ -33,6 +33,15 @@ func TestModel(t *testing.T) {
 		// stored it was killed, and recorded the retry's 409 as the only
 		// answer. The workload now sends each operation once.
 		{"a take gets the code of the only callback, answered refused", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 8, 0, opTake, "c", resCode), at(5, 20, 1, opCallback, "c", resRefused)}, false},
+		// A Sentinel run's history (issue 34, seed 7304722772177965601): a
+		// take's write reached the old primary during a failover, its
+		// answer was a 503 (no replica acknowledged it), two takes read
+		// it there (410), and the promoted replica, which never had it,
+		// handed the code out once, to the drain's take.
+		{"a take nobody was answered, seen and then undone by a failover", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 3, 1, opCallback, "c", resStored), at(4, 100, 0, opTake, "", resUnknown), at(5, 6, 0, opTake, "", resTaken), at(7, 8, 2, opTake, "", resTaken), at(90, 91, 3, opTake, "c", resCode)}, true},
+		{"an answered take is not undone", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 3, 0, opTake, "c", resCode), at(4, 5, 0, opTake, "", resTaken), at(6, 7, 2, opTake, "c", resCode)}, false},
+		{"a failover does not undo what a later acknowledged write made durable", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 100, 1, opCallback, "c", resUnknown), at(3, 4, 0, opCancel, "", resCancelled), at(5, 6, 2, opCallback, "d", resStored)}, false},
+		{"after the failover, the undone take's reads are not seen again", []Op{at(0, 1, 1, opCallback, "c", resStored), at(2, 100, 0, opTake, "", resUnknown), at(5, 6, 3, opTake, "c", resCode), at(7, 8, 2, opTake, "c", resCode)}, false},
 		{"a cancelled sign-in stores a callback", []Op{at(0, 1, 0, opRegister, "", resRegistered), at(2, 3, 0, opCancel, "", resCancelled), at(4, 5, 1, opCallback, "c", resStored)}, false},
 	} {
 		t.Run(c.name, func(t *testing.T) {

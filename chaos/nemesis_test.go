@@ -11,7 +11,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // The kinds of fault.

@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
 
 // Topology is what the replicas run on.

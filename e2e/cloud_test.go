@@ -15,9 +15,9 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth/authtest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // service is one run of the binary, its log kept.

@@ -22,8 +22,8 @@ import (
 	"time"
 
 	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
 
 // roundRobin is the small load balancer of the rolling-restart test: it

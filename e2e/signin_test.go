@@ -20,8 +20,8 @@ import (
 	"golang.org/x/oauth2"
 
 	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
 
 // env is one provider, and two replicas of the service on one Redis: the

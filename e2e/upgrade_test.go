@@ -15,8 +15,8 @@ import (
 	"time"
 
 	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
 
 // previousRelease is the last commit of the Redis layout before the data

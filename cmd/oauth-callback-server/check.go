@@ -6,19 +6,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
 // finding is one line of `oauth-callback-server check`.
@@ -41,8 +41,8 @@ const checkTimeout = 5 * time.Second
 // reads the configuration as serve does and says, a line per check, what
 // is right and what to do about what is not. It returns an error (exit 1)
 // when a check fails; warnings alone pass.
-func check(ctx context.Context, getenv func(string) string, asJSON bool, stdout io.Writer) error {
-	findings := runChecks(ctx, getenv)
+func check(ctx context.Context, environ []string, getenv func(string) string, asJSON bool, stdout io.Writer) error {
+	findings := runChecks(ctx, environ, getenv)
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
@@ -64,8 +64,8 @@ func check(ctx context.Context, getenv func(string) string, asJSON bool, stdout 
 
 var errChecksFailed = errors.New("check: at least one check failed")
 
-func runChecks(ctx context.Context, getenv func(string) string) []finding {
-	cfg, err := config.Load(getenv)
+func runChecks(ctx context.Context, environ []string, getenv func(string) string) []finding {
+	cfg, err := loadConfig(environ, getenv)
 	if err != nil {
 		var out []finding
 		for _, line := range strings.Split(err.Error(), "\n") {
@@ -74,18 +74,21 @@ func runChecks(ctx context.Context, getenv func(string) string) []finding {
 		return out // nothing else can be checked on a configuration that does not load
 	}
 	out := []finding{{"config", statusOK, "every variable is valid; store: " + cfg.StoreName()}}
-	out = append(out, checkListen(cfg, getenv)...)
+	out = append(out, checkListen(ctx, cfg, getenv)...)
 	out = append(out, checkStore(ctx, cfg, getenv)...)
 	out = append(out, checkRedirectURI(ctx, cfg))
 	out = append(out, checkSignInLinks(cfg))
 	out = append(out, checkTrustedProxies(cfg.HTTP.TrustedProxies)...)
 	out = append(out, checkProtections(cfg)...)
+	out = append(out, checkLongPolls(cfg))
 	return out
 }
 
 // checkListen: the address serve would bind is free. A port in use is the
-// original README's "port already in use"; on Linux the holder is named.
-func checkListen(cfg config.Config, getenv func(string) string) []finding {
+// original README's "port already in use"; its holder is named (bindError,
+// as at start-up), and when it is this service, run beside its check,
+// that is said instead of a failure.
+func checkListen(ctx context.Context, cfg config.Config, getenv func(string) string) []finding {
 	if getenv("LISTEN_FDS") != "" {
 		return []finding{{"listen", statusOK, "a socket is handed over (LISTEN_FDS): OAUTH_CALLBACK_HOST and OAUTH_CALLBACK_PORT are not used"}}
 	}
@@ -93,7 +96,10 @@ func checkListen(cfg config.Config, getenv func(string) string) []finding {
 	if cfg.Listen.MetricsAddr != "" {
 		addrs = append(addrs, struct{ name, addr string }{"OAUTH_CALLBACK_METRICS_ADDR", cfg.Listen.MetricsAddr})
 	}
-	var out []finding
+	var (
+		out     []finding
+		running holder // the service found on the main address
+	)
 	for _, a := range addrs {
 		l, err := net.Listen("tcp", a.addr)
 		if err == nil {
@@ -101,22 +107,37 @@ func checkListen(cfg config.Config, getenv func(string) string) []finding {
 			out = append(out, finding{"listen", statusOK, a.addr + " is free"})
 			continue
 		}
-		msg := fmt.Sprintf("%s (%s) cannot be bound: %v", a.addr, a.name, err)
-		if holder := portHolder(a.addr); holder != "" {
-			msg += "; it is held by " + holder
+		h := whoHolds(ctx, a.addr, err)
+		// The metrics listener answers no HEAD /callback: it is the
+		// service's when the process holding the main address holds it.
+		if !h.service && running.service && h.process != "" && h.process == running.process {
+			h.service = true
 		}
-		out = append(out, finding{"listen", statusFail, msg + ": stop that process, or set " + a.name + " to another address"})
+		if h.service {
+			if !running.service {
+				running = h
+			}
+			out = append(out, finding{"listen", statusOK, fmt.Sprintf("%s (%s) is held by %s, already running: if that is the instance being checked, nothing to do", a.addr, a.name, h)})
+			continue
+		}
+		out = append(out, finding{"listen", statusFail, bindError(a.name, a.addr, h, err).Error()})
 	}
 	return out
 }
 
 // checkStore: the memory store needs nothing; Redis must answer, be recent
-// enough, and keep what it is given (maxmemory with noeviction: evicting
-// keys loses sign-ins, and the budget must fit below maxmemory).
+// enough, and keep what it is given: room for the byte budget below
+// maxmemory (callback.MinMaxmemory, the rule the chart holds its bundled
+// Redis to), and noeviction, since every key the store writes has a TTL
+// and any other policy may evict a pending sign-in.
 func checkStore(ctx context.Context, cfg config.Config, getenv func(string) string) []finding {
 	if !cfg.UsesRedis() {
 		return []finding{{"store", statusOK, "the memory store: nothing to reach, but one replica only (set OAUTH_CALLBACK_REDIS_URL to share callbacks between replicas)"}}
 	}
+	// go-redis logs a failed dial on its own (to stderr, before the
+	// report); what went wrong is the store finding, and the report is
+	// the command's only output.
+	redisstore.RouteClientLogs(slog.New(slog.DiscardHandler), time.Hour)
 	r := cfg.Redis
 	r.Timeout = min(max(r.Timeout, time.Second), checkTimeout)
 	if err := signInToRedis(ctx, &r, cfg.RedisAWS, getenv, slog.New(slog.DiscardHandler)); err != nil {
@@ -138,16 +159,13 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 	}
 	out := []finding{{"store", statusOK, fmt.Sprintf("%s answers: Redis %s, %s with %d replicas, AOF %s", cfg.StoreName(), facts.Version, facts.Role, facts.Replicas, onOff(facts.AOF))}}
 	out = append(out, checkRedisIdentity(ctx, r, client)...)
-	switch {
-	case facts.MaxBytes == 0:
-		out = append(out, finding{"store", statusWarn, "Redis has no maxmemory: it grows until the machine runs out; set maxmemory above OAUTH_CALLBACK_MAX_MEMORY (" + strconv.FormatInt(cfg.Store.MaxBytes, 10) + " bytes) with room for the rest of what it holds"})
-	case facts.MaxBytes <= cfg.Store.MaxBytes:
-		out = append(out, finding{"store", statusWarn, fmt.Sprintf("OAUTH_CALLBACK_MAX_MEMORY (%d bytes) is not below Redis's maxmemory (%d): Redis fills before the budget does, and new callbacks get 503 from Redis instead; lower it or raise maxmemory", cfg.Store.MaxBytes, facts.MaxBytes)})
+	out = append(out, checkMaxmemory(cfg, facts))
+	switch facts.Policy {
+	case "noeviction":
+	case "":
+		out = append(out, finding{"store", statusWarn, "Redis does not say its maxmemory-policy (INFO has no maxmemory_policy): make sure it is noeviction, or evicted callbacks are lost sign-ins"})
 	default:
-		out = append(out, finding{"store", statusOK, fmt.Sprintf("the byte budget (%d bytes) fits below Redis's maxmemory (%d)", cfg.Store.MaxBytes, facts.MaxBytes)})
-	}
-	if facts.Policy != "noeviction" {
-		out = append(out, finding{"store", statusWarn, "Redis's maxmemory-policy is " + strconv.Quote(facts.Policy) + ": when full, Redis evicts keys, and an evicted callback is a sign-in lost; set maxmemory-policy noeviction"})
+		out = append(out, finding{"store", statusFail, "Redis's maxmemory-policy is " + strconv.Quote(facts.Policy) + ": when full, Redis may evict any of the service's keys (each has a TTL, so volatile-* policies evict them too), and an evicted callback is a sign-in lost without a word; set maxmemory-policy noeviction, so that a full Redis refuses new callbacks (503, try again) instead"})
 	}
 	if cfg.Redis.MinReplicas > facts.Replicas {
 		out = append(out, finding{"store", statusFail, fmt.Sprintf("OAUTH_CALLBACK_REDIS_MIN_REPLICAS is %d, but the primary has %d replicas: every callback would wait and fail; lower it or add replicas", cfg.Redis.MinReplicas, facts.Replicas)})
@@ -160,6 +178,43 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 		out = append(out, finding{"store", status, fmt.Sprintf("Redis Cluster: state %s, %d nodes known", facts.ClusterState, facts.ClusterNodes)})
 	}
 	return out
+}
+
+// checkMaxmemory holds Redis's maxmemory to callback.MinMaxmemory of the
+// byte budget. On Cluster, INFO is one node's, which holds a share of the
+// callbacks only: there it is a warning.
+func checkMaxmemory(cfg config.Config, facts redisstore.Facts) finding {
+	budget := units.FormatBytes(cfg.Store.MaxBytes)
+	least := units.FormatBytes(callback.MinMaxmemory(cfg.Store.MaxBytes))
+	switch {
+	case facts.MaxBytes == 0:
+		return finding{"store", statusWarn, fmt.Sprintf("Redis has no maxmemory: it grows until the machine runs out; set maxmemory to at least %s (%s OAUTH_CALLBACK_MAX_MEMORY, %s) plus what else that Redis holds, with maxmemory-policy noeviction", least, callback.MaxmemoryRule, budget)}
+	case facts.MaxBytes >= callback.MinMaxmemory(cfg.Store.MaxBytes):
+		return finding{"store", statusOK, fmt.Sprintf("Redis's maxmemory (%s) holds the byte budget: at least %s, %s OAUTH_CALLBACK_MAX_MEMORY (%s)", units.FormatBytes(facts.MaxBytes), least, callback.MaxmemoryRule, budget)}
+	}
+	status, where := statusFail, "Redis's maxmemory"
+	if facts.ClusterState != "" {
+		status, where = statusWarn, "this Cluster node's maxmemory (the callbacks spread over the primaries: the sum of theirs counts)"
+	}
+	fits := callback.MaxBudget(facts.MaxBytes)
+	if fits >= 1<<20 {
+		fits -= fits % (1 << 20) // a round number to set
+	}
+	return finding{"store", status, fmt.Sprintf("%s (%s) is below %s, %s OAUTH_CALLBACK_MAX_MEMORY (%s): Redis fills before the budget does (its allocator rounds values up; keys, tombstones and registrations come on top), and new callbacks get 503 from Redis; raise maxmemory to at least %s, or lower OAUTH_CALLBACK_MAX_MEMORY to %s",
+		where, units.FormatBytes(facts.MaxBytes), least, callback.MaxmemoryRule, budget, least, units.FormatBytes(fits))}
+}
+
+// checkLongPolls says how many long-polls one replica holds, and where the
+// number comes from: OAUTH_CALLBACK_MAX_WAITERS, or the memory limit.
+func checkLongPolls(cfg config.Config) finding {
+	n := cfg.HTTP.LongPoll.MaxWaiters
+	switch {
+	case cfg.HTTP.LongPoll.MaxWait == 0:
+		return finding{"long-poll", statusOK, "off (OAUTH_CALLBACK_MAX_WAIT=0): every poll is answered at once"}
+	case cfg.MaxWaitersDerived():
+		return finding{"long-poll", statusOK, fmt.Sprintf("%d held at once per replica, what fits in OAUTH_CALLBACK_MEMORY_LIMIT (%s)", n, units.FormatBytes(cfg.MemoryLimit))}
+	}
+	return finding{"long-poll", statusOK, fmt.Sprintf("%d held at once per replica (OAUTH_CALLBACK_MAX_WAITERS)", n)}
 }
 
 // checkRedirectURI: the redirect URI to register, exactly, and whether the
@@ -307,54 +362,4 @@ func onOff(b bool) string {
 		return "on"
 	}
 	return "off"
-}
-
-// portHolder names the process that listens on addr's port, from /proc
-// (Linux): "pid 1234 (nginx)". Empty where the OS does not say, or the
-// process is another user's.
-func portHolder(addr string) string {
-	_, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return ""
-	}
-	p, err := strconv.Atoi(port)
-	if err != nil {
-		return ""
-	}
-	proc, err := os.OpenRoot("/proc")
-	if err != nil {
-		return ""
-	}
-	defer func() { _ = proc.Close() }()
-	inodes := map[string]bool{}
-	for _, table := range []string{"net/tcp", "net/tcp6"} {
-		data, err := proc.ReadFile(table)
-		if err != nil {
-			continue
-		}
-		for _, line := range strings.Split(string(data), "\n")[1:] {
-			fields := strings.Fields(line)
-			// local_address is hex ip:port; state 0A is LISTEN; field 9 the inode.
-			if len(fields) < 10 || fields[3] != "0A" {
-				continue
-			}
-			if _, hexPort, ok := strings.Cut(fields[1], ":"); ok {
-				if n, err := strconv.ParseInt(hexPort, 16, 32); err == nil && int(n) == p {
-					inodes["socket:["+fields[9]+"]"] = true
-				}
-			}
-		}
-	}
-	if len(inodes) == 0 {
-		return ""
-	}
-	fds, _ := fs.Glob(proc.FS(), "[0-9]*/fd/*")
-	for _, fd := range fds {
-		if target, err := proc.Readlink(fd); err == nil && inodes[target] {
-			pid, _, _ := strings.Cut(fd, "/")
-			comm, _ := proc.ReadFile(pid + "/comm")
-			return "pid " + pid + " (" + strings.TrimSpace(string(comm)) + ")"
-		}
-	}
-	return ""
 }

@@ -39,11 +39,7 @@ func versionString() string {
 // it is alive, for Docker's HEALTHCHECK: the runtime image has no shell or
 // curl to do it.
 func healthcheck(ctx context.Context, cfg config.Config) error {
-	host := cfg.Listen.Host
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1" // listening on every address: ask over loopback
-	}
-	url := "http://" + net.JoinHostPort(host, strconv.Itoa(cfg.Listen.Port)) + "/healthz"
+	url := "http://" + net.JoinHostPort(localHost(cfg.Listen.Host), strconv.Itoa(cfg.Listen.Port)) + "/healthz"
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)

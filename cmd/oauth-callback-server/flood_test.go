@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // floodBudget is the byte budget of the flood test: small, so that the

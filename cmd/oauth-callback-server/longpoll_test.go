@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // TestLongPollAcrossReplicas: waiters on replica B are woken by a callback

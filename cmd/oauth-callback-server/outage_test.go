@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // TestRedisOutageAnswers503AndRecovers: with Redis gone, requests that need

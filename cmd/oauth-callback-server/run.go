@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -46,16 +47,23 @@ Usage:
                                       check the configuration, the listen address, the store,
                                       the redirect URI and sign-in links; a line each, ok, warn
                                       or fail with what to do; exit 1 when one fails
-  oauth-callback-server version       print version, commit and Go version
+  oauth-callback-server version       print version, commit and Go version (also --version)
 
 Environment:
 `)
 		config.PrintUsage(stdout)
 	}
+	showVersion := fs.Bool("version", false, "print version, commit and Go version, as the version command does")
 	if err := fs.Parse(args[1:]); err != nil {
 		return usageError(err)
 	}
 	command := "serve"
+	if *showVersion {
+		if fs.NArg() > 0 {
+			return usageError(fmt.Errorf("unexpected argument %q after --version", fs.Arg(0)))
+		}
+		command = "version"
+	}
 	if fs.NArg() > 0 {
 		command = fs.Arg(0)
 	}
@@ -69,7 +77,7 @@ Environment:
 		if checkFlags.NArg() > 0 {
 			return usageError(fmt.Errorf("unexpected argument %q after check", checkFlags.Arg(0)))
 		}
-		return check(ctx, getenv, *asJSON, stdout)
+		return check(ctx, environ, getenv, *asJSON, stdout)
 	}
 	if fs.NArg() > 1 {
 		return usageError(fmt.Errorf("unexpected argument %q after %s", fs.Arg(1), command))
@@ -83,7 +91,7 @@ Environment:
 		return usageError(fmt.Errorf("unknown command %q (configuration comes from OAUTH_CALLBACK_* variables; see -h)", command))
 	}
 
-	cfg, err := config.Load(getenv)
+	cfg, err := loadConfig(environ, getenv)
 	if err != nil {
 		return fmt.Errorf("invalid configuration: %w", err)
 	}
@@ -114,10 +122,25 @@ func lookupIn(environ []string) func(string) string {
 	return func(k string) string { return m[k] }
 }
 
+// loadConfig is the configuration of environ, as serve, healthcheck and
+// check read it: config.Load, and a variable misspelt by a letter or two
+// refused beside the invalid ones (config.Misspellings).
+func loadConfig(environ []string, getenv func(string) string) (config.Config, error) {
+	cfg, err := config.Load(getenv)
+	if err := errors.Join(err, config.Misspellings(environ)); err != nil {
+		return config.Config{}, err
+	}
+	return cfg, nil
+}
+
 // warnAboutUnknownVariables says, once at start, which OAUTH_CALLBACK_*
-// variables nothing reads: a misspelt one is otherwise ignored silently.
+// variables nothing reads and are no slip for a known one (loadConfig
+// refuses those): a name nothing reads is otherwise ignored silently.
 func warnAboutUnknownVariables(environ []string, log *slog.Logger) {
 	for _, u := range config.UnknownVariables(environ) {
+		if u.Misspelt {
+			continue
+		}
 		if u.Closest != "" {
 			log.Warn("unknown variable "+u.Name+", ignored: did you mean "+u.Closest+"?", slog.String("variable", u.Name), slog.String("did_you_mean", u.Closest))
 			continue

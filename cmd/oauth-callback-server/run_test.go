@@ -7,15 +7,17 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testwait"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // instance is one running copy of the service, started through run().
@@ -168,14 +170,27 @@ func TestRunHelpListsVariables(t *testing.T) {
 	}
 }
 
+// First time right, round 2, item 12: "port in use" at start-up names the
+// holder as check does (bindError, one place), and says when it is
+// another oauth-callback-server already running there.
 func TestRunFailsWhenPortIsTaken(t *testing.T) {
 	t.Parallel()
+	pid := "pid " + strconv.Itoa(os.Getpid()) // the holders are this test process
 	inst := startInstance(t, nil)
 	port := inst.URL[strings.LastIndex(inst.URL, ":")+1:]
 	vars := map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": port, "OAUTH_CALLBACK_DRAIN_DELAY": "0"}
 	err := run(context.Background(), []string{"x"}, environOf(vars), io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "listen") {
-		t.Fatalf("got %v, want a listen error", err)
+	if err == nil || !strings.Contains(err.Error(), "listen") || !errors.Is(err, syscall.EADDRINUSE) ||
+		!strings.Contains(err.Error(), "it is held by an oauth-callback-server, "+pid) || !strings.Contains(err.Error(), "running already: stop it, or set OAUTH_CALLBACK_HOST/PORT") {
+		t.Fatalf("got %v, want a listen error naming the oauth-callback-server holding the port", err)
+	}
+
+	other := testnet.Listen(t) // not this service: it answers nothing
+	vars["OAUTH_CALLBACK_PORT"] = strconv.Itoa(other.Addr().(*net.TCPAddr).Port)
+	err = run(context.Background(), []string{"x"}, environOf(vars), io.Discard, io.Discard)
+	if err == nil || !strings.Contains(err.Error(), "it is held by "+pid+" (") || strings.Contains(err.Error(), "oauth-callback-server,") ||
+		!strings.Contains(err.Error(), "stop that process, or set OAUTH_CALLBACK_HOST/PORT to another address") {
+		t.Fatalf("got %v, want a listen error naming the process holding the port", err)
 	}
 }
 
@@ -332,6 +347,19 @@ func TestVersionCommand(t *testing.T) {
 	if err := run(context.Background(), []string{"x", "frobnicate"}, nil, io.Discard, io.Discard); !errors.Is(err, errUsage) {
 		t.Errorf("unknown command: got %v, want errUsage", err)
 	}
+	// First time right, round 2, item 12: --version was an unknown flag.
+	for _, flag := range []string{"--version", "-version"} {
+		var flagOut bytes.Buffer
+		if err := run(context.Background(), []string{"x", flag}, nil, &flagOut, io.Discard); err != nil {
+			t.Errorf("%s: %v", flag, err)
+		}
+		if flagOut.String() != out.String() {
+			t.Errorf("%s printed %q, the version command %q", flag, flagOut.String(), out.String())
+		}
+	}
+	if err := run(context.Background(), []string{"x", "--version", "check"}, nil, io.Discard, io.Discard); !errors.Is(err, errUsage) {
+		t.Errorf("--version with a command: got %v, want errUsage", err)
+	}
 }
 
 func TestRunRejectsATemplatesDirWithoutTemplates(t *testing.T) {
@@ -392,8 +420,10 @@ func environOf(env map[string]string) []string {
 	return out
 }
 
-// First time right, section 4: a misspelt variable was silently ignored,
-// and the service started on the memory store.
+// First time right, section 4: an unknown variable was silently ignored.
+// One that is no slip for a known name (those stop start-up:
+// TestAMisspeltVariableIsAConfigurationError) is warned about, naming the
+// closest when there is one.
 func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -401,7 +431,7 @@ func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"x"}, []string{"OAUTH_CALLBACK_HOST=127.0.0.1", "OAUTH_CALLBACK_PORT=0",
-			"OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_REDIS_ULR=redis://redis:6379"}, out, io.Discard)
+			"OAUTH_CALLBACK_LOG_FORMAT=json", "OAUTH_CALLBACK_DRAIN_DELAY=0", "OAUTH_CALLBACK_METRICS_PORT=9090", "OAUTH_CALLBACK_SOMETHING_ELSE=1"}, out, io.Discard)
 	}()
 	// run logs "listening" after the warning.
 	testwait.Until(t, 10*time.Second, "run logged listening", func() bool { return strings.Contains(out.String(), `"msg":"listening"`) })
@@ -409,7 +439,8 @@ func TestUnknownVariablesAreWarnedAbout(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
-	if !strings.Contains(out.String(), `"variable":"OAUTH_CALLBACK_REDIS_ULR","did_you_mean":"OAUTH_CALLBACK_REDIS_URL"`) {
-		t.Errorf("no warning naming the misspelt variable and the right one:\n%s", out.String())
+	if !strings.Contains(out.String(), `"variable":"OAUTH_CALLBACK_METRICS_PORT","did_you_mean":"OAUTH_CALLBACK_METRICS_ADDR"`) ||
+		!strings.Contains(out.String(), `"msg":"unknown variable OAUTH_CALLBACK_SOMETHING_ELSE, ignored (oauth-callback-server -h lists the variables)"`) {
+		t.Errorf("no warning naming each unknown variable (and the closest known one):\n%s", out.String())
 	}
 }

@@ -63,7 +63,7 @@ func open(ctx context.Context, cfg config.Config, getenv func(string) string, st
 
 	if s.ln == nil {
 		if s.ln, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen.Addr()); err != nil {
-			return nil, fmt.Errorf("listen: %w", err)
+			return nil, fmt.Errorf("listen: %w", bindError("OAUTH_CALLBACK_HOST/PORT", cfg.Listen.Addr(), whoHolds(ctx, cfg.Listen.Addr(), err), err))
 		}
 	} else {
 		s.log.Info("serving on the socket handed over (LISTEN_FDS); OAUTH_CALLBACK_HOST and OAUTH_CALLBACK_PORT are not used",
@@ -101,7 +101,7 @@ func open(ctx context.Context, cfg config.Config, getenv func(string) string, st
 	}
 	if cfg.Listen.MetricsAddr != "" {
 		if s.metricsLn, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.Listen.MetricsAddr); err != nil {
-			return nil, fmt.Errorf("listen for metrics: %w", err)
+			return nil, fmt.Errorf("listen for metrics: %w", bindError("OAUTH_CALLBACK_METRICS_ADDR", cfg.Listen.MetricsAddr, whoHolds(ctx, cfg.Listen.MetricsAddr, err), err))
 		}
 		mux := http.NewServeMux()
 		mux.Handle("GET /metrics", m.Handler())

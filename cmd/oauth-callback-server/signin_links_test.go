@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // TestSignInLinkAcrossReplicas: the link registered on A, opened on B, the

@@ -3,6 +3,7 @@ package deploytest
 import (
 	"crypto/sha256"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +23,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
 )
 
 // kubeVersion is what helm template renders for: the oldest the chart
@@ -749,10 +752,34 @@ func TestMemoryBudgetsAgree(t *testing.T) {
 			if !strings.Contains(args, want) {
 				t.Errorf("Redis args %q, want %q", args, want)
 			}
-			if tt.wantBudget*3/2 > tt.wantRedisMaxmemory {
-				t.Errorf("budget %d does not fit maxmemory %d with room for the allocator", tt.wantBudget, tt.wantRedisMaxmemory)
+			if callback.MinMaxmemory(tt.wantBudget) > tt.wantRedisMaxmemory {
+				t.Errorf("budget %d does not fit maxmemory %d by the service's rule (callback.MinMaxmemory)", tt.wantBudget, tt.wantRedisMaxmemory)
 			}
 		})
+	}
+}
+
+// First time right, round 2, item 7: one maxmemory rule. The chart's
+// render-time check of its bundled Redis and the service's (check, from
+// callback.MinMaxmemory) draw the line at the same byte: a maxmemory of
+// exactly MinMaxmemory(budget) renders, one byte less does not.
+func TestTheChartsMaxmemoryRuleIsTheServices(t *testing.T) {
+	for _, budget := range []int64{64 << 20, 100 << 20, 333_333_333, 1 << 30} {
+		least := callback.MinMaxmemory(budget)
+		for _, maxmemory := range []int64{least, least - 1} {
+			// maxmemory is maxmemoryPercent of the Redis container's limit.
+			_, err := render(t, "--set", "store.maxMemory="+strconv.FormatInt(budget, 10), "--set", "redis.maxmemoryPercent=50",
+				"--set", "redis.resources.limits.memory="+strconv.FormatInt(2*maxmemory, 10))
+			if fits := maxmemory >= least; fits != (err == nil) {
+				t.Errorf("budget %d, bundled Redis maxmemory %d: the service's rule says fits=%v, the chart rendered with %v", budget, maxmemory, fits, err)
+			}
+			if err != nil && !strings.Contains(err.Error(), "needs a bundled Redis maxmemory of at least 1.5 times as much") {
+				t.Errorf("budget %d, maxmemory %d: %v", budget, maxmemory, err)
+			}
+		}
+	}
+	if callback.MaxmemoryRule != "1.5 times" {
+		t.Errorf("the service states the rule as %q; the chart's message, values.yaml and docs/deployment.md say 1.5 times", callback.MaxmemoryRule)
 	}
 }
 
@@ -785,43 +812,187 @@ func TestMetricsOnTheirOwnPort(t *testing.T) {
 	}
 }
 
-// The long-polls a replica may hold fit in its memory limit: the chart
-// derives OAUTH_CALLBACK_MAX_WAITERS from the limit and the measured cost
-// of one (docs/benchmarks.md, "Capacity"), and the service learns the
-// limit from the pod itself, for its Go memory limit.
-func TestCapacityAgreesWithTheMemoryLimit(t *testing.T) {
-	const perWaiter, base = 32000, 32 << 20
-	derived := func(limit, store int64) string { return strconv.FormatInt((limit*9/10-base-store)/perWaiter, 10) }
+// Issue 36, item 5: the long-polls a replica may hold fit in its memory
+// limit. The chart computed them in template arithmetic while the binary
+// kept its own default; now the chart passes the pod's limit only, and the
+// service derives the number (memlimit.Waiters). helm test's check, run
+// with the pod's environment, says what it holds.
+func TestTheServiceDerivesTheLongPollsFromThePodsLimit(t *testing.T) {
+	bin := buildService(t)
 	tests := []struct {
-		name string
-		args []string
-		want string
+		name    string
+		args    []string
+		wantEnv string // OAUTH_CALLBACK_MAX_WAITERS as the chart sets it; "" unset
+		want    string // check's long-poll line
 	}{
-		{"defaults: 384Mi on Redis", nil, derived(384<<20, 0)},
-		{"a larger limit", []string{"--set", "resources.limits.memory=1Gi"}, derived(1<<30, 0)},
-		{"the memory store keeps its callbacks in the pod", []string{"-f", filepath.Join(chartDir(t), "ci", "memory-single-values.yaml")}, derived(384<<20, 64<<20)},
-		{"set by the operator", []string{"--set", "capacity.maxWaiters=2500"}, "2500"},
+		{"defaults: 384Mi on Redis", nil, "", "10276 held at once per replica, what fits in OAUTH_CALLBACK_MEMORY_LIMIT (384MiB)"},
+		{"a larger limit", []string{"--set", "resources.limits.memory=1Gi"}, "", fmt.Sprintf("%d held at once per replica, what fits in OAUTH_CALLBACK_MEMORY_LIMIT (1GiB)", memlimit.Waiters(1<<30, 0))},
+		{"the memory store keeps its callbacks in the pod", []string{"-f", filepath.Join(chartDir(t), "ci", "memory-single-values.yaml")}, "", "8178 held at once per replica, what fits in OAUTH_CALLBACK_MEMORY_LIMIT (384MiB)"},
+		{"set by the operator", []string{"--set", "capacity.maxWaiters=2500"}, "2500", "2500 held at once per replica (OAUTH_CALLBACK_MAX_WAITERS)"},
+		{"set high, written as a number", []string{"--set", "capacity.maxWaiters=1000000"}, "1000000", "1000000 held at once per replica (OAUTH_CALLBACK_MAX_WAITERS)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := mustRender(t, tt.args...)
 			_, c := r.app(t)
-			if w := env(c, "OAUTH_CALLBACK_MAX_WAITERS"); w == nil || w.Value != tt.want {
-				t.Errorf("OAUTH_CALLBACK_MAX_WAITERS: %+v, want %s", w, tt.want)
+			w := env(c, "OAUTH_CALLBACK_MAX_WAITERS")
+			if (w == nil) != (tt.wantEnv == "") || (w != nil && w.Value != tt.wantEnv) {
+				t.Errorf("OAUTH_CALLBACK_MAX_WAITERS: %+v, want %q", w, tt.wantEnv)
 			}
 			m := env(c, "OAUTH_CALLBACK_MEMORY_LIMIT")
 			if m == nil || m.ValueFrom == nil || m.ValueFrom.ResourceFieldRef == nil ||
 				m.ValueFrom.ResourceFieldRef.Resource != "limits.memory" || m.ValueFrom.ResourceFieldRef.ContainerName != c.Name {
 				t.Errorf("OAUTH_CALLBACK_MEMORY_LIMIT: %+v, want the container's limits.memory", m)
 			}
+			findings := checkWith(t, bin, r.checkPodEnvironment(t))
+			if !hasFinding(findings, "ok", "long-poll", tt.want) {
+				t.Errorf("helm test's check does not say %q:\n%+v", tt.want, findings)
+			}
 		})
 	}
-	if got, _ := strconv.Atoi(derived(384<<20, 0)); got < 10_000 {
-		t.Errorf("the default limit holds %d long-polls, want at least 10 000", got)
+	if _, err := render(t, "--set", "resources.limits=null"); err == nil || !strings.Contains(err.Error(), "resources.limits.memory is required unless capacity.maxWaiters is set") {
+		t.Errorf("no memory limit and no capacity.maxWaiters rendered: %v", err)
 	}
-	if _, err := render(t, "--set", "resources.limits.memory=32Mi"); err == nil || !strings.Contains(err.Error(), "leaves room for") {
-		t.Errorf("a limit too small for any long-poll rendered: %v", err)
+	// A limit with no room for long-polls: the pod would exit 2, and
+	// check says why.
+	r := mustRender(t, "--set", "resources.limits.memory=32Mi")
+	findings := checkWith(t, bin, r.checkPodEnvironment(t))
+	if !hasFinding(findings, "fail", "config", "OAUTH_CALLBACK_MEMORY_LIMIT=\"32MiB\": leaves room for 0 long-polls") {
+		t.Errorf("a 32Mi limit: %+v", findings)
 	}
+}
+
+// checkPodEnvironment is the environment helm test's check pod runs with,
+// as the kubelet would resolve it: the ConfigMap, each variable's value,
+// and the container's own memory limit for the downward API. Secrets are
+// left out; the listen addresses are moved to loopback port 0, and Redis to
+// a port that refuses, so that check runs on a test machine.
+func (r *rendered) checkPodEnvironment(t *testing.T) map[string]string {
+	t.Helper()
+	pod := r.pods["rel-oauth-callback-server-check"]
+	if pod == nil {
+		t.Fatal("no check pod")
+	}
+	c := pod.Spec.Containers[0]
+	out := map[string]string{}
+	for _, from := range c.EnvFrom {
+		if from.ConfigMapRef != nil {
+			maps.Copy(out, r.configMaps[from.ConfigMapRef.Name].Data)
+		}
+	}
+	for _, e := range c.Env {
+		switch {
+		case e.ValueFrom == nil:
+			out[e.Name] = e.Value
+		case e.ValueFrom.ResourceFieldRef != nil && e.ValueFrom.ResourceFieldRef.Resource == "limits.memory":
+			out[e.Name] = strconv.FormatInt(c.Resources.Limits.Memory().Value(), 10)
+		}
+	}
+	out["OAUTH_CALLBACK_HOST"], out["OAUTH_CALLBACK_PORT"] = "127.0.0.1", "0"
+	if _, ok := out["OAUTH_CALLBACK_METRICS_ADDR"]; ok {
+		out["OAUTH_CALLBACK_METRICS_ADDR"] = "127.0.0.1:0"
+	}
+	if _, ok := out["OAUTH_CALLBACK_REDIS_URL"]; ok {
+		out["OAUTH_CALLBACK_REDIS_URL"] = "redis://127.0.0.1:1"
+	}
+	return out
+}
+
+func hasFinding(findings []finding, status, check, text string) bool {
+	for _, f := range findings {
+		if f.Status == status && f.Check == check && strings.Contains(f.Message, text) {
+			return true
+		}
+	}
+	return false
+}
+
+// First time right, round 2, item 13: the chart rendered
+// publicURL=http://auth.example.com, and the pod then exited 2
+// (CrashLoopBackOff). The chart refuses, in its schema or at render, each
+// value the service refuses, and accepts each it accepts: every row is
+// rendered, and the service's check is run with the variable as the chart
+// passes it.
+func TestTheChartRefusesWhatTheServiceRefuses(t *testing.T) {
+	bin := buildService(t)
+	external := []string{"--set", "redis.enabled=false", "--set", "redis.external.url=redis://redis.example:6379"}
+	longGrace := []string{"--set", "terminationGracePeriodSeconds=700"}
+	tests := []struct {
+		args     []string
+		variable string
+		value    string // as the chart passes it (or would)
+		refused  bool
+	}{
+		{[]string{"--set", "publicURL=http://auth.example.com"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://auth.example.com", true},
+		{[]string{"--set", "publicURL=https://auth.example.com"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com", false},
+		{[]string{"--set", "publicURL=https://auth.example.com/"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com", false},
+		{[]string{"--set", "publicURL=https://auth.example.com:8443/oauth"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com:8443/oauth", false},
+		{[]string{"--set", "publicURL=https://auth.example.com/mycallback"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com/mycallback", false},
+		{[]string{"--set", "publicURL=https://[2001:db8::1]"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://[2001:db8::1]", false},
+		{[]string{"--set", "publicURL=http://localhost:8000"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://localhost:8000", false},
+		{[]string{"--set", "publicURL=http://127.0.0.1:8000"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://127.0.0.1:8000", false},
+		{[]string{"--set", "publicURL=http://[::1]:8000"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://[::1]:8000", false},
+		{[]string{"--set", "publicURL=http://127.0.0.256"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://127.0.0.256", true},
+		{[]string{"--set", "publicURL=http://localhost.example.com"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://localhost.example.com", true},
+		{[]string{"--set", "publicURL=auth.example.com"}, "OAUTH_CALLBACK_PUBLIC_URL", "auth.example.com", true},
+		{[]string{"--set", "publicURL=ftp://auth.example.com"}, "OAUTH_CALLBACK_PUBLIC_URL", "ftp://auth.example.com", true},
+		{[]string{"--set", "publicURL=https://"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://", true},
+		{[]string{"--set", "publicURL=https://user@auth.example.com"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://user@auth.example.com", true},
+		{[]string{"--set", "publicURL=https://auth.example.com/?tenant=x"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com/?tenant=x", true},
+		{[]string{"--set", "publicURL=https://auth.example.com/#top"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com/#top", true},
+		{[]string{"--set", "publicURL=http://localhost:8001/callback"}, "OAUTH_CALLBACK_PUBLIC_URL", "http://localhost:8001/callback", true},
+		{[]string{"--set", "publicURL=https://auth.example.com/callback/"}, "OAUTH_CALLBACK_PUBLIC_URL", "https://auth.example.com/callback", true},
+
+		{append([]string{"--set", "store.maxMemory=1Mi"}, external...), "OAUTH_CALLBACK_MAX_MEMORY", "1048576", false},
+		{append([]string{"--set", "store.maxMemory=1048575"}, external...), "OAUTH_CALLBACK_MAX_MEMORY", "1048575", true},
+		{append([]string{"--set", "store.maxMemory=64Gi"}, external...), "OAUTH_CALLBACK_MAX_MEMORY", "68719476736", false},
+		{append([]string{"--set", "store.maxMemory=65Gi"}, external...), "OAUTH_CALLBACK_MAX_MEMORY", "69793218560", true},
+		{[]string{"--set", "store.maxCallbackBytes=1Ki"}, "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "1024", false},
+		{[]string{"--set", "store.maxCallbackBytes=1023"}, "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "1023", true},
+		{[]string{"--set", "store.maxCallbackBytes=256Ki"}, "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "262144", false},
+		{[]string{"--set", "store.maxCallbackBytes=257Ki"}, "OAUTH_CALLBACK_MAX_CALLBACK_BYTES", "263168", true},
+		{append([]string{"--set", "shutdown.drainDelaySeconds=300"}, longGrace...), "OAUTH_CALLBACK_DRAIN_DELAY", "300s", false},
+		{append([]string{"--set", "shutdown.drainDelaySeconds=301"}, longGrace...), "OAUTH_CALLBACK_DRAIN_DELAY", "301s", true},
+		{append([]string{"--set", "shutdown.timeoutSeconds=300"}, longGrace...), "OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", "300s", false},
+		{append([]string{"--set", "shutdown.timeoutSeconds=301"}, longGrace...), "OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", "301s", true},
+		{[]string{"--set", "shutdown.timeoutSeconds=0"}, "OAUTH_CALLBACK_SHUTDOWN_TIMEOUT", "0s", true},
+		{[]string{"--set", "capacity.maxWaiters=1000000"}, "OAUTH_CALLBACK_MAX_WAITERS", "1000000", false},
+		{[]string{"--set", "capacity.maxWaiters=1000001"}, "OAUTH_CALLBACK_MAX_WAITERS", "1000001", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.variable+"="+tt.value, func(t *testing.T) {
+			r, err := render(t, tt.args...)
+			key, _, _ := strings.Cut(tt.args[1], "=") // the value set first is the one tried
+			key = key[strings.LastIndex(key, ".")+1:]
+			switch {
+			case tt.refused && err == nil:
+				t.Errorf("the chart renders %v", tt.args)
+			case tt.refused && !strings.Contains(err.Error(), key):
+				t.Errorf("the chart refuses %v, but not for %s: %v", tt.args, key, err)
+			case !tt.refused && err != nil:
+				t.Errorf("the chart refuses %v: %v", tt.args, err)
+			case !tt.refused:
+				if got := r.setting(t, tt.variable); got != tt.value {
+					t.Errorf("the chart passes %s=%q, want %q", tt.variable, got, tt.value)
+				}
+			}
+			findings := checkWith(t, bin, map[string]string{"OAUTH_CALLBACK_HOST": "127.0.0.1", "OAUTH_CALLBACK_PORT": "0", tt.variable: tt.value})
+			if refused := hasFinding(findings, "fail", "config", tt.variable); refused != tt.refused {
+				t.Errorf("the service refuses %s=%q: %v, want %v\n%+v", tt.variable, tt.value, refused, tt.refused, findings)
+			}
+		})
+	}
+}
+
+// setting is a variable of the service's container: its value, or the
+// ConfigMap's.
+func (r *rendered) setting(t *testing.T, name string) string {
+	t.Helper()
+	_, c := r.app(t)
+	if e := env(c, name); e != nil {
+		return e.Value
+	}
+	return r.configMaps["rel-oauth-callback-server"].Data[name]
 }
 
 // Sign-in links start at OAUTH_CALLBACK_PUBLIC_URL: the chart passes

@@ -166,7 +166,7 @@ func TestDockerignoreKeepsTheContextSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(string(b), "\n")
-	for _, want := range []string{".git", "bin", "charts", "clients", "**/node_modules"} {
+	for _, want := range []string{".git", "bin", "charts", "clients", "examples", "**/node_modules"} {
 		if !slices.Contains(lines, want) {
 			t.Errorf(".dockerignore lacks %s", want)
 		}

@@ -27,8 +27,10 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
 // Config is the whole configuration of one process, by component.
@@ -65,6 +67,9 @@ type Config struct {
 	// which Load resolves into HTTP.Apps and Store.AppShares.
 	apiTokens []string
 	appsFile  string
+	// maxWaitersGiven: OAUTH_CALLBACK_MAX_WAITERS is set, so it is not
+	// derived from MemoryLimit.
+	maxWaitersGiven bool
 }
 
 // Listen is where the process listens.
@@ -152,6 +157,9 @@ func Load(getenv func(string) string) (Config, error) {
 		errs = append(errs, checkSignInLinks(&c)...)
 		errs = append(errs, c.resolveApps()...)
 		errs = append(errs, c.loadFiles()...)
+		if err := c.deriveMaxWaiters(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if len(errs) > 0 {
 		return Config{}, errors.Join(errs...)
@@ -302,6 +310,40 @@ func (c *Config) resolveApps() []error {
 	c.Store.AppShares = apps.MemoryShares(resolved)
 	return errs
 }
+
+// Derived long-polls fewer than this are a limit too small to run in, as
+// the chart has refused since it sized them.
+const minDerivedWaiters = 100
+
+// deriveMaxWaiters sizes the long-polls a replica holds from its memory
+// limit (memlimit.Waiters) unless OAUTH_CALLBACK_MAX_WAITERS says; with the
+// memory store, its byte budget lives in the process too. An unknown limit
+// keeps the default.
+func (c *Config) deriveMaxWaiters() *Error {
+	if !c.MaxWaitersDerived() {
+		return nil
+	}
+	var held int64
+	if !c.UsesRedis() {
+		held = c.Store.MaxBytes
+	}
+	n := memlimit.Waiters(c.MemoryLimit, held)
+	if n < minDerivedWaiters {
+		store := ""
+		if held > 0 {
+			store = ", lower OAUTH_CALLBACK_MAX_MEMORY (the memory store keeps its callbacks in the process)"
+		}
+		return &Error{Var: "OAUTH_CALLBACK_MEMORY_LIMIT", Value: units.FormatBytes(c.MemoryLimit),
+			Reason: fmt.Sprintf("leaves room for %d long-polls (%.0f%% of it for the Go runtime, less %s for the process and %s for the memory store's callbacks, at %d bytes each), fewer than %d: raise it%s, or set OAUTH_CALLBACK_MAX_WAITERS",
+				max(n, 0), 100*memlimit.RuntimeShare, units.FormatBytes(memlimit.BaseBytes), showBytes(held), memlimit.BytesPerWaiter, minDerivedWaiters, store)}
+	}
+	c.HTTP.LongPoll.MaxWaiters = int(min(n, maxWaiters))
+	return nil
+}
+
+// MaxWaitersDerived reports whether HTTP.LongPoll.MaxWaiters is what fits
+// in MemoryLimit rather than OAUTH_CALLBACK_MAX_WAITERS or the default.
+func (c Config) MaxWaitersDerived() bool { return !c.maxWaitersGiven && c.MemoryLimit > 0 }
 
 // urlHasPassword reports whether a Redis URL carries a password.
 func urlHasPassword(raw string) bool {

@@ -283,6 +283,7 @@ func TestSignInLinksNeedAPublicURLAndASecret(t *testing.T) {
 	for _, bad := range []map[string]string{
 		{"OAUTH_CALLBACK_PUBLIC_URL": "http://auth.example.com"}, // http off loopback: the cookie is Secure
 		{"OAUTH_CALLBACK_PUBLIC_URL": "auth.example.com"},
+		{"OAUTH_CALLBACK_PUBLIC_URL": "https://auth.example.com/callback"}, // the redirect URI, not the base
 		{"OAUTH_CALLBACK_AUTHORIZE_HOSTS": "https://login.microsoftonline.com"},
 		{"OAUTH_CALLBACK_RETURN_HOSTS": "*.example.com"},
 		// Hosts go into the sign-in link page's CSP as they are.
@@ -569,5 +570,44 @@ func TestRedisAutoPipeline(t *testing.T) {
 	_, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "n1:6379", "OAUTH_CALLBACK_REDIS_AUTO_PIPELINE": "true"}))
 	if err == nil || !strings.Contains(err.Error(), "OAUTH_CALLBACK_REDIS_AUTO_PIPELINE") {
 		t.Errorf("auto-pipeline with Cluster: %v, want an error naming OAUTH_CALLBACK_REDIS_AUTO_PIPELINE", err)
+	}
+}
+
+// Issue 36, item 5: the long-polls a replica holds are derived from its
+// memory limit here, once (the chart computed them again in template
+// arithmetic, while the binary kept 10 000).
+func TestMaxWaitersFollowTheMemoryLimit(t *testing.T) {
+	redis := "redis://127.0.0.1:6379"
+	tests := []struct {
+		name string
+		env  map[string]string
+		want int
+	}{
+		{"no limit known: the default", nil, 10_000},
+		{"384Mi on Redis, as the chart's default", map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184", "OAUTH_CALLBACK_REDIS_URL": redis}, 10_276},
+		{"the memory store's budget lives in the process", map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184"}, 8_178},
+		{"a larger budget leaves fewer", map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184", "OAUTH_CALLBACK_MAX_MEMORY": "128MiB"}, 6_081},
+		{"set, it wins", map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184", "OAUTH_CALLBACK_MAX_WAITERS": "2500"}, 2_500},
+		{"set to 0, none are held", map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "402653184", "OAUTH_CALLBACK_MAX_WAITERS": "0"}, 0},
+		{"capped where the variable is", map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "1024GiB", "OAUTH_CALLBACK_REDIS_URL": redis}, 1_000_000},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := config.Load(env(tt.env))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.HTTP.LongPoll.MaxWaiters; got != tt.want {
+				t.Errorf("MaxWaiters %d, want %d", got, tt.want)
+			}
+		})
+	}
+	_, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "96MiB"}))
+	var cerr *config.Error
+	if !errors.As(err, &cerr) || cerr.Var != "OAUTH_CALLBACK_MEMORY_LIMIT" || !strings.Contains(err.Error(), "lower OAUTH_CALLBACK_MAX_MEMORY") {
+		t.Errorf("a limit with room for too few long-polls: %v", err)
+	}
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_MEMORY_LIMIT": "96MiB", "OAUTH_CALLBACK_MAX_WAITERS": "50"})); err != nil {
+		t.Errorf("a small limit with MAX_WAITERS set: %v", err)
 	}
 }

@@ -127,8 +127,18 @@ func checkPublicURL(v string) (string, error) {
 		!(u.Scheme == "https" || u.Scheme == "http" && loopback.Is(u.Hostname())) {
 		return "", fmt.Errorf("must be https://host[:port][/path] (http only on a loopback host), like https://auth.example.com")
 	}
-	return strings.TrimSuffix(v, "/"), nil
+	v = strings.TrimSuffix(v, "/")
+	// The base URL, not the redirect URI: taken as a base, …/callback would
+	// make the redirect URI …/callback/callback, which nothing serves.
+	if base, ok := strings.CutSuffix(v, callbackPath); ok {
+		return "", fmt.Errorf("is the redirect URI, not the service's base URL: set it to %s (the redirect URI to register is that plus %s)", base, callbackPath)
+	}
+	return v, nil
 }
+
+// callbackPath is where the service receives callbacks below its public
+// URL (httpapi's route).
+const callbackPath = "/callback"
 
 func checkHost(h string) (string, error) {
 	h = strings.ToLower(h)

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/oauth-callback-server/oauth-callback-server/internal/memlimit"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
 )
 
@@ -132,8 +133,13 @@ var variables = []variable{
 		func(c *Config) *time.Duration { return &c.Pages.CloseAfter }, 0, time.Minute),
 	durationVar("OAUTH_CALLBACK_MAX_WAIT", "longest long-poll (?wait=, Prefer: wait=) a client may ask for; longer asks are capped (0..5m, 0 turns long-poll off)",
 		func(c *Config) *time.Duration { return &c.HTTP.LongPoll.MaxWait }, 0, 5*time.Minute),
-	intVar("OAUTH_CALLBACK_MAX_WAITERS", "long-polls held at once per replica; past it, requests are answered at once like a plain poll",
-		func(c *Config) *int { return &c.HTTP.LongPoll.MaxWaiters }, 0, 1_000_000),
+	{name: "OAUTH_CALLBACK_MAX_WAITERS", help: fmt.Sprintf("long-polls held at once per replica; past it, requests are answered at once like a plain poll; unset while MEMORY_LIMIT is set, what fits in that limit: (limit × %.0f%% − %s − the memory store's MAX_MEMORY) ÷ %d bytes",
+		100*memlimit.RuntimeShare, units.FormatBytes(memlimit.BaseBytes), memlimit.BytesPerWaiter),
+		set: func(c *Config, v string) error {
+			c.maxWaitersGiven = true
+			return intIn(&c.HTTP.LongPoll.MaxWaiters, v, 0, maxWaiters)
+		},
+		show: func(c *Config) string { return strconv.Itoa(c.HTTP.LongPoll.MaxWaiters) }},
 	durationVar("OAUTH_CALLBACK_LONG_POLL_RECHECK", "how often a waiting long-poll looks again, in case a wake-up was lost (Redis pub/sub delivers at most once); a Redis round trip per waiter each time (1s..10m)",
 		func(c *Config) *time.Duration { return &c.HTTP.LongPoll.Recheck }, time.Second, 10*time.Minute),
 	{name: "OAUTH_CALLBACK_MEMORY_LIMIT", help: "the container's memory limit (bytes, or with KiB/MiB/GiB; the chart sets it from the pod's limit): the Go runtime gets 90% of it as its soft limit (unless GOMEMLIMIT is set), and new long-polls are answered at once past 90% of that; 0: unknown",
@@ -180,6 +186,9 @@ var variables = []variable{
 	durationVar("OAUTH_CALLBACK_IDLE_TIMEOUT", "keep-alive connection idle time before it is closed (1s..10m)",
 		func(c *Config) *time.Duration { return &c.HTTP.IdleTimeout }, time.Second, 10*time.Minute),
 }
+
+// maxWaiters is the most OAUTH_CALLBACK_MAX_WAITERS takes, and derives.
+const maxWaiters = 1_000_000
 
 // Usage is one row of -h's table: a variable, its default as shown, and
 // what it means.

@@ -35,13 +35,14 @@ type takeBody struct {
 // longpoll.go for how a held request waits).
 func (s *server) handleTake() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := s.pathState(w, r)
-		if !ok {
+		state, err := s.pathState(r)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		wait, fromPrefer, rerr := requestedWait(r, s.opts.LongPoll.MaxWait)
-		if rerr != nil {
-			writeRequestError(w, r, rerr)
+		wait, fromPrefer, err := requestedWait(r, s.opts.LongPoll.MaxWait)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		app, info := s.appOf(r), infoOf(r)
@@ -81,8 +82,7 @@ func (s *server) handleTake() http.HandlerFunc {
 
 func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string, cb callback.Callback, err error) {
 	if err != nil {
-		o := s.writeStoreError(w, r, err)
-		s.metrics.Took(o.status)
+		s.metrics.Took(s.writeError(w, r, err))
 		return
 	}
 	annotate(r, slog.String("outcome", "taken"))
@@ -107,25 +107,23 @@ func (s *server) writeTake(w http.ResponseWriter, r *http.Request, state string,
 }
 
 // pathState reads and checks the {state} path segment and names it in the
-// log line; when it is not valid it answers 400 itself.
-func (s *server) pathState(w http.ResponseWriter, r *http.Request) (string, bool) {
+// log line.
+func (s *server) pathState(r *http.Request) (string, error) {
 	state := chi.URLParam(r, "state")
 	// chi matches on the escaped path when it differs from the decoded
 	// one (a %2F in the state); decode it here, once.
 	if r.URL.RawPath != "" {
 		decoded, err := url.PathUnescape(state)
 		if err != nil {
-			writeError(w, r, http.StatusBadRequest, reasonInvalid, "The state in the path is not correctly encoded")
-			return "", false
+			return "", badRequest("The state in the path is not correctly encoded")
 		}
 		state = decoded
 	}
 	if err := callback.ValidateState(state, s.opts.StateMinLength); err != nil {
-		writeError(w, r, http.StatusBadRequest, reasonInvalid, "Invalid state: "+err.Error())
-		return "", false
+		return "", badRequest("Invalid state: %v", err)
 	}
 	annotateState(r, s.opts.StateHasher.Hash(state))
-	return state, true
+	return state, nil
 }
 
 // admitWaiter takes a waiter's place, unless the replica holds as many as

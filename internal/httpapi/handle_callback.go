@@ -2,7 +2,6 @@ package httpapi
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // Limits on the request itself; the callback's own fields have theirs in
@@ -28,32 +26,18 @@ const (
 // API token, a short error_description.
 func (s *server) handleCallback() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		values, rerr := callbackValues(w, r)
-		if rerr == nil {
+		values, err := callbackValues(w, r)
+		if err == nil {
 			var cb callback.Callback
-			if cb, rerr = s.parseCallback(values); rerr == nil {
+			if cb, err = s.parseCallback(values); err == nil {
 				s.storeCallback(w, r, cb)
 				return
 			}
 		}
-		annotate(r, logOutcome(outcomeInvalid))
-		s.metrics.CallbackReceived(outcomeInvalid)
-		p := page.Content{
-			Kind:    page.Failure,
-			Title:   "This sign-in response is not valid",
-			Message: rerr.message + " Nothing was stored. Start again from your application.",
-		}
-		// An error callback without state (Entra's cancel) still tells
-		// the person what the provider said, in fixed words.
 		if code := values.Get("error"); code != "" {
-			p.Title = "Sign-in failed"
-			if cancelled(code, values.Get("error_subcode")) {
-				p.Title = "Sign-in cancelled"
-			}
-			p.Message, p.Error = providerError(code, values.Get("error_subcode"))
-			p.Message += " Nothing was stored."
+			err = refusedErrorCallback{err, code, values.Get("error_subcode")}
 		}
-		s.writePage(w, r, rerr.status, p)
+		s.writeError(w, r, err)
 	}
 }
 
@@ -83,8 +67,7 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 		clearCookie(w, cookie)
 	}
 	if err != nil {
-		o := s.writeStoreError(w, r, err)
-		s.metrics.CallbackReceived(o.logName)
+		s.writeError(w, r, err)
 		return
 	}
 	if cb.Error == "" {
@@ -108,11 +91,7 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 	}
 	annotate(r, logOutcome(outcomeErrorStored))
 	s.metrics.CallbackReceived(outcomeErrorStored)
-	p := page.Content{Kind: page.Failure, Title: "Sign-in failed"}
-	if cancelled(cb.Error, cb.Params["error_subcode"]) {
-		p.Title = "Sign-in cancelled"
-	}
-	p.Message, p.Error = providerError(cb.Error, cb.Params["error_subcode"])
+	p := providerErrorPage(cb.Error, cb.Params["error_subcode"])
 	// Only a flow the MCP server announced is real enough for the
 	// provider's own words: anyone can send an error to /callback. And
 	// only when announcing takes a token: on an open API anyone can
@@ -126,31 +105,28 @@ func (s *server) storeCallback(w http.ResponseWriter, r *http.Request, cb callba
 
 // callbackValues reads the parameters from the query (GET) or the form body
 // (POST), within the size limits.
-func callbackValues(w http.ResponseWriter, r *http.Request) (url.Values, *requestError) {
+func callbackValues(w http.ResponseWriter, r *http.Request) (url.Values, error) {
 	raw := r.URL.RawQuery
 	if r.Method == http.MethodPost {
 		ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if err != nil || ct != "application/x-www-form-urlencoded" {
-			return nil, &requestError{http.StatusUnsupportedMediaType,
-				"A sign-in response sent by POST must be a form (application/x-www-form-urlencoded)."}
+			return nil, refused(errUnsupportedMedia, "A sign-in response sent by POST must be a form (application/x-www-form-urlencoded).")
 		}
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxFormBytes))
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
-				return nil, &requestError{http.StatusRequestEntityTooLarge,
-					fmt.Sprintf("The sign-in response is larger than %d KiB.", maxFormBytes>>10)}
+				return nil, refused(errTooLarge, "The sign-in response is larger than %d KiB.", maxFormBytes>>10)
 			}
-			return nil, &requestError{http.StatusBadRequest, "The sign-in response could not be read."}
+			return nil, badRequest("The sign-in response could not be read.")
 		}
 		raw = string(body)
 	} else if len(raw) > maxQueryBytes {
-		return nil, &requestError{http.StatusRequestURITooLong,
-			fmt.Sprintf("The sign-in response is longer than %d KiB.", maxQueryBytes>>10)}
+		return nil, refused(errURITooLong, "The sign-in response is longer than %d KiB.", maxQueryBytes>>10)
 	}
 	values, err := url.ParseQuery(raw)
 	if err != nil {
-		return nil, &requestError{http.StatusBadRequest, "The sign-in response is not correctly encoded."}
+		return nil, badRequest("The sign-in response is not correctly encoded.")
 	}
 	return values, nil
 }
@@ -158,12 +134,12 @@ func callbackValues(w http.ResponseWriter, r *http.Request) (url.Values, *reques
 // parseCallback checks every rule a callback must meet before it is stored.
 // Its messages name the rule in fixed words: nothing from the request is
 // echoed, not even a parameter's name.
-func (s *server) parseCallback(values url.Values) (callback.Callback, *requestError) {
-	bad := func(message string) (callback.Callback, *requestError) {
-		return callback.Callback{}, &requestError{http.StatusBadRequest, message}
+func (s *server) parseCallback(values url.Values) (callback.Callback, error) {
+	bad := func(format string, args ...any) (callback.Callback, error) {
+		return callback.Callback{}, badRequest(format, args...)
 	}
 	if len(values) > callback.MaxParams {
-		return bad(fmt.Sprintf("The sign-in response has more than %d parameters.", callback.MaxParams))
+		return bad("The sign-in response has more than %d parameters.", callback.MaxParams)
 	}
 	var c callback.Callback
 	for name, vs := range values {
@@ -195,25 +171,24 @@ func (s *server) parseCallback(values url.Values) (callback.Callback, *requestEr
 			c.Params[name] = v
 		}
 		if name != "state" && callback.ValidateValue(v) != nil {
-			return bad(fmt.Sprintf("A parameter of the sign-in response is longer than %d KiB, or not valid text.", callback.MaxValueLength>>10))
+			return bad("A parameter of the sign-in response is longer than %d KiB, or not valid text.", callback.MaxValueLength>>10)
 		}
 	}
 	if c.State == "" {
 		return bad("The sign-in response has no state, so it cannot be matched to your application.")
 	}
 	if err := callback.ValidateState(c.State, s.opts.StateMinLength); err != nil {
-		return bad("The sign-in response's state is not valid: " + err.Error() + ".")
+		return bad("The sign-in response's state is not valid: %v.", err)
 	}
 	if c.Code == "" && c.Error == "" && !c.GrantsAdminConsent() {
 		return bad("The sign-in response has neither a code nor an error.")
 	}
 	if err := callback.ValidateCode(c.Code); err != nil {
-		return bad("The sign-in response's code is not valid: " + err.Error() + ".")
+		return bad("The sign-in response's code is not valid: %v.", err)
 	}
 	c.ReceivedAt = time.Now().UTC() // before Size: it is part of what is stored
 	if c.Size() > s.opts.MaxCallbackBytes {
-		return callback.Callback{}, &requestError{http.StatusRequestEntityTooLarge,
-			fmt.Sprintf("The sign-in response carries more than %d KiB.", s.opts.MaxCallbackBytes>>10)}
+		return callback.Callback{}, refused(errTooLarge, "The sign-in response carries more than %d KiB.", s.opts.MaxCallbackBytes>>10)
 	}
 	return c, nil
 }

@@ -31,7 +31,7 @@ func (s *server) handleHealth() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		_, check := s.checkToken(r)
 		if check == tokenInvalid && s.failedToken(w, r) {
-			writeTokenLimited(w, r)
+			s.writeError(w, r, errTokensLimited)
 			return
 		}
 		withCount := check == tokenValid
@@ -53,7 +53,7 @@ func (s *server) handleHealth() http.HandlerFunc {
 			annotate(r, slog.String("error", err.Error()))
 			body.Status = "unhealthy"
 			body.Error = outcomeOf(err).message
-			writeJSON(w, http.StatusServiceUnavailable, body)
+			writeUnready(w, body)
 			return
 		}
 		if withCount {
@@ -76,14 +76,22 @@ func (s *server) handleHealthz() http.HandlerFunc {
 func (s *server) handleReadyz() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if s.isDraining() {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "draining"})
+			writeUnready(w, map[string]string{"status": "draining"})
 			return
 		}
 		if err := s.ping(r.Context()); err != nil {
 			annotate(r, slog.String("error", err.Error()))
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": outcomeOf(err).message})
+			writeUnready(w, map[string]string{"status": "unavailable", "error": outcomeOf(err).message})
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	}
+}
+
+// writeUnready answers a health check that fails: its report, as a 503
+// that a load balancer or the field client tries again soon. It is a
+// report, not a refusal: its body is the check's own, not errorBody.
+func writeUnready(w http.ResponseWriter, report any) {
+	w.Header().Set("Retry-After", retryAfterSoon)
+	writeJSON(w, http.StatusServiceUnavailable, report)
 }

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -51,25 +50,26 @@ type registerBody struct {
 // states.
 func (s *server) handleRegister() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := s.pathState(w, r)
-		if !ok {
+		state, err := s.pathState(r)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
-		req, rerr := s.readRegisterRequest(w, r)
-		if rerr == nil {
-			req.ttl, rerr = s.registrationTTL(req.TTL)
+		req, err := s.readRegisterRequest(w, r)
+		if err == nil {
+			req.ttl, err = s.registrationTTL(req.TTL)
 		}
 		var link *callback.Link
-		if rerr == nil {
-			link, rerr = s.linkOf(state, req)
+		if err == nil {
+			link, err = s.linkOf(state, req)
 		}
-		if rerr != nil {
-			writeRequestError(w, r, rerr)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		ttl := req.ttl
 		if err := s.register(r.Context(), s.appOf(r), state, callback.Registration{TTL: ttl, Metadata: req.Metadata, Link: link, Issuer: req.Issuer}); err != nil {
-			s.writeStoreError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		annotate(r, logOutcome("registered"))
@@ -81,13 +81,13 @@ func (s *server) handleRegister() http.HandlerFunc {
 	}
 }
 
-func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (registerRequest, *requestError) {
+func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (registerRequest, error) {
 	var req registerRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRegisterBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return req, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("Body larger than %d KiB", maxRegisterBody>>10)}
+			return req, refused(errTooLarge, "Body larger than %d KiB", maxRegisterBody>>10)
 		}
 		return req, badRequest("The body could not be read")
 	}
@@ -95,7 +95,7 @@ func (s *server) readRegisterRequest(w http.ResponseWriter, r *http.Request) (re
 		return req, nil // no TTL, no metadata
 	}
 	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/json" {
-		return req, &requestError{http.StatusUnsupportedMediaType, "The body must be application/json"}
+		return req, refused(errUnsupportedMedia, "The body must be application/json")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
@@ -128,7 +128,7 @@ const maxIssuer = 512
 
 // registrationTTL reads the optional TTL: a duration string or seconds,
 // 1 s at least, the service's TTL at most (and by default).
-func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, *requestError) {
+func (s *server) registrationTTL(raw json.RawMessage) (time.Duration, error) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return s.opts.StoreTTL, nil
 	}

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/go-chi/chi/v5"
@@ -13,17 +12,9 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
-var (
-	linkUnknownPage = page.Content{Kind: page.Expired, Title: "Sign-in link expired",
-		Message: "This sign-in link is unknown, has expired, was already used or was cancelled. Start again from your application."}
-	linkElsewherePage = page.Content{Kind: page.Failure, Title: "Sign-in link opened in another browser",
-		Message: "This sign-in link was already opened in another browser, and for your safety it works only there. Start again from your application."}
-	linkCrossSitePage = page.Content{Kind: page.Failure, Title: "Sign-in not continued",
-		Message: "Another website tried to continue this sign-in for you. Open the sign-in link from your application again, and press its button yourself."}
-	linkPage = page.Content{Kind: page.Start, Title: "Ready to sign in",
-		Message: "This link signs you in for your application. Continue only if you started this sign-in yourself, just now.",
-		Form:    page.Form{Button: "Continue to sign-in"}}
-)
+var linkPage = page.Content{Kind: page.Start, Title: "Ready to sign in",
+	Message: "This link signs you in for your application. Continue only if you started this sign-in yourself, just now.",
+	Form:    page.Form{Button: "Continue to sign-in"}}
 
 // handleStartPage answers a sign-in link's GET with a page whose button
 // posts to the link (handleStart). Mail and chat previewers fetch links
@@ -39,8 +30,7 @@ func (s *server) handleStartPage() http.HandlerFunc {
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !validLinkID(chi.URLParam(r, "id")) {
-			annotate(r, logOutcome("link_unknown"))
-			s.writePage(w, r, http.StatusNotFound, linkUnknownPage)
+			s.writeError(w, r, errLinkUnknown)
 			return
 		}
 		annotate(r, logOutcome("link_page"))
@@ -80,35 +70,26 @@ func (s *server) handleStart() http.HandlerFunc {
 		// comes from (every current one) are held to the link's own page.
 		// Without the header the exposure is what a GET that bound was.
 		if !fromOwnPage(r) {
-			annotate(r, logOutcome("link_cross_site"))
-			s.log.Warn("a sign-in link was posted from another site: login CSRF, or a page that opens links for its visitors; refused, the link is unchanged",
-				slog.String("request_id", requestID(r)))
-			s.writePage(w, r, http.StatusForbidden, linkCrossSitePage)
+			s.writeError(w, r, errLinkCrossSite)
 			return
 		}
 		id := chi.URLParam(r, "id")
 		if !validLinkID(id) {
-			annotate(r, logOutcome("link_unknown"))
-			s.writePage(w, r, http.StatusNotFound, linkUnknownPage)
+			s.writeError(w, r, errLinkUnknown)
 			return
 		}
 		st, err := s.start(r.Context(), id)
 		state, link, first := st.state, st.link, st.first
 		if errors.Is(err, callback.ErrNotFound) {
-			annotate(r, logOutcome("link_unknown"))
-			s.writePage(w, r, http.StatusNotFound, linkUnknownPage)
-			return
+			err = errLinkUnknown // the store's "unknown" is the link's: expired, used or cancelled
 		}
 		if err != nil {
-			s.writeStoreError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		annotateState(r, s.opts.StateHasher.Hash(state))
 		if _, bound := s.binding.bound(r, state); !first && !bound {
-			annotate(r, logOutcome("link_elsewhere"))
-			s.log.Warn("a sign-in link was opened in a second browser: it may have been forwarded; refused",
-				slog.String("state_hash", stateHashOf(r)), slog.String("request_id", requestID(r)))
-			s.writePage(w, r, http.StatusForbidden, linkElsewherePage)
+			s.writeError(w, r, errLinkElsewhere)
 			return
 		}
 		annotate(r, logOutcome("link_opened"))

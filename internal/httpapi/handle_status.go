@@ -16,13 +16,14 @@ type statusBody struct {
 // handing out the code: 200 for every status, unknown included.
 func (s *server) handleStatus() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := s.pathState(w, r)
-		if !ok {
+		state, err := s.pathState(r)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		st, err := s.status(r.Context(), s.appOf(r), state)
 		if err != nil {
-			s.writeStoreError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		body := statusBody{State: state, Status: string(st.Phase)}
@@ -39,12 +40,13 @@ func (s *server) handleStatus() http.HandlerFunc {
 // are discarded, and what comes later is refused as cancelled (410).
 func (s *server) handleCancel() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		state, ok := s.pathState(w, r)
-		if !ok {
+		state, err := s.pathState(r)
+		if err != nil {
+			s.writeError(w, r, err)
 			return
 		}
 		if err := s.cancel(r.Context(), s.appOf(r), state); err != nil {
-			s.writeStoreError(w, r, err)
+			s.writeError(w, r, err)
 			return
 		}
 		annotate(r, logOutcome("cancelled"))

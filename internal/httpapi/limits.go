@@ -12,7 +12,6 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/apps"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/page"
 )
 
 // SharedLimiter counts rate limits for every replica together: Allow
@@ -50,9 +49,9 @@ const localLimitsFor = 5 * time.Second
 // off: for every replica together when the store is a SharedLimiter (and
 // RateLimits.Shared is on), else on this replica. name keeps the limits
 // apart in the shared count. An app's own limit (perApp, when it gives
-// one; nil: none) replaces perMinute for its tokens. Over it: 429 with
-// Retry-After, as a page on /callback.
-func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool, perApp func(apps.App) int) func(http.Handler) http.Handler {
+// one; nil: none) replaces perMinute for its tokens. Over it:
+// errRateLimited, with the Retry-After the count gave.
+func (s *server) rateLimit(name string, perMinute int, key limitKey, perApp func(apps.App) int) func(http.Handler) http.Handler {
 	names := s.sharedLimitNames()
 	byApp := map[string]limiter{}
 	for _, a := range s.opts.Apps {
@@ -73,7 +72,7 @@ func (s *server) rateLimit(name string, perMinute int, key limitKey, page bool, 
 				}
 			}
 			if l.perMinute > 0 && s.overLimit(w, r, l, s.limitBucket(r, key)) {
-				s.writeRateLimited(w, r, page)
+				s.writeError(w, r, errRateLimited)
 				return
 			}
 			next.ServeHTTP(w, r)
@@ -180,26 +179,6 @@ func (s *server) allowShared(ctx context.Context, l limiter, bucket string) (all
 		}
 	}
 	return true, 0, nil
-}
-
-// writeRateLimited answers a request over its limit.
-func (s *server) writeRateLimited(w http.ResponseWriter, r *http.Request, asPage bool) {
-	if w.Header().Get("Retry-After") == "" {
-		w.Header().Set("Retry-After", retryAfterFull)
-	}
-	if asPage {
-		annotate(r, logOutcome(reasonRateLimited))
-		s.metrics.CallbackReceived(reasonRateLimited)
-		s.writePage(w, r, http.StatusTooManyRequests, rateLimitedPage)
-		return
-	}
-	writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests, retry later")
-}
-
-var rateLimitedPage = page.Content{
-	Kind:    page.Failure,
-	Title:   "Too many sign-in attempts",
-	Message: "Too many sign-in responses came from your network. Wait a minute, then start again from your application.",
 }
 
 // An app's own limits (OAUTH_CALLBACK_APPS_FILE), for rateLimit.

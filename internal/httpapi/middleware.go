@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"runtime/debug"
@@ -193,6 +194,5 @@ func (s *server) recoverTo(w http.ResponseWriter, r *http.Request) {
 		panic(rec) // the server's own way to abort a response
 	}
 	s.log.Error("panic in handler", slog.Any("panic", rec), slog.String("stack", string(debug.Stack())))
-	annotate(r, slog.String("outcome", "panic"))
-	s.writeOutcome(w, r, internalOutcome)
+	s.writeError(w, r, fmt.Errorf("panic: %v", rec))
 }

@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/oauth-callback-server/oauth-callback-server/internal/page"
+
 // providerErrorText is what the page says for each error code an identity
 // provider may send: RFC 6749 §4.1.2.1 and OpenID Connect Core §3.1.2.6.
 // The page shows only these fixed sentences and the code itself, never
@@ -36,6 +38,17 @@ const cancelledText = "You cancelled the sign-in, so nothing was shared with the
 // cancelled reports whether an error callback is the person pressing
 // Cancel (Entra ID's error_subcode=cancel on access_denied).
 func cancelled(code, subcode string) bool { return code == "access_denied" && subcode == "cancel" }
+
+// providerErrorPage is what the page says of an error callback: the fixed
+// text and, for a known code, the code.
+func providerErrorPage(code, subcode string) page.Content {
+	p := page.Content{Kind: page.Failure, Title: "Sign-in failed"}
+	if cancelled(code, subcode) {
+		p.Title = "Sign-in cancelled"
+	}
+	p.Message, p.Error = providerError(code, subcode)
+	return p
+}
 
 // providerError is what the page shows of an error callback: the fixed
 // text and, for a known code, the code.

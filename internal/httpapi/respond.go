@@ -23,11 +23,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	h["Cache-Control"] = noStore
 	h["X-Content-Type-Options"] = nosniff
-	if status == http.StatusServiceUnavailable && h["Retry-After"] == nil {
-		// A 503 that is no store outcome (/readyz, /health): come back
-		// soon. A store outcome's own Retry-After (the table's) stands.
-		h["Retry-After"] = retryAfter
-	}
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }
@@ -39,12 +34,11 @@ var (
 	noStore         = []string{"no-store"}
 	nosniff         = []string{"nosniff"}
 	noReferrer      = []string{"no-referrer"}
-	retryAfter      = []string{retryAfterSoon}
 )
 
 func (s *server) handleNotFound() http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, r, http.StatusNotFound, reasonRouteNotFound, "Not found")
+		s.writeError(w, r, errNoRoute)
 	}
 }
 
@@ -66,6 +60,6 @@ func (s *server) handleMethodNotAllowed() http.HandlerFunc {
 		if len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 		}
-		writeError(w, r, http.StatusMethodNotAllowed, reasonMethodNotAllowed, "Method "+r.Method+" is not allowed here")
+		s.writeError(w, r, refused(errMethodNotAllowed, "Method %s is not allowed here", r.Method))
 	}
 }

@@ -11,7 +11,7 @@ func addRoutes(r chi.Router, s *server) {
 	// The identity provider redirects the person's browser here.
 	r.Group(func(r chi.Router) {
 		// Per client IP (IPv6 per /56), for all replicas together on Redis.
-		r.Use(s.rateLimit("callback", s.opts.RateLimits.Callback, byNetwork, true, nil))
+		r.Use(s.rateLimit("callback", s.opts.RateLimits.Callback, byNetwork, nil))
 		r.Get("/callback", s.handleCallback())       // compat: query (response_mode=query)
 		r.Post("/callback", s.handleCallback())      // form_post (response_mode=form_post)
 		r.Head("/callback", s.handleCallbackProbe()) // "is this the service?" (oauth-callback-server check)
@@ -31,13 +31,13 @@ func addRoutes(r chi.Router, s *server) {
 	// then the token (when configured; checked first, then wrong ones
 	// count against the client's network), then the limit per token or IP.
 	r.Group(func(r chi.Router) {
-		r.Use(s.cors, s.requireToken, s.rateLimit("api", s.opts.RateLimits.API, byTokenOrIP, false, apiLimitOf))
+		r.Use(s.cors, s.requireToken, s.rateLimit("api", s.opts.RateLimits.API, byTokenOrIP, apiLimitOf))
 		// compat; ?wait=25s or Prefer: wait=25 makes it a long-poll.
 		r.Get("/api/callback/{state}", s.handleTake())
 		// Register a state before the sign-in (optional TTL and metadata;
 		// authorization_url for a sign-in link).
 		// A registration holds bytes for its TTL: a limit of its own.
-		r.With(s.rateLimit("register", s.opts.RateLimits.Register, byTokenOrIP, false, registerLimitOf)).Put("/api/callback/{state}", s.handleRegister())
+		r.With(s.rateLimit("register", s.opts.RateLimits.Register, byTokenOrIP, registerLimitOf)).Put("/api/callback/{state}", s.handleRegister())
 		// Cancel a sign-in: later callbacks and takes get 410 cancelled.
 		r.Delete("/api/callback/{state}", s.handleCancel())
 		// Where a sign-in stands; never the code.

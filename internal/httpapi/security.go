@@ -58,11 +58,8 @@ func (s *server) failedToken(w http.ResponseWriter, r *http.Request) (limited bo
 	return s.tokenFailures.OnLimit(w, r, "ip:"+clientKey(s.clientIP(r)))
 }
 
-// writeTokenLimited answers a failure past the limit.
-func writeTokenLimited(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Retry-After", retryAfterFull) // a minute: the limit is per minute
-	writeError(w, r, http.StatusTooManyRequests, reasonRateLimited, "Too many requests with a wrong or missing token, retry later")
-}
+// errTokensLimited: past the limit on wrong or missing tokens.
+var errTokensLimited = refused(errRateLimited, "Too many requests with a wrong or missing token, retry later")
 
 // requireToken lets through only requests with Authorization: Bearer and
 // one of the configured tokens; without configured tokens it lets everyone
@@ -81,13 +78,11 @@ func (s *server) requireToken(next http.Handler) http.Handler {
 			}
 			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), callerKey{}, caller)))
 		case s.failedToken(w, r):
-			writeTokenLimited(w, r)
+			s.writeError(w, r, errTokensLimited)
 		case check == tokenMissing:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="oauth-callback-server"`)
-			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, "Missing API token: send Authorization: Bearer <token>")
+			s.writeError(w, r, errTokenMissing)
 		default:
-			w.Header().Set("WWW-Authenticate", `Bearer realm="oauth-callback-server", error="invalid_token"`)
-			writeError(w, r, http.StatusUnauthorized, reasonUnauthorized, "Invalid API token")
+			s.writeError(w, r, errTokenInvalid)
 		}
 	})
 }

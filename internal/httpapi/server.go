@@ -1,6 +1,6 @@
 // Package httpapi is the HTTP face of the service: routes.go lists every
-// endpoint, handle_*.go answer them, errors.go maps store errors to status
-// codes in one table.
+// endpoint, handle_*.go answer them, and errors.go answers every refusal,
+// the store's and the request's, from one table.
 package httpapi
 
 import (

@@ -23,7 +23,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/httpapi"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/metrics"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testlog"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
 )
 
 const ttl = 10 * time.Minute

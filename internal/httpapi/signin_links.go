@@ -118,13 +118,13 @@ func clearCookie(w http.ResponseWriter, name string) {
 // bad escape) is refused: Go's URL.Query drops such pairs silently, while
 // browsers and providers keep them, so a hidden "redirect_uri=…;" would
 // otherwise pass the check and reach the provider.
-func (s *server) checkAuthorizationURL(raw, state string) *requestError {
+func (s *server) checkAuthorizationURL(raw, state string) error {
 	if len(s.opts.SignInLinks.AuthorizeHosts) == 0 {
 		return badRequest("authorization_url is not accepted: sign-in links are off on this server (OAUTH_CALLBACK_AUTHORIZE_HOSTS)")
 	}
-	u, rerr := checkLinkURL("authorization_url", raw, s.opts.SignInLinks.AuthorizeHosts, "OAUTH_CALLBACK_AUTHORIZE_HOSTS")
-	if rerr != nil {
-		return rerr
+	u, err := checkLinkURL("authorization_url", raw, s.opts.SignInLinks.AuthorizeHosts, "OAUTH_CALLBACK_AUTHORIZE_HOSTS")
+	if err != nil {
+		return err
 	}
 	q, err := url.ParseQuery(u.RawQuery)
 	if err != nil {
@@ -151,15 +151,15 @@ func valuesFold(q url.Values, name string) []string {
 }
 
 // checkReturnURL: as an authorization URL, against its own allowlist.
-func (s *server) checkReturnURL(raw string) *requestError {
+func (s *server) checkReturnURL(raw string) error {
 	if len(s.opts.SignInLinks.ReturnHosts) == 0 {
 		return badRequest("return_url is not accepted: no return hosts are allowed on this server (OAUTH_CALLBACK_RETURN_HOSTS)")
 	}
-	_, rerr := checkLinkURL("return_url", raw, s.opts.SignInLinks.ReturnHosts, "OAUTH_CALLBACK_RETURN_HOSTS")
-	return rerr
+	_, err := checkLinkURL("return_url", raw, s.opts.SignInLinks.ReturnHosts, "OAUTH_CALLBACK_RETURN_HOSTS")
+	return err
 }
 
-func checkLinkURL(field, raw string, hosts []string, variable string) (*url.URL, *requestError) {
+func checkLinkURL(field, raw string, hosts []string, variable string) (*url.URL, error) {
 	if len(raw) > maxLinkURL {
 		return nil, badRequest("%s is longer than %d KiB", field, maxLinkURL>>10)
 	}
@@ -181,19 +181,19 @@ func checkLinkURL(field, raw string, hosts []string, variable string) (*url.URL,
 }
 
 // linkOf is the sign-in link a registration asks for; nil for none.
-func (s *server) linkOf(state string, req registerRequest) (*callback.Link, *requestError) {
+func (s *server) linkOf(state string, req registerRequest) (*callback.Link, error) {
 	if req.AuthorizationURL == "" {
 		if req.ReturnURL != "" {
 			return nil, badRequest("return_url needs an authorization_url: it is the way back from a sign-in link")
 		}
 		return nil, nil
 	}
-	if rerr := s.checkAuthorizationURL(req.AuthorizationURL, state); rerr != nil {
-		return nil, rerr
+	if err := s.checkAuthorizationURL(req.AuthorizationURL, state); err != nil {
+		return nil, err
 	}
 	if req.ReturnURL != "" {
-		if rerr := s.checkReturnURL(req.ReturnURL); rerr != nil {
-			return nil, rerr
+		if err := s.checkReturnURL(req.ReturnURL); err != nil {
+			return nil, err
 		}
 	}
 	return &callback.Link{ID: newLinkID(), AuthorizationURL: req.AuthorizationURL, ReturnURL: req.ReturnURL}, nil

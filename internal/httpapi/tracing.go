@@ -72,7 +72,7 @@ func (s *server) startStoreSpan(ctx context.Context, op string) (context.Context
 	return ctx, func(err error) {
 		if err != nil {
 			// The outcome's name, never the error's text (it may quote a key).
-			span.SetAttributes(attribute.String("oauth_callback.store_outcome", outcomeOf(err).logName))
+			span.SetAttributes(attribute.String("oauth_callback.store_outcome", outcomeOf(err).outcome))
 		}
 		span.End()
 	}

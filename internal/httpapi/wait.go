@@ -13,7 +13,7 @@ import (
 // Go duration or seconds) or the RFC 7240 header Prefer: wait=25 (seconds).
 // The query wins when both are given. Asks beyond max are capped; malformed
 // ones are an error. fromPrefer says whether to answer Preference-Applied.
-func requestedWait(r *http.Request, max time.Duration) (wait time.Duration, fromPrefer bool, herr *requestError) {
+func requestedWait(r *http.Request, max time.Duration) (wait time.Duration, fromPrefer bool, err error) {
 	q := r.URL.Query()
 	if vs, ok := q["wait"]; ok {
 		if len(vs) != 1 {

@@ -23,6 +23,22 @@ const RuntimeShare = 0.9
 // are refused.
 const NearShare = 0.9
 
+// What a replica's memory holds besides its long-polls, and what one held
+// long-poll costs: measured 27 KB of stack and heap beside net/http's 21 KB
+// alone (docs/benchmarks.md, "Capacity"), with headroom.
+const (
+	BaseBytes      = 32 << 20 // a replica holding nothing
+	BytesPerWaiter = 32_000
+)
+
+// Waiters is how many long-polls fit in a container of containerLimit
+// bytes: RuntimeShare of it, less BaseBytes and held (what else the process
+// keeps, such as the memory store's byte budget), at BytesPerWaiter each.
+// It is negative when even those do not fit.
+func Waiters(containerLimit, held int64) int64 {
+	return (int64(float64(containerLimit)*RuntimeShare) - BaseBytes - held) / BytesPerWaiter
+}
+
 // Guard samples the process's memory against the runtime's limit.
 type Guard struct {
 	limit int64 // the runtime's soft limit, bytes

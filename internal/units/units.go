@@ -26,7 +26,10 @@ func Duration(v string) (time.Duration, error) {
 }
 
 // Bytes reads a size in bytes: a whole number, optionally with a
-// KiB, MiB or GiB suffix (KB, MB, GB and K, M, G mean the same here).
+// KiB, MiB or GiB suffix (KB, MB, GB and K, M, G mean the same here). The
+// two- and three-letter suffixes take any case, so that Redis's own 64mb
+// (which Redis also reads as 64 MiB) is understood; a lone k, m or g is
+// refused, since Redis reads 1m as a million bytes.
 func Bytes(v string) (int64, error) {
 	units := []struct {
 		suffixes []string
@@ -39,7 +42,7 @@ func Bytes(v string) (int64, error) {
 	}
 	for _, u := range units {
 		for _, suffix := range u.suffixes {
-			number, ok := strings.CutSuffix(v, suffix)
+			number, ok := cutSuffix(v, suffix)
 			if !ok {
 				continue
 			}
@@ -51,6 +54,18 @@ func Bytes(v string) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("not a size (use e.g. 64MiB, 512KiB, or a number of bytes)")
+}
+
+// cutSuffix is strings.CutSuffix, ignoring case for suffixes of two
+// letters or more (and for B).
+func cutSuffix(v, suffix string) (string, bool) {
+	if len(suffix) == 1 && suffix != "B" {
+		return strings.CutSuffix(v, suffix)
+	}
+	if len(v) < len(suffix) || !strings.EqualFold(v[len(v)-len(suffix):], suffix) {
+		return v, false
+	}
+	return v[:len(v)-len(suffix)], true
 }
 
 // FormatBytes writes n with the largest unit that divides it.

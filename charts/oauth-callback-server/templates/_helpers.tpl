@@ -131,9 +131,21 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- if and .Values.redis.external.url .Values.redis.external.existingSecret }}
 {{- fail "oauth-callback-server: set redis.external.url or redis.external.existingSecret, not both." }}
 {{- end }}
-{{- if .Values.redis.enabled }}
 {{- $budget := include "oauth-callback-server.bytes" .Values.store.maxMemory | int64 }}
+{{- if or (lt $budget 1048576) (gt $budget 68719476736) }}
+{{- fail (printf "oauth-callback-server: store.maxMemory (%s) must be between 1Mi and 64Gi (OAUTH_CALLBACK_MAX_MEMORY's range)." (toString .Values.store.maxMemory)) }}
+{{- end }}
+{{- $callbackBytes := include "oauth-callback-server.bytes" .Values.store.maxCallbackBytes | int64 }}
+{{- if or (lt $callbackBytes 1024) (gt $callbackBytes 262144) }}
+{{- fail (printf "oauth-callback-server: store.maxCallbackBytes (%s) must be between 1Ki and 256Ki (OAUTH_CALLBACK_MAX_CALLBACK_BYTES's range)." (toString .Values.store.maxCallbackBytes)) }}
+{{- end }}
+{{- if and (not (gt (int .Values.capacity.maxWaiters) 0)) (not (dig "limits" "memory" "" .Values.resources)) }}
+{{- fail "oauth-callback-server: resources.limits.memory is required unless capacity.maxWaiters is set: the service derives the long-polls a replica holds from it." }}
+{{- end }}
+{{- if .Values.redis.enabled }}
 {{- $maxmemory := include "oauth-callback-server.redisMaxmemory" . | int64 }}
+{{- /* The sizing rule, callback.MinMaxmemory in the service (budget × 3 ÷ 2);
+deploy/test holds the two to the same numbers. */}}
 {{- if gt (div (mul $budget 3) 2) $maxmemory }}
 {{- fail (printf "oauth-callback-server: store.maxMemory (%s) needs a bundled Redis maxmemory of at least 1.5 times as much (allocator rounding, keys, tombstones); it is %d bytes (%d%% of redis.resources.limits.memory %s). Raise the Redis memory limit or lower store.maxMemory." (toString .Values.store.maxMemory) $maxmemory (int .Values.redis.maxmemoryPercent) (toString .Values.redis.resources.limits.memory)) }}
 {{- end }}
@@ -169,30 +181,6 @@ a minute") before the kernel kills it and every pending sign-in with it.
 {{- end }}
 
 {{/*
-OAUTH_CALLBACK_MAX_WAITERS: capacity.maxWaiters, or what fits in the
-container's memory limit: 90 % of it goes to the Go runtime; take off an
-idle replica's memory and, with the in-memory store, its byte budget; the
-rest holds long-polls of capacity.bytesPerWaiter each.
-*/}}
-{{- define "oauth-callback-server.maxWaiters" -}}
-{{- if gt (int .Values.capacity.maxWaiters) 0 }}
-{{- .Values.capacity.maxWaiters }}
-{{- else }}
-{{- $limit := include "oauth-callback-server.bytes" (required "resources.limits.memory is required unless capacity.maxWaiters is set: the long-polls a replica holds are derived from it" .Values.resources.limits.memory) | int64 }}
-{{- $base := include "oauth-callback-server.bytes" .Values.capacity.baseBytes | int64 }}
-{{- $store := 0 }}
-{{- if not (include "oauth-callback-server.hasRedis" .) }}
-{{- $store = include "oauth-callback-server.bytes" .Values.store.maxMemory | int64 }}
-{{- end }}
-{{- $waiters := div (sub (sub (div (mul $limit 9) 10) $base) $store) (int64 .Values.capacity.bytesPerWaiter) }}
-{{- if lt $waiters 100 }}
-{{- fail (printf "oauth-callback-server: resources.limits.memory (%s) leaves room for %d long-polls; raise it, or set capacity.maxWaiters." (toString .Values.resources.limits.memory) $waiters) }}
-{{- end }}
-{{- $waiters }}
-{{- end }}
-{{- end }}
-
-{{/*
 The public base URL, for the notes.
 */}}
 {{- define "oauth-callback-server.publicURL" -}}
@@ -223,15 +211,19 @@ envFrom:
       name: {{ . }}
   {{- end }}
 env:
-  # The runtime's soft limit and the refusal of new long-polls
-  # near it follow the pod's real limit, whatever set it.
+  # The runtime's soft limit, the long-polls a replica holds and the
+  # refusal of new ones near the limit follow the pod's real limit,
+  # whatever set it.
   - name: OAUTH_CALLBACK_MEMORY_LIMIT
     valueFrom:
       resourceFieldRef:
         containerName: {{ $container }}
         resource: limits.memory
+  {{- with $root.Values.capacity.maxWaiters }}
+  # Unset, the service derives it from OAUTH_CALLBACK_MEMORY_LIMIT.
   - name: OAUTH_CALLBACK_MAX_WAITERS
-    value: {{ include "oauth-callback-server.maxWaiters" $root | quote }}
+    value: {{ int64 . | toString | quote }}
+  {{- end }}
   - name: OAUTH_CALLBACK_MAX_MEMORY
     value: {{ include "oauth-callback-server.bytes" $root.Values.store.maxMemory | quote }}
   - name: OAUTH_CALLBACK_MAX_CALLBACK_BYTES

@@ -1,6 +1,24 @@
 """A sign-in inside an MCP tool call, as the MCP revision of 2026-07-28 has it:
 multi round-trip requests, with the retry on any replica of the MCP server.
 
+What it needs: the service with sign-in links on, which takes four settings:
+OAUTH_CALLBACK_PUBLIC_URL (where browsers reach the service: the link and
+the redirect URI start there), OAUTH_CALLBACK_AUTHORIZE_HOSTS (the
+provider's host, login.microsoftonline.com for Entra ID), an
+OAUTH_CALLBACK_ENCRYPTION_KEY (32+ characters: it keys the browser binding)
+and the MCP server's token in OAUTH_CALLBACK_API_TOKENS (the verifier comes
+back only to a caller with it). And the person's browser, which keeps the
+cookie the link's button sets: the callback is stored only with it.
+
+Run from the repository's root (``begin`` and ``resume`` are what an MCP
+server takes; run as a script, it plays the MCP server, the MCP client, the
+person's browser and the provider, which it stands in for with a made-up
+code):
+
+    OAUTH_CALLBACK_PUBLIC_URL=http://localhost:8000 OAUTH_CALLBACK_AUTHORIZE_HOSTS=login.example.com \
+      OAUTH_CALLBACK_ENCRYPTION_KEY=dev-only-key-0123456789abcdef0123 OAUTH_CALLBACK_API_TOKENS=mail=dev-only-token-0123456789 make run
+    CALLBACK_SERVICE_TOKEN=dev-only-token-0123456789 .venv/bin/python clients/python/examples/mrtr_signin.py
+
 Round one (``begin``) registers a sign-in link with oauth-callback-server and
 answers ``input_required`` with a URL-mode elicitation of the link and a
 ``requestState``. The MCP client shows the link and, once the person is done,
@@ -102,3 +120,59 @@ async def resume(relay: AsyncClient, key: bytes, user: str, request_state: str,
     # Exchange cb.auth_code with the verifier at the token endpoint here; the
     # example returns them to show that they arrived.
     return {"code": cb.auth_code, "verifier": (cb.metadata or {}).get("verifier"), "issuer": cb.issuer}
+
+
+async def _demo(service: str, token: Optional[str]) -> None:
+    """Both rounds against the service, with stand-ins for the MCP client,
+    the person's browser and the provider (see the top of this file)."""
+    import httpx  # the client's own dependency
+
+    key = secrets.token_bytes(32)  # the MCP server's own key, for requestState
+    async with AsyncClient(service, token=token) as relay:
+        asked = await begin(relay, key, "alice", "https://login.example.com/authorize", "demo-app",
+                            service + "/callback", "openid")
+        start_url = asked["inputRequests"]["sign_in"]["params"]["url"]
+        print(f"round one: input_required; the MCP client shows the person the sign-in link {start_url}")
+
+        again = await resume(relay, key, "alice", asked["requestState"], wait=1)
+        print(f"round two, before the person is done: {again['resultType']} again")
+
+        # The person's browser opens the link and presses its button: the
+        # service sets the binding cookie and sends it to the provider, who
+        # (standing in here) sends it back to /callback with a made-up code.
+        # The cookie is passed by hand: it is Secure, and a browser sends it
+        # to http://localhost too.
+        async with httpx.AsyncClient() as browser:
+            pressed = await browser.post(start_url)
+            to_provider = urllib.parse.urlsplit(pressed.headers["location"])
+            cookie = pressed.headers["set-cookie"].split(";", 1)[0]
+            state = dict(urllib.parse.parse_qsl(to_provider.query))["state"]
+            print(f"browser: pressed the link's button, got the binding cookie, sent to {to_provider.netloc}")
+            page = await browser.get(service + "/callback", params={"code": "made-up-code", "state": state},
+                                     headers={"Cookie": cookie})
+            print(f"provider (a stand-in): back to /callback with a made-up code; the page answered {page.status_code}")
+
+        stranger = await resume(relay, key, "mallory", asked["requestState"])
+        print(f"round two by another user: {'refused' if stranger.get('isError') else 'ACCEPTED'}")
+        done = await resume(relay, key, "alice", asked["requestState"])
+        print(f"round two, on any replica: code {done.get('code')} and its PKCE verifier "
+              f"{'returned' if done.get('verifier') else 'MISSING'}: exchange them at the token endpoint")
+        if done.get("code") != "made-up-code" or not done.get("verifier") or not stranger.get("isError"):
+            raise SystemExit(f"the sign-in did not complete: {done}")
+    print("signed in")
+
+
+if __name__ == "__main__":
+    import asyncio
+    import os
+    import sys
+
+    import httpx
+
+    _service = os.environ.get("CALLBACK_SERVICE_URL", "http://localhost:8000").rstrip("/")
+    try:
+        asyncio.run(_demo(_service, os.environ.get("CALLBACK_SERVICE_TOKEN")))
+    except CallbackError as e:
+        sys.exit(f"{type(e).__name__}: {e} (the service needs the settings at the top of this file)")
+    except httpx.TransportError as e:
+        sys.exit(f"no oauth-callback-server at {_service} ({e}): start it as the top of this file says")

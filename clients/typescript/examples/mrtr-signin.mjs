@@ -1,8 +1,30 @@
 // A sign-in inside an MCP tool call, as the MCP revision of 2026-07-28 has
 // it: multi round-trip requests, with the retry on any replica of the MCP
 // server. The same flow as clients/python/examples/mrtr_signin.py, which
-// says what goes where; test/scenarios.test.mjs runs this file against the
-// real service, the two rounds through two Client instances on two replicas.
+// says what goes where; test/scenarios.test.mjs runs begin and resume
+// against the real service, the two rounds through two Client instances on
+// two replicas.
+//
+// What it needs: the service with sign-in links on, which takes four
+// settings: OAUTH_CALLBACK_PUBLIC_URL (where browsers reach the service: the
+// link and the redirect URI start there), OAUTH_CALLBACK_AUTHORIZE_HOSTS
+// (the provider's host, login.microsoftonline.com for Entra ID), an
+// OAUTH_CALLBACK_ENCRYPTION_KEY (32+ characters: it keys the browser
+// binding) and the MCP server's token in OAUTH_CALLBACK_API_TOKENS (the
+// verifier comes back only to a caller with it). And the person's browser,
+// which keeps the cookie the link's button sets: the callback is stored
+// only with it. The client built once (it is imported by its name, which
+// here is this package's dist/).
+//
+// Run from the repository's root (begin and resume are what an MCP server
+// takes; run as a script, this file plays the MCP server, the MCP client,
+// the person's browser and the provider, which it stands in for with a
+// made-up code):
+//
+//   (cd clients/typescript && npm ci && npm run build)
+//   OAUTH_CALLBACK_PUBLIC_URL=http://localhost:8000 OAUTH_CALLBACK_AUTHORIZE_HOSTS=login.example.com \
+//     OAUTH_CALLBACK_ENCRYPTION_KEY=dev-only-key-0123456789abcdef0123 OAUTH_CALLBACK_API_TOKENS=mail=dev-only-token-0123456789 make run
+//   CALLBACK_SERVICE_TOKEN=dev-only-token-0123456789 node clients/typescript/examples/mrtr-signin.mjs
 //
 // - requestState carries the relay's state and who started the sign-in,
 //   sealed with the MCP server's key: never the code, never the verifier.
@@ -10,10 +32,10 @@
 // - The binding (the person who completes the flow started it): the relay's
 //   sign-in link accepts the callback only from the browser that opened it,
 //   and resume refuses a requestState sealed for another user.
-//
-// In your project: import { CallbackError, CallbackTimeout } from "oauth-callback-client".
 import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
-import { CallbackError, CallbackTimeout } from "../dist/index.js";
+import { pathToFileURL } from "node:url";
+
+const { Client, CallbackError, CallbackTimeout } = await importClient();
 
 /** How long a sign-in may take, end to end; the registration lives as long. */
 export const signInSeconds = 300;
@@ -80,5 +102,72 @@ export async function resume(relay, key, user, requestState, { waitMs = retryWai
       return { isError: true, content: [{ type: "text", text: `The sign-in did not complete: ${err.message}` }] };
     }
     throw err;
+  }
+}
+
+// Both rounds against the service, with stand-ins for the MCP client, the
+// person's browser and the provider (see the top of this file).
+async function demo(service, token) {
+  const relay = new Client(service, { token });
+  const key = randomBytes(32); // the MCP server's own key, for requestState
+  const asked = await begin(relay, key, "alice", {
+    authorize: "https://login.example.com/authorize", clientId: "demo-app", redirectUri: `${service}/callback`, scope: "openid",
+  });
+  const startUrl = asked.inputRequests.sign_in.params.url;
+  console.log(`round one: input_required; the MCP client shows the person the sign-in link ${startUrl}`);
+
+  const again = await resume(relay, key, "alice", asked.requestState, { waitMs: 1000 });
+  console.log(`round two, before the person is done: ${again.resultType} again`);
+
+  // The person's browser opens the link and presses its button: the service
+  // sets the binding cookie and sends it to the provider, who (standing in
+  // here) sends it back to /callback with a made-up code. The cookie is
+  // passed by hand: it is Secure, and a browser sends it to
+  // http://localhost too.
+  const pressed = await fetch(startUrl, { method: "POST", redirect: "manual" });
+  await pressed.body?.cancel();
+  const toProvider = new URL(pressed.headers.get("location"));
+  const cookie = pressed.headers.get("set-cookie").split(";", 1)[0];
+  console.log(`browser: pressed the link's button, got the binding cookie, sent to ${toProvider.host}`);
+  const back = new URLSearchParams({ code: "made-up-code", state: toProvider.searchParams.get("state") });
+  const page = await fetch(`${service}/callback?${back}`, { headers: { cookie } });
+  await page.body?.cancel();
+  console.log(`provider (a stand-in): back to /callback with a made-up code; the page answered ${page.status}`);
+
+  const stranger = await resume(relay, key, "mallory", asked.requestState);
+  console.log(`round two by another user: ${stranger.isError ? "refused" : "ACCEPTED"}`);
+  const done = await resume(relay, key, "alice", asked.requestState);
+  console.log(`round two, on any replica: code ${done.code} and its PKCE verifier ` +
+    `${done.verifier ? "returned" : "MISSING"}: exchange them at the token endpoint`);
+  if (done.code !== "made-up-code" || !done.verifier || !stranger.isError) {
+    throw new Error(`the sign-in did not complete: ${JSON.stringify(done)}`);
+  }
+  console.log("signed in");
+}
+
+// The package by its name, or how to build it when it is not built.
+async function importClient() {
+  try {
+    return await import("oauth-callback-client");
+  } catch (err) {
+    if (err.code !== "ERR_MODULE_NOT_FOUND") throw err;
+    console.error("the client is not built: (cd clients/typescript && npm ci && npm run build), then run this again");
+    process.exit(1);
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  const service = (process.env.CALLBACK_SERVICE_URL ?? "http://localhost:8000").replace(/\/+$/, "");
+  try {
+    await demo(service, process.env.CALLBACK_SERVICE_TOKEN);
+  } catch (err) {
+    if (err instanceof CallbackError) {
+      console.error(`${err.name}: ${err.message} (the service needs the settings at the top of this file)`);
+    } else if (err instanceof TypeError && err.message === "fetch failed") {
+      console.error(`no oauth-callback-server at ${service} (${err.cause?.code ?? err.cause}): start it as the top of this file says`);
+    } else {
+      console.error(err);
+    }
+    process.exitCode = 1;
   }
 }

@@ -5,7 +5,7 @@
 import { test, describe, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
@@ -15,122 +15,21 @@ import {
   waitForCallback, register, status, cancel, Client,
   ProviderError, AlreadyRegistered, AlreadyRetrieved, Conflict, Cancelled, CallbackTimeout, Unauthorized, NotFound,
 } from "../dist/index.js";
+import { Replica, until } from "./replica.mjs";
 
 // The service is shared by two apps, as by two MCP servers: the tests'
 // client is mail (TOKEN), files is the other.
 const TOKEN = "tok-typescript-client-0123456789";
 const FILES_TOKEN = "tok-typescript-client-files-app-0123456789";
-const bin = process.env.OCS_BIN;
-if (!bin) throw new Error("set OCS_BIN to the built service (make test-clients does)");
 const haveRedis = spawnSync("redis-server", ["--version"]).status === 0;
 if (!haveRedis && process.env.CI) throw new Error("redis-server is missing (CI)");
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 // settled never rejects: a wait that fails while the test is still busy
 // (cancelling, restarting) is not an unhandled rejection.
 const settled = (p) => p.then((value) => ({ value }), (error) => ({ error }));
 const newState = () => randomBytes(32).toString("base64url");
 
-async function until(check, what, withinMs = 10_000) {
-  const deadline = Date.now() + withinMs;
-  for (;;) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${withinMs} ms`);
-    await sleep(5);
-  }
-}
 
-// A replica behind a front the test holds for its whole life, as a
-// Kubernetes Service stands before its pods: each process binds port 0 and
-// says where in its log, and the front forwards to it. A port picked,
-// released and reused could be taken by another test in between (Node
-// cannot hold a listening socket without accepting on it, so it cannot
-// hand one over as the Go and Python suites do).
-class Replica {
-  static async create(env) {
-    const r = new Replica(env);
-    r.conns = new Set();
-    r.front = createServer((c) => r.forward(c));
-    await new Promise((resolve, reject) => {
-      r.front.once("error", reject);
-      r.front.listen(0, "127.0.0.1", resolve);
-    });
-    r.url = `http://127.0.0.1:${r.front.address().port}`;
-    return r;
-  }
-  constructor(env) {
-    this.env = env;
-  }
-  // forward pipes one connection to the running process; while none runs,
-  // the connection is reset, as a Service with no ready pod would.
-  forward(client) {
-    this.conns.add(client);
-    client.on("close", () => this.conns.delete(client));
-    if (!this.backend) {
-      client.destroy();
-      return;
-    }
-    const up = connect(this.backend.port, this.backend.host);
-    this.conns.add(up);
-    const close = () => { client.destroy(); up.destroy(); this.conns.delete(up); };
-    for (const s of [client, up]) {
-      s.on("error", close);
-      s.on("close", close);
-    }
-    client.pipe(up);
-    up.pipe(client);
-  }
-  async start() {
-    this.proc = spawn(bin, [], {
-      env: { ...process.env, OAUTH_CALLBACK_HOST: "127.0.0.1", OAUTH_CALLBACK_PORT: "0",
-        OAUTH_CALLBACK_DRAIN_DELAY: "0", OAUTH_CALLBACK_LOG_LEVEL: "info", OAUTH_CALLBACK_LOG_FORMAT: "json", ...this.env },
-      stdio: ["ignore", "pipe", "inherit"],
-    });
-    const proc = this.proc;
-    this.backend = await new Promise((resolve, reject) => {
-      let buffered = "";
-      const onData = (chunk) => {
-        buffered += chunk;
-        let nl;
-        while ((nl = buffered.indexOf("\n")) >= 0) {
-          const line = buffered.slice(0, nl);
-          buffered = buffered.slice(nl + 1);
-          let entry;
-          try { entry = JSON.parse(line); } catch { continue; }
-          if (entry.msg === "listening") {
-            proc.stdout.off("data", onData);
-            proc.stdout.resume(); // the rest of the log is not needed
-            const at = entry.addr.lastIndexOf(":");
-            resolve({ host: entry.addr.slice(0, at), port: Number(entry.addr.slice(at + 1)) });
-            return;
-          }
-        }
-      };
-      proc.stdout.setEncoding("utf8");
-      proc.stdout.on("data", onData);
-      proc.once("exit", (code) => reject(new Error(`the service exited (${code}) before it listened`)));
-    });
-    await until(async () => {
-      try {
-        return (await fetch(this.url + "/readyz")).status === 200;
-      } catch {
-        return false;
-      }
-    }, `${this.url} ready`);
-  }
-  async stop() {
-    this.backend = undefined;
-    if (!this.proc || this.proc.exitCode !== null) return;
-    const exited = new Promise((r) => this.proc.once("exit", r));
-    this.proc.kill("SIGTERM");
-    await exited;
-  }
-  async close() {
-    await this.stop();
-    for (const c of this.conns) c.destroy();
-    await new Promise((r) => this.front.close(r));
-  }
-}
 
 function settings(extra) {
   return {
@@ -297,9 +196,14 @@ for (const store of ["memory", "redis"]) {
       const { requestState } = asked;
       // The person has not finished: the retry asks for another retry.
       assert.deepEqual(await mrtr.resume(second, key, "alice", requestState, { waitMs: 1000 }), { resultType: "input_required", requestState });
-      // The person's browser: the sign-in link binds it (the Secure cookie
-      // passed by hand on plain-http loopback), the provider sends it back.
-      const opened = await fetch(asked.inputRequests.sign_in.params.url, { redirect: "manual" });
+      // The person's browser: the sign-in link is a page that changes
+      // nothing; its button binds the browser (the Secure cookie passed by
+      // hand on plain-http loopback), and the provider sends it back.
+      const startUrl = asked.inputRequests.sign_in.params.url;
+      const page = await fetch(startUrl, { redirect: "manual" });
+      assert.equal(page.status, 200);
+      assert.equal(page.headers.get("set-cookie"), null);
+      const opened = await fetch(startUrl, { method: "POST", redirect: "manual" });
       assert.equal(opened.status, 303);
       const state = new URL(opened.headers.get("location")).searchParams.get("state");
       const cookie = opened.headers.getSetCookie()[0].split(";")[0];

@@ -13,7 +13,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/memstore"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/storetest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/storetest"
 )
 
 // The memory store reads time.Now: in a testing/synctest bubble that is a

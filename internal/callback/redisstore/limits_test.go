@@ -10,7 +10,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // TestLimitsHoldAcrossStores: three stores on one Redis (three replicas)

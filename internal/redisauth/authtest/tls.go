@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redistest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // TLSRedis is a redis-server that speaks TLS only, as the managed caches'

@@ -5,7 +5,7 @@
 package redistest
 
 import (
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testnet"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 
 	"bufio"
 	"fmt"
