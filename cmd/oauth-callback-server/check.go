@@ -75,6 +75,7 @@ func runChecks(ctx context.Context, environ []string, getenv func(string) string
 	}
 	out := []finding{{"config", statusOK, "every variable is valid; store: " + cfg.StoreName()}}
 	out = append(out, checkListen(ctx, cfg, getenv)...)
+	out = append(out, checkManagedCache(cfg)...)
 	out = append(out, checkStore(ctx, cfg, getenv)...)
 	out = append(out, checkRedirectURI(ctx, cfg))
 	out = append(out, checkSignInLinks(cfg))
@@ -167,6 +168,7 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 	default:
 		out = append(out, finding{"store", statusFail, "Redis's maxmemory-policy is " + strconv.Quote(facts.Policy) + ": when full, Redis may evict any of the service's keys (each has a TTL, so volatile-* policies evict them too), and an evicted callback is a sign-in lost without a word; set maxmemory-policy noeviction, so that a full Redis refuses new callbacks (503, try again) instead"})
 	}
+	out = append(out, fixedEvictionPolicy(cfg, facts)...)
 	if cfg.Redis.MinReplicas > facts.Replicas {
 		out = append(out, finding{"store", statusFail, fmt.Sprintf("OAUTH_CALLBACK_REDIS_MIN_REPLICAS is %d, but the primary has %d replicas: every callback would wait and fail; lower it or add replicas", cfg.Redis.MinReplicas, facts.Replicas)})
 	}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/units"
+)
+
+// serverlessMaxArguments is the most arguments ElastiCache Serverless
+// takes in one request (its client-query-buffer-limit entry in
+// "Valkey and Redis OSS configuration and limits"); a longer one is
+// refused, and with it the sign-in that sent it.
+const serverlessMaxArguments = 3999
+
+// catchUpArguments is how many arguments the store's largest request
+// carries: a partition's budget catch-up (redisstore's budget.go), which
+// is EVALSHA, the script, the key count, the budget key, the second and
+// the lifetime, its four totals, and two more for every app with a share
+// of the byte budget.
+func catchUpArguments(store callback.StoreConfig) int {
+	n := 10
+	for app := range store.AppShares {
+		if _, _, ok := store.AppBudget(app); ok {
+			n += 2
+		}
+	}
+	return n
+}
+
+// onElastiCacheServerless: the configuration says so (REDIS_AUTH=aws for
+// a serverless cache), or an address is a serverless cache's endpoint
+// (<name>-<id>.serverless.<region>.cache.amazonaws.com), as with a
+// password.
+func onElastiCacheServerless(cfg config.Config) bool {
+	if cfg.Redis.Auth == redisstore.AuthAWS && cfg.RedisAWS.Service == redisauth.AWSElastiCacheServerless {
+		return true
+	}
+	hosts := []string{}
+	if u, err := url.Parse(cfg.Redis.URL); err == nil && cfg.Redis.URL != "" {
+		hosts = append(hosts, u.Hostname())
+	}
+	for _, addr := range cfg.Redis.ClusterAddrs {
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			hosts = append(hosts, host)
+		}
+	}
+	for _, h := range hosts {
+		h = strings.ToLower(h)
+		if strings.Contains(h, ".serverless.") && strings.HasSuffix(h, ".cache.amazonaws.com") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkManagedCache holds the store's requests to the documented limits
+// of the managed cache it runs on, before a sign-in meets them; from the
+// configuration alone, so it says so even when Redis cannot be reached.
+func checkManagedCache(cfg config.Config) []finding {
+	if !cfg.UsesRedis() || !onElastiCacheServerless(cfg) {
+		return nil
+	}
+	if n := catchUpArguments(cfg.Store); n > serverlessMaxArguments {
+		return []finding{{"store", statusFail, fmt.Sprintf("ElastiCache Serverless takes at most %d arguments in a request, and the store's budget catch-up sends %d (two per app with a memory_share): the sign-ins of a partition would fail once it runs; give fewer apps a memory_share, or use a node-based cache", serverlessMaxArguments, n)}}
+	}
+	return []finding{{"store", statusOK, fmt.Sprintf("ElastiCache Serverless: the store's largest request has %d arguments, below its cap of %d", catchUpArguments(cfg.Store), serverlessMaxArguments)}}
+}
+
+// fixedEvictionPolicy says, beside the failure an evicting policy gets,
+// what can be done about it on a managed cache where the operator may not
+// be able to set noeviction.
+func fixedEvictionPolicy(cfg config.Config, facts redisstore.Facts) []finding {
+	if facts.Policy == "noeviction" || facts.Policy == "" {
+		return nil
+	}
+	room := units.FormatBytes(callback.MinMaxmemory(cfg.Store.MaxBytes))
+	switch {
+	case onElastiCacheServerless(cfg):
+		return []finding{{"store", statusWarn, fmt.Sprintf("ElastiCache Serverless fixes maxmemory-policy at %s: it cannot be set to noeviction, and the failure above stays. Keep the cache for this service alone and set its data-storage limit well above %s (%s OAUTH_CALLBACK_MAX_MEMORY), so that it never fills: the byte budget then refuses new callbacks (503) before the cache evicts one", facts.Policy, room, callback.MaxmemoryRule)}}
+	case cfg.Redis.Auth == redisstore.AuthGCP:
+		return []finding{{"store", statusWarn, fmt.Sprintf("on Memorystore for Redis Cluster, set the policy with gcloud redis clusters update <cluster> --update-redis-config maxmemory-policy=noeviction; where it cannot be set, keep the instance for this service alone with well over %s (%s OAUTH_CALLBACK_MAX_MEMORY) of memory", room, callback.MaxmemoryRule)}}
+	}
+	return nil
+}
