@@ -209,7 +209,7 @@ func TestAWSIRSA(t *testing.T) {
 
 	rotate(t, s, cache, "aws")
 	out := s.check(t)
-	for _, want := range []string{"AWS IAM as IRSA web identity, role " + authtest.AWSRoleARN, "Redis user " + cfg.Username} {
+	for _, want := range []string{"AWS IAM as IRSA web identity, role " + authtest.AWSRoleARN, "Redis user " + cfg.Username, "Redis takes the kinds of command the store sends"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check does not say %q:\n%s", want, out)
 		}
@@ -237,7 +237,7 @@ func TestGCPWorkloadIdentity(t *testing.T) {
 
 	rotate(t, s, cache, "gcp")
 	out := s.check(t)
-	for _, want := range []string{"Google Cloud IAM as the metadata server's service account (GKE workload identity) " + authtest.GCPServiceAccount, "Redis user default"} {
+	for _, want := range []string{"Google Cloud IAM as the metadata server's service account (GKE workload identity) " + authtest.GCPServiceAccount, "Redis user default", "Redis takes the kinds of command the store sends"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("check does not say %q:\n%s", want, out)
 		}

@@ -160,6 +160,7 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 	}
 	out := []finding{{"store", statusOK, fmt.Sprintf("%s answers: Redis %s, %s with %d replicas, AOF %s", cfg.StoreName(), facts.Version, facts.Role, facts.Replicas, onOff(facts.AOF))}}
 	out = append(out, checkRedisIdentity(ctx, r, client)...)
+	out = append(out, probeCommands(ctx, cfg, client)...)
 	out = append(out, checkMaxmemory(cfg, facts))
 	switch facts.Policy {
 	case "noeviction":

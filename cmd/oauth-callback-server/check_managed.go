@@ -1,10 +1,16 @@
 package main
 
 import (
+	"context"
+	"crypto/sha1" // #nosec G505 -- Redis names a script by its SHA-1; nothing is protected by it
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"net/url"
 	"strings"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
@@ -88,4 +94,45 @@ func fixedEvictionPolicy(cfg config.Config, facts redisstore.Facts) []finding {
 		return []finding{{"store", statusWarn, fmt.Sprintf("on Memorystore for Redis Cluster, set the policy with gcloud redis clusters update <cluster> --update-redis-config maxmemory-policy=noeviction; where it cannot be set, keep the instance for this service alone with well over %s (%s OAUTH_CALLBACK_MAX_MEMORY) of memory", room, callback.MaxmemoryRule)}}
 	}
 	return nil
+}
+
+// probeScript is the script the probe loads and calls: it reads nothing.
+const probeScript = "return 1"
+
+// probeCommands sends, once each, the kinds of command the store sends,
+// on a key of its prefix: a command a managed cache does not offer, or
+// the user's ACL (an IAM user's access string) does not allow, answers
+// NOPERM or "unknown command" here, named, and not in a sign-in. The key
+// is written with a 10 s expiry and taken again at once.
+func probeCommands(ctx context.Context, cfg config.Config, client redis.UniversalClient) []finding {
+	key := cfg.Redis.KeyPrefix + "{check}:probe"
+	sum := sha1.Sum([]byte(probeScript)) // #nosec G401 -- see the import
+	publish := "PUBLISH"
+	if cfg.Redis.Cluster() {
+		publish = "SPUBLISH"
+	}
+	probes := []struct {
+		name string
+		args []any
+	}{
+		{"SET … PX", []any{"SET", key, "check", "PX", 10000}},
+		{"GETDEL", []any{"GETDEL", key}},
+		{"EVAL", []any{"EVAL", probeScript, 1, key}},
+		{"EVALSHA", []any{"EVALSHA", hex.EncodeToString(sum[:]), 1, key}},
+		{publish, []any{publish, key, "check"}},
+	}
+	if cfg.Redis.MinReplicas > 0 {
+		probes = append(probes, struct {
+			name string
+			args []any
+		}{"WAIT", []any{"WAIT", 0, 100}})
+	}
+	var names []string
+	for _, p := range probes {
+		if err := client.Do(ctx, p.args...).Err(); err != nil && !errors.Is(err, redis.Nil) {
+			return []finding{{"store", statusFail, fmt.Sprintf("Redis refuses %s, which the store sends: %v; on a managed cache, allow it in the user's access string (ACL) or check that the service offers it (docs/deployment.md, Managed Redis services)", p.name, err)}}
+		}
+		names = append(names, p.name)
+	}
+	return []finding{{"store", statusOK, fmt.Sprintf("Redis takes the kinds of command the store sends, on its keys (%s…): %s", cfg.Redis.KeyPrefix, strings.Join(names, ", "))}}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/config"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 )
 
 // loadFor is the configuration env describes, or the test fails.
@@ -122,6 +123,36 @@ func TestCheckSaysWhatToDoAboutAFixedEvictionPolicy(t *testing.T) {
 			if len(got) != 1 || got[0].Status != statusWarn || !strings.Contains(got[0].Message, tt.want) {
 				t.Fatalf("got %v, want one warning with %q", got, tt.want)
 			}
+		})
+	}
+}
+
+// A command the user's ACL (as an IAM user's access string) or the
+// managed cache refuses fails check, named, before a sign-in sends it.
+func TestCheckTriesEachKindOfCommandTheStoreSends(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		acl    string // the rules after "on >pw"
+		status string
+		want   string
+	}{
+		{"everything allowed", "~* &* +@all", "ok", "SET … PX, GETDEL, EVAL, EVALSHA, PUBLISH"},
+		{"no EVALSHA", "~* &* +@all -evalsha", "fail", "refuses EVALSHA"},
+		{"no PUBLISH", "~* &* +@all -publish", "fail", "refuses PUBLISH"},
+		{"keys of another prefix only", "~other:* &* +@all", "fail", "refuses SET … PX"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := redistest.Start(t, "--maxmemory", "256mb", "--maxmemory-policy", "noeviction")
+			srv.Cmd(t, append([]string{"ACL", "SETUSER", "store", "on", ">pw-of-the-store"}, strings.Fields(tt.acl)...)...)
+			out, err := runCheck(t, map[string]string{"OAUTH_CALLBACK_REDIS_URL": srv.URL(),
+				"OAUTH_CALLBACK_REDIS_USERNAME": "store", "OAUTH_CALLBACK_REDIS_PASSWORD": "pw-of-the-store"})
+			if (tt.status == "fail") != (err != nil) {
+				t.Errorf("check: %v", err)
+			}
+			wantLine(t, out, tt.status, "store", tt.want)
 		})
 	}
 }
