@@ -45,7 +45,7 @@ type password struct {
 // that the cloud's user (which may be "default") is the cloud's alone.
 const (
 	AdminUser     = "suite-admin"
-	AdminPassword = "suite-admin-secret"
+	AdminPassword = "suite-admin-secret" // #nosec G101 -- the local stand-in's own password, in tests only
 )
 
 // AdminArgs are redis-server options that create the admin user and give
