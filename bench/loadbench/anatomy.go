@@ -165,7 +165,7 @@ func printAnatomy(counts []probeCount) {
 	gets := counts[probeScriptGets]
 	fmt.Printf("\nIn the script of ten `GET`s, one `redis.call` (`scriptCall`, inclusive) costs %s instructions, of which "+
 		"`getCommand` %s; a script call (`evalShaCommand`, inclusive) of `return 1` %s, with the step's arguments %s. "+
-		"Reproduce: `go run ./bench/loadbench -bin %s -only instructions`.\n",
+		"Reproduce: `go -C bench run ./loadbench -bin %s -only instructions`.\n",
 		thousands(gets.fn["scriptCall"]), thousands(gets.fn["getCommand"]),
 		thousands(counts[probeEmptyScript].fn["evalShaCommand"]), thousands(counts[probeScriptWithArgs].fn["evalShaCommand"]), *binPath)
 }

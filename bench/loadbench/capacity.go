@@ -532,7 +532,7 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	for i := range targets {
 		recordThroughput(throughputPaths[0], throughputServers[i], median(results[i]).rps)
 	}
-	fmt.Printf("\nRedis store / least work: %s (404 polls, one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only pollstorm`).\n",
+	fmt.Printf("\nRedis store / least work: %s (404 polls, one run: `go -C bench run ./loadbench -only pollstorm`).\n",
 		versus(results[3], results[1], 1))
 	return nil
 }

@@ -4,7 +4,7 @@
 // sends traffic only to 127.0.0.1.
 //
 //	go build -o bin/oauth-callback-server ./cmd/oauth-callback-server
-//	go run ./bench/loadbench -bin bin/oauth-callback-server
+//	go -C bench run ./loadbench   (bench is a module of its own)
 package main
 
 import (
@@ -37,7 +37,7 @@ var cycleScript string
 var pollScript string
 
 var (
-	binPath     = flag.String("bin", "bin/oauth-callback-server", "the service binary")
+	binPath     = flag.String("bin", "../bin/oauth-callback-server", "the service binary (the default is the one make build writes, seen from bench/)")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each wrk run")
 	connections = flag.Int("connections", 64, "wrk connections")
 	threads     = flag.Int("threads", 2, "wrk threads")
@@ -224,7 +224,7 @@ func cycles(procs *procList, script, redisAddr string) error {
 	for i := range throughputServers {
 		recordThroughput(throughputPaths[1], throughputServers[i], median(results[i]).rps/2)
 	}
-	fmt.Printf("\nRedis store / least work: %s (cycles, one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
+	fmt.Printf("\nRedis store / least work: %s (cycles, one run: `go -C bench run ./loadbench -only cycle`).\n",
 		versus(results[3], results[1], 2))
 	fmt.Printf("Redis store with shared rate limits / without: %.2f× (cycles, same run).\n",
 		median(results[4]).rps/median(results[3]).rps)
