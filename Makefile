@@ -44,6 +44,7 @@ test: lint $(GOTESTSUM) ## lint, every test with -race (real-Redis tests need re
 	# subtests, which sleep rather than compute.
 	$(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/go.json -- -race -count=1 -parallel 16 ./...
 	cd tools && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/tools.json -- -count=1 ./testreport/
+	cd bench && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/bench.json -- -race -count=1 ./...
 	cd clients/go && $(GOTESTSUM) --format standard-quiet --jsonfile $(RESULTS)/go-client.json -- -race -count=1 ./...
 	# A count, not a duration: a duration -fuzztime can fail with a bare
 	# "context deadline exceeded" and no crasher (golang/go#75804, fixed in
@@ -161,9 +162,10 @@ chart-docs: ## Regenerate the chart's README values table from values.yaml
 	cd deploy/test && $(GO) tool helm-docs --chart-search-root ../../charts
 
 .PHONY: vet
-vet: ## go vet (the service's module and the Go client's)
+vet: ## go vet (the service's module, the Go client's and bench's)
 	$(GO) vet ./...
 	cd clients/go && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 
 .PHONY: fmt-check
 fmt-check: ## Fail if any file is not gofmt-clean
@@ -174,13 +176,14 @@ fmt: ## gofmt every file
 	gofmt -w .
 
 .PHONY: tidy-check
-tidy-check: ## Fail if go mod tidy would change any of the six modules
+tidy-check: ## Fail if go mod tidy would change any of the seven modules
 	$(GO) mod tidy -diff
 	cd chaos && $(GO) mod tidy -diff
 	cd clients/go && $(GO) mod tidy -diff
 	cd e2e && $(GO) mod tidy -diff
 	cd tools && $(GO) mod tidy -diff
 	cd deploy/test && $(GO) mod tidy -diff
+	cd bench && $(GO) mod tidy -diff
 
 .PHONY: lint
 lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck, gosec, actionlint and goreleaser check (versions pinned in tools/go.mod)
@@ -195,6 +198,7 @@ lint: vet fmt-check tidy-check ## go vet, gofmt, go mod tidy, staticcheck, gosec
 	cd e2e && ../bin/staticcheck ./...
 	cd chaos && ../bin/staticcheck ./...
 	cd clients/go && ../../bin/staticcheck ./...
+	cd bench && ../bin/staticcheck ./...
 	bin/gosec -quiet ./...
 	cd clients/go && ../../bin/gosec -quiet ./...
 
@@ -208,11 +212,11 @@ fuzz: ## Run each fuzz target (callback handler, API handler, sealed-value decod
 bench: build ## Go benchmarks, then the load run against the binary (needs wrk and redis-server), with SVG charts written into docs/; see docs/benchmarks.md
 	@command -v wrk >/dev/null || { echo "make bench needs wrk (apt-get install wrk)"; exit 1; }
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/...
-	$(GO) run ./bench/loadbench -bin bin/$(BINARY) -plots docs
+	$(GO) -C bench run ./loadbench -bin $(CURDIR)/bin/$(BINARY) -plots $(CURDIR)/docs
 
 .PHONY: soak
 soak: build ## 10-minute soak: 200 sign-ins/s against two replicas on Redis; errors, p99, RSS, goroutines per minute (not in CI)
-	$(GO) run ./bench/loadbench -bin bin/$(BINARY) -soak $${SOAK_DURATION:-10m} -soak-rate $${SOAK_RATE:-200}
+	$(GO) -C bench run ./loadbench -bin $(CURDIR)/bin/$(BINARY) -soak $${SOAK_DURATION:-10m} -soak-rate $${SOAK_RATE:-200}
 
 .PHONY: cover
 cover: ## Tests with a coverage report in coverage.out

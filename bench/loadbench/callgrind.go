@@ -42,10 +42,24 @@ type callgrindRedis struct {
 }
 
 // callgrindCount is one dump: Redis's instructions since the last zero,
-// and the part of them its timer spent.
+// the part of them its timer spent, and, by function, its calls and their
+// inclusive cost (what the function and everything it called executed).
 type callgrindCount struct {
 	instructions, cron int64
+	callees            map[string]calleeCost
 }
+
+// calleeCost is what the calls of one function cost, summed over its
+// callers. For a function that never runs inside itself (a command's
+// implementation, evalShaCommand, scriptCall) that is what it cost in
+// all; a recursive one's nested calls would count twice, and callgrind
+// names those apart (name'2), so they are not summed with it.
+type calleeCost struct {
+	calls, inclusive int64
+}
+
+// callee is fn's calls and inclusive cost in the dump; zero if none.
+func (c callgrindCount) callee(fn string) calleeCost { return c.callees[fn] }
 
 // opInstructions is the instructions the operations cost: all of them but
 // the timer's.
@@ -169,10 +183,11 @@ func readCallgrindDump(path string) (callgrindCount, error) {
 	}
 	defer f.Close()
 	var (
-		count      callgrindCount
+		count      = callgrindCount{callees: map[string]calleeCost{}}
 		summary    bool
-		callsCron  bool // the last cfn= line named cronFunction
-		costOfCall bool // the next cost line is a call's inclusive cost
+		callee     string // the last cfn= line's function
+		calls      int64  // the last calls= line's count
+		costOfCall bool   // the next cost line is a call's inclusive cost
 	)
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
@@ -186,24 +201,36 @@ func readCallgrindDump(path string) (callgrindCount, error) {
 			}
 			count.instructions, summary = n, true
 		case strings.HasPrefix(line, "cfn="):
-			callsCron = strings.TrimPrefix(line, "cfn=") == cronFunction
+			callee = strings.TrimPrefix(line, "cfn=")
 		case strings.HasPrefix(line, "calls="):
-			costOfCall = true
+			// "calls=<count> <target position>"
+			fields := strings.Fields(strings.TrimPrefix(line, "calls="))
+			if len(fields) == 0 {
+				return callgrindCount{}, fmt.Errorf("%s: %q: no call count", path, line)
+			}
+			n, err := strconv.ParseInt(fields[0], 10, 64)
+			if err != nil {
+				return callgrindCount{}, fmt.Errorf("%s: %q: %w", path, line, err)
+			}
+			calls, costOfCall = n, true
 		case costOfCall:
 			// "<position> <Ir>": the only event is Ir.
 			costOfCall = false
-			if !callsCron {
-				continue
-			}
 			fields := strings.Fields(line)
 			if len(fields) < 2 {
-				return callgrindCount{}, fmt.Errorf("%s: cost of a call of %s: %q", path, cronFunction, line)
+				return callgrindCount{}, fmt.Errorf("%s: cost of a call of %s: %q", path, callee, line)
 			}
 			n, err := strconv.ParseInt(fields[len(fields)-1], 10, 64)
 			if err != nil {
-				return callgrindCount{}, fmt.Errorf("%s: cost of a call of %s: %q: %w", path, cronFunction, line, err)
+				return callgrindCount{}, fmt.Errorf("%s: cost of a call of %s: %q: %w", path, callee, line, err)
 			}
-			count.cron += n
+			c := count.callees[callee]
+			c.calls += calls
+			c.inclusive += n
+			count.callees[callee] = c
+			if callee == cronFunction {
+				count.cron += n
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -51,9 +51,18 @@ func TestReadCallgrindDump(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := callgrindCount{instructions: 1_000_000, cron: 262_948 + 120_000}
-	if got != want {
-		t.Errorf("got %+v, want %+v", got, want)
+	if got.instructions != 1_000_000 || got.cron != 262_948+120_000 {
+		t.Errorf("got instructions %d, cron %d; want 1 000 000, 382 948", got.instructions, got.cron)
+	}
+	for fn, want := range map[string]calleeCost{
+		"serverCron":     {calls: 3, inclusive: 382_948},
+		"processCommand": {calls: 5, inclusive: 500_000},
+		"beforeSleep":    {calls: 1, inclusive: 700},
+		"nobody":         {},
+	} {
+		if got := got.callee(fn); got != want {
+			t.Errorf("callee(%s): got %+v, want %+v", fn, got, want)
+		}
 	}
 	if got, want := got.opInstructions(), int64(1_000_000-382_948); got != want {
 		t.Errorf("opInstructions: got %d, want %d", got, want)
@@ -77,6 +86,18 @@ func TestThousands(t *testing.T) {
 	}{{0, "0"}, {999.4, "999"}, {999.6, "1 000"}, {4560, "4 560"}, {86_700, "86 700"}, {1_234_567, "1 234 567"}} {
 		if got := thousands(tc.in); got != tc.want {
 			t.Errorf("thousands(%v): got %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestReadCallgrindDumpMalformedCall(t *testing.T) {
+	for _, bad := range []string{"calls=\n0 5\n", "calls=x 0\n0 5\n", "calls=1 0\n5\n"} {
+		path := filepath.Join(t.TempDir(), "callgrind.out.1")
+		if err := os.WriteFile(path, []byte("summary: 10\nfn=a\ncfn=b\n"+bad), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := readCallgrindDump(path); err == nil {
+			t.Errorf("%q: read without an error", bad)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -82,12 +84,25 @@ func raiseFileLimit() (uint64, error) {
 }
 
 type capacityResult struct {
-	name                  string
-	held                  int
-	rssPer                float64
-	goroutinesPer         float64
-	stackPer, heapPer     float64 // from the Go runtime, where it reports them
-	wakeP50, wakeP99      time.Duration
+	name              string
+	held              int
+	rssPer            float64
+	goroutinesPer     float64
+	stackPer, heapPer float64 // from the Go runtime, where it reports them
+	wakeP50, wakeP99  time.Duration
+	// sendP50, sendP99: how long the wake-up's own request took (the
+	// callback on the other replica, the bare reference's release), the
+	// part of the wake latency spent before the sender had its answer.
+	sendP50, sendP99 time.Duration
+	// What the wake-ups cost, over the whole wake phase: wake-ups per
+	// second, and the CPU per wake-up of the process holding the
+	// requests, of the one the wake-ups were sent to (the same one for
+	// the bare reference: 0 here), and of Redis.
+	wakeRate                       float64
+	holderCPU, senderCPU, redisCPU float64 // µs
+	// holding is the holder's CPU while it only holds them (the service's
+	// re-checks), in cores, over the seconds before the wake phase.
+	holding               float64
 	answered, wrongAnswer int
 	curve                 []rssPoint // RSS as the held requests grew
 }
@@ -100,11 +115,13 @@ type rssPoint struct {
 
 // holdAndWake opens n connections to addr, each a request from path(i),
 // waits until ready reports all n held, measures the process, then wakes
-// them through wake(i) (on whatever server that is) and times each answer.
-func holdAndWake(name string, pid int, addr string, n int, path func(i int) string, header string,
+// them through wake(i) (on whatever server that is, senderPID's; 0: the
+// holder's own) and times each answer.
+func holdAndWake(name string, holder cpuMeter, senderPID int, addr string, n int, path func(i int) string, header string,
 	ready func() (int, error), stats func() (goroutines, stack, heap float64), wake func(i int) error,
 ) (capacityResult, error) {
 	res := capacityResult{name: name, held: n}
+	pid := holder.pid
 	goroutines0, stack0, heap0 := stats()
 	rss0, err := rssBytes(pid)
 	if err != nil {
@@ -202,7 +219,17 @@ func holdAndWake(name string, pid int, addr string, n int, path func(i int) stri
 			res.curve = append(res.curve, rssPoint{want, rss})
 		}
 	}
+	settle0, err := holder.read()
+	if err != nil {
+		return res, err
+	}
+	settleStart := time.Now()
 	time.Sleep(3 * time.Second) // a GC or two, as in a server that has been up a while
+	settle1, err := holder.read()
+	if err != nil {
+		return res, err
+	}
+	res.holding = (settle1.server - settle0.server) / time.Since(settleStart).Seconds()
 	rss1, err := rssBytes(pid)
 	if err != nil {
 		return res, err
@@ -214,41 +241,27 @@ func holdAndWake(name string, pid int, addr string, n int, path func(i int) stri
 	res.stackPer = (stack1 - stack0) / float64(n)
 	res.heapPer = (heap1 - heap0) / float64(n)
 
-	// Wake them all, from two senders (a steady stream of sign-ins, not a
-	// burst that measures queueing), and time each answer from the moment
-	// its wake-up was sent.
-	sent := make([]time.Time, n)
-	var next sync.Mutex
-	i := 0
-	var wakeErr error
-	var sw sync.WaitGroup
-	for range 2 {
-		sw.Add(1)
-		go func() {
-			defer sw.Done()
-			for {
-				next.Lock()
-				k := i
-				i++
-				next.Unlock()
-				if k >= n {
-					return
-				}
-				sent[k] = time.Now()
-				if err := wake(k); err != nil {
-					next.Lock()
-					wakeErr = err
-					next.Unlock()
-					return
-				}
-			}
-		}()
+	// Wake them all and time each answer from the moment its wake-up was
+	// due: at -wake-rate a second, each sent at its time whatever the
+	// earlier ones are doing (so that a server falling behind shows as
+	// latency, not as a slower stream), or, with -wake-rate 0, from
+	// -wake-senders senders each sending the next as soon as the last was
+	// answered.
+	sent, acked := make([]time.Time, n), make([]time.Time, n)
+	cpu0, err := holder.read()
+	if err != nil {
+		return res, err
 	}
-	sw.Wait()
-	if wakeErr != nil {
-		return res, wakeErr
+	sender := cpuMeter{pid: senderPID}
+	senderCPU0, err := sender.read()
+	if err != nil {
+		return res, err
 	}
-	var lat []time.Duration
+	wakeStart := time.Now()
+	if err := sendWakeUps(n, wake, sent, acked); err != nil {
+		return res, err
+	}
+	var lat, send []time.Duration
 	for k := range n {
 		select {
 		case a := <-answers[k]:
@@ -258,15 +271,87 @@ func holdAndWake(name string, pid int, addr string, n int, path func(i int) stri
 			}
 			res.answered++
 			lat = append(lat, a.at.Sub(sent[k]))
+			send = append(send, acked[k].Sub(sent[k]))
 		case <-time.After(30 * time.Second):
 			return res, fmt.Errorf("%s: request %d never answered", name, k)
 		}
 	}
+	// Every answer is in: what the wake phase cost.
+	wakePhase := time.Since(wakeStart)
+	cpu1, err := holder.read()
+	if err != nil {
+		return res, err
+	}
+	senderCPU1, err := sender.read()
+	if err != nil {
+		return res, err
+	}
+	res.wakeRate = float64(n) / wakePhase.Seconds()
+	res.holderCPU = 1e6 * (cpu1.server - cpu0.server) / float64(n)
+	res.redisCPU = 1e6 * (cpu1.redis - cpu0.redis) / float64(n)
+	res.senderCPU = 1e6 * (senderCPU1.server - senderCPU0.server) / float64(n)
 	slices.Sort(lat)
+	slices.Sort(send)
 	if len(lat) > 0 {
 		res.wakeP50, res.wakeP99 = pct(lat, 50), pct(lat, 99)
+		res.sendP50, res.sendP99 = pct(send, 50), pct(send, 99)
 	}
 	return res, nil
+}
+
+// sendWakeUps calls wake(k) for every k < n: at -wake-rate a second,
+// each at its time whatever the earlier ones are doing, or, with
+// -wake-rate 0, from -wake-senders senders each calling the next as soon
+// as its last returned. sent[k] is when wake(k) was due, acked[k] when it
+// returned.
+func sendWakeUps(n int, wake func(k int) error, sent, acked []time.Time) error {
+	var (
+		mu      sync.Mutex
+		wakeErr error
+		wg      sync.WaitGroup
+	)
+	send := func(k int, due time.Time) bool {
+		sent[k] = due
+		if err := wake(k); err != nil {
+			mu.Lock()
+			wakeErr = cmp.Or(wakeErr, err)
+			mu.Unlock()
+			return false
+		}
+		acked[k] = time.Now()
+		return true
+	}
+	if *wakeRate > 0 {
+		interval := time.Second / time.Duration(*wakeRate)
+		start := time.Now()
+		inFlight := make(chan struct{}, 512) // past that many unanswered, the next is late, and its latency says so
+		for k := range n {
+			due := start.Add(time.Duration(k) * interval)
+			time.Sleep(time.Until(due))
+			inFlight <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() { <-inFlight }()
+				send(k, due)
+			}()
+		}
+	} else {
+		var next atomic.Int64
+		for range *wakeSenders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for k := int(next.Add(1) - 1); k < n; k = int(next.Add(1) - 1) {
+					if !send(k, time.Now()) {
+						return
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return wakeErr
 }
 
 // capacity runs the capacity figures for n held long-polls.
@@ -302,12 +387,21 @@ func capacity(redisAddr string, n int) error {
 	figures.rss = []capacityResult{bare, svc}
 
 	fmt.Printf("\n## Capacity: %d long-polls held on one replica of two (Redis), callbacks on the other\n\n", n)
-	fmt.Println("| server | RSS per held request | goroutines per held request | stack per held request | heap per held request | answered | wake p50 | wake p99 |")
-	fmt.Println("|---|---|---|---|---|---|---|---|")
+	fmt.Println("| server | RSS per held request | goroutines per held request | stack per held request | heap per held request | answered | wake p50 | wake p99 | wake-up's own request p50, p99 |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|")
 	for _, r := range []capacityResult{bare, svc} {
-		fmt.Printf("| %s | %.1f KB | %.2f | %.1f KB | %.1f KB | %d of %d | %v | %v |\n", r.name, r.rssPer/1000, r.goroutinesPer,
-			r.stackPer/1000, r.heapPer/1000, r.answered, r.held, r.wakeP50, r.wakeP99)
+		fmt.Printf("| %s | %.1f KB | %.2f | %.1f KB | %.1f KB | %d of %d | %v | %v | %v, %v |\n", r.name, r.rssPer/1000, r.goroutinesPer,
+			r.stackPer/1000, r.heapPer/1000, r.answered, r.held, r.wakeP50, r.wakeP99, r.sendP50, r.sendP99)
 	}
+	var wakes []string
+	for i := range bares {
+		wakes = append(wakes, fmt.Sprintf("%v against %v", svcs[i].wakeP99, bares[i].wakeP99))
+	}
+	fmt.Printf("\nWake p99 by round, service against bare (%s): %s.\n", wakeStream(), strings.Join(wakes, "; "))
+	fmt.Printf("\nThe wake phase (median round by RSS, as above): bare %.0f wake-ups/s, its CPU %.0f µs per wake-up; "+
+		"service %.0f wake-ups/s, CPU per wake-up: holding replica %.0f µs, the replica storing the callbacks %.0f µs, Redis %.0f µs. "+
+		"While only holding them, the holding replica used %.2f of a core (the re-checks; bare: %.2f).\n",
+		bare.wakeRate, bare.holderCPU, svc.wakeRate, svc.holderCPU, svc.senderCPU, svc.redisCPU, svc.holding, bare.holding)
 	fmt.Printf("\nRSS per held long-poll: %.2f× the bare handler's; stack and heap: %.2f× (medians of %d rounds).\n",
 		svc.rssPer/bare.rssPer, (svc.stackPer+svc.heapPer)/(bare.stackPer+bare.heapPer), len(svcs))
 	return nil
@@ -333,7 +427,7 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 		// Held in four steps, each measured: more than the default minute
 		// may pass before the last one is held.
 		"OAUTH_CALLBACK_MAX_WAIT": "5m"}
-	a, err := procs.startService(env)
+	a, pidA, err := procs.startServiceWithPID(env)
 	if err != nil {
 		return bare, svc, err
 	}
@@ -342,7 +436,7 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 		return bare, svc, err
 	}
 
-	bare, err = holdAndWake("bare net/http handler blocking on a channel", barePID, bareAddr, n,
+	bare, err = holdAndWake("bare net/http handler blocking on a channel", cpuMeter{pid: barePID}, 0, bareAddr, n,
 		func(i int) string { return fmt.Sprintf("/hold?id=%d-%d", round, i) }, "",
 		func() (int, error) {
 			var s struct{ Held int }
@@ -360,7 +454,7 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 	}
 	// 43 characters, like the field client's states.
 	state := func(i int) string { return fmt.Sprintf("capacity-%d-%034d", round, i) }
-	svc, err = holdAndWake("oauth-callback-server, Redis store", pidB, b, n,
+	svc, err = holdAndWake("oauth-callback-server, Redis store", cpuMeter{pidB, redisAddr}, pidA, b, n,
 		func(i int) string { return "/api/callback/" + state(i) }, "Prefer: wait=300\r\n",
 		func() (int, error) {
 			v, err := metric(client, b, "oauth_callback_waiters")
@@ -377,6 +471,14 @@ func capacityRound(self, redisAddr string, n, round int, client *http.Client) (b
 		return bare, svc, err
 	}
 	return bare, svc, nil
+}
+
+// wakeStream says how the wake-ups were sent.
+func wakeStream() string {
+	if *wakeRate > 0 {
+		return fmt.Sprintf("%d wake-ups a second, each at its time", *wakeRate)
+	}
+	return fmt.Sprintf("%d senders, each sending its next as soon as its last was answered", *wakeSenders)
 }
 
 // medianCapacity is the median round by RSS per held request.
@@ -430,7 +532,7 @@ func pollStorm(procs *procList, dir, redisAddr string) error {
 	for i := range targets {
 		recordThroughput(throughputPaths[0], throughputServers[i], median(results[i]).rps)
 	}
-	fmt.Printf("\nRedis store / least work: %s (404 polls, one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only pollstorm`).\n",
+	fmt.Printf("\nRedis store / least work: %s (404 polls, one run: `go -C bench run ./loadbench -only pollstorm`).\n",
 		versus(results[3], results[1], 1))
 	return nil
 }

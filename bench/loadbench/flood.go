@@ -70,7 +70,7 @@ func flood(procs *procList, dir string, n int) error {
 			fmt.Printf("| %s | %s | %s | %s → %s | %s |\n", store, shape.name, formatAnswers(answers), mib(rssBefore), mib(rssAfter), redisCell)
 		}
 	}
-	fmt.Printf("\nCommand: `make build && go run ./bench/loadbench -bin bin/oauth-callback-server -flood %d`\n", n)
+	fmt.Printf("\nCommand: `make build && go -C bench run ./loadbench -flood %d`\n", n)
 	return nil
 }
 

@@ -78,6 +78,9 @@ type instrCount struct {
 	cron                 int64         // the timer's instructions, left out
 	elapsed              time.Duration // how long the counted operations took
 	background           []string      // what no operation sends, if any came: PINGs, new connections
+	ops                  float64       // operations counted
+	dump                 callgrindCount
+	calls                map[string]int // INFO commandstats over the window
 }
 
 // countInstructions runs op on the server at addr: warm-up operations,
@@ -143,6 +146,9 @@ func countInstructions(cg *callgrindRedis, addr, tag string, op operation) (inst
 		cron:          count.cron,
 		elapsed:       elapsed,
 		background:    background,
+		ops:           n,
+		dump:          count,
+		calls:         calls,
 	}, nil
 }
 
@@ -200,7 +206,7 @@ func instructions(procs *procList, dir string) error {
 		c, err := countInstructions(cg, addr, tag, op)
 		return &c, err
 	}
-	var refPoll, svcPoll, refCycle, svcCycle, svcRegistered *instrCount
+	var refPoll, svcPoll, refCycle, svcYoung, svcCycle, svcRegistered *instrCount
 	if refPoll, err = measure(leastAddr, "least-poll", poll404); err != nil {
 		return err
 	}
@@ -208,6 +214,23 @@ func instructions(procs *procList, dir string) error {
 		return err
 	}
 	if refCycle, err = measure(leastAddr, "least-cycle", signInCycle); err != nil {
+		return err
+	}
+	// The partitions' budgets are hashes that gain two fields (a part by
+	// the second its bytes stop counting) for every second with a
+	// sign-in, and lose them once that second has passed: up to about
+	// 1 200 each after ten minutes of steady traffic. Redis keeps a hash
+	// of up to 128 fields as a listpack, which HINCRBY and HMGET search
+	// from its start, and a larger one as a hash table: so the budget's
+	// commands cost more as a run ages, until its budgets pass 128
+	// fields. The first count is of budgets a few seconds old (small
+	// listpacks); every later one of budgets as a Redis under steady
+	// traffic holds them, hash tables (hash-max-listpack-entries 0 from
+	// here on, so the next write to each converts it).
+	if svcYoung, err = measure(svcAddr, "service-cycle-young", signInCycle); err != nil {
+		return err
+	}
+	if _, err := redisCmd(cg.addr, "CONFIG", "SET", "hash-max-listpack-entries", "0"); err != nil {
 		return err
 	}
 	if svcCycle, err = measure(svcAddr, "service-cycle", signInCycle); err != nil {
@@ -219,6 +242,7 @@ func instructions(procs *procList, dir string) error {
 	rows = append(rows,
 		row{"404 poll: `GET /api/callback/{unknown}`", "least work: `GETDEL`", refPoll, svcPoll, 1.5},
 		row{"sign-in cycle: `GET /callback`, then the take", "least work: `SET NX EX`, `GETDEL`", refCycle, svcCycle, 4},
+		row{"sign-in cycle, the budgets a few seconds old (small listpacks)", "least work: `SET NX EX`, `GETDEL`", refCycle, svcYoung, 0},
 		row{"registered cycle: `PUT`, callback, take", "–", nil, svcRegistered, 0})
 
 	one, eight, err := subscribedCycles(procs, cg)
@@ -232,7 +256,9 @@ func instructions(procs *procList, dir string) error {
 		"warm up, the counters zeroed (`callgrind_control -z`), %s operations one after another on one keep-alive connection, the "+
 		"counters dumped (`callgrind_control -d`). Instructions are the dump's `summary:` less Redis's timer (`%s`, about 120 000 "+
 		"instructions a second at `--hz 1`: its share would follow the run's length, not the operations); commands are "+
-		"`INFO commandstats` over the same operations, a script's counted by the commands it runs.\n\n",
+		"`INFO commandstats` over the same operations, a script's counted by the commands it runs. After the first count of the "+
+		"service's cycle (its budgets a few seconds old), `hash-max-listpack-entries 0`: the budgets are then hash tables, as "+
+		"under steady traffic (more than 128 fields each), and every later count is of those.\n\n",
 		version, thousands(residentKeys), thousands(float64(*instrWarmup)), thousands(float64(*instrOps)), cronFunction)
 	fmt.Println("| workload | reference | reference: instructions/op | service: instructions/op | ratio | target | commands/op (reference, service) |")
 	fmt.Println("|---|---|---|---|---|---|---|")
@@ -286,7 +312,18 @@ func instructions(procs *procList, dir string) error {
 		fmt.Printf("Warning: Redis holds %d keys, more than its tables' %d buckets after the fill: they grew during the run, "+
 			"and the counts after the growth include its rehashing. Raise residentKeys (bench/loadbench/callgrind.go).\n", n, residentTable)
 	}
-	fmt.Printf("\nReproduce: `go run ./bench/loadbench -bin %s -only instructions`.\n", *binPath)
+	probeCounts, err := countProbes(cg)
+	if err != nil {
+		return err
+	}
+	printCycleAnatomy([]namedCount{
+		{"404 poll, least work", refPoll}, {"404 poll, service", svcPoll},
+		{"sign-in cycle, least work", refCycle}, {"sign-in cycle, service", svcCycle},
+		{"sign-in cycle, service, budgets a few seconds old", svcYoung},
+		{"registered cycle, service", svcRegistered},
+		{"sign-in cycle, service, one replica subscribed", one}, {"sign-in cycle, service, eight replicas subscribed", eight},
+	}, probeCounts)
+	printAnatomy(probeCounts)
 	return nil
 }
 

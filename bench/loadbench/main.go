@@ -4,7 +4,7 @@
 // sends traffic only to 127.0.0.1.
 //
 //	go build -o bin/oauth-callback-server ./cmd/oauth-callback-server
-//	go run ./bench/loadbench -bin bin/oauth-callback-server
+//	go -C bench run ./loadbench   (bench is a module of its own)
 package main
 
 import (
@@ -27,8 +27,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -39,7 +37,7 @@ var cycleScript string
 var pollScript string
 
 var (
-	binPath     = flag.String("bin", "bin/oauth-callback-server", "the service binary")
+	binPath     = flag.String("bin", "../bin/oauth-callback-server", "the service binary (the default is the one make build writes, seen from bench/)")
 	duration    = flag.Duration("duration", 10*time.Second, "length of each wrk run")
 	connections = flag.Int("connections", 64, "wrk connections")
 	threads     = flag.Int("threads", 2, "wrk threads")
@@ -53,9 +51,29 @@ var (
 	soakRate    = flag.Int("soak-rate", 200, "sign-ins per second during the soak run")
 	floodCount  = flag.Int("flood", 0, "instead of the benchmark: flood each store with this many of the largest callbacks and report memory")
 	held        = flag.Int("capacity", 10_000, "long-polls held for the capacity figures")
+	wakeRate    = flag.Int("wake-rate", 1000, "capacity section: wake-ups sent a second, each at its time; 0: -wake-senders senders, as fast as answered")
+	wakeSenders = flag.Int("wake-senders", 2, "capacity section with -wake-rate 0: how many senders wake the held long-polls, each one wake-up at a time")
 	plotsDir    = flag.String("plots", "", "write SVG charts of the run's figures into this directory (make bench: docs)")
 	only        = flag.String("only", "", "comma-separated sections to run: capacity, pollstorm, cycle, cluster, wake, memory, instructions; empty: all")
+	serviceEnv  envList
 )
+
+func init() {
+	flag.Var(&serviceEnv, "env", "KEY=VALUE added to the environment of every replica of the service the run starts, after the section's own (repeatable): to measure a setting")
+}
+
+// envList is a repeatable KEY=VALUE flag.
+type envList []string
+
+func (e *envList) String() string { return strings.Join(*e, " ") }
+
+func (e *envList) Set(v string) error {
+	if k, _, ok := strings.Cut(v, "="); !ok || k == "" {
+		return fmt.Errorf("%q: want KEY=VALUE", v)
+	}
+	*e = append(*e, v)
+	return nil
+}
 
 func main() {
 	flag.Parse()
@@ -206,7 +224,7 @@ func cycles(procs *procList, script, redisAddr string) error {
 	for i := range throughputServers {
 		recordThroughput(throughputPaths[1], throughputServers[i], median(results[i]).rps/2)
 	}
-	fmt.Printf("\nRedis store / least work: %s (cycles, one run: `go run ./bench/loadbench -bin bin/oauth-callback-server -only cycle`).\n",
+	fmt.Printf("\nRedis store / least work: %s (cycles, one run: `go -C bench run ./loadbench -only cycle`).\n",
 		versus(results[3], results[1], 2))
 	fmt.Printf("Redis store with shared rate limits / without: %.2f× (cycles, same run).\n",
 		median(results[4]).rps/median(results[3]).rps)
@@ -243,61 +261,6 @@ func wake(procs *procList, redisAddr string) error {
 	fmt.Printf("| p50 | p90 | p99 | max |\n|---|---|---|---|\n| %v | %v | %v | %v |\n",
 		pct(lat, 50), pct(lat, 90), pct(lat, 99), lat[len(lat)-1])
 
-	return nil
-}
-
-// memory measures what a pending callback costs each store.
-func memory(procs *procList, redisAddr string) error {
-	fmt.Printf("\n## Memory with %d pending callbacks\n\n", *pending)
-	fmt.Println("| store | code length | bytes per pending callback |")
-	fmt.Println("|---|---|---|")
-	for _, codeLen := range []int{64, 1024} {
-		addr, pid, err := procs.startServiceWithPID(map[string]string{"OAUTH_CALLBACK_MAX_ENTRIES": strconv.Itoa(2 * *pending), "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
-		if err != nil {
-			return err
-		}
-		before, err := rssBytes(pid)
-		if err != nil {
-			return err
-		}
-		if err := fill(addr, *pending, codeLen, "m"); err != nil {
-			return err
-		}
-		time.Sleep(2 * time.Second) // let the runtime settle
-		after, err := rssBytes(pid)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("| memory (RSS) | %d B | %d |\n", codeLen, (after-before)/int64(*pending))
-	}
-	for _, codeLen := range []int{64, 1024} {
-		prefix := fmt.Sprintf("mem%d:", codeLen)
-		addr, err := procs.startService(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://" + redisAddr, "OAUTH_CALLBACK_REDIS_KEY_PREFIX": prefix, "OAUTH_CALLBACK_MAX_MEMORY": unboundedBudget})
-		if err != nil {
-			return err
-		}
-		before, err := redisUsedMemory(redisAddr)
-		if err != nil {
-			return err
-		}
-		if err := fill(addr, *pending, codeLen, "r"); err != nil {
-			return err
-		}
-		after, err := redisUsedMemory(redisAddr)
-		if err != nil {
-			return err
-		}
-		key, err := redisCmd(redisAddr, "RANDOMKEY")
-		for err == nil && !strings.HasPrefix(key, prefix+"{") {
-			key, err = redisCmd(redisAddr, "RANDOMKEY")
-		}
-		usage := "?"
-		if err == nil {
-			usage, _ = redisCmd(redisAddr, "MEMORY", "USAGE", key)
-		}
-		fmt.Printf("| Redis (used_memory) | %d B | %d (MEMORY USAGE of one callback key: %s) |\n",
-			codeLen, (after-before)/int64(*pending), usage)
-	}
 	return nil
 }
 
@@ -478,48 +441,6 @@ func pct(sorted []time.Duration, p int) time.Duration {
 	return sorted[max(0, min(len(sorted)-1, i-1))].Round(time.Microsecond)
 }
 
-// fill stores n callbacks with codes of codeLen bytes.
-func fill(addr string, n, codeLen int, tag string) error {
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
-	code := strings.Repeat("c", codeLen)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var firstErr error
-	var mu sync.Mutex
-	for range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := next.Add(1)
-				if i > int64(n) {
-					return
-				}
-				// A state like the field client's: 43 URL-safe characters.
-				state := fmt.Sprintf("%s%042d", tag, i)
-				resp, err := client.Get("http://" + addr + "/callback?code=" + code + "&state=" + state + "&session_state=0123456789abcdef")
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					_ = resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						err = fmt.Errorf("callback %d: status %d", i, resp.StatusCode)
-					}
-				}
-				if err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	return firstErr
-}
-
 func rssBytes(pid int) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -620,6 +541,7 @@ func (p *procList) startServiceWithPID(env map[string]string) (string, int, erro
 	for k, v := range env {
 		vars = append(vars, k+"="+v)
 	}
+	vars = append(vars, serviceEnv...) // the last of a name wins
 	if err := p.start(vars, *binPath); err != nil {
 		return "", 0, err
 	}
