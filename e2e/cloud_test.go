@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth/authtest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/authtest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"

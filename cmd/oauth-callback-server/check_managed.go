@@ -25,21 +25,6 @@ import (
 // refused, and with it the sign-in that sent it.
 const serverlessMaxArguments = 3999
 
-// catchUpArguments is how many arguments the store's largest request
-// carries: a partition's budget catch-up (redisstore's budget.go), which
-// is EVALSHA, the script, the key count, the budget key, the second and
-// the lifetime, its four totals, and two more for every app with a share
-// of the byte budget.
-func catchUpArguments(store callback.StoreConfig) int {
-	n := 10
-	for app := range store.AppShares {
-		if _, _, ok := store.AppBudget(app); ok {
-			n += 2
-		}
-	}
-	return n
-}
-
 // onElastiCacheServerless: the configuration says so (REDIS_AUTH=aws for
 // a serverless cache), or an address is a serverless cache's endpoint
 // (<name>-<id>.serverless.<region>.cache.amazonaws.com), as with a
@@ -73,10 +58,11 @@ func checkManagedCache(cfg config.Config) []finding {
 	if !cfg.UsesRedis() || !onElastiCacheServerless(cfg) {
 		return nil
 	}
-	if n := catchUpArguments(cfg.Store); n > serverlessMaxArguments {
+	n := redisstore.CatchUpArguments(cfg.Store)
+	if n > serverlessMaxArguments {
 		return []finding{{"store", statusFail, fmt.Sprintf("ElastiCache Serverless takes at most %d arguments in a request, and the store's budget catch-up sends %d (two per app with a memory_share): the sign-ins of a partition would fail once it runs; give fewer apps a memory_share, or use a node-based cache", serverlessMaxArguments, n)}}
 	}
-	return []finding{{"store", statusOK, fmt.Sprintf("ElastiCache Serverless: the store's largest request has %d arguments, below its cap of %d", catchUpArguments(cfg.Store), serverlessMaxArguments)}}
+	return []finding{{"store", statusOK, fmt.Sprintf("ElastiCache Serverless: the budget catch-up, the one request that grows with the apps, has %d arguments, below its cap of %d", n, serverlessMaxArguments)}}
 }
 
 // fixedEvictionPolicy says, beside the failure an evicting policy gets,

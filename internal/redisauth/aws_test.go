@@ -11,7 +11,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth/authtest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/authtest"
 )
 
 // awsEnv sets the process environment as EKS sets a pod's up, and

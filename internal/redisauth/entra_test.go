@@ -12,7 +12,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth/authtest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/authtest"
 )
 
 // TestEntra runs the shared suite with Microsoft Entra ID's tokens, as

@@ -10,7 +10,7 @@ import (
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth/authtest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/authtest"
 )
 
 // gcpCloud is Google's side for the shared suite: the metadata server

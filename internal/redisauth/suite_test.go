@@ -17,7 +17,7 @@ import (
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth/authtest"
+	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/authtest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testlog"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"

@@ -44,6 +44,15 @@ func newBudget(store callback.StoreConfig) *partitionBudget {
 	return b
 }
 
+// CatchUpArguments is how many arguments a partition's budget catch-up
+// sends (EVALSHA, the script, the key count, the key, the second, the
+// lifetime, every total): the one request whose length grows with the
+// configuration, two for every app with a share. The others have a fixed
+// few dozen.
+func CatchUpArguments(store callback.StoreConfig) int {
+	return 6 + len(newBudget(store).totals)
+}
+
 // appCap is owner's part of its share in one partition, in all and in
 // registrations; 0 when it has no share of its own.
 func (b *partitionBudget) appCap(owner string) (total, registrations int64) {
