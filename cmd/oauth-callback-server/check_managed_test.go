@@ -99,7 +99,7 @@ func TestServerlessIsRecognisedByTheAWSSettingOrTheEndpoint(t *testing.T) {
 // Where the operator may not be able to set noeviction, check says what
 // can be done there, beside the failure the policy gets.
 func TestCheckSaysWhatToDoAboutAFixedEvictionPolicy(t *testing.T) {
-	gcp := map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "10.128.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"}
+	gcp := map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "10.128.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp", "OAUTH_CALLBACK_REDIS_TLS": "true"}
 	tests := []struct {
 		name   string
 		env    map[string]string

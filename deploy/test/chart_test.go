@@ -591,6 +591,7 @@ func TestConfigurationsThatCannotWorkFailToRender(t *testing.T) {
 		{"an upper-case AWS cache name", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.aws.cacheName=OAuth"}, "cacheName"},
 		{"an unknown AWS service", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.aws.service=dynamodb"}, "service"},
 		{"an IRSA role that is no role ARN", []string{"--set", "awsIRSA.roleArn=oauth-callback-server"}, "roleArn"},
+		{"Google Cloud IAM over plain TCP", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "redis.external.tls.enabled=false"}, "redis.external.auth=gcp needs TLS"},
 		{"Google Cloud IAM with a password", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "redis.password.existingSecret=pw"}, "remove redis.password.existingSecret"},
 		{"a GKE service account that is no email", []string{"--set", "gkeWorkloadIdentity.serviceAccount=oauth-callback-server"}, "serviceAccount"},
 		{"workload identity without a client id", []string{"--set", "azureWorkloadIdentity.enabled=true"}, "azureWorkloadIdentity.clientId"},

@@ -259,6 +259,22 @@ func checkRedisTopology(c *Config) *Error {
 		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS_CERT_FILE", Reason: "give the certificate and its key (REDIS_TLS_KEY_FILE) together", secret: true}
 	case r.Auth == redisstore.AuthAWS:
 		return checkAWSSignIn(c)
+	case r.Auth == redisstore.AuthGCP:
+		return checkGCPSignIn(c)
+	}
+	return nil
+}
+
+// checkGCPSignIn: the token is a cloud-platform-scoped Google access
+// token; sent in the clear it is good for every Google API the service
+// account may call, not just this Memorystore instance.
+func checkGCPSignIn(c *Config) *Error {
+	r := c.Redis
+	switch {
+	case r.URL != "" && !strings.HasPrefix(r.URL, "rediss://"):
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_URL", Reason: "REDIS_AUTH=gcp needs TLS: its Google access token is good for every Google API the service account may call; use a rediss:// URL", secret: true}
+	case r.URL == "" && !c.redisTLS.on:
+		return &Error{Var: "OAUTH_CALLBACK_REDIS_TLS", Value: "false", Reason: "REDIS_AUTH=gcp needs TLS: its Google access token is good for every Google API the service account may call; set it to true"}
 	}
 	return nil
 }

@@ -431,9 +431,10 @@ func TestRedisAuthEntra(t *testing.T) {
 }
 
 // TestRedisAuthAWSAndGCP: aws and gcp, like entra, refuse a password and
-// need a Redis; aws needs TLS (ElastiCache and MemoryDB take IAM tokens
-// over TLS only: a plain URL would send a credential in the clear, then
-// fail), the IAM-enabled user and the cache's name, in lower case.
+// need a Redis; both need TLS (ElastiCache and MemoryDB take IAM tokens
+// over TLS only; a Google access token sent in the clear is good for
+// every Google API its account may call); aws needs the IAM-enabled user
+// and the cache's name, in lower case.
 func TestRedisAuthAWSAndGCP(t *testing.T) {
 	aws := map[string]string{"OAUTH_CALLBACK_REDIS_URL": "rediss://master.oauth.abc123.euw1.cache.amazonaws.com:6379", "OAUTH_CALLBACK_REDIS_AUTH": "aws",
 		"OAUTH_CALLBACK_REDIS_USERNAME": "oauth-iam", "OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME": "oauth"}
@@ -475,6 +476,10 @@ func TestRedisAuthAWSAndGCP(t *testing.T) {
 		"a password":               {with(aws, map[string]string{"OAUTH_CALLBACK_REDIS_PASSWORD": "pw-secret"}), "OAUTH_CALLBACK_REDIS_AUTH"},
 		"gcp with a password":      {map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://u:pw-secret@10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"}, "OAUTH_CALLBACK_REDIS_AUTH"},
 		"gcp without Redis":        {map[string]string{"OAUTH_CALLBACK_REDIS_AUTH": "gcp"}, "OAUTH_CALLBACK_REDIS_AUTH"},
+		// Memorystore would take the token in the clear, and with it every
+		// Google API the service account may call.
+		"gcp on a plain URL":           {map[string]string{"OAUTH_CALLBACK_REDIS_URL": "redis://10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"}, "OAUTH_CALLBACK_REDIS_URL"},
+		"gcp on a cluster without TLS": {map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"}, "OAUTH_CALLBACK_REDIS_TLS"},
 	} {
 		_, err := config.Load(env(c.vars))
 		if err == nil || !strings.Contains(err.Error(), c.wantVar) {
@@ -484,9 +489,11 @@ func TestRedisAuthAWSAndGCP(t *testing.T) {
 			t.Errorf("%s: the error shows the password: %v", name, err)
 		}
 	}
-	// Memorystore takes IAM tokens without TLS too (the instance decides).
-	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"})); err != nil {
-		t.Errorf("gcp: %v", err)
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_CLUSTER_ADDRS": "10.0.0.3:6379", "OAUTH_CALLBACK_REDIS_AUTH": "gcp", "OAUTH_CALLBACK_REDIS_TLS": "true"})); err != nil {
+		t.Errorf("gcp over TLS: %v", err)
+	}
+	if _, err := config.Load(env(map[string]string{"OAUTH_CALLBACK_REDIS_URL": "rediss://10.0.0.3:6378", "OAUTH_CALLBACK_REDIS_AUTH": "gcp"})); err != nil {
+		t.Errorf("gcp with a rediss:// URL: %v", err)
 	}
 }
 

@@ -121,6 +121,13 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- if not (or (hasPrefix "rediss://" $e.url) $e.existingSecret $e.tls.enabled) }}
 {{- fail "oauth-callback-server: redis.external.auth=aws needs TLS (ElastiCache and MemoryDB take IAM tokens over TLS only): a rediss:// URL, or redis.external.tls.enabled=true with clusterAddrs." }}
 {{- end }}
+{{- end }}
+{{- if eq $auth "gcp" }}
+{{- if not (or (hasPrefix "rediss://" $e.url) $e.existingSecret $e.tls.enabled) }}
+{{- fail "oauth-callback-server: redis.external.auth=gcp needs TLS (its Google access token is good for every Google API the service account may call): a rediss:// URL, or redis.external.tls.enabled=true with clusterAddrs." }}
+{{- end }}
+{{- end }}
+{{- if eq $auth "aws" }}
 {{- if not (and $e.username $e.aws.cacheName) }}
 {{- fail "oauth-callback-server: redis.external.auth=aws needs redis.external.username (the IAM-enabled user) and redis.external.aws.cacheName (the replication group, serverless cache or MemoryDB cluster)." }}
 {{- end }}
