@@ -181,8 +181,8 @@ func (a *AWS) credentials(ctx context.Context) (aws.Credentials, error) {
 // MemoryDB: GET http://CACHE/?Action=connect&User=USER (with
 // ResourceType=ServerlessCache for a serverless cache), presigned for the
 // service ("elasticache" or "memorydb") in region at signingTime, without
-// its scheme. Exported for the tests' stand-in of the service, which
-// checks a token by signing it again.
+// its scheme. Exported for the known-answer test, which checks it against
+// AWS's documented algorithm computed without the SDK.
 func PresignConnect(ctx context.Context, signer *v4.Signer, creds aws.Credentials, cfg AWSConfig, region string, signingTime time.Time) (string, error) {
 	lifetime := cfg.TokenLifetime
 	if lifetime <= 0 {

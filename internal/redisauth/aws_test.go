@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/redisauth"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/authtest"
@@ -131,6 +134,52 @@ func TestAWSTokenIsWhatEachServiceChecks(t *testing.T) {
 	u, _ := url.Parse("http://" + tok.Password)
 	if u.Query().Get("X-Amz-Expires") != "900" {
 		t.Errorf("X-Amz-Expires %q, want 900", u.Query().Get("X-Amz-Expires"))
+	}
+}
+
+// TestAWSTokenKnownAnswer: with fixed credentials (AWS's documentation
+// example keys), time, cache and user, the token is exactly the connect
+// request presigned by SigV4 as AWS documents it, computed here without
+// the SDK's signer (authtest.SigV4QuerySignature): a token checked only by
+// signing it again with the same code could be wrong in the same way
+// twice (an UNSIGNED-PAYLOAD hash, a wrong service name) and still pass.
+func TestAWSTokenKnownAnswer(t *testing.T) {
+	const (
+		accessKey = "AKIDEXAMPLE"
+		secret    = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+		region    = "us-east-1"
+	)
+	creds := aws.Credentials{AccessKeyID: accessKey, SecretAccessKey: secret}
+	signed := time.Date(2015, 8, 30, 12, 36, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		service, signingName, resourceType string
+	}{
+		{redisauth.AWSElastiCache, "elasticache", ""},
+		{redisauth.AWSElastiCacheServerless, "elasticache", "ServerlessCache"},
+		{redisauth.AWSMemoryDB, "memorydb", ""},
+	} {
+		cfg := redisauth.AWSConfig{Service: tt.service, CacheName: "oauth-cache", Username: "oauth-iam"}
+		got, err := redisauth.PresignConnect(context.Background(), v4.NewSigner(), creds, cfg, region, signed)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.service, err)
+		}
+		q := url.Values{
+			"Action":              {"connect"},
+			"User":                {"oauth-iam"},
+			"X-Amz-Algorithm":     {"AWS4-HMAC-SHA256"},
+			"X-Amz-Credential":    {accessKey + "/20150830/" + region + "/" + tt.signingName + "/aws4_request"},
+			"X-Amz-Date":          {"20150830T123600Z"},
+			"X-Amz-Expires":       {"900"},
+			"X-Amz-SignedHeaders": {"host"},
+		}
+		if tt.resourceType != "" {
+			q.Set("ResourceType", tt.resourceType)
+		}
+		// The signature comes last, after the query it signs.
+		signature := authtest.SigV4QuerySignature(secret, "oauth-cache", q, region, tt.signingName, signed)
+		if want := "oauth-cache/?" + q.Encode() + "&X-Amz-Signature=" + signature; got != want {
+			t.Errorf("%s:\n got %s\nwant %s", tt.service, got, want)
+		}
 	}
 }
 
