@@ -100,19 +100,22 @@ func NewAWS(ctx context.Context, cfg AWSConfig, getenv func(string) string) (*AW
 }
 
 // awsWho names the kind of credentials the environment selects, in the
-// SDK's order.
+// order of the SDK's chain (config.resolveCredentialChain): static keys,
+// then IRSA's web identity, then a profile of the shared files, then the
+// container endpoints (ECS's, then EKS Pod Identity's), then the
+// instance's role. It never shows a key id: the log is no place for one.
 func awsWho(getenv func(string) string) string {
 	switch {
-	case getenv("AWS_ACCESS_KEY_ID") != "":
-		return "access key " + getenv("AWS_ACCESS_KEY_ID")
-	case getenv("AWS_PROFILE") != "":
-		return "profile " + getenv("AWS_PROFILE")
+	case getenv("AWS_ACCESS_KEY_ID") != "" && getenv("AWS_SECRET_ACCESS_KEY") != "":
+		return "static keys from the environment"
 	case getenv("AWS_WEB_IDENTITY_TOKEN_FILE") != "":
 		return "IRSA web identity, role " + getenv("AWS_ROLE_ARN")
-	case getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != "":
-		return "EKS Pod Identity"
+	case getenv("AWS_PROFILE") != "":
+		return "profile " + getenv("AWS_PROFILE")
 	case getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") != "":
 		return "ECS task role"
+	case getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI") != "":
+		return "EKS Pod Identity"
 	}
 	return "the instance profile"
 }
