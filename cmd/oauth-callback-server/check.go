@@ -162,14 +162,7 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 	out = append(out, checkRedisIdentity(ctx, r, client)...)
 	out = append(out, probeCommands(ctx, cfg, client)...)
 	out = append(out, checkMaxmemory(cfg, facts))
-	switch facts.Policy {
-	case "noeviction":
-	case "":
-		out = append(out, finding{"store", statusWarn, "Redis does not say its maxmemory-policy (INFO has no maxmemory_policy): make sure it is noeviction, or evicted callbacks are lost sign-ins"})
-	default:
-		out = append(out, finding{"store", statusFail, "Redis's maxmemory-policy is " + strconv.Quote(facts.Policy) + ": when full, Redis may evict any of the service's keys (each has a TTL, so volatile-* policies evict them too), and an evicted callback is a sign-in lost without a word; set maxmemory-policy noeviction, so that a full Redis refuses new callbacks (503, try again) instead"})
-	}
-	out = append(out, fixedEvictionPolicy(cfg, facts)...)
+	out = append(out, checkEvictionPolicy(cfg, facts)...)
 	if cfg.Redis.MinReplicas > facts.Replicas {
 		out = append(out, finding{"store", statusFail, fmt.Sprintf("OAUTH_CALLBACK_REDIS_MIN_REPLICAS is %d, but the primary has %d replicas: every callback would wait and fail; lower it or add replicas", cfg.Redis.MinReplicas, facts.Replicas)})
 	}
@@ -181,6 +174,24 @@ func checkStore(ctx context.Context, cfg config.Config, getenv func(string) stri
 		out = append(out, finding{"store", status, fmt.Sprintf("Redis Cluster: state %s, %d nodes known", facts.ClusterState, facts.ClusterNodes)})
 	}
 	return out
+}
+
+// checkEvictionPolicy fails an evicting maxmemory-policy: an evicted
+// callback is a sign-in lost without a word. Where the cache fixes the
+// policy and the operator cannot change it (ElastiCache Serverless) a
+// failure would fail every helm test for good, so there it is a warning
+// that says what protects the callbacks instead.
+func checkEvictionPolicy(cfg config.Config, facts redisstore.Facts) []finding {
+	switch {
+	case facts.Policy == "noeviction":
+		return nil
+	case facts.Policy == "":
+		return []finding{{"store", statusWarn, "Redis does not say its maxmemory-policy (INFO has no maxmemory_policy): make sure it is noeviction, or evicted callbacks are lost sign-ins"}}
+	case onElastiCacheServerless(cfg):
+		return serverlessEvictionPolicy(cfg, facts)
+	}
+	return append([]finding{{"store", statusFail, "Redis's maxmemory-policy is " + strconv.Quote(facts.Policy) + ": when full, Redis may evict any of the service's keys (each has a TTL, so volatile-* policies evict them too), and an evicted callback is a sign-in lost without a word; set maxmemory-policy noeviction, so that a full Redis refuses new callbacks (503, try again) instead"}},
+		fixedEvictionPolicy(cfg, facts)...)
 }
 
 // checkMaxmemory holds Redis's maxmemory to callback.MinMaxmemory of the

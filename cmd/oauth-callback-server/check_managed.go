@@ -65,17 +65,23 @@ func checkManagedCache(cfg config.Config) []finding {
 	return []finding{{"store", statusOK, fmt.Sprintf("ElastiCache Serverless: the budget catch-up, the one request that grows with the apps, has %d arguments, below its cap of %d", n, serverlessMaxArguments)}}
 }
 
+// serverlessEvictionPolicy: ElastiCache Serverless fixes its policy
+// (volatile-lru), so check warns instead of failing, and says what keeps
+// the callbacks from being evicted there: room up to the cache's maximum.
+func serverlessEvictionPolicy(cfg config.Config, facts redisstore.Facts) []finding {
+	room := units.FormatBytes(callback.MinMaxmemory(cfg.Store.MaxBytes))
+	return []finding{{"store", statusWarn, fmt.Sprintf("ElastiCache Serverless fixes maxmemory-policy at %s, which evicts the service's keys (each has a TTL) when full; it cannot be set to noeviction. The cache scales its memory up to its configured maximum and evicts only there, so set the cache's maximum data storage above %s (%s OAUTH_CALLBACK_MAX_MEMORY, %s) and keep the cache for this service alone: the byte budget then refuses new callbacks (503) before the cache evicts one", facts.Policy, room, callback.MaxmemoryRule, units.FormatBytes(cfg.Store.MaxBytes))}}
+}
+
 // fixedEvictionPolicy says, beside the failure an evicting policy gets,
 // what can be done about it on a managed cache where the operator may not
-// be able to set noeviction.
+// be able to set noeviction by default.
 func fixedEvictionPolicy(cfg config.Config, facts redisstore.Facts) []finding {
 	if facts.Policy == "noeviction" || facts.Policy == "" {
 		return nil
 	}
 	room := units.FormatBytes(callback.MinMaxmemory(cfg.Store.MaxBytes))
 	switch {
-	case onElastiCacheServerless(cfg):
-		return []finding{{"store", statusWarn, fmt.Sprintf("ElastiCache Serverless fixes maxmemory-policy at %s: it cannot be set to noeviction, and the failure above stays. Keep the cache for this service alone and set its data-storage limit well above %s (%s OAUTH_CALLBACK_MAX_MEMORY), so that it never fills: the byte budget then refuses new callbacks (503) before the cache evicts one", facts.Policy, room, callback.MaxmemoryRule)}}
 	case cfg.Redis.Auth == redisstore.AuthGCP:
 		return []finding{{"store", statusWarn, fmt.Sprintf("on Memorystore for Redis Cluster, set the policy with gcloud redis clusters update <cluster> --update-redis-config maxmemory-policy=noeviction; where it cannot be set, keep the instance for this service alone with well over %s (%s OAUTH_CALLBACK_MAX_MEMORY) of memory", room, callback.MaxmemoryRule)}}
 	}
