@@ -420,6 +420,25 @@ func TestMemorystoreWithGKEWorkloadIdentity(t *testing.T) {
 	}
 }
 
+// With serviceAccount.create=false the operator annotates their own
+// ServiceAccount: the chart renders when it is given no annotation to
+// drop, and the pods run as the named account.
+func TestCloudIdentityOnYourOwnServiceAccount(t *testing.T) {
+	for name, args := range map[string][]string{
+		"Azure":            {"-f", filepath.Join(chartDir(t), "ci", "azure-managed-redis-values.yaml"), "--set", "azureWorkloadIdentity.clientId="},
+		"EKS Pod Identity": {"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "awsIRSA.roleArn="},
+		"GKE":              {"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "gkeWorkloadIdentity.serviceAccount="},
+	} {
+		r, err := render(t, append(args, "--set", "serviceAccount.create=false", "--set", "serviceAccount.name=mine")...)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if d, _ := r.app(t); d.Spec.Template.Spec.ServiceAccountName != "mine" || len(r.serviceAccounts) != 0 {
+			t.Errorf("%s: runs as %q, chart's ServiceAccounts %d", name, d.Spec.Template.Spec.ServiceAccountName, len(r.serviceAccounts))
+		}
+	}
+}
+
 // assertSignsInAs: both pods run as the annotated ServiceAccount and sign
 // in with the cloud's tokens, with no password, no password Secret and no
 // bundled Redis.
@@ -592,6 +611,11 @@ func TestConfigurationsThatCannotWorkFailToRender(t *testing.T) {
 		{"an unknown AWS service", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.aws.service=dynamodb"}, "service"},
 		{"an IRSA role that is no role ARN", []string{"--set", "awsIRSA.roleArn=oauth-callback-server"}, "roleArn"},
 		{"Google Cloud IAM over plain TCP", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "redis.external.tls.enabled=false"}, "redis.external.auth=gcp needs TLS"},
+		{"AWS IAM on a redis:// URL with tls.enabled", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "redis.external.url=redis://cache.example:6379", "--set", "redis.external.tls.enabled=true"}, "use a rediss:// URL"},
+		{"Google Cloud IAM on a redis:// URL with tls.enabled", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "redis.external.clusterAddrs=null", "--set", "redis.external.url=redis://10.128.0.3:6379"}, "use a rediss:// URL"},
+		{"an IRSA role on no ServiceAccount", []string{"-f", filepath.Join(chartDir(t), "ci", "elasticache-values.yaml"), "--set", "serviceAccount.create=false"}, "awsIRSA.roleArn is an annotation on the chart's ServiceAccount"},
+		{"a GKE service account on no ServiceAccount", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "serviceAccount.create=false"}, "gkeWorkloadIdentity.serviceAccount is an annotation"},
+		{"an Azure client id on no ServiceAccount", []string{"-f", filepath.Join(chartDir(t), "ci", "azure-managed-redis-values.yaml"), "--set", "serviceAccount.create=false"}, "azureWorkloadIdentity.clientId/tenantId is an annotation"},
 		{"Google Cloud IAM with a password", []string{"-f", filepath.Join(chartDir(t), "ci", "memorystore-values.yaml"), "--set", "redis.password.existingSecret=pw"}, "remove redis.password.existingSecret"},
 		{"a GKE service account that is no email", []string{"--set", "gkeWorkloadIdentity.serviceAccount=oauth-callback-server"}, "serviceAccount"},
 		{"workload identity without a client id", []string{"--set", "azureWorkloadIdentity.enabled=true"}, "azureWorkloadIdentity.clientId"},

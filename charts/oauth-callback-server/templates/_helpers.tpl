@@ -117,19 +117,31 @@ Refuse configurations that cannot work. Included by the Deployment.
 {{- fail (printf "oauth-callback-server: redis.external.auth=%s uses the identity's tokens as the password: remove redis.password.existingSecret." $auth) }}
 {{- end }}
 {{- end }}
-{{- if eq $auth "aws" }}
-{{- if not (or (hasPrefix "rediss://" $e.url) $e.existingSecret $e.tls.enabled) }}
-{{- fail "oauth-callback-server: redis.external.auth=aws needs TLS (ElastiCache and MemoryDB take IAM tokens over TLS only): a rediss:// URL, or redis.external.tls.enabled=true with clusterAddrs." }}
+{{- /* As the service decides (internal/config checkAWSSignIn,
+checkGCPSignIn): a URL must be rediss:// (tls.enabled does not make a
+redis:// URL TLS); without a URL, tls.enabled. A URL in existingSecret is
+the service's to refuse at start. */}}
+{{- $tlsFor := dict "aws" "ElastiCache and MemoryDB take IAM tokens over TLS only" "gcp" "its Google access token is good for every Google API the service account may call" }}
+{{- if hasKey $tlsFor $auth }}
+{{- if and $e.url (not (hasPrefix "rediss://" $e.url)) }}
+{{- fail (printf "oauth-callback-server: redis.external.auth=%s needs TLS (%s): use a rediss:// URL; redis.external.tls.enabled does not make a redis:// URL TLS." $auth (get $tlsFor $auth)) }}
 {{- end }}
-{{- end }}
-{{- if eq $auth "gcp" }}
-{{- if not (or (hasPrefix "rediss://" $e.url) $e.existingSecret $e.tls.enabled) }}
-{{- fail "oauth-callback-server: redis.external.auth=gcp needs TLS (its Google access token is good for every Google API the service account may call): a rediss:// URL, or redis.external.tls.enabled=true with clusterAddrs." }}
+{{- if not (or $e.url $e.existingSecret $e.tls.enabled) }}
+{{- fail (printf "oauth-callback-server: redis.external.auth=%s needs TLS (%s): a rediss:// URL, or redis.external.tls.enabled=true with clusterAddrs or sentinelAddrs." $auth (get $tlsFor $auth)) }}
 {{- end }}
 {{- end }}
 {{- if eq $auth "aws" }}
 {{- if not (and $e.username $e.aws.cacheName) }}
 {{- fail "oauth-callback-server: redis.external.auth=aws needs redis.external.username (the IAM-enabled user) and redis.external.aws.cacheName (the replication group, serverless cache or MemoryDB cluster)." }}
+{{- end }}
+{{- end }}
+{{- if not .Values.serviceAccount.create }}
+{{- $dropped := list }}
+{{- if and .Values.azureWorkloadIdentity.enabled (or .Values.azureWorkloadIdentity.clientId .Values.azureWorkloadIdentity.tenantId) }}{{ $dropped = append $dropped "azureWorkloadIdentity.clientId/tenantId" }}{{ end }}
+{{- if .Values.awsIRSA.roleArn }}{{ $dropped = append $dropped "awsIRSA.roleArn" }}{{ end }}
+{{- if .Values.gkeWorkloadIdentity.serviceAccount }}{{ $dropped = append $dropped "gkeWorkloadIdentity.serviceAccount" }}{{ end }}
+{{- with $dropped }}
+{{- fail (printf "oauth-callback-server: %s is an annotation on the chart's ServiceAccount, but serviceAccount.create=false: the chart makes none, and the pods would run without that identity. Set serviceAccount.create=true, or annotate your own ServiceAccount (serviceAccount.name) and leave %s empty." (join ", " .) (join ", " .)) }}
 {{- end }}
 {{- end }}
 {{- if and .Values.azureWorkloadIdentity.enabled .Values.serviceAccount.create (not .Values.azureWorkloadIdentity.clientId) }}
