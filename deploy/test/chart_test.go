@@ -378,6 +378,9 @@ func TestElastiCacheWithIRSA(t *testing.T) {
 			"OAUTH_CALLBACK_REDIS_AWS_SERVICE":    "elasticache",
 			"OAUTH_CALLBACK_REDIS_AWS_CACHE_NAME": "oauth-callbacks",
 			"AWS_REGION":                          "eu-west-1",
+			// Without IRSA or Pod Identity the SDK would fall through to
+			// IMDS and sign in as the node's instance role.
+			"AWS_EC2_METADATA_DISABLED": "true",
 		} {
 			e := env(ctr, variable)
 			if e == nil || (want != "" && e.Value != want) {
@@ -393,6 +396,8 @@ func TestElastiCacheWithIRSA(t *testing.T) {
 	}
 	if _, c := r.app(t); env(c, "OAUTH_CALLBACK_REDIS_AUTH") == nil {
 		t.Error("no OAUTH_CALLBACK_REDIS_AUTH with EKS Pod Identity")
+	} else if e := env(c, "AWS_EC2_METADATA_DISABLED"); e == nil || e.Value != "true" {
+		t.Errorf("AWS_EC2_METADATA_DISABLED with EKS Pod Identity: %+v, want true", e)
 	}
 }
 

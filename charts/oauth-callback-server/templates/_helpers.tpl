@@ -316,6 +316,11 @@ env:
   - name: AWS_REGION
     value: {{ . }}
   {{- end }}
+  {{- /* A pod without IRSA or Pod Identity (the container endpoint, not
+  IMDS) must find no credentials rather than sign in as the node's
+  instance role. */}}
+  - name: AWS_EC2_METADATA_DISABLED
+    value: "true"
   {{- end }}
   {{- end }}
   {{- else if and (or $root.Values.redis.enabled $root.Values.redis.password.existingSecret) $root.Values.redis.password.asFile }}
