@@ -58,5 +58,14 @@ func checkRedisIdentity(ctx context.Context, r redisstore.Config, client redis.U
 		user = "(ACL WHOAMI failed: " + err.Error() + ")"
 	}
 	id := p.Identity()
-	return []finding{{"store", statusOK, fmt.Sprintf("signed in to Redis with %s as %s: Redis user %s", id.Cloud, id, user)}}
+	return append([]finding{{"store", statusOK, fmt.Sprintf("signed in to Redis with %s as %s: Redis user %s", id.Cloud, id, user)}}, nodeIdentity(id)...)
+}
+
+// nodeIdentity warns when the pod signs in as its node: any pod on the
+// node could then sign in to this Redis too.
+func nodeIdentity(id redisauth.Identity) []finding {
+	if !id.Node {
+		return nil
+	}
+	return []finding{{"store", statusWarn, fmt.Sprintf("signed in to Redis as %s: this is the node's identity, not the pod's, and every pod on the node can use it; give the pod its own (IRSA or EKS Pod Identity on AWS, GKE workload identity on Google Cloud)", id)}}
 }

@@ -128,8 +128,13 @@ func (a *AWS) Identity() Identity {
 	if a.source != "" {
 		who += " (" + a.source + ")"
 	}
-	return Identity{Cloud: "AWS IAM", Who: fmt.Sprintf("%s, user %s on %s %s in %s", who, a.cfg.Username, a.cfg.Service, a.cfg.CacheName, a.region)}
+	return Identity{Cloud: "AWS IAM", Who: fmt.Sprintf("%s, user %s on %s %s in %s", who, a.cfg.Username, a.cfg.Service, a.cfg.CacheName, a.region),
+		Node: a.source == awsInstanceRoleSource}
 }
+
+// awsInstanceRoleSource is the Source the SDK gives credentials from the
+// instance metadata service (ec2rolecreds.ProviderName): the node's role.
+const awsInstanceRoleSource = "EC2RoleProvider"
 
 // emptyPayload is the SHA-256 of the connect request's empty body.
 var emptyPayload = func() string { h := sha256.Sum256(nil); return hex.EncodeToString(h[:]) }()

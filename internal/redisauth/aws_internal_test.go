@@ -34,3 +34,20 @@ func TestAWSWhoFollowsTheSDKsOrder(t *testing.T) {
 		})
 	}
 }
+
+// Credentials from the instance metadata service are the node's role,
+// and the identity says so, for check to warn; the pod's own are not.
+func TestAWSSaysWhenItIsTheNodesIdentity(t *testing.T) {
+	for source, node := range map[string]bool{
+		"EC2RoleProvider":              true,
+		"WebIdentityCredentials":       false,
+		"EnvConfigCredentials":         false,
+		"ContainerCredentialsProvider": false,
+		"":                             false,
+	} {
+		a := &AWS{cfg: AWSConfig{Service: AWSElastiCache, CacheName: "c", Username: "u"}, who: "x", source: source}
+		if got := a.Identity().Node; got != node {
+			t.Errorf("credentials from %q: Node %v, want %v", source, got, node)
+		}
+	}
+}

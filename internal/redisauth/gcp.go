@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,7 +99,9 @@ func (g *GCP) Identity() Identity {
 	if g.email != "" {
 		who += " " + g.email
 	}
-	return Identity{Cloud: "Google Cloud IAM", Who: who}
+	// A Compute Engine default service account is the node's: on GKE,
+	// the metadata server hands it out when workload identity is off.
+	return Identity{Cloud: "Google Cloud IAM", Who: who, Node: strings.HasSuffix(g.email, "-compute@developer.gserviceaccount.com")}
 }
 
 // Token implements Source. golang.org/x/oauth2 takes no context, so a

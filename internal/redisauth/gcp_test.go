@@ -2,6 +2,7 @@ package redisauth_test
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,5 +84,40 @@ func TestNewGCPTakesOnlyAWorkloadsCredentials(t *testing.T) {
 	}
 	if who := src.Identity().Who; !strings.Contains(who, authtest.GCPServiceAccount) || !strings.Contains(who, "metadata server") {
 		t.Errorf("identity %q, want the metadata server's %s", who, authtest.GCPServiceAccount)
+	}
+}
+
+// A Compute Engine default service account is the node's identity (what
+// GKE's metadata server gives when workload identity is off), and the
+// identity says so, for check to warn.
+func TestGCPSaysWhenItIsTheNodesIdentity(t *testing.T) {
+	google := authtest.StartGoogle(t, time.Hour)
+	for email, node := range map[string]bool{
+		authtest.GCPServiceAccount:                           false,
+		"123456789012-compute@developer.gserviceaccount.com": true,
+	} {
+		path := google.KeyFile(t, t.TempDir())
+		body, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := map[string]string{}
+		if err := json.Unmarshal(body, &key); err != nil {
+			t.Fatal(err)
+		}
+		key["client_email"] = email
+		if body, err = json.Marshal(key); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, body, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		src, err := redisauth.NewGCP(func(k string) string { return map[string]string{"GOOGLE_APPLICATION_CREDENTIALS": path}[k] }, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if id := src.Identity(); id.Node != node || !strings.Contains(id.Who, email) {
+			t.Errorf("%s: %+v, want Node %v", email, id, node)
+		}
 	}
 }

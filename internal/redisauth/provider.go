@@ -49,6 +49,10 @@ type Token struct {
 type Identity struct {
 	Cloud string
 	Who   string
+	// Node: the identity is the node's (an EC2 instance profile, a
+	// Compute Engine default service account), not the pod's: every pod
+	// on the node may sign in as it too.
+	Node bool
 }
 
 func (i Identity) String() string { return i.Who }
