@@ -196,9 +196,15 @@ func model(allowLoss bool) porcupine.Model {
 			}
 			if allowLoss && len(out) == 0 && s.phase != phaseNone {
 				// What a lost write leaves: the state as before its callback.
+				// Or, for a read, what a node without the write answered
+				// while it was primary: the write may come back with the
+				// node that has it, so the state stays as it was too.
 				for _, earlier := range []signIn{{phase: phaseNone}, {phase: phaseRegistered}} {
 					if r, n := apply(earlier, op); got == resUnknown || slices.Contains(r, got) {
 						out = append(out, n)
+						if got != resUnknown && n == earlier {
+							out = append(out, s)
+						}
 					}
 				}
 			}
