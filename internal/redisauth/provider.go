@@ -63,10 +63,9 @@ func (i Identity) String() string { return i.Who }
 // token once 70% of the current one's lifetime has passed and hands it to
 // every connection. go-redis authenticates a pooled connection again
 // (AUTH) as it returns to the pool, without reconnecting; a pub/sub
-// connection (redisstore's wake-ups) never returns, so it keeps its first
-// sign-in until the cache ends it (ElastiCache and MemoryDB after 12
-// hours, Azure at the token's expiry) and go-redis reconnects it with the
-// current token; waiters then look at the store again.
+// connection never returns, so redisstore, subscribed here too, opens its
+// wake-ups' connections again with each new token (redisstore.Options'
+// Credentials).
 //
 // When no token can be had, a new connection fails to open (so requests
 // get the store's 503 within its timeout, and /readyz fails); live

@@ -38,6 +38,7 @@ func Open(ctx context.Context, cfg Config, store callback.StoreConfig, sealer *s
 		MinReplicas:        cfg.MinReplicas,
 		MinReplicasTimeout: cfg.MinReplicasTimeout,
 		Cluster:            cfg.Cluster(),
+		Credentials:        cfg.Credentials,
 	}), nil
 }
 

@@ -55,6 +55,7 @@ import (
 
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/auth"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/legacy"
@@ -85,6 +86,13 @@ type Options struct {
 	// Now replaces time.Now for the phases' ends and the budget's minutes;
 	// for tests.
 	Now func() time.Time
+	// Credentials, with a cloud identity: the store opens its wake-up
+	// subscriptions again with each new token. go-redis sends AUTH with a
+	// new token only on a connection going back to the pool, which a
+	// subscription's never does, and the caches end a connection whose
+	// sign-in has aged (ElastiCache and MemoryDB after 12 hours, Azure at
+	// the token's expiry).
+	Credentials auth.StreamingCredentialsProvider
 }
 
 // Store is a callback.Store on Redis.
@@ -104,6 +112,8 @@ type Store struct {
 
 	wake   *wakeups
 	bridge *bridge
+	// stopRenewals ends the subscription to Credentials' new tokens.
+	stopRenewals auth.UnsubscribeFunc
 }
 
 // New returns a Store on client, configured by store and opts. The Store
@@ -134,6 +144,13 @@ func New(client redis.UniversalClient, store callback.StoreConfig, opts Options)
 		limiter:            redis_rate.NewLimiter(limitKeys{client, opts.Prefix}),
 	}
 	s.wake = newWakeups(client, opts.Cluster)
+	if opts.Credentials != nil {
+		// Without a token at hand (the identity cannot sign in now), the
+		// subscriptions are opened again when the cache ends them instead.
+		if _, stop, err := opts.Credentials.Subscribe(renewals{s.wake}); err == nil {
+			s.stopRenewals = stop
+		}
+	}
 	s.bridge = newBridge(s, legacy.New(client, store, legacy.Options{Prefix: opts.Prefix, Sealer: opts.Sealer,
 		MinReplicas: opts.MinReplicas, MinReplicasTimeout: opts.MinReplicasTimeout, Cluster: opts.Cluster, Now: opts.Now}))
 	return s
@@ -186,6 +203,9 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements callback.Store.
 func (s *Store) Close() error {
+	if s.stopRenewals != nil {
+		_ = s.stopRenewals()
+	}
 	s.bridge.close() // first: it subscribes the previous release's channel
 	s.wake.close()
 	return s.client.Close()

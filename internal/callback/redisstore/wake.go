@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/auth"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/wakeup"
 )
@@ -318,6 +319,32 @@ func (c *subscriptions) lost(ps *redis.PubSub, channel string) {
 		c.mu.Unlock()
 		return // we asked for it, or it is an old connection's
 	}
+	c.mu.Unlock()
+	c.drop(ps)
+	c.w.hub.NotifyWhere(func(string) bool { return true }) // look again: something may have been missed
+}
+
+// reopen moves the connection's channels to a new connection, which signs
+// in with the current token: the new subscriptions, once confirmed, wake
+// their waiters to look again (read), which covers what was published in
+// between.
+func (c *subscriptions) reopen() {
+	c.mu.Lock()
+	ps := c.pubsub
+	c.mu.Unlock()
+	if ps != nil {
+		c.drop(ps)
+	}
+}
+
+// drop closes ps, if it is still the connection's, and has the next flush
+// subscribe everything it held on a new one.
+func (c *subscriptions) drop(ps *redis.PubSub) {
+	c.mu.Lock()
+	if c.pubsub != ps {
+		c.mu.Unlock()
+		return
+	}
 	for ch := range c.sent {
 		c.dirty[ch] = true
 	}
@@ -325,10 +352,32 @@ func (c *subscriptions) lost(ps *redis.PubSub, channel string) {
 	c.pubsub = nil
 	c.mu.Unlock()
 	_ = ps.Close()
-	c.w.hub.NotifyWhere(func(string) bool { return true }) // look again: something may have been missed
 	select {
 	case c.kick <- struct{}{}:
 	default:
+	}
+}
+
+// renewals hears the credentials provider's new tokens, and opens the
+// store's subscriptions again with each (Options.Credentials).
+type renewals struct{ w *wakeups }
+
+func (r renewals) OnNext(auth.Credentials) { r.w.reopen() }
+
+// OnError: the current subscriptions stay; the provider keeps its last
+// good token and tries again.
+func (r renewals) OnError(error) {}
+
+// reopen opens every subscription connection again.
+func (w *wakeups) reopen() {
+	w.mu.Lock()
+	conns := make([]*subscriptions, 0, len(w.conns))
+	for _, c := range w.conns {
+		conns = append(conns, c)
+	}
+	w.mu.Unlock()
+	for _, c := range conns {
+		c.reopen()
 	}
 }
 

@@ -2,11 +2,15 @@ package redisstore_test
 
 import (
 	"context"
+	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/auth"
 
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/callback/redisstore"
@@ -88,5 +92,92 @@ func TestOnlyAWaitingReplicaIsSubscribed(t *testing.T) {
 			cancel()
 			testwait.Until(t, 5*time.Second, "the channel left once its last waiter did", func() bool { return subscribers(channel) == 0 })
 		})
+	}
+}
+
+// With a cloud identity, each new token opens the wake-up subscriptions
+// again, on a connection that signs in with it: go-redis re-authenticates
+// only pooled connections, and the caches end one whose sign-in has aged.
+// The waiters look again once the new subscription is confirmed, and
+// wake-ups keep coming.
+func TestANewTokenOpensTheSubscriptionsAgain(t *testing.T) {
+	t.Parallel()
+	srv := redistest.Start(t)
+	cfg := redisstore.Config{URL: srv.URL(), Timeout: time.Second}
+	client, err := redisstore.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := &renewingProvider{}
+	s := redisstore.New(client, callback.StoreConfig{}, redisstore.Options{Prefix: "renew:", Credentials: tokens})
+	t.Cleanup(func() { s.Close() })
+	admin, err := redisstore.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	ctx := context.Background()
+	subscriptionConns := func() []string {
+		list, err := admin.Do(ctx, "CLIENT", "LIST", "TYPE", "pubsub").Text()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, line := range strings.Split(strings.TrimSpace(list), "\n") {
+			if id, _, ok := strings.Cut(line, " "); ok && strings.HasPrefix(id, "id=") {
+				ids = append(ids, id)
+			}
+		}
+		return ids
+	}
+	awoken := func(wake <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-wake:
+		case <-time.After(5 * time.Second):
+			t.Fatal(what)
+		}
+	}
+
+	const state = "renewed"
+	wake, cancel := s.Subscribe(state)
+	defer cancel()
+	awoken(wake, "the subscription did not become active")
+	before := subscriptionConns()
+	if len(before) != 1 {
+		t.Fatalf("subscription connections before the new token: %v", before)
+	}
+	tokens.renew()
+	testwait.Until(t, 10*time.Second, "the subscription on a new connection, the old one closed", func() bool {
+		now := subscriptionConns()
+		return len(now) == 1 && now[0] != before[0]
+	})
+	awoken(wake, "the new subscription did not wake its waiter to look again")
+	if _, err := s.Put(ctx, callback.Callback{State: state, Code: "c"}); err != nil {
+		t.Fatal(err)
+	}
+	awoken(wake, "a callback after the new token did not wake its waiter")
+}
+
+// renewingProvider stands in for redisauth's: renew hands a new token to
+// everyone subscribed.
+type renewingProvider struct {
+	mu        sync.Mutex
+	listeners []auth.CredentialsListener
+}
+
+func (p *renewingProvider) Subscribe(l auth.CredentialsListener) (auth.Credentials, auth.UnsubscribeFunc, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.listeners = append(p.listeners, l)
+	return auth.NewBasicCredentials("", ""), func() error { return nil }, nil
+}
+
+func (p *renewingProvider) renew() {
+	p.mu.Lock()
+	listeners := slices.Clone(p.listeners)
+	p.mu.Unlock()
+	for _, l := range listeners {
+		l.OnNext(auth.NewBasicCredentials("", "next"))
 	}
 }
