@@ -15,13 +15,11 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
-	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
 )
@@ -128,69 +126,8 @@ func TestFaultRollingRestart(t *testing.T) {
 	}
 	proxy := newRoundRobin(t, urls)
 
-	var (
-		flows, failed atomic.Int64
-		mu            sync.Mutex
-		failures      []string
-		delivered     = map[string]int{}
-	)
-	fail := func(format string, args ...any) {
-		failed.Add(1)
-		mu.Lock()
-		failures = append(failures, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for worker := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, _ := client.New(proxy.URL, client.WithPollInterval(100*time.Millisecond), client.WithLongPoll(10*time.Second))
-			httpc := &http.Client{Timeout: 10 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				state := fmt.Sprintf("rolling-%d-%d-%s", worker, i, "0123456789abcdef")
-				code := "code-" + state
-				got := make(chan error, 1)
-				var res *client.Result
-				go func() {
-					ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-					defer cancel()
-					var err error
-					res, err = c.Wait(ctx, state)
-					got <- err
-				}()
-				time.Sleep(20 * time.Millisecond)
-				resp, err := httpc.Get(proxy.URL + "/callback?code=" + code + "&state=" + state)
-				if err != nil {
-					fail("callback %s: %v", state, err)
-				} else {
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						fail("callback %s: %d", state, resp.StatusCode)
-					}
-				}
-				if err := <-got; err != nil {
-					fail("wait %s: %v", state, err)
-					continue
-				}
-				if res.AuthCode != code {
-					fail("wait %s: got code %q", state, res.AuthCode)
-				}
-				mu.Lock()
-				delivered[res.AuthCode]++
-				mu.Unlock()
-				flows.Add(1)
-			}
-		}()
-	}
-
-	time.Sleep(time.Second)
+	load := startSignIns(proxy.URL, signInOptions{prefix: "rolling", longPoll: 10 * time.Second})
+	load.throughPhase(t, 20, "before the first restart")
 	start := time.Now()
 	for i, l := range listeners {
 		// SIGTERM: not ready, drain, answer waiters, shut down; then the
@@ -198,24 +135,13 @@ func TestFaultRollingRestart(t *testing.T) {
 		// listens on it again.
 		stops[i]()
 		_, stops[i] = startReplicaOn(t, bin, l, env...)
-		time.Sleep(500 * time.Millisecond)
+		load.throughPhase(t, 20, fmt.Sprintf("after instance %d restarted", i))
 	}
 	restarts := time.Since(start)
-	time.Sleep(time.Second)
-	close(stop)
-	wg.Wait()
-
-	for c, n := range delivered {
-		if n != 1 {
-			t.Errorf("%s delivered %d times", c, n)
-		}
-	}
-	if failed.Load() > 0 {
-		t.Errorf("%d failed: %v", failed.Load(), failures)
-	}
-	if flows.Load() < 50 {
-		t.Errorf("only %d sign-ins completed: the load was too light to mean anything", flows.Load())
+	load.stopAndCheck(t)
+	if load.flows.Load() < 50 {
+		t.Errorf("only %d sign-ins completed: the load was too light to mean anything", load.flows.Load())
 	}
 	t.Logf("FIGURE %s: %d sign-ins (callback + long-poll take) through a round-robin proxy while 3 instances were restarted in turn over %v: %d failed, 0 delivered twice",
-		t.Name(), flows.Load(), restarts.Round(time.Millisecond), failed.Load())
+		t.Name(), load.flows.Load(), restarts.Round(time.Millisecond), load.failed.Load())
 }

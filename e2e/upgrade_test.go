@@ -1,23 +1,16 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	client "github.com/oauth-callback-server/oauth-callback-server/clients/go"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/redistest"
 	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testnet"
-	"github.com/oauth-callback-server/oauth-callback-server/internal/testsupport/testwait"
 )
 
 // previousRelease is the last commit of the Redis layout before the data
@@ -76,111 +69,17 @@ func TestUpgradeFromThePreviousRelease(t *testing.T) {
 	}
 	proxy := newRoundRobin(t, urls)
 
-	var (
-		flows, failed atomic.Int64
-		mu            sync.Mutex
-		failures      []string
-		delivered     = map[string]int{}
-	)
-	fail := func(format string, args ...any) {
-		failed.Add(1)
-		mu.Lock()
-		failures = append(failures, fmt.Sprintf(format, args...))
-		mu.Unlock()
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for worker := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, _ := client.New(proxy.URL, client.WithPollInterval(100*time.Millisecond), client.WithLongPoll(2*time.Second))
-			httpc := &http.Client{Timeout: 10 * time.Second}
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				state := fmt.Sprintf("upgrade-%d-%d-0123456789abcdef", worker, i)
-				code := "code-" + state
-				registered := i%2 == 0
-				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				if registered {
-					if err := c.Register(ctx, state, time.Minute, map[string]string{"by": state}); err != nil {
-						fail("register %s: %v", state, err)
-						cancel()
-						continue
-					}
-				}
-				got := make(chan error, 1)
-				var res *client.Result
-				go func() {
-					var err error
-					res, err = c.Wait(ctx, state)
-					got <- err
-				}()
-				time.Sleep(20 * time.Millisecond)
-				resp, err := httpc.Get(proxy.URL + "/callback?code=" + code + "&state=" + state)
-				if err != nil {
-					fail("callback %s: %v", state, err)
-				} else {
-					resp.Body.Close()
-					if resp.StatusCode != http.StatusOK {
-						fail("callback %s: %d", state, resp.StatusCode)
-					}
-				}
-				err = <-got
-				cancel()
-				if err != nil {
-					fail("wait %s: %v", state, err)
-					continue
-				}
-				if res.AuthCode != code {
-					fail("wait %s: got code %q", state, res.AuthCode)
-				}
-				if registered {
-					var meta map[string]string
-					// A registration made by one release and a callback that
-					// reached the other (not the previous release's to read)
-					// may lose the metadata, the window's documented limit;
-					// anything else must come back.
-					if len(res.Metadata) > 0 && (json.Unmarshal(res.Metadata, &meta) != nil || meta["by"] != state) {
-						fail("wait %s: metadata %s", state, res.Metadata)
-					}
-				}
-				mu.Lock()
-				delivered[res.AuthCode]++
-				mu.Unlock()
-				flows.Add(1)
-			}
-		}()
-	}
-
+	load := startSignIns(proxy.URL, signInOptions{prefix: "upgrade", longPoll: 2 * time.Second, register: func(i int) bool { return i%2 == 0 }})
 	// Each phase lasts until sign-ins have gone through it: before the
 	// first replacement, with both releases side by side after each, and
 	// on this release alone.
-	signInsMore := func(phase string) {
-		from := flows.Load()
-		testwait.Until(t, time.Minute, fmt.Sprintf("20 sign-ins %s", phase), func() bool { return flows.Load() >= from+20 })
-	}
-	signInsMore("on the previous release")
+	load.throughPhase(t, 20, "on the previous release")
 	for i, l := range listeners {
 		stops[i]()
 		_, stops[i] = startReplicaOn(t, current, l, env...)
-		signInsMore(fmt.Sprintf("with %d of 3 replicas replaced", i+1))
+		load.throughPhase(t, 20, fmt.Sprintf("with %d of 3 replicas replaced", i+1))
 	}
-	close(stop)
-	wg.Wait()
-
-	for c, n := range delivered {
-		if n != 1 {
-			t.Errorf("%s delivered %d times", c, n)
-		}
-	}
-	if failed.Load() > 0 {
-		t.Errorf("%d failed: %v", failed.Load(), failures)
-	}
+	load.stopAndCheck(t)
 	t.Logf("FIGURE %s: %d sign-ins through a round-robin proxy while 3 replicas of the previous release were replaced by this one: %d failed, 0 delivered twice",
-		t.Name(), flows.Load(), failed.Load())
+		t.Name(), load.flows.Load(), load.failed.Load())
 }
